@@ -1,0 +1,136 @@
+/**
+ * The plugin contract: what a plugin module exports and what the core hands it.
+ * A third-party npm package implements exactly this; nothing else of the core is needed.
+ */
+import type { DependencyContainer } from 'tsyringe';
+import type { ErrorCode } from './errors';
+import type { RawFrame } from './net/types';
+
+/** Bump on any breaking change to this file. Checked before any plugin code runs. */
+export const TAPLINE_API = 1;
+
+export const PLUGIN_KINDS = ['source', 'mode', 'codec', 'chat', 'storage', 'sink', 'transport'] as const;
+export type PluginKind = (typeof PLUGIN_KINDS)[number];
+
+/** A JSON Schema (2020-12) object. Kept structural so plugins need no ajv types. */
+export type JsonSchema = { readonly [key: string]: unknown };
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** Named counters; the kernel prints them in the summary. */
+export interface Counters {
+  inc(name: string, by?: number): void;
+  get(name: string): number;
+  snapshot(): Record<string, number>;
+}
+
+/** What the core gives each plugin: bound to its name, with its own child container. */
+export interface PluginContext<O = unknown> {
+  readonly name: string;
+  readonly kind: PluginKind;
+  /** Options after schema validation with defaults applied; frozen. */
+  readonly options: Readonly<O>;
+  /** Child of the kernel's root container: register services here, resolve core services from here. */
+  readonly container: DependencyContainer;
+  readonly log: Logger;
+  /** Counters named "<plugin>.<counter>" in the summary. */
+  readonly counters: Counters;
+  /** Aborted when the kernel begins to stop. */
+  readonly signal: AbortSignal;
+  /** Folder of the config file (relative paths in options resolve against it). */
+  readonly configDir: string;
+  /** Throw a named error attributed to this plugin. */
+  error(code: ErrorCode, message: string, details?: Record<string, unknown>): never;
+}
+
+/** Returned by register(): the plugin's lifecycle. stop() drains and must be idempotent. */
+export interface PluginLifecycle {
+  start?(): void | Promise<void>;
+  stop?(): void | Promise<void>;
+}
+
+export interface PluginManifest<O = unknown> {
+  /** Unique plugin name, e.g. 'codec-g711' or 'tapline-plugin-acme-pbx'. */
+  readonly name: string;
+  readonly kind: PluginKind;
+  /** The TAPLINE_API this plugin was written against. */
+  readonly api: number;
+  readonly version?: string;
+  readonly description?: string;
+  /** Plugin names that must be registered first. */
+  readonly dependsOn?: readonly string[];
+  /** JSON Schema (2020-12) of this plugin's options; defaults are applied from it. */
+  readonly optionsSchema: JsonSchema;
+  /** Codec plugins: the encodings they decode, as 'NAME/clockrate' ('PCMU/8000'), case-insensitive. */
+  readonly encodings?: readonly string[];
+  /** Bind services into ctx.container. Must not open sockets or files: that is start()'s job. */
+  register(ctx: PluginContext<O>): void | PluginLifecycle | Promise<void | PluginLifecycle>;
+}
+
+/** Helper giving a plugin module full type-checking of its manifest. */
+export function definePlugin<O>(manifest: PluginManifest<O>): PluginManifest<O> {
+  return manifest;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services plugins contribute (registered under the tokens in core/tokens.ts).
+
+export interface SourceProgress {
+  /** Bytes (or units) done and total, when known; drives the CLI progress bar. */
+  done: number;
+  total?: number;
+}
+
+export interface FrameSink {
+  /** Called synchronously for every frame, in capture order. */
+  frame(frame: RawFrame): void;
+  /** A frame or block the source could not read; counted and reported, the run goes on. */
+  skip(reason: string, detail?: string): void;
+}
+
+export interface SourceRunResult {
+  frames: number;
+  /** A non-fatal problem that ended reading early (e.g. a truncated file): what was read still counts. */
+  warning?: string;
+}
+
+/** A source of captured frames: a file, a live interface, a forwarder socket. */
+export interface Source {
+  readonly name: string;
+  /** A label naming where frames come from (file path, interface), kept in metadata. */
+  readonly label: string;
+  run(sink: FrameSink, signal: AbortSignal, onProgress?: (p: SourceProgress) => void): Promise<SourceRunResult>;
+}
+
+/** Describes the RTP stream a decoder is created for. */
+export interface StreamInfo {
+  encoding: string; // as in rtpmap, e.g. 'PCMU'
+  clockRate: number;
+  channels: number;
+  payloadType: number;
+  fmtp?: string;
+}
+
+/** One decoder per stream (decoders keep state across packets). */
+export interface Decoder {
+  /** Output sample rate of decode()'s PCM. */
+  readonly sampleRate: number;
+  /** Decode one RTP payload to 16-bit PCM; null when the payload carries no audio. */
+  decode(payload: Buffer): Int16Array | null;
+  close(): void;
+}
+
+/** A codec plugin's factory: stateless, creates a fresh decoder per stream (Oreka's Instanciate()). */
+export interface Codec {
+  /** 'NAME/clockrate' encodings this codec decodes, e.g. ['PCMU/8000']. */
+  readonly encodings: readonly string[];
+  /** Static payload types this codec covers when an SDP has no rtpmap for them (RFC 3551). */
+  readonly staticPayloadTypes?: Readonly<Record<number, string>>;
+  createDecoder(stream: StreamInfo): Decoder;
+}
