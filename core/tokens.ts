@@ -1,9 +1,20 @@
 /** DI tokens. Symbols, never strings, and every resolution names its token explicitly (works under tsx too). */
 import type { InjectionToken } from 'tsyringe';
-import type { Codec, Logger, Source } from './contract';
+import type { Codec, Counters, Logger, Source } from './contract';
+import type { CodecRegistry } from './codec-registry';
+import type { DialogTracker } from './dialog/tracker';
+import type { PacketBus } from './bus';
+import type { TaplineConfig } from './config/types';
 
 export const Tokens = {
   Logger: Symbol('tapline.Logger') as InjectionToken<Logger>,
+  Counters: Symbol('tapline.Counters') as InjectionToken<Counters>,
+  /** The effective (validated, frozen) configuration. */
+  Config: Symbol('tapline.Config') as InjectionToken<TaplineConfig>,
+  /** Frames, packets, SIP messages and media as they flow through the core. */
+  Bus: Symbol('tapline.Bus') as InjectionToken<PacketBus>,
+  Dialogs: Symbol('tapline.Dialogs') as InjectionToken<DialogTracker>,
+  Codecs: Symbol('tapline.CodecRegistry') as InjectionToken<CodecRegistry>,
   /** Multi-bound: every source plugin registers its Source here. */
   Source: Symbol('tapline.Source') as InjectionToken<Source>,
   /** Multi-bound: every codec plugin registers its Codec here. */

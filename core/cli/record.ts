@@ -1,0 +1,98 @@
+/** `tapline record`: run the configured pipeline over capture files, with a progress bar and a summary. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import { loadConfigFile } from '../config/load';
+import { prepareConfig } from '../plugins/loader';
+import { Kernel } from '../kernel';
+import { summarizeCall } from '../dialog/summary';
+import { ErrorCodes, TaplineError } from '../errors';
+import type { Source, SourceProgress } from '../contract';
+
+export interface RecordOptions {
+  pcap?: string[];
+  out?: string;
+  config?: string;
+  json?: boolean;
+  progress?: boolean;
+}
+
+/** Puts the --pcap files into the source-pcap plugin entry (added when the config has none). */
+function withPcapFiles(raw: unknown, files: string[]): unknown {
+  const cfg = (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? { ...(raw as Record<string, unknown>) } : {}) as Record<string, unknown>;
+  const plugins = Array.isArray(cfg.plugins) ? [...(cfg.plugins as unknown[])] : [{ use: 'codec-g711' }];
+  const i = plugins.findIndex((p) => (p as { use?: unknown })?.use === 'source-pcap');
+  const entry = { use: 'source-pcap', options: { ...((plugins[i] as { options?: object } | undefined)?.options ?? {}), files } };
+  if (i >= 0) plugins[i] = { ...(plugins[i] as object), ...entry };
+  else plugins.unshift(entry);
+  cfg.plugins = plugins;
+  return cfg;
+}
+
+export async function recordCommand(opts: RecordOptions): Promise<void> {
+  const loaded = await loadConfigFile(opts.config);
+  if (opts.pcap !== undefined) {
+    const files = opts.pcap.map((f) => path.resolve(f));
+    for (const f of files) if (!fs.existsSync(f)) throw new TaplineError(ErrorCodes.USAGE, `capture file not found: ${f}`, { file: f });
+    loaded.raw = withPcapFiles(loaded.raw, files);
+  }
+  const prepared = await prepareConfig(loaded);
+  const outDir = path.resolve(opts.out ?? prepared.config.output.dir);
+  const kernel = await Kernel.create(prepared);
+  if (kernel.sources.length === 0) {
+    throw new TaplineError(ErrorCodes.USAGE, 'nothing to record from: give --pcap FILE or enable a source plugin in the config');
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+  await kernel.start();
+
+  const showBar = opts.progress !== false && process.stderr.isTTY === true && opts.json !== true;
+  const bar = showBar ? new SingleBar({ format: '{label} [{bar}] {percentage}% | {value}/{total} MiB | ETA {eta}s', hideCursor: true }, Presets.shades_classic) : undefined;
+  let current: Source | undefined;
+  const onProgress = (src: Source, p: SourceProgress): void => {
+    if (bar === undefined || p.total === undefined) return;
+    const mib = (n: number): number => Math.round(n / 1048576);
+    if (current !== src) {
+      if (current !== undefined) bar.stop();
+      current = src;
+      bar.start(Math.max(1, mib(p.total)), mib(p.done), { label: path.basename(src.label) });
+    } else bar.update(mib(p.done));
+  };
+  const ac = new AbortController();
+  const onSigint = (): void => ac.abort();
+  process.once('SIGINT', onSigint);
+  let sources;
+  try {
+    sources = await kernel.runSources(onProgress, ac.signal);
+  } finally {
+    bar?.stop();
+    process.removeListener('SIGINT', onSigint);
+    await kernel.stop();
+  }
+  const summary = kernel.summary(sources);
+  const doc = { sources: summary.sources, calls: summary.calls.map(summarizeCall), counters: summary.counters };
+  const summaryFile = path.join(outDir, 'summary.json');
+  fs.writeFileSync(summaryFile, JSON.stringify(doc, null, 2) + '\n');
+
+  if (opts.json === true) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+  else process.stdout.write(renderSummary(doc, summaryFile));
+  if (sources.some((s) => s.error !== undefined)) process.exitCode = 1;
+}
+
+function renderSummary(doc: { sources: Array<{ label: string; frames: number; warning?: string; error?: string }>; calls: ReturnType<typeof summarizeCall>[]; counters: Record<string, number> }, file: string): string {
+  const lines: string[] = [];
+  for (const s of doc.sources) {
+    lines.push(`${s.label}: ${s.frames} frames${s.warning ? ` (warning: ${s.warning})` : ''}${s.error ? ` (ERROR: ${s.error})` : ''}`);
+  }
+  lines.push(`${doc.calls.length} call${doc.calls.length === 1 ? '' : 's'}:`);
+  for (const c of doc.calls) {
+    const dur = c.durationSec !== undefined ? `${c.durationSec.toFixed(1)}s` : '?';
+    lines.push(`  ${c.start}  ${c.disposition.padEnd(10)} ${dur.padStart(8)}  ${c.from.uri} -> ${c.to.uri}  (${c.callId})`);
+  }
+  const k = doc.counters;
+  const pick = (n: string): number => k[n] ?? 0;
+  lines.push(
+    `SIP messages: ${pick('core.sip.messages')}, SIP errors: ${pick('core.sip.errors')}, media packets: ${pick('core.media.packets')}, skipped frames: ${pick('core.frames.skipped')}`,
+  );
+  lines.push(`summary written to ${file}`);
+  return lines.join('\n') + '\n';
+}

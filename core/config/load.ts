@@ -1,0 +1,61 @@
+/** Finds and reads the config file: lilconfig search, or an explicit --config path. */
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { lilconfig, defaultLoaders, type Loader } from 'lilconfig';
+import { ErrorCodes, TaplineError } from '../errors';
+import type { LoadedConfig } from './types';
+
+export const SEARCH_PLACES = [
+  'package.json',
+  '.taplinerc',
+  '.taplinerc.json',
+  'tapline.config.json',
+  'tapline.config.js',
+  'tapline.config.cjs',
+  'tapline.config.mjs',
+];
+
+/** JSON with a message naming the file and the line/column of the syntax error. */
+const jsonLoader: Loader = (filepath, content) => {
+  try {
+    return JSON.parse(content) as unknown;
+  } catch (e) {
+    throw new TaplineError(ErrorCodes.CONFIG_LOAD, `${filepath}: not valid JSON: ${(e as Error).message}`, { file: filepath });
+  }
+};
+
+const explorer = lilconfig('tapline', {
+  searchPlaces: SEARCH_PLACES,
+  loaders: { ...defaultLoaders, '.json': jsonLoader, noExt: jsonLoader },
+});
+
+/** ES module configs export their object as default; CommonJS ones as module.exports. */
+function unwrapDefault(config: unknown): unknown {
+  if (config !== null && typeof config === 'object' && 'default' in config && Object.keys(config).length === 1) {
+    return (config as { default: unknown }).default;
+  }
+  return config;
+}
+
+export async function loadConfigFile(explicitPath?: string, cwd = process.cwd()): Promise<LoadedConfig> {
+  if (explicitPath !== undefined) {
+    const abs = path.resolve(cwd, explicitPath);
+    if (!fs.existsSync(abs)) {
+      throw new TaplineError(ErrorCodes.CONFIG_NOT_FOUND, `config file not found: ${abs}`, { file: abs });
+    }
+    const res = await wrapLoad(() => explorer.load(abs), abs);
+    return { file: abs, dir: path.dirname(abs), raw: unwrapDefault(res?.config ?? {}) };
+  }
+  const res = await wrapLoad(() => explorer.search(cwd), cwd);
+  if (res === null) return { dir: cwd, raw: {} };
+  return { file: res.filepath, dir: path.dirname(res.filepath), raw: unwrapDefault(res.config ?? {}) };
+}
+
+async function wrapLoad<T>(fn: () => Promise<T>, where: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof TaplineError) throw e;
+    throw new TaplineError(ErrorCodes.CONFIG_LOAD, `cannot load config ${where}: ${(e as Error).message}`, { file: where }, e);
+  }
+}

@@ -1,0 +1,26 @@
+/** The effective configuration shape (schema/tapline.schema.json with defaults applied). */
+import type { LogLevel } from '../log';
+
+export interface PluginEntry {
+  use: string;
+  enabled: boolean;
+  options: Record<string, unknown>;
+}
+
+export interface TaplineConfig {
+  plugins: PluginEntry[];
+  output: { dir: string };
+  sip: { ports: number[]; detectOnAnyPort: boolean; maxMessageBytes: number };
+  dialogs: { idleTimeoutSec: number; setupTimeoutSec: number; sessionExpiresGrace: number };
+  capture: { fragmentTimeoutSec: number; tcpFlowIdleSec: number };
+  log: { level: LogLevel };
+}
+
+/** Where a configuration came from; `file` is undefined when no file was found and defaults apply. */
+export interface LoadedConfig {
+  file?: string;
+  /** Folder that relative paths and plugin names resolve against. */
+  dir: string;
+  /** The config as written (before defaults), for error messages. */
+  raw: unknown;
+}

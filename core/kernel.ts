@@ -1,0 +1,135 @@
+/**
+ * The kernel: a root DI container with the core services, the plugins registered into child containers,
+ * and the one-way pipeline source → frame → packet → SIP / media → dialogs. Small on purpose: features are plugins.
+ */
+import 'reflect-metadata';
+import { container as globalContainer, type DependencyContainer } from 'tsyringe';
+import type { Logger, Source, SourceProgress } from './contract';
+import { Tokens } from './tokens';
+import { CounterSet } from './counters';
+import { CodecRegistry } from './codec-registry';
+import { DialogTracker } from './dialog/tracker';
+import type { Call } from './dialog/types';
+import { PacketBus } from './bus';
+import { createLogger } from './log';
+import { PluginHost, type PreparedConfig } from './plugins/loader';
+import { Ingest } from './pipeline/ingest';
+
+export interface KernelOptions {
+  logger?: Logger;
+  /** Per-hook timeout for plugin register/start/stop. */
+  hookTimeoutMs?: number;
+}
+
+export interface SourceReport {
+  source: string;
+  label: string;
+  frames: number;
+  warning?: string;
+  error?: string;
+}
+
+export interface RunSummary {
+  sources: SourceReport[];
+  /** Calls that ended (in end order). */
+  calls: Call[];
+  counters: Record<string, number>;
+}
+
+export class Kernel {
+  readonly root: DependencyContainer;
+  readonly counters = new CounterSet();
+  readonly log: Logger;
+  readonly codecs = new CodecRegistry();
+  readonly bus = new PacketBus();
+  readonly dialogs: DialogTracker;
+  readonly ingest: Ingest;
+  readonly host: PluginHost;
+  readonly sources: Array<{ plugin: string; source: Source }> = [];
+  readonly endedCalls: Call[] = [];
+  private stopped = false;
+
+  private constructor(
+    readonly prepared: PreparedConfig,
+    opts: KernelOptions,
+  ) {
+    const cfg = prepared.config;
+    this.log = opts.logger ?? createLogger(cfg.log.level);
+    // A child of tsyringe's global container, never the global itself: two kernels in one process stay apart.
+    this.root = globalContainer.createChildContainer();
+    this.dialogs = new DialogTracker(cfg.dialogs);
+    this.dialogs.on('callEnd', (c) => this.endedCalls.push(c));
+    this.ingest = new Ingest(cfg, this.bus, this.dialogs, this.counters.scoped('core'));
+    this.root.register(Tokens.Logger, { useValue: this.log });
+    this.root.register(Tokens.Counters, { useValue: this.counters });
+    this.root.register(Tokens.Config, { useValue: cfg });
+    this.root.register(Tokens.Bus, { useValue: this.bus });
+    this.root.register(Tokens.Dialogs, { useValue: this.dialogs });
+    this.root.register(Tokens.Codecs, { useValue: this.codecs });
+    this.host = new PluginHost(this.root, this.log, this.counters, prepared.dir, opts.hookTimeoutMs);
+  }
+
+  /** Registers every plugin (manifests were checked by prepareConfig) and collects what they contribute. */
+  static async create(prepared: PreparedConfig, opts: KernelOptions = {}): Promise<Kernel> {
+    const k = new Kernel(prepared, opts);
+    await k.host.registerAll(prepared.plugins, (h) => {
+      const c = h.container;
+      if (c.isRegistered(Tokens.Codec, false)) for (const codec of c.resolveAll(Tokens.Codec)) k.codecs.add(codec, h.ctx.name);
+      if (c.isRegistered(Tokens.Source, false)) for (const source of c.resolveAll(Tokens.Source)) k.sources.push({ plugin: h.ctx.name, source });
+    });
+    return k;
+  }
+
+  async start(): Promise<void> {
+    await this.host.startAll();
+  }
+
+  /**
+   * Runs every source to its end (file sources) in turn. A source that fails is reported, and what it
+   * delivered before failing still counts; the others still run.
+   */
+  async runSources(onProgress?: (source: Source, p: SourceProgress) => void, signal?: AbortSignal): Promise<SourceReport[]> {
+    const reports: SourceReport[] = [];
+    const ac = new AbortController();
+    const abort = (): void => ac.abort();
+    signal?.addEventListener('abort', abort);
+    try {
+      for (const { source } of this.sources) {
+        const report: SourceReport = { source: source.name, label: source.label, frames: 0 };
+        this.ingest.beginCapture(source.label);
+        try {
+          const res = await source.run(this.ingest, ac.signal, onProgress === undefined ? undefined : (p) => onProgress(source, p));
+          report.frames = res.frames;
+          if (res.warning !== undefined) {
+            report.warning = res.warning;
+            this.log.warn(`${source.label}: ${res.warning}`);
+          }
+        } catch (e) {
+          report.error = (e as Error).message;
+          this.log.error(`${source.label}: ${report.error}`, { code: (e as { code?: string }).code });
+        }
+        this.ingest.endCapture();
+        reports.push(report);
+        if (ac.signal.aborted) break;
+      }
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
+    return reports;
+  }
+
+  /** Closes every open call and stops plugins in reverse order. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.ingest.flush();
+    this.dialogs.closeAll(this.ingest.lastTs);
+    const errors = await this.host.stopAll();
+    this.root.dispose?.();
+    if (errors.length > 0) this.log.warn(`${errors.length} plugin(s) failed to stop cleanly`);
+  }
+
+  summary(sources: SourceReport[]): RunSummary {
+    return { sources, calls: this.endedCalls, counters: this.counters.snapshot() };
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The front of the pipeline: frames → transport packets (link/IP decode, IP reassembly) → SIP over UDP, SIP over
+ * TCP (stream reassembly + Content-Length framing), or media. Nothing here throws on bad input: every problem is
+ * counted (and SIP errors reported on the bus), and processing goes on with the next packet.
+ */
+import type { FrameSink, Counters } from '../contract';
+import type { RawFrame, TcpStreamChunk, TransportPacket } from '../net/types';
+import { PacketDecoder } from '../net/decode';
+import { TcpReassembler } from '../net/tcp-reassembly';
+import { parseSipMessage, SipStreamFramer } from '../sip/index';
+import { ErrorCodes, TaplineError } from '../errors';
+import type { PacketBus } from '../bus';
+import type { DialogTracker } from '../dialog/tracker';
+import type { SipMeta } from '../dialog/types';
+import type { TaplineConfig } from '../config/types';
+import type { SipMessage } from '../sip/types';
+import { isKeepAlive, looksLikeSip } from './sip-detect';
+
+interface TcpSipFlow {
+  framer: SipStreamFramer;
+  /** False once the flow proved not to carry SIP (TLS, HTTP...): its bytes are dropped unread. */
+  sip: boolean;
+}
+
+export class Ingest implements FrameSink {
+  /** Capture time of the newest frame seen, µs. */
+  lastTs = 0;
+  private readonly decoder: PacketDecoder;
+  private readonly tcp: TcpReassembler;
+  private readonly tcpFlows = new Map<string, TcpSipFlow>();
+  private readonly sipPorts: Set<number>;
+  private origin: string | undefined;
+
+  constructor(
+    private readonly cfg: TaplineConfig,
+    private readonly bus: PacketBus,
+    private readonly dialogs: DialogTracker,
+    private readonly counters: Counters,
+  ) {
+    this.sipPorts = new Set(cfg.sip.ports);
+    this.decoder = new PacketDecoder({ fragmentTimeoutSec: cfg.capture.fragmentTimeoutSec });
+    this.tcp = new TcpReassembler({ idleTimeoutSec: cfg.capture.tcpFlowIdleSec });
+  }
+
+  beginCapture(label: string): void {
+    this.origin = label;
+  }
+
+  endCapture(): void {
+    this.flush();
+  }
+
+  /** Delivers what reassembly still holds (end of a capture, shutdown). */
+  flush(): void {
+    this.tcp.flush((chunk) => this.tcpChunk(chunk));
+    for (const [flow, f] of this.tcpFlows) {
+      for (const item of f.framer.flush()) this.framed(item, flow);
+    }
+  }
+
+  frame(f: RawFrame): void {
+    this.counters.inc('frames');
+    if (f.ts > this.lastTs) this.lastTs = f.ts;
+    if (this.bus.hasListeners('frame')) this.bus.emit('frame', f);
+    const res = this.decoder.decode(f);
+    if (typeof res === 'string') {
+      if (res !== 'fragment-pending') {
+        this.counters.inc('frames.skipped');
+        this.counters.inc(`frames.skipped.${res}`);
+      }
+      return;
+    }
+    this.packet(res);
+  }
+
+  skip(reason: string, detail?: string): void {
+    this.counters.inc('frames.skipped');
+    this.counters.inc(`frames.skipped.${reason}`);
+    if (detail !== undefined) this.counters.inc('capture.skips');
+  }
+
+  /** A decoded UDP datagram or TCP segment. */
+  packet(p: TransportPacket): void {
+    if (p.ts > this.lastTs) this.lastTs = p.ts;
+    this.dialogs.tick(p.ts);
+    if (p.proto === 'udp') this.udp(p);
+    else this.tcp.push(p, (chunk) => this.tcpChunk(chunk));
+  }
+
+  private udp(p: TransportPacket): void {
+    const onSipPort = this.sipPorts.has(p.dport) || this.sipPorts.has(p.sport);
+    const sipLike = looksLikeSip(p.payload);
+    if (sipLike || (onSipPort && !isLikelyMedia(p.payload))) {
+      if (!sipLike && isKeepAlive(p.payload)) {
+        this.counters.inc('sip.keepalives');
+        return;
+      }
+      if (!sipLike && !this.cfg.sip.detectOnAnyPort && !onSipPort) return;
+      const meta = this.meta(p, 'udp');
+      try {
+        this.deliver(parseSipMessage(p.payload, { transport: 'udp' }), meta);
+      } catch (e) {
+        this.sipFailed(e, meta);
+      }
+      return;
+    }
+    this.counters.inc('media.packets');
+    this.bus.emit('media', p);
+  }
+
+  private tcpChunk(chunk: TcpStreamChunk): void {
+    let flow = this.tcpFlows.get(chunk.flow);
+    if (flow === undefined) {
+      const onSipPort = this.sipPorts.has(chunk.dport) || this.sipPorts.has(chunk.sport);
+      const sip = onSipPort || (this.cfg.sip.detectOnAnyPort && looksLikeSip(chunk.data));
+      flow = { framer: new SipStreamFramer({ maxMessageBytes: this.cfg.sip.maxMessageBytes }), sip };
+      this.tcpFlows.set(chunk.flow, flow);
+      this.counters.inc(sip ? 'tcp.sipFlows' : 'tcp.otherFlows');
+    }
+    if (!flow.sip) return;
+    this.currentChunk = chunk;
+    for (const item of flow.framer.push(chunk.data)) this.framed(item, chunk.flow);
+  }
+
+  private currentChunk: TcpStreamChunk | undefined;
+
+  private framed(item: SipMessage | TaplineError, flowKey: string): void {
+    const c = this.currentChunk;
+    const meta: SipMeta =
+      c !== undefined && c.flow === flowKey
+        ? { ts: c.ts, frameNo: c.frameNo, src: c.src, sport: c.sport, dst: c.dst, dport: c.dport, transport: 'tcp' }
+        : { ts: this.lastTs, src: '', sport: 0, dst: '', dport: 0, transport: 'tcp' };
+    if (this.origin !== undefined) meta.origin = this.origin;
+    if (item instanceof TaplineError) this.sipFailed(item, meta);
+    else this.deliver(item, meta);
+  }
+
+  private meta(p: TransportPacket, transport: string): SipMeta {
+    const m: SipMeta = { ts: p.ts, frameNo: p.frameNo, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport, transport };
+    if (this.origin !== undefined) m.origin = this.origin;
+    return m;
+  }
+
+  private deliver(msg: SipMessage, meta: SipMeta): void {
+    this.counters.inc('sip.messages');
+    this.bus.emit('sip', msg, meta);
+    this.dialogs.onMessage(msg, meta);
+  }
+
+  private sipFailed(e: unknown, meta: SipMeta): void {
+    const err = e instanceof TaplineError ? e : new TaplineError(ErrorCodes.SIP_PARSE, `SIP message could not be parsed: ${(e as Error)?.message ?? String(e)}`, {}, e);
+    this.counters.inc('sip.errors');
+    this.bus.emit('sipError', err, meta);
+  }
+}
+
+/** RTP/RTCP (version 2) and STUN/TURN start with bytes SIP text never starts with. */
+function isLikelyMedia(b: Buffer): boolean {
+  if (b.length === 0) return false;
+  const v = b[0]! >> 6;
+  return v === 2 || b[0]! < 4 || (b[0]! >= 0x40 && b[0]! <= 0x4f);
+}

@@ -1,0 +1,100 @@
+/**
+ * Turns a config 'use' into a plugin manifest: a folder name under plugins/ (ours), or an npm package name or
+ * path resolved from the config file's folder (a third party's plugin loads exactly the same way).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import { ErrorCodes, TaplineError } from '../errors';
+import { PLUGIN_KINDS, TAPLINE_API, type PluginManifest } from '../contract';
+
+/** plugins/ beside core/ (works from the sources under tsx and from dist/ after tsc). */
+export const BUILTIN_PLUGIN_DIR = path.resolve(__dirname, '..', '..', 'plugins');
+
+const FOLDER_NAME = /^[a-z0-9][a-z0-9-]*$/;
+
+export function listBuiltinPlugins(): string[] {
+  if (!fs.existsSync(BUILTIN_PLUGIN_DIR)) return [];
+  return fs
+    .readdirSync(BUILTIN_PLUGIN_DIR, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && (fs.existsSync(path.join(BUILTIN_PLUGIN_DIR, d.name, 'index.js')) || fs.existsSync(path.join(BUILTIN_PLUGIN_DIR, d.name, 'index.ts'))))
+    .map((d) => d.name)
+    .sort();
+}
+
+/** Absolute module path for a 'use' string, or a PLUGIN_NOT_FOUND error saying where it looked. */
+export function resolvePluginModule(use: string, configDir: string): string {
+  if (FOLDER_NAME.test(use)) {
+    const dir = path.join(BUILTIN_PLUGIN_DIR, use);
+    for (const f of ['index.js', 'index.ts']) {
+      if (fs.existsSync(path.join(dir, f))) return path.join(dir, f);
+    }
+  }
+  const req = createRequire(path.join(configDir, '__tapline_config__.js'));
+  try {
+    return req.resolve(use);
+  } catch {
+    const builtins = listBuiltinPlugins();
+    throw new TaplineError(
+      ErrorCodes.PLUGIN_NOT_FOUND,
+      `unknown plugin "${use}": not a built-in plugin (${builtins.join(', ') || 'none'}) and not resolvable as a package or path from ${configDir}`,
+      { use, configDir },
+    );
+  }
+}
+
+/** Checks the manifest's shape and API version before any of its code runs (fastify's registerPlugin order). */
+export function checkManifest(mod: unknown, use: string): PluginManifest<unknown> {
+  const candidate = unwrapModule(mod);
+  const bad = (why: string): never => {
+    throw new TaplineError(ErrorCodes.PLUGIN_MANIFEST, `plugin "${use}" has no valid manifest: ${why}`, { use });
+  };
+  if (candidate === null || typeof candidate !== 'object') return bad('the module exports no manifest object (export default definePlugin({...}))');
+  const m = candidate as Record<string, unknown>;
+  if (typeof m.name !== 'string' || m.name === '') bad('"name" must be a non-empty string');
+  if (typeof m.kind !== 'string' || !(PLUGIN_KINDS as readonly string[]).includes(m.kind)) {
+    bad(`"kind" must be one of ${PLUGIN_KINDS.join(', ')} (found ${JSON.stringify(m.kind)})`);
+  }
+  if (typeof m.api !== 'number') bad('"api" (the plugin API version it targets) must be a number');
+  if (m.api !== TAPLINE_API) {
+    throw new TaplineError(
+      ErrorCodes.PLUGIN_API_VERSION,
+      `plugin "${String(m.name)}" (${use}) targets plugin API ${String(m.api)}, but this Tapline provides API ${TAPLINE_API}`,
+      { use, plugin: m.name, api: m.api, expected: TAPLINE_API },
+    );
+  }
+  if (m.optionsSchema === null || typeof m.optionsSchema !== 'object') bad('"optionsSchema" must be a JSON Schema object');
+  if (typeof m.register !== 'function') bad('"register" must be a function');
+  if (m.dependsOn !== undefined && (!Array.isArray(m.dependsOn) || !m.dependsOn.every((d) => typeof d === 'string'))) {
+    bad('"dependsOn" must be an array of plugin names');
+  }
+  if (m.kind === 'codec') {
+    if (!Array.isArray(m.encodings) || m.encodings.length === 0 || !m.encodings.every((e) => typeof e === 'string' && /^[^/\s]+\/\d+$/.test(e))) {
+      bad('a codec plugin must declare "encodings" like ["PCMU/8000"]');
+    }
+  }
+  return candidate as PluginManifest<unknown>;
+}
+
+function unwrapModule(mod: unknown): unknown {
+  if (mod !== null && typeof mod === 'object') {
+    const o = mod as Record<string, unknown>;
+    if (o.default !== undefined && typeof o.register !== 'function') return unwrapModule(o.default);
+    if (o.plugin !== undefined && typeof o.register !== 'function') return o.plugin;
+  }
+  return mod;
+}
+
+export async function importPlugin(use: string, configDir: string): Promise<PluginManifest<unknown>> {
+  const file = resolvePluginModule(use, configDir);
+  let mod: unknown;
+  try {
+    // require() keeps CommonJS plugins synchronous and cached; fall back to import() for ES modules.
+    mod = file.endsWith('.mjs') ? await import(file) : require(file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_REQUIRE_ESM') mod = await import(file);
+    else throw new TaplineError(ErrorCodes.PLUGIN_MANIFEST, `plugin "${use}" failed to load from ${file}: ${err.message}`, { use, file }, e);
+  }
+  return checkManifest(mod, use);
+}

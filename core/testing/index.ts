@@ -1,0 +1,168 @@
+/**
+ * The per-plugin test harness (`tapline/testing`): boots a real kernel with just the plugin under test (plus
+ * any helpers it names), lets a test feed it frames, transport packets, SIP text or capture files, and records
+ * everything the pipeline and the plugin emitted so the test can assert on it.
+ */
+import 'reflect-metadata';
+import type { Codec, Decoder, PluginManifest, StreamInfo } from '../contract';
+import type { RawFrame, TransportPacket } from '../net/types';
+import type { SipMessage } from '../sip/types';
+import type { Call, SipMeta } from '../dialog/types';
+import type { TaplineConfig } from '../config/types';
+import type { TaplineError } from '../errors';
+import { Kernel } from '../kernel';
+import { memoryLogger, type LogRecord } from '../log';
+import { orderByDependencies, type PreparedConfig, type ResolvedPlugin } from '../plugins/loader';
+import { throwIfProblems, validatePluginOptions, validateTopLevel } from '../config/validate';
+import { checkManifest } from '../plugins/resolve';
+import { checkCodecClaims } from '../codec-registry';
+import { readCapture } from '../net/capture-reader';
+import { Tokens } from '../tokens';
+
+export interface HarnessOptions {
+  /** Options for the plugin under test (validated against its schema, defaults applied). */
+  options?: Record<string, unknown>;
+  /** Other plugins to load alongside (e.g. a codec), with their options. */
+  with?: Array<{ plugin: PluginManifest<unknown> | unknown; options?: Record<string, unknown> }>;
+  /** Top-level config overrides (dialog timers, SIP ports...). */
+  config?: Record<string, unknown>;
+  /** Start plugins right away (default true). */
+  start?: boolean;
+}
+
+export interface UdpInput {
+  src?: string;
+  sport?: number;
+  dst?: string;
+  dport?: number;
+  /** Capture time, µs since the epoch; defaults to a clock advancing 20 ms per packet. */
+  ts?: number;
+  payload: Buffer | string;
+  proto?: 'udp' | 'tcp';
+}
+
+/** What the pipeline emitted while the test fed it. */
+export interface Recorded {
+  sip: Array<{ msg: SipMessage; meta: SipMeta }>;
+  sipErrors: Array<{ err: TaplineError; meta: SipMeta }>;
+  media: TransportPacket[];
+  callsStarted: Call[];
+  callsEnded: Call[];
+  callUpdates: Array<{ call: Call; what: string }>;
+  logs: LogRecord[];
+}
+
+export class PluginHarness {
+  readonly recorded: Recorded;
+  private clock = Date.UTC(2026, 0, 1) * 1000;
+  private frameNo = 0;
+
+  private constructor(
+    readonly kernel: Kernel,
+    logs: LogRecord[],
+  ) {
+    this.recorded = { sip: [], sipErrors: [], media: [], callsStarted: [], callsEnded: [], callUpdates: [], logs };
+    const r = this.recorded;
+    kernel.bus.on('sip', (msg, meta) => r.sip.push({ msg, meta }));
+    kernel.bus.on('sipError', (err, meta) => r.sipErrors.push({ err, meta }));
+    kernel.bus.on('media', (p) => r.media.push(p));
+    kernel.dialogs.on('callStart', (c) => r.callsStarted.push(c));
+    kernel.dialogs.on('callEnd', (c) => r.callsEnded.push(c));
+    kernel.dialogs.on('callUpdate', (call, what) => r.callUpdates.push({ call, what }));
+  }
+
+  /** Boots a kernel with `plugin` (a manifest or a module exporting one). Throws config errors like start-up does. */
+  static async create(plugin: PluginManifest<unknown> | unknown, opts: HarnessOptions = {}): Promise<PluginHarness> {
+    const entries = [{ plugin, options: opts.options ?? {} }, ...(opts.with ?? []).map((w) => ({ plugin: w.plugin, options: w.options ?? {} }))];
+    const config: Record<string, unknown> = { ...(opts.config ?? {}), plugins: [] };
+    const problems = validateTopLevel(config);
+    const resolved: ResolvedPlugin[] = entries.map((e, index) => {
+      const manifest = checkManifest(e.plugin, `harness entry ${index}`);
+      const options = structuredClone(e.options);
+      problems.push(...validatePluginOptions(manifest.optionsSchema, options, `/plugins/${index}/options`, manifest.name));
+      return { index, entry: { use: manifest.name, enabled: true, options }, manifest, options };
+    });
+    throwIfProblems('(test harness)', problems);
+    checkCodecClaims(resolved.map((r) => r.manifest));
+    const prepared: PreparedConfig = { dir: process.cwd(), config: config as unknown as TaplineConfig, plugins: orderByDependencies(resolved) };
+    const { log, records } = memoryLogger('debug');
+    const kernel = await Kernel.create(prepared, { logger: log, hookTimeoutMs: 5000 });
+    const h = new PluginHarness(kernel, records);
+    if (opts.start !== false) await kernel.start();
+    return h;
+  }
+
+  /** Resolve a service the plugin registered (or a core one) from the kernel. */
+  resolveAll<T>(token: symbol): T[] {
+    const out: T[] = [];
+    for (const hp of this.kernel.host.hosted) {
+      if (hp.container.isRegistered(token, false)) out.push(...hp.container.resolveAll<T>(token));
+    }
+    return out;
+  }
+
+  /** The codecs the loaded plugins contributed. */
+  codecs(): Codec[] {
+    return this.resolveAll<Codec>(Tokens.Codec);
+  }
+
+  /** A decoder from the kernel's codec registry, as the core would pick it for this rtpmap. */
+  decoderFor(stream: StreamInfo): Decoder | undefined {
+    return this.kernel.codecs.createDecoder(stream);
+  }
+
+  frame(frame: Omit<RawFrame, 'frameNo' | 'origLen' | 'interfaceId'> & Partial<RawFrame>): void {
+    this.frameNo++;
+    this.kernel.ingest.frame({ frameNo: this.frameNo, interfaceId: 0, origLen: frame.data.length, ...frame });
+  }
+
+  /** Feeds one UDP (or TCP) payload as if decoded from a frame. */
+  packet(p: UdpInput): void {
+    this.clock = p.ts ?? this.clock + 20_000;
+    this.frameNo++;
+    const payload = typeof p.payload === 'string' ? Buffer.from(p.payload, 'utf8') : p.payload;
+    const pkt: TransportPacket = {
+      ts: this.clock,
+      frameNo: this.frameNo,
+      proto: p.proto ?? 'udp',
+      ipVersion: (p.src ?? '').includes(':') ? 6 : 4,
+      src: p.src ?? '10.0.0.1',
+      sport: p.sport ?? 5060,
+      dst: p.dst ?? '10.0.0.2',
+      dport: p.dport ?? 5060,
+      payload,
+    };
+    if (pkt.proto === 'tcp') pkt.tcp = { seq: 0, ack: 0, flags: 0x18 };
+    this.kernel.ingest.packet(pkt);
+  }
+
+  /** Feeds SIP text (LF line ends are turned into CRLF) as one UDP datagram. */
+  sip(text: string, p: Omit<UdpInput, 'payload'> = {}): void {
+    const wire = text.includes('\r\n') ? text : text.replace(/\n/g, '\r\n');
+    this.packet({ ...p, payload: wire });
+  }
+
+  /** Feeds every frame of a capture file. */
+  async pcap(file: string): Promise<{ frames: number; warning?: string }> {
+    this.kernel.ingest.beginCapture(file);
+    const res = await readCapture(file, (f) => this.kernel.ingest.frame(f), { onSkip: (r, d) => this.kernel.ingest.skip(r, d) });
+    this.kernel.ingest.endCapture();
+    const out: { frames: number; warning?: string } = { frames: res.frames };
+    if (res.warning !== undefined) out.warning = res.warning;
+    return out;
+  }
+
+  counters(): Record<string, number> {
+    return this.kernel.counters.snapshot();
+  }
+
+  /** Ends the input: closes open calls, stops plugins (idempotent). */
+  async stop(): Promise<Recorded> {
+    await this.kernel.stop();
+    return this.recorded;
+  }
+}
+
+export { Kernel } from '../kernel';
+export { TAPLINE_API, definePlugin } from '../contract';
+export type { PluginManifest, PluginContext, Codec, Decoder, Source, StreamInfo } from '../contract';
