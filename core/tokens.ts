@@ -1,4 +1,4 @@
-/** DI tokens. Symbols, never strings, and every resolution names its token explicitly (works under tsx too). */
+/** DI tokens: registered symbols (Symbol.for), so a plugin with its own copy of tapline still matches; never strings, and every resolution names its token explicitly (works under tsx too). */
 import type { InjectionToken } from 'tsyringe';
 import type { Codec, Counters, Logger, Source } from './contract';
 import type { CodecRegistry } from './codec-registry';
@@ -7,16 +7,16 @@ import type { PacketBus } from './bus';
 import type { TaplineConfig } from './config/types';
 
 export const Tokens = {
-  Logger: Symbol('tapline.Logger') as InjectionToken<Logger>,
-  Counters: Symbol('tapline.Counters') as InjectionToken<Counters>,
+  Logger: Symbol.for('tapline.Logger') as InjectionToken<Logger>,
+  Counters: Symbol.for('tapline.Counters') as InjectionToken<Counters>,
   /** The effective (validated, frozen) configuration. */
-  Config: Symbol('tapline.Config') as InjectionToken<TaplineConfig>,
+  Config: Symbol.for('tapline.Config') as InjectionToken<TaplineConfig>,
   /** Frames, packets, SIP messages and media as they flow through the core. */
-  Bus: Symbol('tapline.Bus') as InjectionToken<PacketBus>,
-  Dialogs: Symbol('tapline.Dialogs') as InjectionToken<DialogTracker>,
-  Codecs: Symbol('tapline.CodecRegistry') as InjectionToken<CodecRegistry>,
+  Bus: Symbol.for('tapline.Bus') as InjectionToken<PacketBus>,
+  Dialogs: Symbol.for('tapline.Dialogs') as InjectionToken<DialogTracker>,
+  Codecs: Symbol.for('tapline.CodecRegistry') as InjectionToken<CodecRegistry>,
   /** Multi-bound: every source plugin registers its Source here. */
-  Source: Symbol('tapline.Source') as InjectionToken<Source>,
+  Source: Symbol.for('tapline.Source') as InjectionToken<Source>,
   /** Multi-bound: every codec plugin registers its Codec here. */
-  Codec: Symbol('tapline.Codec') as InjectionToken<Codec>,
+  Codec: Symbol.for('tapline.Codec') as InjectionToken<Codec>,
 } as const;

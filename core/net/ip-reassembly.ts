@@ -7,8 +7,8 @@
  */
 
 export interface IpReassemblyOptions {
-  /** Capture-time microseconds after a datagram's first fragment before it is dropped (default 30 s). */
-  timeoutUs?: number;
+  /** Capture-time seconds after a datagram's first fragment before it is dropped (default 30). */
+  timeoutSec?: number;
   /** Datagrams in flight (default 1024). */
   maxDatagrams?: number;
   /** Fragment bytes held over all datagrams (default 8 MiB). */
@@ -65,7 +65,7 @@ export class IpReassembler {
   private now = 0;
 
   constructor(opts: IpReassemblyOptions = {}) {
-    this.timeoutUs = opts.timeoutUs ?? 30e6;
+    this.timeoutUs = (opts.timeoutSec ?? 30) * 1e6;
     this.maxDatagrams = opts.maxDatagrams ?? 1024;
     this.maxBytes = opts.maxBytes ?? 8 * 1024 * 1024;
     this.onDrop = opts.onDrop;

@@ -64,6 +64,8 @@ export interface TcpStreamChunk {
   dst: string;
   dport: number;
   data: Buffer;
+  /** Bytes lost just before this chunk: the reassembler gave up waiting for them and skipped the gap. */
+  gapBefore?: number;
 }
 
 /** Why a frame was skipped; counted in stats, never thrown out of the pipeline. */

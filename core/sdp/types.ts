@@ -9,6 +9,10 @@ export interface SdpConnection {
   netType: string; // 'IN'
   addrType: 'IP4' | 'IP6' | string;
   address: string; // without TTL / count suffix
+  /** IP4 multicast TTL ('224.2.1.1/127' -> 127). */
+  ttl?: number;
+  /** Number of consecutive multicast addresses ('224.2.1.1/127/3' -> 3, 'FF15::101/3' -> 3). */
+  addressCount?: number;
 }
 
 export interface SdpOrigin {
@@ -36,6 +40,8 @@ export interface SdpCrypto {
   sessionParams: string[];
   /** True for a=cryptoscale (Lync scaled SRTP towards an MCU). */
   scale: boolean;
+  /** a=cryptoscale role token ('client' / 'server'), when present. */
+  role?: string;
 }
 
 export interface SdpCryptoKey {
@@ -63,6 +69,8 @@ export interface SdpCandidate {
   password?: string;
   /** Came from a=x-candidate-ipv6. */
   ipv6Extension: boolean;
+  /** RFC 6544 'tcptype active|passive|so' extension (non-Lync TCP candidates). */
+  tcpType?: string;
 }
 
 export interface SdpRemoteCandidate {
@@ -95,6 +103,8 @@ export interface SdpMedia {
   ssrcRange?: { first: number; last: number };
   label?: string;
   rtcpPort?: number;
+  /** The address of a=rtcp:<port> IN IP4 <addr>, when it names one. */
+  rtcpConnection?: SdpConnection;
   rtcpMux: boolean;
   ptime?: number;
 }
@@ -108,4 +118,6 @@ export interface SdpSession {
   /** Session-level a= lines, in order. */
   attributes: SdpAttribute[];
   media: SdpMedia[];
+  /** Problems that did not fail the parse (a skipped malformed attribute, an ignored line), with line numbers. */
+  warnings: string[];
 }

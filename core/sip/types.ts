@@ -65,6 +65,13 @@ interface SipMessageCommon {
   body: Buffer;
   /** Total bytes this message occupied on the wire (start line to end of body). */
   wireLength: number;
+  /** Parsed Contact values ('*' omitted); undefined when there is no Contact header. */
+  contact?: NameAddr[];
+  /**
+   * Semantic problems the parser tolerated (RFC 4475 §3.3): missing or repeated single-value headers,
+   * conflicting Content-Length on UDP... A missing From/To/Call-ID/CSeq leaves an empty placeholder.
+   */
+  warnings?: string[];
 }
 
 export interface SipRequest extends SipMessageCommon {

@@ -73,7 +73,7 @@ export class PluginHarness {
 
   /** Boots a kernel with `plugin` (a manifest or a module exporting one). Throws config errors like start-up does. */
   static async create(plugin: PluginManifest<unknown> | unknown, opts: HarnessOptions = {}): Promise<PluginHarness> {
-    const entries = [{ plugin, options: opts.options ?? {} }, ...(opts.with ?? []).map((w) => ({ plugin: w.plugin, options: w.options ?? {} }))];
+    const entries = [...(plugin === undefined ? [] : [{ plugin, options: opts.options ?? {} }]), ...(opts.with ?? []).map((w) => ({ plugin: w.plugin, options: w.options ?? {} }))];
     const config: Record<string, unknown> = { ...(opts.config ?? {}), plugins: [] };
     const problems = validateTopLevel(config);
     const resolved: ResolvedPlugin[] = entries.map((e, index) => {
@@ -90,6 +90,11 @@ export class PluginHarness {
     const h = new PluginHarness(kernel, records);
     if (opts.start !== false) await kernel.start();
     return h;
+  }
+
+  /** A kernel with no plugin under test (only `opts.with`): for testing the core pipeline itself. */
+  static core(opts: HarnessOptions = {}): Promise<PluginHarness> {
+    return PluginHarness.create(undefined, opts);
   }
 
   /** Resolve a service the plugin registered (or a core one) from the kernel. */

@@ -1,0 +1,16 @@
+/** Tapline's public API: the plugin contract, DI tokens, named errors, and the kernel for embedding. */
+import 'reflect-metadata';
+
+export * from './contract';
+export { Tokens } from './tokens';
+export { ErrorCodes, TaplineError, isTaplineError, type ErrorCode } from './errors';
+export { Kernel, type RunSummary, type SourceReport } from './kernel';
+export { loadConfigFile } from './config/load';
+export { prepareConfig, type PreparedConfig } from './plugins/loader';
+export { CodecRegistry } from './codec-registry';
+export { PacketBus, type BusEvents } from './bus';
+export { DialogTracker, type DialogEvents } from './dialog/tracker';
+export type { Call, SipMeta, Party, SdpRecord, Disposition, EndReason } from './dialog/types';
+export type { RawFrame, TransportPacket, TcpStreamChunk } from './net/types';
+export type { SipMessage, SipRequest, SipResponse, SipUri, NameAddr } from './sip/types';
+export type { SdpSession, SdpMedia } from './sdp/types';

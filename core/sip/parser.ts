@@ -1,0 +1,324 @@
+/**
+ * SIP message parser (RFC 3261 §7, checked against the RFC 4475 torture tests and RFC 5118 IPv6 tests).
+ *
+ * Strict where the grammar is broken (start line, header lines, name-addr, Via, scalar ranges, framing) and
+ * lenient where only application semantics are wrong (missing or repeated single-value headers become
+ * `warnings`, as RFC 4475 §3.3 asks). Route, Record-Route and other headers are kept raw and parsed on demand.
+ */
+import { clip, canonicalHeader, HeaderStore, isLws, isToken, sipFail, splitList, trimLws } from './headers';
+import type { HeaderEntry } from './headers';
+import { parseCSeq, parseNameAddr, parseUri, parseVia } from './uri';
+import type { CSeq, NameAddr, SipMessage, SipRequest, SipResponse, SipUri, Via } from './types';
+
+export interface ParseOptions {
+  /**
+   * 'udp' (default): one datagram; bytes after Content-Length are ignored (RFC 4475 §3.1.1.8) and a missing
+   * Content-Length means "rest of the datagram". 'stream': Content-Length is mandatory (RFC 3261 §18.3).
+   */
+  transport?: 'udp' | 'stream';
+}
+
+const MAX_U32 = 4294967295;
+const DATE_RE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+const VERSION_RE = /^SIP\/\d{1,9}\.\d{1,9}$/;
+
+/** Parses one SIP message from the start of `buf` (leading CRLFs skipped). The body shares `buf`'s memory. */
+export function parseSipMessage(buf: Buffer, opts: ParseOptions = {}): SipMessage {
+  const stream = opts.transport === 'stream';
+  const n = buf.length;
+  let start = 0;
+  while (start < n && (buf[start] === 13 || buf[start] === 10)) start++; // RFC 3261 §7.5 keep-alive CRLFs
+  if (start >= n) sipFail(n === 0 ? 'empty SIP message' : 'only CRLF keep-alive bytes, no SIP message', 'empty');
+
+  // End of the header section: the first empty line, whether lines end in CRLF or bare LF.
+  let textEnd = -1;
+  let bodyStart = -1;
+  for (let p = start; ; ) {
+    const lf = buf.indexOf(10, p);
+    if (lf < 0) break;
+    const b = buf[lf + 1];
+    if (b === 10 || (b === 13 && buf[lf + 2] === 10)) {
+      textEnd = lf;
+      bodyStart = lf + (b === 10 ? 2 : 3);
+      break;
+    }
+    p = lf + 1;
+  }
+  const warnings: string[] = [];
+  if (textEnd < 0) {
+    // A datagram may stop right after its last header line (RFC 5118's files do); a stream cannot.
+    if (stream || buf[n - 1] !== 10) sipFail('no empty line ends the header section (truncated message?)', 'truncated', { bytes: n - start });
+    textEnd = n - 1;
+    bodyStart = n;
+    warnings.push('header section not terminated by an empty line');
+  }
+  const text = buf.toString('utf8', start, textEnd);
+
+  // Split lines, unfold continuations (RFC 3261 §7.3.1) and canonicalise names.
+  let nl = text.indexOf('\n');
+  if (nl < 0) nl = text.length;
+  const startLine = text.charCodeAt(nl - 1) === 13 ? text.slice(0, nl - 1) : text.slice(0, nl);
+  const names: string[] = [];
+  const keys: string[] = [];
+  const values: string[] = [];
+  for (let pos = nl + 1; pos < text.length; ) {
+    let e = text.indexOf('\n', pos);
+    if (e < 0) e = text.length;
+    const le = e > pos && text.charCodeAt(e - 1) === 13 ? e - 1 : e;
+    const next = e + 1;
+    if (isLws(text.charCodeAt(pos))) {
+      const k = values.length - 1;
+      if (k < 0) sipFail('the first header line starts with whitespace', 'folding');
+      const more = trimLws(text.slice(pos, le));
+      if (more !== '') values[k] = values[k] === '' ? more : `${values[k]} ${more}`;
+      pos = next;
+      continue;
+    }
+    const colon = text.indexOf(':', pos);
+    if (colon < 0 || colon >= le) sipFail(`header line '${clip(text.slice(pos, le))}' has no ':'`, 'header-line');
+    let ne = colon;
+    while (ne > pos && isLws(text.charCodeAt(ne - 1))) ne--;
+    const name = text.slice(pos, ne);
+    if (!isToken(name)) sipFail(`invalid header name '${clip(name)}'`, 'header-name');
+    const canon = canonicalHeader(name);
+    names.push(canon[0]);
+    keys.push(canon[1]);
+    values.push(trimLws(text.slice(colon + 1, le)));
+    pos = next;
+  }
+  const list: HeaderEntry[] = new Array<HeaderEntry>(names.length);
+  for (let k = 0; k < names.length; k++) list[k] = [names[k]!, values[k]!];
+  const headers = new HeaderStore(list, keys);
+
+  // Pick out what the convenience fields and the checks need, in one pass.
+  let callIdV: string | undefined;
+  let cseqV: string | undefined;
+  let fromV: string | undefined;
+  let toV: string | undefined;
+  let ctypeV: string | undefined;
+  let clV: string | undefined;
+  let clConflict = false;
+  const viaV: string[] = [];
+  const contactV: string[] = [];
+  const checks: number[] = [];
+  const dup = (h: string): void => {
+    const w = `more than one ${h} header; the first is used`;
+    if (warnings.indexOf(w) < 0) warnings.push(w);
+  };
+  for (let k = 0; k < keys.length; k++) {
+    const v = values[k]!;
+    switch (keys[k]) {
+      case 'via': viaV.push(v); break;
+      case 'call-id': if (callIdV === undefined) callIdV = v; else if (v !== callIdV) dup('Call-ID'); break;
+      case 'cseq': if (cseqV === undefined) cseqV = v; else if (v !== cseqV) dup('CSeq'); break;
+      case 'from': if (fromV === undefined) fromV = v; else dup('From'); break;
+      case 'to': if (toV === undefined) toV = v; else dup('To'); break;
+      case 'contact': contactV.push(v); break;
+      case 'content-type': if (ctypeV === undefined) ctypeV = v; else dup('Content-Type'); break;
+      case 'content-length':
+        if (clV === undefined) clV = v;
+        else if (v !== clV) clConflict = true;
+        break;
+      case 'max-forwards': case 'expires': case 'date': case 'retry-after': case 'warning': checks.push(k); break;
+      default:
+    }
+  }
+
+  // Start line.
+  let req: { method: string; requestUri: SipUri } | undefined;
+  let status = 0;
+  let reason = '';
+  if (startsWithSip(startLine)) {
+    const sp = startLine.indexOf(' ');
+    checkVersion(sp < 0 ? startLine : startLine.slice(0, sp));
+    if (sp < 0) sipFail('Status-Line has no status code', 'status-line');
+    const sp2 = startLine.indexOf(' ', sp + 1);
+    const code = sp2 < 0 ? startLine.slice(sp + 1) : startLine.slice(sp + 1, sp2);
+    if (!isDigits(code)) sipFail(`malformed status code '${clip(code)}'`, 'status-line');
+    if (code.length !== 3 || code < '100' || code > '699') sipFail(`status code ${clip(code)} is outside 100-699`, 'status-range', { status: code });
+    status = Number(code);
+    reason = sp2 < 0 ? '' : startLine.slice(sp2 + 1);
+  } else req = parseRequestLine(startLine);
+
+  // Body framing (RFC 3261 §18.3, §20.14).
+  let cl: number | undefined;
+  if (clV !== undefined) {
+    if (clV.charCodeAt(0) === 45 && isDigits(clV.slice(1))) sipFail(`negative Content-Length ${clip(clV)}`, 'negative-content-length');
+    if (!isDigits(clV)) sipFail(`malformed Content-Length '${clip(clV)}'`, 'content-length');
+    cl = clV.length > 15 ? Infinity : Number(clV);
+  }
+  const avail = n - bodyStart;
+  let bodyLen = avail;
+  if (clConflict) {
+    if (stream) sipFail('conflicting Content-Length headers: message boundary unknown on a stream', 'content-length-conflict');
+    warnings.push('conflicting Content-Length headers; the body is the rest of the datagram');
+  } else if (cl === undefined) {
+    if (stream) sipFail('no Content-Length on a stream transport (RFC 3261 §18.3 requires it)', 'no-content-length');
+  } else if (cl > avail) {
+    sipFail(`Content-Length ${clip(clV ?? '')} exceeds the ${avail} body bytes present`, 'content-length-exceeds-body', { contentLength: cl, available: avail });
+  } else bodyLen = cl;
+  const body = buf.subarray(bodyStart, bodyStart + bodyLen);
+
+  // Convenience fields. Missing ones are semantic problems (RFC 4475 §3.3.1): placeholders plus a warning.
+  let cseq: CSeq;
+  if (cseqV === undefined) {
+    warnings.push('missing CSeq');
+    cseq = { seq: 0, method: '' };
+  } else cseq = parseCSeq(cseqV);
+  if (req !== undefined && cseqV !== undefined && cseq.method !== req.method) {
+    sipFail(`CSeq method ${clip(cseq.method)} does not match the request method ${clip(req.method)}`, 'cseq-method-mismatch');
+  }
+  if (callIdV === undefined) warnings.push('missing Call-ID');
+  else if (callIdV === '') sipFail('empty Call-ID', 'call-id');
+  const from = fromV === undefined ? missingAddr('From', warnings) : parseNameAddr(fromV, 'From');
+  const to = toV === undefined ? missingAddr('To', warnings) : parseNameAddr(toV, 'To');
+  const via: Via[] = [];
+  for (const v of viaV) {
+    for (const el of splitList(v)) {
+      if (el === '') sipFail(`empty Via value (extraneous ',') in '${clip(v)}'`, 'empty-param', { where: 'Via' });
+      via.push(parseVia(el));
+    }
+  }
+  if (via.length === 0) warnings.push('missing Via');
+  const scalars: string[] = [];
+  if (cseq.seq > MAX_U32) scalars.push(`CSeq ${clip(trimLws(cseqV ?? ''), 30)} > 2^32-1`);
+  let contact: NameAddr[] | undefined;
+  for (const v of contactV) {
+    for (const el of splitList(v)) {
+      if (el === '*') continue;
+      if (el === '') sipFail(`empty Contact value (extraneous ',') in '${clip(v)}'`, 'empty-param', { where: 'Contact' });
+      const na = parseNameAddr(el, 'Contact');
+      const exp = na.params.expires;
+      if (typeof exp === 'string' && isDigits(exp) && overU32(exp)) scalars.push(`Contact expires ${clip(exp, 30)} > 2^32-1`);
+      (contact ??= []).push(na);
+    }
+  }
+  for (const k of checks) checkScalar(names[k]!, values[k]!, scalars);
+  if (scalars.length > 0) sipFail(`scalar values out of range: ${scalars.join('; ')}`, 'scalar-range', { fields: scalars });
+
+  let contentType: string | undefined;
+  if (ctypeV !== undefined) contentType = mediaType(ctypeV);
+
+  const common = {
+    version: 'SIP/2.0',
+    headers,
+    callId: callIdV ?? '',
+    cseq,
+    from,
+    to,
+    via,
+    contentType,
+    body,
+    wireLength: bodyStart + bodyLen - start,
+    contact,
+    warnings: warnings.length > 0 ? warnings : undefined,
+  };
+  if (req !== undefined) {
+    const r: SipRequest = { kind: 'request', method: req.method, requestUri: req.requestUri, ...common };
+    return r;
+  }
+  const r: SipResponse = { kind: 'response', status, reason, ...common };
+  return r;
+}
+
+function startsWithSip(line: string): boolean {
+  const c = line.charCodeAt(0) | 32;
+  return c === 115 && (line.charCodeAt(1) | 32) === 105 && (line.charCodeAt(2) | 32) === 112 && line.charCodeAt(3) === 47;
+}
+
+function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** Digit string > 2^32-1, without Number overflow tricks for 100-digit inputs. */
+function overU32(d: string): boolean {
+  let i = 0;
+  while (i < d.length - 1 && d.charCodeAt(i) === 48) i++;
+  return d.length - i > 10 || Number(d.slice(i)) > MAX_U32;
+}
+
+function checkVersion(v: string): void {
+  if (v === 'SIP/2.0') return;
+  const up = v.toUpperCase();
+  if (up === 'SIP/2.0') return;
+  if (VERSION_RE.test(up)) sipFail(`unsupported SIP version ${up}`, 'version', { version: up });
+  sipFail(`malformed SIP version '${clip(v)}'`, 'version');
+}
+
+/** Request-Line = Method SP Request-URI SP SIP-Version, single SPs, nothing trailing (RFC 4475 §3.1.2.7-10). */
+function parseRequestLine(line: string): { method: string; requestUri: SipUri } {
+  if (line.length === 0) sipFail('empty start line', 'start-line');
+  if (isLws(line.charCodeAt(0))) sipFail('start line begins with whitespace', 'request-line');
+  if (isLws(line.charCodeAt(line.length - 1))) sipFail('trailing whitespace at the end of the Request-Line', 'request-line');
+  const sp1 = line.indexOf(' ');
+  if (sp1 < 0) sipFail(`start line '${clip(line)}' is neither a Request-Line nor a Status-Line`, 'start-line');
+  const method = line.slice(0, sp1);
+  if (!isToken(method)) sipFail(`invalid method '${clip(method)}'`, 'method');
+  const sp2 = line.lastIndexOf(' ');
+  if (sp2 === sp1) sipFail(`Request-Line '${clip(line)}' has no SIP-Version (RFC 2543-style?)`, 'request-line');
+  if (line.charCodeAt(sp1 + 1) === 32 || line.charCodeAt(sp2 - 1) === 32) {
+    sipFail('more than one SP between Request-Line elements', 'request-line');
+  }
+  checkVersion(line.slice(sp2 + 1));
+  const uriText = line.slice(sp1 + 1, sp2);
+  if (uriText.indexOf(' ') >= 0 || uriText.indexOf('\t') >= 0) sipFail(`whitespace inside the Request-URI '${clip(uriText)}'`, 'request-uri');
+  if (uriText.charCodeAt(0) === 60) sipFail('the Request-URI must not be enclosed in <>', 'request-uri');
+  return { method, requestUri: parseUri(uriText, 'Request-URI', true) };
+}
+
+function missingAddr(h: string, warnings: string[]): NameAddr {
+  warnings.push(`missing ${h}`);
+  return { uri: { scheme: '', host: '', params: {}, headers: {}, raw: '' }, params: {} };
+}
+
+/** 'Application/SDP; charset=x' -> 'application/sdp' (type "/" subtype, SWS allowed around the slash). */
+function mediaType(v: string): string {
+  const semi = v.indexOf(';');
+  const mt = semi < 0 ? v : v.slice(0, semi);
+  const slash = mt.indexOf('/');
+  const type = trimLws(mt.slice(0, slash < 0 ? 0 : slash));
+  const sub = trimLws(mt.slice(slash + 1));
+  if (slash < 0 || !isToken(type) || !isToken(sub)) sipFail(`malformed Content-Type '${clip(v)}'`, 'content-type');
+  return `${type}/${sub}`.toLowerCase();
+}
+
+/** Range checks RFC 4475 §3.1.2.4/.5/.12 probe; overflows are collected, format errors thrown at once. */
+function checkScalar(name: string, v: string, out: string[]): void {
+  switch (name) {
+    case 'Max-Forwards':
+      if (!isDigits(v)) sipFail(`malformed Max-Forwards '${clip(v)}'`, 'max-forwards');
+      if (overU32(v) || Number(v) > 255) out.push(`Max-Forwards ${clip(v, 30)} > 255`);
+      return;
+    case 'Expires':
+      // Only numeric values are range-checked: RFC 2543 allowed a date here (RFC 4475 §3.4.1 asks for tolerance).
+      if (isDigits(v) && overU32(v)) out.push(`Expires ${clip(v, 30)} > 2^32-1`);
+      return;
+    case 'Retry-After': {
+      let e = 0;
+      while (e < v.length && v.charCodeAt(e) >= 48 && v.charCodeAt(e) <= 57) e++;
+      if (e === 0) sipFail(`malformed Retry-After '${clip(v)}'`, 'retry-after');
+      if (overU32(v.slice(0, e))) out.push(`Retry-After ${clip(v.slice(0, e), 30)} > 2^32-1`);
+      return;
+    }
+    case 'Warning':
+      for (const w of splitList(v)) {
+        const sp = w.indexOf(' ');
+        const code = sp < 0 ? w : w.slice(0, sp);
+        if (code.length !== 3 || !isDigits(code)) out.push(`Warning code ${clip(code, 30)} is not 3 digits`);
+      }
+      return;
+    case 'Date':
+      if (DATE_RE.test(v)) return;
+      if (!v.endsWith(' GMT')) {
+        sipFail(`invalid Date time zone '${clip(v.slice(v.lastIndexOf(' ') + 1), 20)}' (RFC 3261 §20.17 requires GMT)`, 'date-zone');
+      }
+      sipFail(`malformed Date '${clip(v)}'`, 'date');
+      return;
+    default:
+  }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what Tapline needs on a fresh Debian machine with Node 20 (as root), then runs one job:
+#   demo  – generate the bundled sample capture and record it
+#   test  – the whole test suite
+# Idempotent: packages and node_modules already present are not installed again.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+job="${1:-test}"
+
+# Debian packages: libpcap-dev (live capture addon), tshark/tcpdump (independent decoders the tests compare
+# against), sox (independent G.711 codec in tests).
+debs=(libpcap-dev tshark tcpdump sox)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tapline: missing Debian packages (${missing[*]}); run as root or install them" >&2
+    exit 1
+  fi
+  echo "tapline: installing Debian packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "tapline: installing npm packages" >&2
+  npm ci --no-audit --no-fund
+fi
+
+case "$job" in
+  demo)
+    npm run --silent build
+    mkdir -p out/sample
+    node dist/core/cli/main.js generate --out out/sample/sample.pcap --calls 4 --duration 10 --lync
+    node dist/core/cli/main.js record --pcap out/sample/sample.pcap --out out/sample/recordings
+    echo "tapline: the recording summary is in $(pwd)/out/sample/recordings/summary.json"
+    ;;
+  test)
+    npm test
+    ;;
+  *)
+    echo "usage: $0 demo|test" >&2
+    exit 2
+    ;;
+esac
