@@ -204,11 +204,9 @@ export class DialogTracker extends Emitter<DialogEvents> {
         break;
       }
       case 'BYE':
-        if (call.state !== 'terminated') {
-          call.endedBy = side;
-          if (call.state !== 'confirmed' && call.disposition === 'unanswered') call.disposition = 'cancelled';
-          this.end(call, meta.ts, 'bye');
-        }
+        call.endedBy = side;
+        if (call.state !== 'confirmed' && call.disposition === 'unanswered') call.disposition = 'cancelled';
+        this.end(call, meta.ts, 'bye');
         break;
       case 'REFER': {
         const referTo = req.headers.get('Refer-To');

@@ -15,12 +15,10 @@ import type { SipMeta } from '../dialog/types';
 import type { TaplineConfig } from '../config/types';
 import type { SipMessage } from '../sip/types';
 import { isKeepAlive, looksLikeSip } from './sip-detect';
+import { isWebSocketUpgrade, WebSocketDeframer } from '../net/websocket';
 
-interface TcpSipFlow {
-  framer: SipStreamFramer;
-  /** False once the flow proved not to carry SIP (TLS, HTTP...): its bytes are dropped unread. */
-  sip: boolean;
-}
+/** How one direction of a TCP connection is read: SIP framed by Content-Length, SIP over WebSocket, or not at all. */
+type TcpSipFlow = { kind: 'sip'; framer: SipStreamFramer } | { kind: 'ws'; ws: WebSocketDeframer } | { kind: 'other' };
 
 export class Ingest implements FrameSink {
   /** Capture time of the newest frame seen, µs. */
@@ -54,7 +52,7 @@ export class Ingest implements FrameSink {
   flush(): void {
     this.tcp.flush((chunk) => this.tcpChunk(chunk));
     for (const [flow, f] of this.tcpFlows) {
-      for (const item of f.framer.flush()) this.framed(item, flow);
+      if (f.kind === 'sip') for (const item of f.framer.flush()) this.framed(item, flow);
     }
   }
 
@@ -111,15 +109,39 @@ export class Ingest implements FrameSink {
   private tcpChunk(chunk: TcpStreamChunk): void {
     let flow = this.tcpFlows.get(chunk.flow);
     if (flow === undefined) {
-      const onSipPort = this.sipPorts.has(chunk.dport) || this.sipPorts.has(chunk.sport);
-      const sip = onSipPort || (this.cfg.sip.detectOnAnyPort && looksLikeSip(chunk.data));
-      flow = { framer: new SipStreamFramer({ maxMessageBytes: this.cfg.sip.maxMessageBytes }), sip };
+      flow = this.classifyTcp(chunk);
       this.tcpFlows.set(chunk.flow, flow);
-      this.counters.inc(sip ? 'tcp.sipFlows' : 'tcp.otherFlows');
+      this.counters.inc(`tcp.flows.${flow.kind}`);
     }
-    if (!flow.sip) return;
     this.currentChunk = chunk;
-    for (const item of flow.framer.push(chunk.data)) this.framed(item, chunk.flow);
+    if (flow.kind === 'sip') {
+      for (const item of flow.framer.push(chunk.data)) this.framed(item, chunk.flow);
+    } else if (flow.kind === 'ws') {
+      for (const item of flow.ws.push(chunk.data)) {
+        if ('error' in item) this.framed(new TaplineError(ErrorCodes.SIP_PARSE, item.error, { reason: 'websocket' }), chunk.flow);
+        else if (!isKeepAlive(item.message)) this.wsMessage(item.message, chunk);
+      }
+    }
+  }
+
+  private classifyTcp(chunk: TcpStreamChunk): TcpSipFlow {
+    if (isWebSocketUpgrade(chunk.data)) return { kind: 'ws', ws: new WebSocketDeframer(this.cfg.sip.maxMessageBytes) };
+    const onSipPort = this.sipPorts.has(chunk.dport) || this.sipPorts.has(chunk.sport);
+    if (onSipPort || (this.cfg.sip.detectOnAnyPort && looksLikeSip(chunk.data))) {
+      return { kind: 'sip', framer: new SipStreamFramer({ maxBuffer: this.cfg.sip.maxMessageBytes }) };
+    }
+    return { kind: 'other' };
+  }
+
+  /** One WebSocket message is one whole SIP message (RFC 7118 §5), parsed like a datagram. */
+  private wsMessage(data: Buffer, c: TcpStreamChunk): void {
+    const meta: SipMeta = { ts: c.ts, frameNo: c.frameNo, src: c.src, sport: c.sport, dst: c.dst, dport: c.dport, transport: 'ws' };
+    if (this.origin !== undefined) meta.origin = this.origin;
+    try {
+      this.deliver(parseSipMessage(data, { transport: 'udp' }), meta);
+    } catch (e) {
+      this.sipFailed(e, meta);
+    }
   }
 
   private currentChunk: TcpStreamChunk | undefined;
@@ -154,9 +176,17 @@ export class Ingest implements FrameSink {
   }
 }
 
-/** RTP/RTCP (version 2) and STUN/TURN start with bytes SIP text never starts with. */
+/**
+ * RTP/RTCP (version 2) and STUN start with bytes SIP text never starts with; TURN ChannelData (0x40-0x4F) shares
+ * its first byte with 'A'-'O', so it also needs its length field to match the datagram (RFC 5766 §11.5).
+ */
 function isLikelyMedia(b: Buffer): boolean {
-  if (b.length === 0) return false;
-  const v = b[0]! >> 6;
-  return v === 2 || b[0]! < 4 || (b[0]! >= 0x40 && b[0]! <= 0x4f);
+  if (b.length < 4) return false;
+  const b0 = b[0]!;
+  if (b0 >> 6 === 2 || b0 < 4) return true;
+  if (b0 >= 0x40 && b0 <= 0x4f) {
+    const len = b.readUInt16BE(2);
+    return b.length >= 4 + len && b.length <= 4 + len + 3;
+  }
+  return false;
 }

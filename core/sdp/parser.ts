@@ -20,7 +20,7 @@ import {
   SdpAttributeError,
   splitWs,
 } from './attributes';
-import type { SdpAttribute, SdpConnection, SdpDirection, SdpMedia, SdpOrigin, SdpSession } from './types';
+import type { SdpAttribute, SdpConnection, SdpDirection, SdpMedia, SdpOrigin, SdpRtpMap, SdpSession } from './types';
 
 /** Beyond this many, warnings are counted but not kept: garbage input must not grow memory per line. */
 const MAX_WARNINGS = 100;
@@ -263,7 +263,7 @@ function deriveMediaAttribute(state: MediaState, attr: SdpAttribute, lineNo: num
   try {
     switch (attr.name) {
       case 'rtpmap': {
-        let map;
+        let map: SdpRtpMap;
         try {
           map = parseRtpMap(v);
         } catch (e) {

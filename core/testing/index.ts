@@ -4,6 +4,7 @@
  * everything the pipeline and the plugin emitted so the test can assert on it.
  */
 import 'reflect-metadata';
+import type { InjectionToken } from 'tsyringe';
 import type { Codec, Decoder, PluginManifest, StreamInfo } from '../contract';
 import type { RawFrame, TransportPacket } from '../net/types';
 import type { SipMessage } from '../sip/types';
@@ -98,7 +99,7 @@ export class PluginHarness {
   }
 
   /** Resolve a service the plugin registered (or a core one) from the kernel. */
-  resolveAll<T>(token: symbol): T[] {
+  resolveAll<T>(token: InjectionToken<T>): T[] {
     const out: T[] = [];
     for (const hp of this.kernel.host.hosted) {
       if (hp.container.isRegistered(token, false)) out.push(...hp.container.resolveAll<T>(token));
