@@ -126,8 +126,9 @@ export class PcapngBuilder {
     return this.block(BlockType.PB, Buffer.concat([fixed, pad4(f.data)]));
   }
 
-  /** Any block with a raw body (NRB, ISB, DSB, custom...). */
-  block(type: number, body: Buffer): this {
+  /** Any block with a raw body (NRB, ISB, DSB, custom...), zero-padded to 4 bytes. */
+  block(type: number, rawBody: Buffer): this {
+    const body = pad4(rawBody);
     const b = Buffer.alloc(12 + body.length);
     this.u32(b, type, 0);
     this.u32(b, b.length, 4);

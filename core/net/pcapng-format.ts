@@ -14,7 +14,11 @@ export const BlockType = {
   NRB: 0x00000004,
   ISB: 0x00000005,
   EPB: 0x00000006,
+  /** systemd Journal Export Block. */
+  JOURNAL: 0x00000009,
   DSB: 0x0000000a,
+  CUSTOM: 0x00000bad,
+  CUSTOM_NOCOPY: 0x40000bad,
 } as const;
 
 export const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
@@ -38,6 +42,11 @@ interface Interface {
 export class PcapngParser implements RecordParser {
   readonly format = 'pcapng' as const;
   frames = 0;
+  /**
+   * Last frame number used. Wireshark also numbers custom and systemd-journal blocks as frames; they are
+   * not delivered (onSkip is told) but use up their number, so frameNo stays the one Wireshark shows.
+   */
+  frameNo = 0;
   records = 0;
   corrupt: string | undefined = undefined;
   /** Sections seen (one per SHB). */
@@ -120,7 +129,7 @@ export class PcapngParser implements RecordParser {
           data: buf.subarray(pos + 12, pos + 12 + caplen),
           origLen,
           interfaceId: 0,
-          frameNo: this.frames,
+          frameNo: ++this.frameNo,
         });
         return undefined;
       }
@@ -144,8 +153,17 @@ export class PcapngParser implements RecordParser {
         this.sections++;
         return undefined;
       }
+      case BlockType.CUSTOM:
+      case BlockType.CUSTOM_NOCOPY:
+      case BlockType.JOURNAL:
+        this.frameNo++;
+        this.onSkip?.(
+          type === BlockType.JOURNAL ? 'pcapng-journal-block' : 'pcapng-custom-block',
+          `frame ${this.frameNo} (block ${this.records + 1}) is a ${type === BlockType.JOURNAL ? 'systemd journal export' : 'custom'} block, not a packet`,
+        );
+        return undefined;
       default:
-        // NRB, ISB, DSB, custom and unknown blocks carry no packets: their length lets us step over them.
+        // NRB, ISB, DSB and unknown blocks carry no packets: their length lets us step over them.
         return undefined;
     }
   }
@@ -161,7 +179,7 @@ export class PcapngParser implements RecordParser {
       iface.scale === 1 ? tsHi * TWO_32 + tsLo + iface.offsetUs : tsHi * (TWO_32 * iface.scale) + tsLo * iface.scale + iface.offsetUs;
     this.lastTs = ts;
     this.frames++;
-    onFrame({ ts, linkType: iface.linkType, data, origLen, interfaceId: ifId, frameNo: this.frames });
+    onFrame({ ts, linkType: iface.linkType, data, origLen, interfaceId: ifId, frameNo: ++this.frameNo });
     return undefined;
   }
 }

@@ -15,7 +15,7 @@ export type SkipCallback = (reason: string, detail: string) => void;
  */
 export interface RecordParser {
   readonly format: CaptureFormat;
-  /** Frames emitted so far; the next frame gets frameNo = frames + 1. */
+  /** Frames delivered so far (frame numbers may run ahead in pcapng: see PcapngParser.frameNo). */
   readonly frames: number;
   /** Records (pcap) or blocks (pcapng) fully consumed so far, header included for pcapng's SHB. */
   readonly records: number;

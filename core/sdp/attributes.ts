@@ -7,8 +7,14 @@
  */
 import type { SdpCandidate, SdpConnection, SdpCrypto, SdpCryptoKey, SdpRemoteCandidate, SdpRtpMap } from './types';
 
+/** Reasons quote input; cut them so a 1 MB token does not end up in a warning. */
+const MAX_REASON = 160;
+
 export class SdpAttributeError extends Error {
   override readonly name = 'SdpAttributeError';
+  constructor(reason: string) {
+    super(reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON)}…` : reason);
+  }
 }
 
 function fail(reason: string): never {
@@ -17,6 +23,18 @@ function fail(reason: string): never {
 
 /** Splits on runs of spaces and tabs, dropping empty tokens (senders differ on single vs double spaces). */
 export function splitWs(s: string): string[] {
+  // Fast path: the native split on single spaces, which is what well-formed SDP uses.
+  const t = s.split(' ');
+  if (s.indexOf('\t') === -1) {
+    let clean = true;
+    for (let i = 0; i < t.length; i++) {
+      if ((t[i] as string).length === 0) {
+        clean = false;
+        break;
+      }
+    }
+    if (clean) return t;
+  }
   const out: string[] = [];
   const n = s.length;
   let i = 0;
@@ -82,21 +100,30 @@ export function parseConnection(netType: string, addrType: string, addr: string)
 
 /** 'a=rtpmap:<pt> <encoding>/<clock>[/<channels>]'. */
 export function parseRtpMap(value: string): SdpRtpMap {
-  const t = splitWs(value);
-  if (t.length !== 2) fail('expected "<payload type> <encoding>/<clock rate>[/<channels>]"');
-  const payloadType = parseUint(t[0], 127);
-  if (payloadType < 0) fail(`payload type "${t[0]}" is not 0-127`);
-  const parts = (t[1] as string).split('/');
-  const encoding = parts[0] as string;
-  if (encoding === '' || parts.length < 2 || parts.length > 3) fail(`"${t[1]}" is not <encoding>/<clock rate>[/<channels>]`);
-  const clockRate = parseUint(parts[1], U32);
-  if (clockRate <= 0) fail(`clock rate "${parts[1] ?? ''}" is not a positive integer`);
-  let channels = 1;
-  if (parts.length === 3) {
-    channels = parseUint(parts[2], 255);
-    if (channels <= 0) fail(`channel count "${parts[2] ?? ''}" is not a positive integer`);
+  // Hand-cut rather than splitWs + split('/'): every SDP has a dozen of these.
+  const v = value.trim();
+  let sp = v.indexOf(' ');
+  const tab = v.indexOf('\t');
+  if (tab !== -1 && (sp === -1 || tab < sp)) sp = tab;
+  if (sp === -1) fail('expected "<payload type> <encoding>/<clock rate>[/<channels>]"');
+  const ptText = v.slice(0, sp);
+  const payloadType = parseUint(ptText, 127);
+  if (payloadType < 0) fail(`payload type "${ptText}" is not 0-127`);
+  const enc = v.slice(sp + 1).trim();
+  const s1 = enc.indexOf('/');
+  const s2 = s1 === -1 ? -1 : enc.indexOf('/', s1 + 1);
+  if (s1 <= 0 || (s2 !== -1 && enc.indexOf('/', s2 + 1) !== -1) || enc.includes(' ') || enc.includes('\t')) {
+    fail(`"${enc}" is not <encoding>/<clock rate>[/<channels>]`);
   }
-  return { payloadType, encoding, clockRate, channels };
+  const rateText = s2 === -1 ? enc.slice(s1 + 1) : enc.slice(s1 + 1, s2);
+  const clockRate = parseUint(rateText, U32);
+  if (clockRate <= 0) fail(`clock rate "${rateText}" is not a positive integer`);
+  let channels = 1;
+  if (s2 !== -1) {
+    channels = parseUint(enc.slice(s2 + 1), 255);
+    if (channels <= 0) fail(`channel count "${enc.slice(s2 + 1)}" is not a positive integer`);
+  }
+  return { payloadType, encoding: enc.slice(0, s1), clockRate, channels };
 }
 
 /** 'a=fmtp:<pt> <params>' → [pt, params as written]. */

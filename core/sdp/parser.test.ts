@@ -297,6 +297,13 @@ describe('parseSdp', () => {
     ]);
   });
 
+  it('tolerates a missing o= line and a leading BOM, with a warning for the former', () => {
+    const s = parseSdp('\ufeffv=0\nm=audio 4000 RTP/AVP 0\n');
+    assert.deepEqual(s.warnings, ['no o= line']);
+    assert.equal(s.origin.sessionId, '');
+    assert.equal(only(s).port, 4000);
+  });
+
   it('reads an IM SDP (m=message 5060 sip null)', () => {
     const accept = 'text/plain text/html image/gif multipart/alternative application/im-iscomposing+xml application/ms-imdn+xml text/x-msmsgsinvite';
     const s = parseSdp(sdp(...HEAD, 'm=message 5060 sip null', `a=accept-types:${accept}`));

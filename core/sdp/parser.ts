@@ -32,7 +32,8 @@ function quote(line: string): string {
 }
 
 function parseError(lineNo: number, line: string, reason: string): TaplineError {
-  return new TaplineError(ErrorCodes.SDP_PARSE, `SDP line ${lineNo}: ${reason}: ${quote(line)}`, {
+  const why = reason.length > MAX_QUOTE ? `${reason.slice(0, MAX_QUOTE)}…` : reason;
+  return new TaplineError(ErrorCodes.SDP_PARSE, `SDP line ${lineNo}: ${why}: ${quote(line)}`, {
     line: lineNo,
     text: line.length > MAX_QUOTE ? line.slice(0, MAX_QUOTE) : line,
   });
@@ -53,7 +54,11 @@ class Warnings {
   private dropped = 0;
 
   add(lineNo: number, line: string, reason: string): void {
-    if (this.list.length < MAX_WARNINGS) this.list.push(`line ${lineNo}: ${reason}: ${quote(line)}`);
+    this.note(`line ${lineNo}: ${reason}: ${quote(line)}`);
+  }
+
+  note(msg: string): void {
+    if (this.list.length < MAX_WARNINGS) this.list.push(msg);
     else this.dropped++;
   }
 
@@ -79,7 +84,7 @@ export function parseSdp(input: string | Buffer): SdpSession {
   let cur: MediaState | undefined;
 
   const len = text.length;
-  let pos = 0;
+  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0; // a UTF-8 BOM from a file-based source
   let lineNo = 0;
   while (pos < len) {
     let nl = text.indexOf('\n', pos);
@@ -182,7 +187,7 @@ export function parseSdp(input: string | Buffer): SdpSession {
 
   if (version < 0) throw parseError(Math.max(lineNo, 1), '', 'empty SDP body (no "v=" line)');
   if (origin === undefined) {
-    warnings.add(1, '', 'no o= line');
+    warnings.note('no o= line');
     origin = { username: '', sessionId: '', sessionVersion: '', netType: '', addrType: '', address: '' };
   }
 

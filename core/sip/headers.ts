@@ -106,15 +106,24 @@ const LIST_HEADERS = new Set([
 
 /** Canonical spelling and lookup key of a header name as written on the wire (or passed to get()). */
 export function canonicalHeader(name: string): readonly [string, string] {
+  const hit = SEEN.get(name);
+  if (hit !== undefined) return hit;
   const lower = name.toLowerCase();
-  return CANON.get(lower) ?? [name, lower];
+  const entry = CANON.get(lower) ?? ([name, lower] as const);
+  if (SEEN.size >= 4096) SEEN.clear(); // bounded: hostile peers can invent endless names
+  SEEN.set(name, entry);
+  return entry;
 }
+
+/** Spelling as written -> canonical entry; skips toLowerCase for the names a deployment keeps sending. */
+const SEEN = new Map<string, readonly [string, string]>();
 
 /**
  * Splits a list header value at commas outside quoted strings and <...>. Elements are LWS-trimmed and
  * empty ones are kept, so callers that validate (Via, Contact) can reject ",," (RFC 4475 §3.1.2.1).
  */
 export function splitList(value: string): string[] {
+  if (value.indexOf(',') < 0) return [trimLws(value)]; // the common case: one value per header line
   const out: string[] = [];
   let start = 0;
   let angle = false;
