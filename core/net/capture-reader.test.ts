@@ -5,7 +5,6 @@ import * as path from 'node:path';
 import { ErrorCodes, isTaplineError } from '../errors';
 import { readCapture, readCaptureBuffer, type ReadCaptureResult } from './capture-reader';
 import { buildPcap, PcapngBuilder, type WriteFrame } from './capture-writer';
-import { ethernet, ipv4, udp } from './packet-builder';
 import { epochToUs, haveTshark, tsharkFields } from './tshark';
 import { LinkType, type RawFrame } from './types';
 

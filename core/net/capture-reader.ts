@@ -71,14 +71,14 @@ export async function readCapture(
     let warning: string | undefined;
     let aborted = false;
     for (;;) {
+      if (opts.signal?.aborted) {
+        aborted = true;
+        break;
+      }
       win.pos = parser.parse(win.buf, win.pos, win.end, win.base, onFrame);
       opts.onProgress?.(win.base + win.pos, size);
       if (parser.corrupt !== undefined) {
         warning = parser.corrupt;
-        break;
-      }
-      if (opts.signal?.aborted) {
-        aborted = true;
         break;
       }
       const next = await reader.next();

@@ -22,10 +22,10 @@ export function tsharkFields(file: string, fields: readonly string[], extra: rea
   const args = ['-r', file, '-n', '-T', 'fields', '-E', 'occurrence=l', ...fields.flatMap((f) => ['-e', f]), ...extra];
   const r = spawnSync('tshark', args, { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
   if (r.error !== undefined) throw r.error;
-  return r.stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => l.split('\t'));
+  // One line per frame, even when every field is empty; only the final newline's empty remainder is dropped.
+  const lines = r.stdout.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines.map((l) => l.split('\t'));
 }
 
 /** Frames tshark reads from the file (it stops where we stop: at truncation or corruption). */

@@ -55,10 +55,17 @@ export function parseSipMessage(buf: Buffer, opts: ParseOptions = {}): SipMessag
   }
   const text = buf.toString('utf8', start, textEnd);
 
-  // Split lines, unfold continuations (RFC 3261 §7.3.1) and canonicalise names.
   let nl = text.indexOf('\n');
   if (nl < 0) nl = text.length;
   const startLine = text.charCodeAt(nl - 1) === 13 ? text.slice(0, nl - 1) : text.slice(0, nl);
+  // Start line first: when it is broken, that is the problem to report (RFC 4475 test.dat).
+  let req: { method: string; requestUri: SipUri } | undefined;
+  let status = 0;
+  let reason = '';
+  if (startsWithSip(startLine)) ({ status, reason } = parseStatusLine(startLine));
+  else req = parseRequestLine(startLine);
+
+  // Header lines: unfold continuations (RFC 3261 §7.3.1) and canonicalise names.
   const names: string[] = [];
   const keys: string[] = [];
   const values: string[] = [];
@@ -120,22 +127,6 @@ export function parseSipMessage(buf: Buffer, opts: ParseOptions = {}): SipMessag
       default:
     }
   }
-
-  // Start line.
-  let req: { method: string; requestUri: SipUri } | undefined;
-  let status = 0;
-  let reason = '';
-  if (startsWithSip(startLine)) {
-    const sp = startLine.indexOf(' ');
-    checkVersion(sp < 0 ? startLine : startLine.slice(0, sp));
-    if (sp < 0) sipFail('Status-Line has no status code', 'status-line');
-    const sp2 = startLine.indexOf(' ', sp + 1);
-    const code = sp2 < 0 ? startLine.slice(sp + 1) : startLine.slice(sp + 1, sp2);
-    if (!isDigits(code)) sipFail(`malformed status code '${clip(code)}'`, 'status-line');
-    if (code.length !== 3 || code < '100' || code > '699') sipFail(`status code ${clip(code)} is outside 100-699`, 'status-range', { status: code });
-    status = Number(code);
-    reason = sp2 < 0 ? '' : startLine.slice(sp2 + 1);
-  } else req = parseRequestLine(startLine);
 
   // Body framing (RFC 3261 §18.3, §20.14).
   let cl: number | undefined;
@@ -250,6 +241,18 @@ function checkVersion(v: string): void {
   if (up === 'SIP/2.0') return;
   if (VERSION_RE.test(up)) sipFail(`unsupported SIP version ${up}`, 'version', { version: up });
   sipFail(`malformed SIP version '${clip(v)}'`, 'version');
+}
+
+/** Status-Line = SIP-Version SP 3DIGIT SP Reason-Phrase; an empty reason is fine (RFC 4475 §3.1.1.13). */
+function parseStatusLine(line: string): { status: number; reason: string } {
+  const sp = line.indexOf(' ');
+  checkVersion(sp < 0 ? line : line.slice(0, sp));
+  if (sp < 0) sipFail('Status-Line has no status code', 'status-line');
+  const sp2 = line.indexOf(' ', sp + 1);
+  const code = sp2 < 0 ? line.slice(sp + 1) : line.slice(sp + 1, sp2);
+  if (!isDigits(code)) sipFail(`malformed status code '${clip(code)}'`, 'status-line');
+  if (code.length !== 3 || code < '100' || code > '699') sipFail(`status code ${clip(code)} is outside 100-699`, 'status-range', { status: code });
+  return { status: Number(code), reason: sp2 < 0 ? '' : line.slice(sp2 + 1) };
 }
 
 /** Request-Line = Method SP Request-URI SP SIP-Version, single SPs, nothing trailing (RFC 4475 §3.1.2.7-10). */

@@ -21,7 +21,7 @@ export interface BenchResult {
 
 const PACKETS = 2_000_000;
 const PAYLOAD = 172; // 12-byte RTP header + 160 bytes of G.711 (20 ms)
-const RUNS = 3;
+const RUNS = 5;
 
 /** Minimal classic-pcap writer: Ethernet/IPv4/UDP packets with RTP-like payloads, written in 4 MiB batches. */
 export function writeRtpPcap(file: string, count: number): void {
