@@ -5,15 +5,15 @@ import { Command, Option } from 'commander';
 import { isTaplineError } from '../errors';
 import { recordCommand } from './record';
 import { configCheckCommand, configPrintCommand } from './config-commands';
-import { generateCommand } from './generate';
+import type { GenerateCliOptions } from './generate';
 import { pluginsListCommand } from './plugins-command';
+import { packageInfo } from '../package-info';
 
-const pkg = require('../../package.json') as { version: string };
 
 export function buildProgram(): Command {
   const program = new Command('tapline')
     .description('Tapline: records SIP and Skype for Business / Lync calls and chats from captures and live traffic.')
-    .version(pkg.version)
+    .version(packageInfo.version)
     .showHelpAfterError('(run with --help for usage)');
 
   program
@@ -49,7 +49,8 @@ export function buildProgram(): Command {
     .option('--loss <rate>', 'packet loss rate 0..1', '0')
     .option('--lync', 'Lync-style SIP and SDP (multipart bodies, candidates, crypto lines)')
     .option('--seed <n>', 'random seed', '1')
-    .action(generateCommand);
+    // Loaded on use: the generator is not needed to record.
+    .action(async (o: GenerateCliOptions) => (require('./generate') as typeof import('./generate')).generateCommand(o));
 
   program.command('plugins').description('List the built-in plugins.').action(pluginsListCommand);
   return program;

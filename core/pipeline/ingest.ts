@@ -36,8 +36,14 @@ export class Ingest implements FrameSink {
     private readonly counters: Counters,
   ) {
     this.sipPorts = new Set(cfg.sip.ports);
-    this.decoder = new PacketDecoder({ fragmentTimeoutSec: cfg.capture.fragmentTimeoutSec });
-    this.tcp = new TcpReassembler({ idleTimeoutSec: cfg.capture.tcpFlowIdleSec });
+    this.decoder = new PacketDecoder({
+      reassembly: { timeoutSec: cfg.capture.fragmentTimeoutSec, onDrop: (reason) => this.counters.inc(`ip.fragments.${reason}`) },
+    });
+    this.tcp = new TcpReassembler({
+      idleTimeoutSec: cfg.capture.tcpFlowIdleSec,
+      onGap: () => this.counters.inc('tcp.gaps'),
+      onClose: (flow) => this.closeTcpFlow(flow),
+    });
   }
 
   beginCapture(label: string): void {
@@ -115,6 +121,11 @@ export class Ingest implements FrameSink {
     }
     this.currentChunk = chunk;
     if (flow.kind === 'sip') {
+      if (chunk.gapBefore !== undefined) {
+        // Bytes are missing: end what was buffered, then let a fresh framer resynchronise on the next start line.
+        for (const item of flow.framer.flush()) this.framed(item, chunk.flow);
+        flow.framer = new SipStreamFramer({ maxBuffer: this.cfg.sip.maxMessageBytes });
+      }
       for (const item of flow.framer.push(chunk.data)) this.framed(item, chunk.flow);
     } else if (flow.kind === 'ws') {
       for (const item of flow.ws.push(chunk.data)) {
@@ -122,6 +133,14 @@ export class Ingest implements FrameSink {
         else if (!isKeepAlive(item.message)) this.wsMessage(item.message, chunk);
       }
     }
+  }
+
+  /** A direction ended (FIN, RST, idle): deliver what its framer holds and forget it. */
+  private closeTcpFlow(flowKey: string): void {
+    const f = this.tcpFlows.get(flowKey);
+    if (f === undefined) return;
+    if (f.kind === 'sip') for (const item of f.framer.flush()) this.framed(item, flowKey);
+    this.tcpFlows.delete(flowKey);
   }
 
   private classifyTcp(chunk: TcpStreamChunk): TcpSipFlow {

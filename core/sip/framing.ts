@@ -70,8 +70,8 @@ export class SipStreamFramer {
   flush(): FramerOutput {
     const out: FramerOutput = [];
     if (this.skip > 0) out.push(framingError(`stream ended ${this.skip} bytes before the end of an oversized message body`, 'stream-truncated', { missing: this.skip }));
-    let rest = 0;
-    for (let i = this.start; i < this.end; i++) if (this.buf[i] !== 13 && this.buf[i] !== 10) rest = this.end - this.start;
+    let rest = this.end - this.start;
+    if (!this.lineOk && this.buf.subarray(this.start, this.end).every((b) => b === 13 || b === 10)) rest = 0; // keep-alives
     if (rest > 0 && this.lineOk) out.push(framingError(`stream ended inside a message (${rest} bytes buffered)`, 'stream-truncated', { bytes: rest }));
     else this.garbage += rest;
     this.reportGarbage(out);
