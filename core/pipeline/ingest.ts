@@ -102,7 +102,7 @@ export class Ingest implements FrameSink {
       if (!sipLike && !this.cfg.sip.detectOnAnyPort && !onSipPort) return;
       const meta = this.meta(p, 'udp');
       try {
-        this.deliver(parseSipMessage(p.payload, { transport: 'udp' }), meta);
+        this.deliver(parseSipMessage(p.payload, { transport: 'udp', lenient: true }), meta);
       } catch (e) {
         this.sipFailed(e, meta);
       }
@@ -124,7 +124,7 @@ export class Ingest implements FrameSink {
       if (chunk.gapBefore !== undefined) {
         // Bytes are missing: end what was buffered, then let a fresh framer resynchronise on the next start line.
         for (const item of flow.framer.flush()) this.framed(item, chunk.flow);
-        flow.framer = new SipStreamFramer({ maxBuffer: this.cfg.sip.maxMessageBytes });
+        flow.framer = new SipStreamFramer({ maxBuffer: this.cfg.sip.maxMessageBytes, lenient: true });
       }
       for (const item of flow.framer.push(chunk.data)) this.framed(item, chunk.flow);
     } else if (flow.kind === 'ws') {
@@ -147,7 +147,7 @@ export class Ingest implements FrameSink {
     if (isWebSocketUpgrade(chunk.data)) return { kind: 'ws', ws: new WebSocketDeframer(this.cfg.sip.maxMessageBytes) };
     const onSipPort = this.sipPorts.has(chunk.dport) || this.sipPorts.has(chunk.sport);
     if (onSipPort || (this.cfg.sip.detectOnAnyPort && looksLikeSip(chunk.data))) {
-      return { kind: 'sip', framer: new SipStreamFramer({ maxBuffer: this.cfg.sip.maxMessageBytes }) };
+      return { kind: 'sip', framer: new SipStreamFramer({ maxBuffer: this.cfg.sip.maxMessageBytes, lenient: true }) };
     }
     return { kind: 'other' };
   }
@@ -157,7 +157,7 @@ export class Ingest implements FrameSink {
     const meta: SipMeta = { ts: c.ts, frameNo: c.frameNo, src: c.src, sport: c.sport, dst: c.dst, dport: c.dport, transport: 'ws' };
     if (this.origin !== undefined) meta.origin = this.origin;
     try {
-      this.deliver(parseSipMessage(data, { transport: 'udp' }), meta);
+      this.deliver(parseSipMessage(data, { transport: 'udp', lenient: true }), meta);
     } catch (e) {
       this.sipFailed(e, meta);
     }
@@ -184,6 +184,7 @@ export class Ingest implements FrameSink {
 
   private deliver(msg: SipMessage, meta: SipMeta): void {
     this.counters.inc('sip.messages');
+    if (msg.warnings !== undefined) this.counters.inc('sip.warnings');
     this.bus.emit('sip', msg, meta);
     this.dialogs.onMessage(msg, meta);
   }

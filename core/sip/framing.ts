@@ -11,6 +11,8 @@ import type { SipMessage } from './types';
 export interface FramerOptions {
   /** Largest message (headers + body) kept in memory; bigger ones are skipped and reported. Default 1 MiB. */
   maxBuffer?: number;
+  /** Parse messages leniently (see ParseOptions.lenient). */
+  lenient?: boolean;
 }
 
 export type FramerOutput = Array<SipMessage | TaplineError>;
@@ -24,6 +26,7 @@ function framingError(message: string, reason: string, extra: Record<string, unk
 
 export class SipStreamFramer {
   private readonly maxBuffer: number;
+  private readonly lenient: boolean;
   private readonly maxLine: number;
   private buf: Buffer = Buffer.alloc(0);
   private start = 0;
@@ -39,6 +42,7 @@ export class SipStreamFramer {
 
   constructor(opts: FramerOptions = {}) {
     this.maxBuffer = Math.max(1024, opts.maxBuffer ?? 1024 * 1024);
+    this.lenient = opts.lenient === true;
     this.maxLine = Math.min(this.maxBuffer, SLICE);
   }
 
@@ -173,7 +177,7 @@ export class SipStreamFramer {
       this.start += total;
       this.nextMessage();
       try {
-        out.push(parseSipMessage(copy, { transport: 'stream' }));
+        out.push(parseSipMessage(copy, { transport: 'stream', lenient: this.lenient }));
       } catch (e) {
         out.push(isTaplineError(e) ? e : framingError(`SIP parser failed: ${String(e)}`, 'internal', { cause: e }));
       }

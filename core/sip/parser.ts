@@ -16,6 +16,12 @@ export interface ParseOptions {
    * Content-Length means "rest of the datagram". 'stream': Content-Length is mandatory (RFC 3261 §18.3).
    */
   transport?: 'udp' | 'stream';
+  /**
+   * Accept grammar slips real equipment makes (unbracketed IPv6 hosts, a non-GMT Date, overlarge scalar values),
+   * noting each in `warnings`, instead of rejecting the message. A recorder parses leniently so that no call is
+   * lost; conformance checks (RFC 4475) parse strictly, the default.
+   */
+  lenient?: boolean;
 }
 
 // Bound once: tsx/esbuild turn each use of an imported name into a getter call.
@@ -30,6 +36,20 @@ const VERSION_RE = /^SIP\/\d{1,9}\.\d{1,9}$/;
 
 /** Parses one SIP message from the start of `buf` (leading CRLFs skipped). The body shares `buf`'s memory. */
 export function parseSipMessage(buf: Buffer, opts: ParseOptions = {}): SipMessage {
+  if (opts.lenient !== true) return parseStrictOrNot(buf, opts);
+  grammar.leniency.on = true;
+  grammar.leniency.notes = [];
+  try {
+    const msg = parseStrictOrNot(buf, opts);
+    if (grammar.leniency.notes.length > 0) msg.warnings = [...(msg.warnings ?? []), ...grammar.leniency.notes];
+    return msg;
+  } finally {
+    grammar.leniency.on = false;
+    grammar.leniency.notes = [];
+  }
+}
+
+function parseStrictOrNot(buf: Buffer, opts: ParseOptions): SipMessage {
   const stream = opts.transport === 'stream';
   const n = buf.length;
   let start = 0;
@@ -182,7 +202,10 @@ export function parseSipMessage(buf: Buffer, opts: ParseOptions = {}): SipMessag
     }
   }
   for (const k of checks) checkScalar(names[k]!, values[k]!, scalars);
-  if (scalars.length > 0) sipFail(`scalar values out of range: ${scalars.join('; ')}`, 'scalar-range', { fields: scalars });
+  if (scalars.length > 0) {
+    if (grammar.leniency.on) warnings.push(`scalar values out of range, kept as written: ${scalars.join('; ')}`);
+    else sipFail(`scalar values out of range: ${scalars.join('; ')}`, 'scalar-range', { fields: scalars });
+  }
 
   let contentType: string | undefined;
   if (ctypeV !== undefined) contentType = mediaType(ctypeV);
@@ -319,6 +342,10 @@ function checkScalar(name: string, v: string, out: string[]): void {
       return;
     case 'Date':
       if (DATE_RE.test(v)) return;
+      if (grammar.leniency.on) {
+        grammar.leniency.notes.push(`Date '${clip(v, 40)}' is not RFC 1123 GMT form, ignored`);
+        return;
+      }
       if (!v.endsWith(' GMT')) {
         sipFail(`invalid Date time zone '${clip(v.slice(v.lastIndexOf(' ') + 1), 20)}' (RFC 3261 §20.17 requires GMT)`, 'date-zone');
       }

@@ -49,6 +49,27 @@ function isHostChar(c: number): boolean {
   return c < 128 && HOST[c] === 1;
 }
 
+/**
+ * Set by parseSipMessage for the duration of one (synchronous) parse in lenient mode: grammar slips that real
+ * equipment makes are accepted and noted here instead of rejected.
+ */
+export const leniency: { on: boolean; notes: string[] } = { on: false, notes: [] };
+
+/** An unbracketed IPv6 address (RFC 5118 §4.2 forbids it; some phones send it): the last group is a port only
+ *  when there are already eight groups before it. */
+function lenientV6(s: string, i: number, end: number, inUri: boolean, where: string): { host: string; port?: number; next: number } {
+  let k = i;
+  while (k < end && !isHostStop(s.charCodeAt(k), inUri)) k++;
+  const text = s.slice(i, k);
+  const groups = text.split(':');
+  leniency.notes.push(`${where}: IPv6 address not enclosed in [] (RFC 5118 §4.2), accepted`);
+  const last = groups[groups.length - 1] ?? '';
+  if (groups.length > 8 && /^\d{1,5}$/.test(last) && Number(last) <= 65535) {
+    return { host: groups.slice(0, -1).join(':'), port: Number(last), next: k };
+  }
+  return { host: text, next: k };
+}
+
 /** A host ends at ';' (parameters), at '?' (URI headers, URIs only) or at LWS (Via). */
 function isHostStop(c: number, inUri: boolean): boolean {
   return c === 59 || (inUri && c === 63) || c === 32 || c === 9;
@@ -92,6 +113,7 @@ function parseHostPort(s: string, i: number, end: number, inUri: boolean, where:
   const bad = k === ps || (k < end && !isHostStop(s.charCodeAt(k), inUri));
   if (bad) {
     const v6 = s.slice(j + 1, end).indexOf(':') >= 0;
+    if (v6 && leniency.on) return lenientV6(s, i - host.length, end, inUri, where);
     sipFail(
       v6 ? `${where}: IPv6 address must be enclosed in [] (RFC 5118 §4.2): '${clip(s)}'` : `${where}: invalid port in '${clip(s)}'`,
       v6 ? 'ipv6-reference' : 'port',
