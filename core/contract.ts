@@ -5,6 +5,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { ErrorCode } from './errors';
 import type { RawFrame } from './net/types';
+import type { RecordingMetadata } from './media/metadata';
 
 /** Bump on any breaking change to this file. Checked before any plugin code runs. */
 export const TAPLINE_API = 1;
@@ -117,12 +118,38 @@ export interface StreamInfo {
   fmtp?: string;
 }
 
+/** The RTP header facts a decoder may need (RFC 3550 §5.1). */
+export interface RtpFrameInfo {
+  timestamp: number;
+  seq: number;
+  marker: boolean;
+  ssrc: number;
+  payloadType: number;
+}
+
+/** Something a payload carries that is not audio: a DTMF digit (RFC 4733), comfort-noise level (RFC 3389). */
+export type MediaEvent =
+  | {
+      kind: 'dtmf';
+      /** '0'-'9', '*', '#', 'A'-'D', or 'flash'. */
+      digit: string;
+      /** RTP timestamp the event started at. */
+      rtpTimestamp: number;
+      /** Duration so far, in RTP timestamp units. */
+      duration: number;
+      volume: number;
+      end: boolean;
+    }
+  | { kind: 'comfort-noise'; rtpTimestamp: number; levelDbov: number };
+
 /** One decoder per stream (decoders keep state across packets). */
 export interface Decoder {
   /** Output sample rate of decode()'s PCM. */
   readonly sampleRate: number;
-  /** Decode one RTP payload to 16-bit PCM; null when the payload carries no audio. */
-  decode(payload: Buffer): Int16Array | null;
+  /** Decode one RTP payload to 16-bit mono PCM; null when the payload carries no audio (events, comfort noise). */
+  decode(payload: Buffer, rtp?: RtpFrameInfo): Int16Array | null;
+  /** Events found since the last call (DTMF digits, comfort-noise levels). */
+  drainEvents?(): MediaEvent[];
   close(): void;
 }
 
@@ -133,4 +160,57 @@ export interface Codec {
   /** Static payload types this codec covers when an SDP has no rtpmap for them (RFC 3551). */
   readonly staticPayloadTypes?: Readonly<Record<number, string>>;
   createDecoder(stream: StreamInfo): Decoder;
+}
+
+/** What the core knows when a call's recording begins. */
+export interface RecordingStart {
+  /** Unique recording id assigned by the core. */
+  id: string;
+  callId: string;
+  /** Capture time the call started, µs since the epoch. */
+  start: number;
+  from: string;
+  to: string;
+}
+
+/** Where a recording's files go. The core writes the audio; the store owns paths and the catalogue. */
+export interface RecordingFiles {
+  dir: string;
+  audio: string;
+  metadata: string;
+}
+
+export interface CatalogueQuery {
+  /** ISO date-times or dates; calls that started within [from, to). */
+  from?: string;
+  to?: string;
+  /** Substring of a participant URI or display name. */
+  user?: string;
+  limit?: number;
+}
+
+export interface CatalogueEntry {
+  id: string;
+  callId: string;
+  start: string;
+  end?: string;
+  durationSec?: number;
+  from: string;
+  to: string;
+  disposition: string;
+  status: string;
+  audio?: string;
+  metadata: string;
+}
+
+/** A storage plugin: files by date and call, and a catalogue that can be queried. */
+export interface RecordingStore {
+  begin(info: RecordingStart): RecordingFiles;
+  /** Metadata so far (done=false, while the call runs) or final (done=true). */
+  update(meta: RecordingMetadata, done: boolean): void;
+  /** At start-up: repair and catalogue recordings a crash left unfinished; returns their ids. */
+  recover(): string[];
+  list(q: CatalogueQuery): CatalogueEntry[];
+  get(id: string): { entry: CatalogueEntry; metadata: RecordingMetadata } | undefined;
+  close(): void;
 }

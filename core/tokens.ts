@@ -1,6 +1,6 @@
 /** DI tokens: registered symbols (Symbol.for), so a plugin with its own copy of tapline still matches; never strings, and every resolution names its token explicitly (works under tsx too). */
 import type { InjectionToken } from 'tsyringe';
-import type { Codec, Counters, Logger, Source } from './contract';
+import type { Codec, Counters, Logger, RecordingStore, Source } from './contract';
 import type { CodecRegistry } from './codec-registry';
 import type { DialogTracker } from './dialog/tracker';
 import type { PacketBus } from './bus';
@@ -17,6 +17,8 @@ export const Tokens = {
   Codecs: Symbol.for('tapline.CodecRegistry') as InjectionToken<CodecRegistry>,
   /** Multi-bound: every source plugin registers its Source here. */
   Source: Symbol.for('tapline.Source') as InjectionToken<Source>,
+  /** The storage plugin's store (one). */
+  Storage: Symbol.for('tapline.Storage') as InjectionToken<RecordingStore>,
   /** Multi-bound: every codec plugin registers its Codec here. */
   Codec: Symbol.for('tapline.Codec') as InjectionToken<Codec>,
 } as const;
