@@ -1,0 +1,366 @@
+/**
+ * Turns tracked calls and their associated RTP into recordings: one decoder per stream, one two-channel timeline
+ * per call (caller left, callee right), a WAV written while the call runs, metadata and a catalogue entry through
+ * the storage plugin. A call's recording is finished a little after the call ends, so trailing packets still count.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Counters, Decoder, Logger, RecordingFiles, RecordingStore } from '../contract';
+import type { CodecRegistry } from '../codec-registry';
+import type { DialogTracker } from '../dialog/tracker';
+import type { Call, Side } from '../dialog/types';
+import { summarizeCall } from '../dialog/summary';
+import type { AssociatedRtp } from './types';
+import type { DirectionStats, DtmfEvent, RecordingMetadata } from './metadata';
+import { CallTimeline } from './timeline';
+import { WavWriter } from './wav';
+import { SequenceTracker } from './rtp';
+import { effectiveRtpMap } from '../sdp/index';
+
+const US = 1_000_000;
+
+export interface CallRecorderOptions {
+  /** 'stereo': caller left, callee right; 'mixed': both sides summed to mono. */
+  layout: 'stereo' | 'mixed';
+  /** Capture-time seconds to keep a call's recording open after the call ended (trailing RTP). */
+  endLingerSec: number;
+  reorderWindowMs: number;
+  /** Seconds between metadata refreshes of a running call. */
+  metadataEverySec: number;
+}
+
+interface SideState {
+  decoders: Map<string, { decoder: Decoder; encoding: string }>;
+  seq: Map<number, SequenceTracker>;
+  codecs: Set<string>;
+  undecoded: number;
+  late: number;
+  first?: number;
+  last?: number;
+}
+
+interface Recording {
+  call: Call;
+  id: string;
+  files?: RecordingFiles;
+  writer?: WavWriter;
+  timeline?: CallTimeline;
+  sampleRate?: number;
+  audioStart?: number;
+  sides: Record<Side, SideState>;
+  dtmf: DtmfEvent[];
+  /** DTMF by sender, SSRC and RTP timestamp: an event repeats in many packets until it ends (RFC 4733 §2.5). */
+  dtmfByKey: Map<string, DtmfEvent>;
+  flags: Set<string>;
+  endedAt?: number;
+  lastMetaAt: number;
+  finished: boolean;
+}
+
+function newSide(): SideState {
+  return { decoders: new Map(), seq: new Map(), codecs: new Set(), undecoded: 0, late: 0 };
+}
+
+export class CallRecorder {
+  private readonly active = new Map<string, Recording>();
+  /** Recordings whose calls ended, waiting out the linger, by key. */
+  private readonly ending = new Map<string, Recording>();
+  readonly finished: RecordingMetadata[] = [];
+  private nextTick = 0;
+
+  constructor(
+    private readonly dialogs: DialogTracker,
+    private readonly codecs: CodecRegistry,
+    private readonly store: RecordingStore | undefined,
+    private readonly counters: Counters,
+    private readonly log: Logger,
+    private readonly opts: CallRecorderOptions,
+  ) {
+    dialogs.on('callStart', (c) => this.onCallStart(c));
+    dialogs.on('callEnd', (c) => this.onCallEnd(c));
+  }
+
+  private onCallStart(call: Call): void {
+    const rec: Recording = {
+      call,
+      id: randomUUID(),
+      sides: { caller: newSide(), callee: newSide() },
+      dtmf: [],
+      dtmfByKey: new Map(),
+      flags: new Set(),
+      lastMetaAt: call.times.start,
+      finished: false,
+    };
+    this.active.set(call.key, rec);
+    if (this.store !== undefined) {
+      try {
+        rec.files = this.store.begin({ id: rec.id, callId: call.callId, start: call.times.start, from: call.caller.uri, to: call.callee.uri });
+        this.store.update(this.metadata(rec, 'recording'), false);
+      } catch (e) {
+        this.counters.inc('recordings.storeErrors');
+        this.log.error(`cannot start the recording of call ${call.callId}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private onCallEnd(call: Call): void {
+    const rec = this.active.get(call.key);
+    if (rec === undefined) return;
+    this.active.delete(call.key);
+    rec.endedAt = call.times.end ?? call.times.lastActivity;
+    this.ending.set(call.key, rec);
+  }
+
+  /** One associated RTP packet: decode, place on the call's timeline. */
+  onRtp(a: AssociatedRtp): void {
+    const rec = this.active.get(a.call.key) ?? this.ending.get(a.call.key);
+    if (rec === undefined || rec.finished) {
+      this.counters.inc('media.afterRecording');
+      return;
+    }
+    const side = rec.sides[a.sender];
+    const ts = a.pkt.ts;
+    side.first ??= ts;
+    side.last = ts;
+    let tracker = side.seq.get(a.rtp.ssrc);
+    if (tracker === undefined) {
+      tracker = new SequenceTracker();
+      side.seq.set(a.rtp.ssrc, tracker);
+    }
+    const fresh = tracker.add(a.rtp.seq);
+    if (!fresh) return; // duplicate
+    const map = a.rtpmap ?? this.staticMap(a.rtp.payloadType);
+    if (map === undefined) {
+      side.undecoded++;
+      rec.flags.add(`payload type ${a.rtp.payloadType} has no rtpmap and no static meaning`);
+      return;
+    }
+    const encoding = `${map.encoding}/${map.clockRate}`;
+    const decKey = `${a.rtp.ssrc}:${encoding.toUpperCase()}`;
+    let dec = side.decoders.get(decKey);
+    if (dec === undefined) {
+      const decoder = this.codecs.createDecoder({ encoding: map.encoding, clockRate: map.clockRate, channels: map.channels, payloadType: a.rtp.payloadType });
+      if (decoder === undefined) {
+        side.undecoded++;
+        if (!rec.flags.has(`no decoder for ${encoding}`)) {
+          rec.flags.add(`no decoder for ${encoding}`);
+          this.counters.inc('media.noDecoder');
+        }
+        return;
+      }
+      dec = { decoder, encoding };
+      side.decoders.set(decKey, dec);
+    }
+    side.codecs.add(encoding);
+    const info = { timestamp: a.rtp.timestamp, seq: a.rtp.seq, marker: a.rtp.marker, ssrc: a.rtp.ssrc, payloadType: a.rtp.payloadType };
+    let pcm: Int16Array | null;
+    try {
+      pcm = dec.decoder.decode(a.rtp.payload, info);
+    } catch (e) {
+      side.undecoded++;
+      this.counters.inc('media.decodeErrors');
+      rec.flags.add(`${encoding} payloads that failed to decode: ${(e as Error).message}`);
+      return;
+    }
+    const events = dec.decoder.drainEvents?.();
+    if (events !== undefined && events.length > 0) this.noteEvents(rec, a.sender, events, map.clockRate, a);
+    if (pcm === null || pcm.length === 0) return;
+    const timeline = this.ensureTimeline(rec, ts, dec.decoder.sampleRate);
+    const r = timeline.push(a.sender === 'caller' ? 0 : 1, {
+      streamId: `${a.flow}#${a.rtp.ssrc}`,
+      rtpTimestamp: a.rtp.timestamp,
+      clockRate: map.clockRate,
+      captureTs: ts,
+      seq: a.rtp.seq,
+      pcm,
+      pcmRate: dec.decoder.sampleRate,
+    });
+    if (r === 'late') side.late++;
+    timeline.advance(ts);
+  }
+
+  private staticMap(pt: number): { encoding: string; clockRate: number; channels: number } | undefined {
+    const enc = this.codecs.staticEncoding(pt);
+    if (enc === undefined) return undefined;
+    const [encoding, rate] = enc.split('/');
+    return { encoding: encoding ?? enc, clockRate: Number(rate), channels: 1 };
+  }
+
+  private noteEvents(rec: Recording, sender: Side, events: ReturnType<NonNullable<Decoder['drainEvents']>>, clockRate: number, a: AssociatedRtp): void {
+    for (const ev of events) {
+      if (ev.kind !== 'dtmf') continue;
+      const key = `${sender}:${a.rtp.ssrc}:${ev.rtpTimestamp}`;
+      const durationMs = Math.round((ev.duration / clockRate) * 1000);
+      const existing = rec.dtmfByKey.get(key);
+      if (existing !== undefined) {
+        existing.durationMs = Math.max(existing.durationMs, durationMs);
+        continue;
+      }
+      const start = rec.audioStart ?? a.pkt.ts;
+      const d: DtmfEvent = { digit: ev.digit, at: Math.max(0, (a.pkt.ts - start) / US), durationMs, side: sender };
+      rec.dtmfByKey.set(key, d);
+      rec.dtmf.push(d);
+    }
+  }
+
+  private ensureTimeline(rec: Recording, ts: number, decoderRate: number): CallTimeline {
+    if (rec.timeline !== undefined) return rec.timeline;
+    const rate = Math.max(decoderRate, this.negotiatedRate(rec.call));
+    rec.sampleRate = rate;
+    rec.audioStart = ts;
+    const channels = this.opts.layout === 'stereo' ? 2 : 1;
+    if (rec.files !== undefined) {
+      try {
+        rec.writer = new WavWriter(rec.files.audio, { sampleRate: rate, channels });
+      } catch (e) {
+        this.counters.inc('recordings.storeErrors');
+        this.log.error(`cannot write ${rec.files.audio}: ${(e as Error).message}`);
+      }
+    }
+    const writer = rec.writer;
+    const mixed = this.opts.layout === 'mixed';
+    rec.timeline = new CallTimeline({
+      sampleRate: rate,
+      startTs: ts,
+      reorderWindowMs: this.opts.reorderWindowMs,
+      sink: (stereo) => {
+        if (writer === undefined) return;
+        writer.write(mixed ? mixDown(stereo) : stereo);
+      },
+    });
+    return rec.timeline;
+  }
+
+  /** The highest output rate among the codecs both SDPs negotiated (so a later codec switch needs no downsampling). */
+  private negotiatedRate(call: Call): number {
+    let best = 0;
+    for (const rec of call.sdp.slice(-2)) {
+      const audio = rec.sdp.media.find((m) => m.type === 'audio');
+      const pt = audio?.formats[0];
+      if (audio === undefined || pt === undefined) continue;
+      const map = effectiveRtpMap(audio, Number(pt));
+      if (map === undefined) continue;
+      const probe = this.codecs.createDecoder({ encoding: map.encoding, clockRate: map.clockRate, channels: map.channels, payloadType: Number(pt) });
+      if (probe !== undefined) {
+        best = Math.max(best, probe.sampleRate);
+        probe.close();
+      }
+    }
+    return best;
+  }
+
+  /** Capture time moved on: flush timelines, refresh metadata, finish recordings whose linger is over. */
+  tick(now: number): void {
+    if (now < this.nextTick) return;
+    this.nextTick = now + US / 4;
+    for (const rec of this.active.values()) {
+      rec.timeline?.advance(now);
+      if (now - rec.lastMetaAt > this.opts.metadataEverySec * US) {
+        rec.lastMetaAt = now;
+        rec.writer?.sync?.();
+        this.storeUpdate(rec, false);
+      }
+    }
+    for (const [key, rec] of this.ending) {
+      rec.timeline?.advance(now);
+      if (rec.endedAt !== undefined && now - rec.endedAt > this.opts.endLingerSec * US) {
+        this.ending.delete(key);
+        this.finish(rec);
+      }
+    }
+  }
+
+  /** End of input or shutdown: finish every recording. */
+  close(): void {
+    for (const rec of [...this.ending.values(), ...this.active.values()]) this.finish(rec);
+    this.ending.clear();
+    this.active.clear();
+  }
+
+  private finish(rec: Recording): void {
+    if (rec.finished) return;
+    rec.finished = true;
+    rec.timeline?.finish();
+    try {
+      rec.writer?.close();
+    } catch (e) {
+      this.log.error(`closing ${rec.files?.audio}: ${(e as Error).message}`);
+    }
+    for (const s of [rec.sides.caller, rec.sides.callee]) for (const d of s.decoders.values()) d.decoder.close();
+    const meta = this.metadata(rec, 'complete');
+    this.finished.push(meta);
+    this.counters.inc('recordings.finished');
+    this.storeUpdate(rec, true, meta);
+  }
+
+  private storeUpdate(rec: Recording, done: boolean, meta?: RecordingMetadata): void {
+    if (this.store === undefined || rec.files === undefined) return;
+    try {
+      this.store.update(meta ?? this.metadata(rec, done ? 'complete' : 'recording'), done);
+    } catch (e) {
+      this.counters.inc('recordings.storeErrors');
+      this.log.error(`cannot update recording ${rec.id}: ${(e as Error).message}`);
+    }
+  }
+
+  private sideStats(s: SideState): DirectionStats {
+    let packets = 0;
+    let expected = 0;
+    let duplicates = 0;
+    for (const t of s.seq.values()) {
+      packets += t.received;
+      expected += t.expected;
+      duplicates += t.duplicates;
+    }
+    const d: DirectionStats = {
+      packets,
+      expected,
+      lost: Math.max(0, expected - packets),
+      late: s.late,
+      duplicates,
+      ssrcs: [...s.seq.keys()],
+      codecs: [...s.codecs],
+      undecoded: s.undecoded,
+    };
+    if (s.first !== undefined) d.firstPacket = new Date(s.first / 1000).toISOString();
+    if (s.last !== undefined) d.lastPacket = new Date(s.last / 1000).toISOString();
+    return d;
+  }
+
+  metadata(rec: Recording, status: RecordingMetadata['status']): RecordingMetadata {
+    const meta: RecordingMetadata = {
+      id: rec.id,
+      status,
+      call: summarizeCall(rec.call),
+      direction: 'unknown',
+      caller: this.sideStats(rec.sides.caller),
+      callee: this.sideStats(rec.sides.callee),
+      dtmf: rec.dtmf.map((d) => ({ digit: d.digit, at: Math.round(d.at * 1000) / 1000, durationMs: d.durationMs, side: d.side })),
+      flags: [...rec.flags],
+    };
+    if (rec.call.origin !== undefined) meta.origin = rec.call.origin;
+    if (rec.files !== undefined && rec.writer !== undefined && rec.sampleRate !== undefined && rec.audioStart !== undefined) {
+      meta.audio = {
+        file: rec.files.audio,
+        format: 'wav',
+        channels: this.opts.layout === 'stereo' ? 2 : 1,
+        layout: this.opts.layout === 'stereo' ? 'stereo-caller-left' : 'mono-mixed',
+        sampleRate: rec.sampleRate,
+        durationSec: Math.round((rec.writer.frames / rec.sampleRate) * 1000) / 1000,
+        start: new Date(rec.audioStart / 1000).toISOString(),
+      };
+    } else if (rec.sides.caller.seq.size + rec.sides.callee.seq.size === 0) {
+      meta.flags.push('no audio was seen for this call');
+    }
+    return meta;
+  }
+}
+
+/** Stereo → mono: the sum of both sides, clipped (both parties audible at full level). */
+function mixDown(stereo: Int16Array): Int16Array {
+  const out = new Int16Array(stereo.length >> 1);
+  for (let i = 0, j = 0; i < out.length; i++, j += 2) {
+    const v = stereo[j]! + stereo[j + 1]!;
+    out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  }
+  return out;
+}
