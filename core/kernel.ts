@@ -12,8 +12,13 @@ import { DialogTracker } from './dialog/tracker';
 import type { Call } from './dialog/types';
 import { PacketBus } from './bus';
 import { createLogger } from './log';
+import { ErrorCodes, TaplineError } from './errors';
 import { PluginHost, type PreparedConfig } from './plugins/loader';
 import { Ingest } from './pipeline/ingest';
+import { MediaAssociator } from './media/associator';
+import { CallRecorder } from './media/call-recorder';
+import type { RecordingMetadata } from './media/metadata';
+import type { RecordingStore } from './contract';
 
 export interface KernelOptions {
   logger?: Logger;
@@ -33,6 +38,9 @@ export interface RunSummary {
   sources: SourceReport[];
   /** Calls that ended (in end order). */
   calls: Call[];
+  recordings: RecordingMetadata[];
+  /** RTP streams no call claimed. */
+  unmatched: ReturnType<MediaAssociator['unmatchedStreams']>;
   counters: Record<string, number>;
 }
 
@@ -44,6 +52,10 @@ export class Kernel {
   readonly bus = new PacketBus();
   readonly dialogs: DialogTracker;
   readonly ingest: Ingest;
+  readonly associator: MediaAssociator;
+  /** Set once plugins are registered (it needs the storage plugin's store, if any). */
+  recorder!: CallRecorder;
+  store: RecordingStore | undefined;
   readonly host: PluginHost;
   readonly sources: Array<{ plugin: string; source: Source }> = [];
   readonly endedCalls: Call[] = [];
@@ -59,7 +71,13 @@ export class Kernel {
     this.root = globalContainer.createChildContainer();
     this.dialogs = new DialogTracker(cfg.dialogs);
     this.dialogs.on('callEnd', (c) => this.endedCalls.push(c));
-    this.ingest = new Ingest(cfg, this.bus, this.dialogs, this.counters.scoped('core'));
+    const core = this.counters.scoped('core');
+    this.ingest = new Ingest(cfg, this.bus, this.dialogs, core, (ts) => {
+      this.dialogs.tick(ts);
+      this.recorder.tick(ts);
+    });
+    this.associator = new MediaAssociator(this.dialogs, core, { endLingerSec: cfg.media.endLingerSec });
+    this.bus.on('media', (p) => this.associator.onMedia(p));
     this.root.register(Tokens.Logger, { useValue: this.log });
     this.root.register(Tokens.Counters, { useValue: this.counters });
     this.root.register(Tokens.Config, { useValue: cfg });
@@ -76,12 +94,28 @@ export class Kernel {
       const c = h.container;
       if (c.isRegistered(Tokens.Codec, false)) for (const codec of c.resolveAll(Tokens.Codec)) k.codecs.add(codec, h.ctx.name);
       if (c.isRegistered(Tokens.Source, false)) for (const source of c.resolveAll(Tokens.Source)) k.sources.push({ plugin: h.ctx.name, source });
+      if (c.isRegistered(Tokens.Storage, false)) {
+        if (k.store !== undefined) throw new TaplineError(ErrorCodes.PLUGIN_DUPLICATE, `two storage plugins are enabled (the second is "${h.ctx.name}"); enable one`);
+        k.store = c.resolve(Tokens.Storage);
+      }
     });
+    const cfg = prepared.config;
+    k.recorder = new CallRecorder(k.dialogs, k.codecs, k.store, k.counters.scoped('core'), k.log, {
+      layout: cfg.output.layout,
+      endLingerSec: cfg.media.endLingerSec,
+      reorderWindowMs: cfg.media.reorderWindowMs,
+      metadataEverySec: cfg.media.metadataEverySec,
+    });
+    k.associator.on('rtp', (a) => k.recorder.onRtp(a));
     return k;
   }
 
   async start(): Promise<void> {
     await this.host.startAll();
+    if (this.store !== undefined) {
+      const recovered = this.store.recover();
+      if (recovered.length > 0) this.log.warn(`repaired and catalogued ${recovered.length} recording(s) left unfinished by an unclean shutdown`, { ids: recovered });
+    }
   }
 
   /**
@@ -124,12 +158,14 @@ export class Kernel {
     this.stopped = true;
     this.ingest.flush();
     this.dialogs.closeAll(this.ingest.lastTs);
+    this.associator.flush();
+    this.recorder.close();
     const errors = await this.host.stopAll();
     this.root.dispose?.();
     if (errors.length > 0) this.log.warn(`${errors.length} plugin(s) failed to stop cleanly`);
   }
 
   summary(sources: SourceReport[]): RunSummary {
-    return { sources, calls: this.endedCalls, counters: this.counters.snapshot() };
+    return { sources, calls: this.endedCalls, recordings: this.recorder.finished, unmatched: this.associator.unmatchedStreams(), counters: this.counters.snapshot() };
   }
 }

@@ -53,6 +53,9 @@ export function buildProgram(): Command {
     .action(async (o: GenerateCliOptions) => (require('./generate') as typeof import('./generate')).generateCommand(o));
 
   program.command('plugins').description('List the built-in plugins.').action(pluginsListCommand);
+
+  // `recordings list|show` (the storage-local catalogue); required here so this block stays self-contained.
+  (require('./recordings') as typeof import('./recordings')).addRecordingsCommands(program);
   return program;
 }
 

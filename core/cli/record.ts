@@ -8,6 +8,9 @@ import { Kernel } from '../kernel';
 import { summarizeCall } from '../dialog/summary';
 import { ErrorCodes, TaplineError } from '../errors';
 import type { Source, SourceProgress } from '../contract';
+import topSchema from '../../schema/tapline.schema.json';
+
+const DEFAULT_PLUGINS = topSchema.properties.plugins.default as unknown[];
 
 export interface RecordOptions {
   pcap?: string[];
@@ -17,14 +20,19 @@ export interface RecordOptions {
   progress?: boolean;
 }
 
-/** Puts the --pcap files into the source-pcap plugin entry (added when the config has none). */
-function withPcapFiles(raw: unknown, files: string[]): unknown {
+/**
+ * Sets options of one plugin entry from the command line (--pcap files, --out folder), adding the entry when the
+ * config has none; a config without a plugin list starts from the schema's default list.
+ */
+function withPluginOptions(raw: unknown, use: string, options: Record<string, unknown>, add: 'start' | 'end'): unknown {
   const cfg = (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? { ...(raw as Record<string, unknown>) } : {}) as Record<string, unknown>;
-  const plugins = Array.isArray(cfg.plugins) ? [...(cfg.plugins as unknown[])] : [{ use: 'codec-g711' }];
-  const i = plugins.findIndex((p) => (p as { use?: unknown })?.use === 'source-pcap');
-  const entry = { use: 'source-pcap', options: { ...((plugins[i] as { options?: object } | undefined)?.options ?? {}), files } };
-  if (i >= 0) plugins[i] = { ...(plugins[i] as object), ...entry };
-  else plugins.unshift(entry);
+  const plugins = Array.isArray(cfg.plugins) ? [...(cfg.plugins as unknown[])] : structuredClone(DEFAULT_PLUGINS);
+  const i = plugins.findIndex((p) => (p as { use?: unknown })?.use === use);
+  const prior = i >= 0 ? (plugins[i] as { options?: object }) : undefined;
+  const entry = { ...(prior ?? {}), use, options: { ...(prior?.options ?? {}), ...options } };
+  if (i >= 0) plugins[i] = entry;
+  else if (add === 'start') plugins.unshift(entry);
+  else plugins.push(entry);
   cfg.plugins = plugins;
   return cfg;
 }
@@ -34,8 +42,9 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
   if (opts.pcap !== undefined) {
     const files = opts.pcap.map((f) => path.resolve(f));
     for (const f of files) if (!fs.existsSync(f)) throw new TaplineError(ErrorCodes.USAGE, `capture file not found: ${f}`, { file: f });
-    loaded.raw = withPcapFiles(loaded.raw, files);
+    loaded.raw = withPluginOptions(loaded.raw, 'source-pcap', { files }, 'start');
   }
+  if (opts.out !== undefined) loaded.raw = withPluginOptions(loaded.raw, 'storage-local', { dir: path.resolve(opts.out) }, 'end');
   const prepared = await prepareConfig(loaded);
   const outDir = path.resolve(opts.out ?? prepared.config.output.dir);
   const kernel = await Kernel.create(prepared);
@@ -69,7 +78,21 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
     await kernel.stop();
   }
   const summary = kernel.summary(sources);
-  const doc = { sources: summary.sources, calls: summary.calls.map(summarizeCall), counters: summary.counters };
+  const doc: SummaryDoc = {
+    sources: summary.sources,
+    calls: summary.calls.map(summarizeCall),
+    recordings: summary.recordings.map((r) => ({
+      id: r.id,
+      callId: r.call.callId,
+      ...(r.audio ? { audio: r.audio.file, durationSec: r.audio.durationSec } : {}),
+      packets: { caller: r.caller.packets, callee: r.callee.packets },
+      lost: { caller: r.caller.lost, callee: r.callee.lost },
+      dtmf: r.dtmf.map((d) => d.digit).join(''),
+      flags: r.flags,
+    })),
+    unmatchedStreams: summary.unmatched,
+    counters: summary.counters,
+  };
   const summaryFile = path.join(outDir, 'summary.json');
   fs.writeFileSync(summaryFile, JSON.stringify(doc, null, 2) + '\n');
 
@@ -78,7 +101,15 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
   if (sources.some((s) => s.error !== undefined)) process.exitCode = 1;
 }
 
-function renderSummary(doc: { sources: Array<{ label: string; frames: number; warning?: string; error?: string }>; calls: ReturnType<typeof summarizeCall>[]; counters: Record<string, number> }, file: string): string {
+interface SummaryDoc {
+  sources: Array<{ label: string; frames: number; warning?: string; error?: string }>;
+  calls: ReturnType<typeof summarizeCall>[];
+  recordings: Array<{ id: string; callId: string; audio?: string; durationSec?: number; packets: object; lost: object; dtmf: string; flags: string[] }>;
+  unmatchedStreams: unknown[];
+  counters: Record<string, number>;
+}
+
+function renderSummary(doc: SummaryDoc, file: string): string {
   const lines: string[] = [];
   for (const s of doc.sources) {
     lines.push(`${s.label}: ${s.frames} frames${s.warning ? ` (warning: ${s.warning})` : ''}${s.error ? ` (ERROR: ${s.error})` : ''}`);
@@ -87,7 +118,12 @@ function renderSummary(doc: { sources: Array<{ label: string; frames: number; wa
   for (const c of doc.calls) {
     const dur = c.durationSec !== undefined ? `${c.durationSec.toFixed(1)}s` : '?';
     lines.push(`  ${c.start}  ${c.disposition.padEnd(10)} ${dur.padStart(8)}  ${c.from.uri} -> ${c.to.uri}  (${c.callId})`);
+    for (const r of doc.recordings.filter((x) => x.callId === c.callId)) {
+      if (r.audio !== undefined) lines.push(`      audio ${r.durationSec?.toFixed(2)}s: ${r.audio}${r.dtmf ? `  DTMF ${r.dtmf}` : ''}`);
+      for (const f of r.flags) lines.push(`      note: ${f}`);
+    }
   }
+  if (doc.unmatchedStreams.length > 0) lines.push(`${doc.unmatchedStreams.length} RTP stream(s) matched no call (listed in the summary file)`);
   const k = doc.counters;
   const pick = (n: string): number => k[n] ?? 0;
   lines.push(

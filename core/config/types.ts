@@ -9,7 +9,8 @@ export interface PluginEntry {
 
 export interface TaplineConfig {
   plugins: PluginEntry[];
-  output: { dir: string };
+  output: { dir: string; layout: 'stereo' | 'mixed' };
+  media: { reorderWindowMs: number; endLingerSec: number; metadataEverySec: number };
   sip: { ports: number[]; detectOnAnyPort: boolean; maxMessageBytes: number };
   dialogs: { idleTimeoutSec: number; setupTimeoutSec: number; sessionExpiresGrace: number };
   capture: { fragmentTimeoutSec: number; tcpFlowIdleSec: number };

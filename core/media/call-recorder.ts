@@ -68,7 +68,7 @@ export class CallRecorder {
   private nextTick = 0;
 
   constructor(
-    private readonly dialogs: DialogTracker,
+    dialogs: DialogTracker,
     private readonly codecs: CodecRegistry,
     private readonly store: RecordingStore | undefined,
     private readonly counters: Counters,
@@ -261,7 +261,7 @@ export class CallRecorder {
       }
     }
     for (const [key, rec] of this.ending) {
-      rec.timeline?.advance(now);
+      // No advance here: an ended call's audio stops at its last packet, not at the next unrelated frame.
       if (rec.endedAt !== undefined && now - rec.endedAt > this.opts.endLingerSec * US) {
         this.ending.delete(key);
         this.finish(rec);

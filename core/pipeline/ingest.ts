@@ -34,6 +34,8 @@ export class Ingest implements FrameSink {
     private readonly bus: PacketBus,
     private readonly dialogs: DialogTracker,
     private readonly counters: Counters,
+    /** Called with each packet's capture time: drives every capture-time timer (dialogs, recordings). */
+    private readonly clock: (ts: number) => void = (ts) => dialogs.tick(ts),
   ) {
     this.sipPorts = new Set(cfg.sip.ports);
     this.decoder = new PacketDecoder({
@@ -86,7 +88,7 @@ export class Ingest implements FrameSink {
   /** A decoded UDP datagram or TCP segment. */
   packet(p: TransportPacket): void {
     if (p.ts > this.lastTs) this.lastTs = p.ts;
-    this.dialogs.tick(p.ts);
+    this.clock(p.ts);
     if (p.proto === 'udp') this.udp(p);
     else this.tcp.push(p, (chunk) => this.tcpChunk(chunk));
   }

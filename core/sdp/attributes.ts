@@ -1,8 +1,8 @@
 /**
  * Parsers for the SDP attribute values a recorder derives views from: rtpmap, crypto/cryptoscale, ICE
  * candidates (RFC 5245, draft-6, x-candidate-ipv6), remote-candidates, x-ssrc-range, rtcp, ptime.
- * Each takes the text after 'a=<name>:' and throws SdpAttributeError on malformed input; the parser decides
- * whether that fails the SDP (rtpmap) or only skips the attribute with a warning (the rest).
+ * Each takes the text after 'a=<name>:' and throws SdpAttributeError on malformed input; the parser then skips
+ * the attribute in its derived view and reports a warning (a malformed attribute never fails the SDP).
  * Everything is hand-tokenized (no regular expressions), so hostile input costs linear time.
  */
 import type { SdpCandidate, SdpConnection, SdpCrypto, SdpCryptoKey, SdpRemoteCandidate, SdpRtpMap } from './types';

@@ -1,8 +1,9 @@
 /**
  * A focused SDP parser (RFC 8866 / 4566) for recording: every a= line is kept in order (sdp-transform drops
  * unknown ones into invalid[]), and the views a recorder needs (rtpmap, crypto, ICE candidates, SSRC range ...)
- * are derived next to them. Structural damage (no v=, a bad m=/c= line, a bad rtpmap) throws SDP_PARSE with the
- * line number; a single bad attribute is only skipped in its derived view and reported in `warnings`.
+ * are derived next to them. Only structural damage (an empty body or no v= first line, an unparseable m= line)
+ * throws SDP_PARSE with the line number: a recorder must keep the call, so anything else (a bad attribute,
+ * rtpmap included, a bad c= line, an unknown line) is skipped in its derived view and reported in `warnings`.
  * Lines are cut with indexOf and fields with a character loop: no regular expressions, so time is linear.
  */
 import { ErrorCodes, TaplineError } from '../errors';
@@ -20,7 +21,7 @@ import {
   SdpAttributeError,
   splitWs,
 } from './attributes';
-import type { SdpAttribute, SdpConnection, SdpDirection, SdpMedia, SdpOrigin, SdpRtpMap, SdpSession } from './types';
+import type { SdpAttribute, SdpConnection, SdpDirection, SdpMedia, SdpOrigin, SdpSession } from './types';
 
 /** Beyond this many, warnings are counted but not kept: garbage input must not grow memory per line. */
 const MAX_WARNINGS = 100;
@@ -131,10 +132,17 @@ export function parseSdp(input: string | Buffer): SdpSession {
         medias.push(cur);
         break;
       case 99 /* c */: {
+        // A bad c= loses that address only: ICE candidates may still locate the media, so the call is kept.
         const t = splitWs(value);
-        if (t.length !== 3) throw parseError(lineNo, line, 'c= must be "<nettype> <addrtype> <address>"');
+        if (t.length !== 3) {
+          warnings.add(lineNo, line, 'c= is not "<nettype> <addrtype> <address>", ignored');
+          break;
+        }
         const conn = parseConnection(t[0] as string, t[1] as string, t[2] as string);
-        if (conn.address === '') throw parseError(lineNo, line, 'c= has an empty address');
+        if (conn.address === '') {
+          warnings.add(lineNo, line, 'c= has an empty address, ignored');
+          break;
+        }
         if (cur === undefined) {
           if (sessionConnection === undefined) sessionConnection = conn;
           else warnings.add(lineNo, line, 'second session-level c= line ignored');
@@ -256,7 +264,10 @@ function parseMediaLine(value: string, lineNo: number, line: string, warnings: W
   return media;
 }
 
-/** Fills the derived views from one media-level attribute. Only a bad rtpmap fails the parse. */
+/**
+ * Fills the derived views from one media-level attribute. A malformed one (rtpmap included) is kept in
+ * `attributes`, left out of its derived view and reported in `warnings`: it never fails the parse.
+ */
 function deriveMediaAttribute(state: MediaState, attr: SdpAttribute, lineNo: number, line: string, warnings: Warnings): void {
   const m = state.media;
   const v = attr.value;
@@ -268,14 +279,8 @@ function deriveMediaAttribute(state: MediaState, attr: SdpAttribute, lineNo: num
   try {
     switch (attr.name) {
       case 'rtpmap': {
-        let map: SdpRtpMap;
-        try {
-          map = parseRtpMap(v);
-        } catch (e) {
-          // The payload type → codec binding is what decoding rests on: a bad one fails the SDP.
-          if (e instanceof SdpAttributeError) throw parseError(lineNo, line, `bad rtpmap: ${e.message}`);
-          throw e;
-        }
+        // A bad one leaves its payload type unmapped (effectiveRtpMap then falls back to the static table).
+        const map = parseRtpMap(v);
         if (m.rtpmap.has(map.payloadType)) warnings.add(lineNo, line, `second rtpmap for payload type ${map.payloadType} ignored`);
         else m.rtpmap.set(map.payloadType, map);
         break;

@@ -1,0 +1,205 @@
+/**
+ * `tapline recordings list|show`: read the storage-local catalogue directly (read-only, no kernel), so it works
+ * while a recorder is running. The catalogue module (a native SQLite binding) is loaded only when these run.
+ */
+import * as fs from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { CatalogueEntry } from '../contract';
+import type { RecordingMetadata } from '../media/metadata';
+import { loadConfigFile } from '../config/load';
+import { prepareConfig } from '../plugins/loader';
+import { throwIfProblems, validatePluginOptions } from '../config/validate';
+import { ErrorCodes, TaplineError } from '../errors';
+import type { StorageLocalOptions, StoragePaths } from '../../plugins/storage-local/index';
+import type { Catalogue } from '../../plugins/storage-local/catalogue';
+
+export interface RecordingsListOptions {
+  from?: string;
+  to?: string;
+  user?: string;
+  limit?: number;
+  json?: boolean;
+  config?: string;
+}
+
+export interface RecordingsShowOptions {
+  json?: boolean;
+  config?: string;
+}
+
+type StorageModule = typeof import('../../plugins/storage-local/index');
+type CatalogueModule = typeof import('../../plugins/storage-local/catalogue');
+type RecoverModule = typeof import('../../plugins/storage-local/recover');
+
+function parseLimit(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return n;
+}
+
+export function addRecordingsCommands(program: Command): void {
+  const rec = program.command('recordings').description('List and inspect recordings in the storage-local catalogue (read-only).');
+  rec
+    .command('list')
+    .description('List recordings, newest first. Dates without a zone are local time.')
+    .option('--from <date>', 'calls that started at or after DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], optional Z or ±HH:MM)')
+    .option('--to <date>', 'calls that started before DATE (exclusive)')
+    .option('--user <text>', "a participant's URI or display name contains TEXT (case-insensitive)")
+    .option('--limit <n>', 'at most N recordings', parseLimit, 100)
+    .option('--json', 'print the entries as JSON')
+    .option('-c, --config <file>', 'config file (default: searched from the current folder)')
+    .action(recordingsListCommand);
+  rec
+    .command('show')
+    .description("Print one recording's metadata and where its audio is.")
+    .argument('<id>', 'recording id (as printed by `recordings list`)')
+    .option('--json', 'print { entry, metadata } as JSON')
+    .option('-c, --config <file>', 'config file (default: searched from the current folder)')
+    .action(recordingsShowCommand);
+}
+
+/** Where storage-local keeps its catalogue under this config (its options, or its defaults when it is not enabled). */
+export async function storagePathsFor(configFile: string | undefined): Promise<StoragePaths> {
+  const loaded = await loadConfigFile(configFile);
+  const prepared = await prepareConfig(loaded);
+  const storage = require('../../plugins/storage-local/index') as StorageModule;
+  const entry = prepared.plugins.find((p) => p.manifest.name === storage.STORAGE_LOCAL);
+  let options: unknown = entry?.options;
+  if (options === undefined) {
+    options = {};
+    throwIfProblems(loaded.file, validatePluginOptions(storage.storageLocalManifest.optionsSchema, options, '/(storage-local defaults)', storage.STORAGE_LOCAL));
+  }
+  return storage.resolveStoragePaths(options as StorageLocalOptions, prepared.dir);
+}
+
+function openCatalogue(paths: StoragePaths): Catalogue {
+  const { Catalogue } = require('../../plugins/storage-local/catalogue') as CatalogueModule;
+  return Catalogue.open(paths.catalogue, { readonly: true });
+}
+
+/** Control characters, bidi overrides and the like from SIP headers must not drive the terminal. */
+export function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => `\\u{${c.codePointAt(0)?.toString(16) ?? '?'}}`);
+}
+
+function localTime(iso: string | undefined): string {
+  if (iso === undefined) return '-';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return printable(iso);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function formatDuration(sec: number | undefined): string {
+  if (sec === undefined || !Number.isFinite(sec)) return '-';
+  const s = Math.round(sec);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${r}` : `${m}:${r}`;
+}
+
+function clip(s: string, max: number): string {
+  const cps = [...s];
+  return cps.length <= max ? s : cps.slice(0, max - 1).join('') + '…';
+}
+
+function renderTable(entries: CatalogueEntry[]): string {
+  if (entries.length === 0) return 'no recordings match\n';
+  const rows = entries.map((e) => [
+    localTime(e.start),
+    formatDuration(e.durationSec),
+    printable(e.disposition || '-') + (e.status === 'complete' ? '' : ` (${e.status})`),
+    clip(`${printable(e.from)} → ${printable(e.to)}`, 72),
+    e.id,
+  ]);
+  const head = ['START', 'DURATION', 'DISPOSITION', 'FROM → TO', 'ID'];
+  const widths = head.map((h, i) => Math.max([...h].length, ...rows.map((r) => [...(r[i] ?? '')].length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : i === 1 ? c.padStart(widths[i] ?? 0) : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - [...c].length))))
+      .join('  ');
+  return [line(head), ...rows.map(line)].join('\n') + `\n${entries.length} recording${entries.length === 1 ? '' : 's'}\n`;
+}
+
+export async function recordingsListCommand(opts: RecordingsListOptions): Promise<void> {
+  const cat = openCatalogue(await storagePathsFor(opts.config));
+  try {
+    const q = {
+      ...(opts.from !== undefined ? { from: opts.from } : {}),
+      ...(opts.to !== undefined ? { to: opts.to } : {}),
+      ...(opts.user !== undefined ? { user: opts.user } : {}),
+      limit: opts.limit ?? 100,
+    };
+    const entries = cat.list(q);
+    process.stdout.write(opts.json === true ? JSON.stringify(entries, null, 2) + '\n' : renderTable(entries));
+  } finally {
+    cat.close();
+  }
+}
+
+function renderShow(entry: CatalogueEntry, meta: RecordingMetadata | undefined): string {
+  const out: Array<[string, string]> = [];
+  const add = (k: string, v: string | undefined): void => {
+    if (v !== undefined && v !== '') out.push([k, v]);
+  };
+  const party = (uri: string, name?: string): string => (name ? `"${printable(name)}" <${printable(uri)}>` : printable(uri));
+  add('Recording', entry.id);
+  add('Status', entry.status);
+  add('Call-ID', printable(entry.callId));
+  add('Start', `${localTime(entry.start)} (${entry.start})`);
+  if (entry.end !== undefined) add('End', `${localTime(entry.end)} (${entry.end})`);
+  add('Duration', entry.durationSec === undefined ? undefined : `${formatDuration(entry.durationSec)} (${entry.durationSec} s)`);
+  add('Disposition', printable(entry.disposition));
+  add('From', meta ? party(meta.call.from.uri, meta.call.from.displayName) : printable(entry.from));
+  add('To', meta ? party(meta.call.to.uri, meta.call.to.displayName) : printable(entry.to));
+  if (meta !== undefined) {
+    add('Direction', meta.direction);
+    if (meta.call.endReason !== undefined) add('End reason', printable(meta.call.endReason));
+  }
+  const audio = meta?.audio?.file ?? entry.audio;
+  if (audio !== undefined) {
+    const a = meta?.audio;
+    const fmt = a ? ` (${a.channels === 2 ? 'stereo, caller left' : 'mono'}, ${a.sampleRate} Hz, ${a.durationSec} s)` : '';
+    add('Audio', `${audio}${fmt}${fs.existsSync(audio) ? '' : ' [file missing]'}`);
+  } else add('Audio', 'none (no audio was recorded)');
+  add('Metadata', entry.metadata);
+  if (meta !== undefined) {
+    for (const [label, s] of [['Caller RTP', meta.caller], ['Callee RTP', meta.callee]] as const) {
+      add(label, `${s.packets}/${s.expected} packets, ${s.lost} lost, ${s.late} late${s.codecs.length > 0 ? `, ${s.codecs.join(' ')}` : ''}${s.undecoded > 0 ? `, ${s.undecoded} undecoded` : ''}`);
+    }
+    if (meta.dtmf.length > 0) add('DTMF', meta.dtmf.map((d) => `${printable(d.digit)}@${d.at.toFixed(1)}s`).join(' '));
+    for (const f of meta.flags) add('Flag', printable(f));
+  }
+  const w = Math.max(...out.map(([k]) => k.length));
+  return out.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
+}
+
+export async function recordingsShowCommand(id: string, opts: RecordingsShowOptions): Promise<void> {
+  const paths = await storagePathsFor(opts.config);
+  const cat = openCatalogue(paths);
+  let entry: CatalogueEntry | undefined;
+  try {
+    entry = cat.get(id);
+  } finally {
+    cat.close();
+  }
+  if (entry === undefined) {
+    throw new TaplineError(ErrorCodes.USAGE, `no recording with id "${printable(id)}" in the catalogue ${paths.catalogue}`, { id, catalogue: paths.catalogue });
+  }
+  const { readMetadata } = require('../../plugins/storage-local/recover') as RecoverModule;
+  let meta: RecordingMetadata | undefined;
+  let problem: string | undefined;
+  try {
+    meta = readMetadata(entry.metadata);
+  } catch (e) {
+    problem = (e as Error).message;
+  }
+  if (opts.json === true) process.stdout.write(JSON.stringify({ entry, metadata: meta ?? null, ...(problem ? { error: problem } : {}) }, null, 2) + '\n');
+  else process.stdout.write(renderShow(entry, meta));
+  if (problem !== undefined) {
+    // The catalogue entry is still worth printing; the exit status says the recording is incomplete.
+    process.stderr.write(`tapline: ${printable(problem)}\n`);
+    process.exitCode = 1;
+  }
+}

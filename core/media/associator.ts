@@ -1,0 +1,344 @@
+/**
+ * Which RTP belongs to which call and which party. Every SDP a call records advertises addresses where its writer
+ * receives media (c=/m=, a=rtcp, ICE candidates incl. relay; a=remote-candidates name the peer's). A packet sent
+ * TO an address side S advertised was sent by S's peer ('sdp-dst'); failing that, one sent FROM an address S
+ * advertised was sent by S (symmetric RTP, 'sdp-src'). The newest SDP claiming an address wins, across calls.
+ *
+ * Hot path: one Map lookup on a numeric port-pair key finds the flow, whose per-SSRC binding is cached until the
+ * index changes (a generation counter). No strings are built per packet. 'learned' bindings are not made: the
+ * symmetric-RTP rule already binds a NAT'ed party's packets through the other party's advertised address.
+ */
+import type { Counters } from '../contract';
+import type { DialogTracker } from '../dialog/tracker';
+import type { Call, Side } from '../dialog/types';
+import type { TransportPacket } from '../net/types';
+import type { SdpRtpMap } from '../sdp/types';
+import { STATIC_PAYLOAD_TYPES } from '../sdp/index';
+import { Emitter } from '../events';
+import type { AssociatedRtp, RtpPacket, UnmatchedStream } from './types';
+import { isRtcp, parseRtp } from './rtp';
+import { AddressIndex, latestSdp, otherSide, pickMedia, type AddressBinding } from './associator-index';
+
+export interface AssociatorEvents {
+  rtp: [AssociatedRtp];
+  rtcp: [{ call: Call; sender: Side; pkt: TransportPacket }];
+  unmatched: [TransportPacket];
+}
+
+export interface AssociatorOptions {
+  /** Capture-time seconds an ended call keeps its addresses, so trailing packets still count (default 2). */
+  endLingerSec?: number;
+  /** Unmatched flow+SSRC entries kept for the report; the oldest is dropped beyond this (default 10,000). */
+  maxUnmatched?: number;
+  /** Flows idle this long (capture-time seconds) leave the flow cache (default 120). */
+  flowIdleSec?: number;
+}
+
+const US = 1_000_000;
+const MAX_FLOWS = 200_000;
+/** Counter batching: the hot counters are kept as numbers and written out at most once a second. */
+const C = ['media.rtp', 'media.rtcp', 'media.unmatched', 'media.unmatchedRtcp', 'media.stun', 'media.turnChannel', 'media.dtls', 'media.notRtp'] as const;
+const RTP = 0, RTCP = 1, UNMATCHED = 2, UNMATCHED_RTCP = 3, STUN = 4, CHANNEL = 5, DTLS = 6, NOT_RTP = 7; // prettier-ignore
+
+/** What one flow+SSRC is bound to, valid while `gen` equals the index generation. */
+interface SsrcBinding {
+  ssrc: number;
+  gen: number;
+  call: Call | undefined;
+  sender: Side;
+  how: AssociatedRtp['how'];
+  mediaIndex: number;
+  mediaType: string;
+  /** Fork of the callee the binding came through, for picking the callee's SDP. */
+  toTag: string | undefined;
+  /** Payload type → rtpmap (null: none), for the current generation. */
+  rtpmaps: Map<number, SdpRtpMap | null>;
+  lastTouch: number;
+  unmatched: UnmatchedEntry | undefined;
+}
+
+interface UnmatchedEntry {
+  key: string;
+  stream: UnmatchedStream;
+  /** False once dropped from the bounded report; a later packet puts it back as the newest. */
+  live: boolean;
+}
+
+interface Flow {
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  /** "src:sport>dst:dport", built once. */
+  key: string;
+  lastTs: number;
+  last: SsrcBinding | undefined;
+  ssrcs: Map<number, SsrcBinding>;
+  /** Next flow with the same port-pair key. */
+  next: Flow | undefined;
+}
+
+export class MediaAssociator extends Emitter<AssociatorEvents> {
+  private readonly index = new AddressIndex();
+  /** Port-pair key → chain of flows. */
+  private readonly flows = new Map<number, Flow>();
+  private flowCount = 0;
+  private readonly unmatched = new Map<string, UnmatchedEntry>();
+  /** Ended calls waiting out the linger, by the capture time their addresses go. */
+  private readonly expiring: Array<{ call: Call; at: number }> = [];
+  private readonly pending = new Float64Array(C.length);
+  private nextHousekeeping = 0;
+  private nextSweep = 0;
+  private readonly lingerUs: number;
+  private readonly maxUnmatched: number;
+  private readonly flowIdleUs: number;
+  /** The flow found by the latest bind() (saves returning a pair). */
+  private lastFlow: Flow | undefined;
+
+  constructor(
+    private readonly dialogs: DialogTracker,
+    private readonly counters: Counters,
+    opts: AssociatorOptions = {},
+  ) {
+    super();
+    this.lingerUs = (opts.endLingerSec ?? 2) * US;
+    this.maxUnmatched = opts.maxUnmatched ?? 10_000;
+    this.flowIdleUs = (opts.flowIdleSec ?? 120) * US;
+    dialogs.on('callUpdate', (call, what) => {
+      // 'answered' too: a 200 without SDP still decides which fork's SDPs count.
+      if (what.startsWith('sdp-') || what === 'answered') this.index.rebuild(call);
+    });
+    dialogs.on('callEnd', (call) => {
+      if (this.index.has(call)) {
+        const at = (call.times.end ?? call.times.lastActivity) + this.lingerUs;
+        this.expiring.push({ call, at });
+        if (at < this.nextHousekeeping) this.nextHousekeeping = at;
+      }
+      this.flush();
+    });
+  }
+
+  /** One non-SIP UDP datagram (bus 'media'). Never throws on bad input. */
+  onMedia(pkt: TransportPacket): void {
+    const ts = pkt.ts;
+    if (ts >= this.nextHousekeeping) this.housekeeping(ts);
+    const buf = pkt.payload;
+    const b0 = buf.length > 0 ? (buf[0] as number) : -1;
+    if (b0 < 128 || b0 > 191) {
+      this.pending[b0 >= 0 && b0 <= 3 ? STUN : b0 >= 64 && b0 <= 79 ? CHANNEL : b0 >= 20 && b0 <= 63 ? DTLS : NOT_RTP]++;
+      return;
+    }
+    if (isRtcp(buf)) {
+      // The sender SSRC of SR/RR (bytes 4-7) keys the cache like RTP's; 0 when the packet is too short.
+      const b = this.bind(pkt, buf.length >= 8 ? buf.readUInt32BE(4) : 0);
+      if (b.call === undefined) {
+        this.pending[UNMATCHED_RTCP]++;
+        this.emit('unmatched', pkt);
+        return;
+      }
+      this.pending[RTCP]++;
+      this.touch(b, ts);
+      this.emit('rtcp', { call: b.call, sender: b.sender, pkt });
+      return;
+    }
+    const rtp = parseRtp(buf);
+    if (rtp === undefined) {
+      this.pending[NOT_RTP]++;
+      return;
+    }
+    const b = this.bind(pkt, rtp.ssrc);
+    const flow = this.lastFlow as Flow;
+    if (b.call === undefined) {
+      this.noteUnmatched(b, flow, rtp, ts);
+      this.emit('unmatched', pkt);
+      return;
+    }
+    this.pending[RTP]++;
+    this.touch(b, ts);
+    const rtpmap = this.rtpmap(b, b.call, rtp.payloadType);
+    this.emit('rtp', { call: b.call, sender: b.sender, flow: flow.key, how: b.how, rtp, pkt, rtpmap });
+  }
+
+  /** RTP streams no call claimed (newest last), for the run report. */
+  unmatchedStreams(): UnmatchedStream[] {
+    return [...this.unmatched.values()].map((e) => ({ ...e.stream, payloadTypes: [...e.stream.payloadTypes] }));
+  }
+
+  /** Writes batched counters out now (also done each second of capture time and at every call end). */
+  flush(): void {
+    for (let i = 0; i < C.length; i++) {
+      const n = this.pending[i] as number;
+      if (n > 0) {
+        this.counters.inc(C[i] as string, n);
+        this.pending[i] = 0;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private bind(pkt: TransportPacket, ssrc: number): SsrcBinding {
+    const { src, dst, sport, dport } = pkt;
+    // Within 30 bits so the key stays a small integer; the chain compares the full 4-tuple.
+    const pk = ((sport << 14) ^ dport) & 0x3fffffff;
+    let f = this.flows.get(pk);
+    while (f !== undefined && (f.sport !== sport || f.dport !== dport || f.src !== src || f.dst !== dst)) f = f.next;
+    if (f === undefined) {
+      if (this.flowCount >= MAX_FLOWS) {
+        // A flood of distinct flows (a scan): drop the cache wholesale; live flows re-resolve on their next packet.
+        this.flows.clear();
+        this.flowCount = 0;
+      }
+      f = { src, sport, dst, dport, key: `${src}:${sport}>${dst}:${dport}`, lastTs: pkt.ts, last: undefined, ssrcs: new Map(), next: this.flows.get(pk) };
+      this.flows.set(pk, f);
+      this.flowCount++;
+    }
+    f.lastTs = pkt.ts;
+    this.lastFlow = f;
+    let b = f.last;
+    if (b === undefined || b.ssrc !== ssrc) {
+      b = f.ssrcs.get(ssrc);
+      if (b === undefined) {
+        b = { ssrc, gen: -1, call: undefined, sender: 'caller', how: 'sdp-dst', mediaIndex: 0, mediaType: 'audio', toTag: undefined, rtpmaps: new Map(), lastTouch: 0, unmatched: undefined };
+        f.ssrcs.set(ssrc, b);
+      }
+      f.last = b;
+    }
+    if (b.gen !== this.index.generation) this.resolve(f, b);
+    return b;
+  }
+
+  private resolve(f: Flow, b: SsrcBinding): void {
+    b.gen = this.index.generation;
+    b.rtpmaps.clear();
+    const dsts = this.index.lookup(f.dst, f.dport);
+    const srcs = this.index.lookup(f.src, f.sport);
+    // An ended call in its linger keeps the streams it already had, even if a newer call took the address.
+    const prev = b.call;
+    if (prev !== undefined && prev.state === 'terminated') {
+      const kept = (b.how === 'sdp-src' ? srcs : dsts)?.find((x) => x.call === prev);
+      if (kept !== undefined) return this.take(b, kept, b.how);
+    }
+    const d = dsts?.[0];
+    const s = srcs?.[0];
+    let how: AssociatedRtp['how'] | undefined;
+    if (d !== undefined && (s === undefined || s.call === d.call || d.rank >= s.rank)) how = 'sdp-dst';
+    else if (s !== undefined) how = 'sdp-src';
+    const chosen = how === 'sdp-dst' ? d : s;
+    const other = how === 'sdp-dst' ? s : d;
+    // A losing fork's media (its address at either end) belongs to no party of the call.
+    if (how === undefined || chosen === undefined || chosen.lostFork || (other?.lostFork === true && other.call === chosen.call)) {
+      b.call = undefined;
+      return;
+    }
+    this.take(b, chosen, how);
+    // The callee fork at the far end, when known, picks which early SDP numbers the payload types.
+    if (other !== undefined && other.call === chosen.call && other.toTag !== undefined) b.toTag = other.toTag;
+  }
+
+  private take(b: SsrcBinding, a: AddressBinding, how: AssociatedRtp['how']): void {
+    b.call = a.call;
+    b.how = how;
+    b.sender = how === 'sdp-src' ? a.side : otherSide(a.side);
+    b.mediaIndex = a.mediaIndex;
+    b.mediaType = a.mediaType;
+    b.toTag = a.toTag ?? a.call.toTag;
+    if (b.unmatched !== undefined) b.unmatched = undefined;
+  }
+
+  /** RFC 3264 §5.1: payload types are numbered by the receiver's SDP; else the sender's; else RFC 3551 static. */
+  private rtpmap(b: SsrcBinding, call: Call, pt: number): SdpRtpMap | undefined {
+    let m = b.rtpmaps.get(pt);
+    if (m === undefined) {
+      const receiver = otherSide(b.sender);
+      const tagOf = (side: Side): string | undefined => (side === 'callee' ? b.toTag : undefined);
+      m =
+        pickMedia(latestSdp(call, receiver, tagOf(receiver)), b.mediaIndex, b.mediaType)?.rtpmap.get(pt) ??
+        pickMedia(latestSdp(call, b.sender, tagOf(b.sender)), b.mediaIndex, b.mediaType)?.rtpmap.get(pt) ??
+        STATIC_PAYLOAD_TYPES.get(pt) ??
+        null;
+      b.rtpmaps.set(pt, m);
+    }
+    return m ?? undefined;
+  }
+
+  /** Media defers the call's idle timeout; once a second per stream is enough. */
+  private touch(b: SsrcBinding, ts: number): void {
+    if (ts - b.lastTouch < US) return;
+    b.lastTouch = ts;
+    this.dialogs.touch((b.call as Call).key, ts);
+  }
+
+  private noteUnmatched(b: SsrcBinding, f: Flow, rtp: RtpPacket, ts: number): void {
+    this.pending[UNMATCHED]++;
+    let e = b.unmatched;
+    if (e === undefined) {
+      const key = `${f.key}#${rtp.ssrc}`;
+      e = this.unmatched.get(key);
+      if (e === undefined) {
+        e = { key, live: false, stream: { flow: f.key, ssrc: rtp.ssrc, payloadTypes: [], packets: 0, firstTs: ts, lastTs: ts } };
+        this.counters.inc('media.unmatchedStreams');
+      }
+      b.unmatched = e;
+    }
+    if (!e.live) this.keepUnmatched(e);
+    const s = e.stream;
+    s.packets++;
+    if (ts > s.lastTs) s.lastTs = ts;
+    if (ts < s.firstTs) s.firstTs = ts;
+    if (!s.payloadTypes.includes(rtp.payloadType) && s.payloadTypes.length < 16) s.payloadTypes.push(rtp.payloadType);
+  }
+
+  private keepUnmatched(e: UnmatchedEntry): void {
+    if (this.unmatched.size >= this.maxUnmatched) {
+      const oldest = this.unmatched.values().next().value as UnmatchedEntry;
+      oldest.live = false;
+      this.unmatched.delete(oldest.key);
+      this.counters.inc('media.unmatchedDropped');
+    }
+    e.live = true;
+    this.unmatched.set(e.key, e);
+  }
+
+  /** Runs at most once a second of capture time, or when a linger ends: expiries, counters, idle flows. */
+  private housekeeping(now: number): void {
+    let next = now + US;
+    for (let i = this.expiring.length - 1; i >= 0; i--) {
+      const x = this.expiring[i] as { call: Call; at: number };
+      if (x.at <= now) {
+        this.index.remove(x.call);
+        this.expiring.splice(i, 1);
+      } else if (x.at < next) next = x.at;
+    }
+    this.nextHousekeeping = next;
+    this.flush();
+    if (now >= this.nextSweep) {
+      this.nextSweep = now + this.flowIdleUs / 4;
+      this.sweepFlows(now - this.flowIdleUs);
+    }
+  }
+
+  private sweepFlows(idleBefore: number): void {
+    for (const [pk, head] of this.flows) {
+      let first: Flow | undefined;
+      let tail: Flow | undefined;
+      for (let f: Flow | undefined = head; f !== undefined; f = f.next) {
+        if (f.lastTs < idleBefore) {
+          this.flowCount--;
+          continue;
+        }
+        if (tail === undefined) first = f;
+        else tail.next = f;
+        tail = f;
+      }
+      if (tail !== undefined) tail.next = undefined;
+      if (first === undefined) this.flows.delete(pk);
+      else if (first !== head) this.flows.set(pk, first);
+    }
+  }
+
+  /** Flows currently cached (for tests and diagnostics). */
+  get cachedFlows(): number {
+    return this.flowCount;
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * One call's audio timeline: two channels (0 = caller, 1 = callee) on one clock, at one output rate.
+ *
+ * Placement is by RTP timestamp relative to an anchor taken from the capture time of a stream's first packet, so
+ * network jitter and reordering never move audio; only an SSRC change or a timestamp/capture-time disagreement
+ * beyond `reanchorThresholdMs` takes a new anchor. Each channel is a ring buffer of the most recent samples; the
+ * capture clock (advance()) decides when a stretch is final, and it is then emitted to the sink as interleaved
+ * stereo with zeros wherever nothing arrived.
+ */
+import type { PlacedAudio } from './types';
+import { resample } from './resample';
+
+export interface CallTimelineOptions {
+  /** Output sample rate (Hz) of both channels. */
+  sampleRate: number;
+  /** Capture time (µs since the epoch) of output sample 0. */
+  startTs: number;
+  /** How long (capture time) audio stays open to late and reordered packets; default 200. */
+  reorderWindowMs?: number;
+  /** Disagreement between RTP-timestamp and capture-time placement that takes a new anchor; default 1000. */
+  reanchorThresholdMs?: number;
+  /** Receives the finished audio in order: interleaved stereo (caller, callee), a whole number of frames. */
+  sink: (interleavedStereo: Int16Array) => void;
+}
+
+export type PushResult = 'placed' | 'late' | 'duplicate';
+
+export interface ChannelStats {
+  /** Samples (at the output rate) placed from packets. */
+  placedFrames: number;
+  /** Packets dropped because their audio was already emitted (or did not fit their stream's anchor). */
+  latePackets: number;
+  /** Packets whose audio was entirely placed already (the first copy is kept). */
+  duplicates: number;
+  /** Anchors taken after the channel's first: SSRC changes, timestamp jumps, clock-rate changes. */
+  reanchors: number;
+  /** Zero samples emitted where nothing arrived (loss, silence suppression, hold, one-way audio). */
+  concealedSamples: number;
+}
+
+interface StreamState {
+  anchorPos: number;
+  /** Unwrapped RTP timestamp at anchorPos. */
+  anchorRtp: number;
+  clockRate: number;
+  lastRtp32: number;
+  lastRtp: number;
+  highSeq: number;
+  /** Output position just past this stream's latest placed audio (for pruning idle streams). */
+  lastEnd: number;
+  /** A packet that disagreed with the anchor but looked old; a next packet agreeing with it confirms a jump. */
+  pending: { rtp: number; pos: number } | undefined;
+  /** Smallest lag (capture-derived minus RTP-derived position) over the current drift block, and its start (µs). */
+  minLag: number;
+  blockStart: number;
+}
+
+/** Ring capacity beyond the reorder window, covering packets placed ahead of the capture clock. */
+const MARGIN_MS = 2000;
+/** Largest chunk handed to the sink (bounds the allocation when a long silence is flushed). */
+const MAX_CHUNK_SEC = 1;
+/** Streams idle this long (output time) are forgotten; if they come back they are anchored afresh. */
+const STREAM_IDLE_SEC = 60;
+/** Sequence numbers this far behind a stream's highest are old packets, not a restart. */
+const OLD_SEQ = 1000;
+/** Capture time over which a stream's smallest lag is taken to measure drift (jitter only ever adds lag). */
+const DRIFT_BLOCK_US = 1_000_000;
+
+class Channel {
+  readonly ring: Int16Array;
+  /** Placed ranges [start, end) in absolute output positions, sorted, disjoint, non-adjacent, all ≥ flushed. */
+  readonly filled: number[] = [];
+  readonly streams = new Map<string, StreamState>();
+  anchors = 0;
+  readonly stats: ChannelStats = { placedFrames: 0, latePackets: 0, duplicates: 0, reanchors: 0, concealedSamples: 0 };
+  constructor(capacity: number) {
+    this.ring = new Int16Array(capacity);
+  }
+}
+
+export class CallTimeline {
+  private readonly rate: number;
+  private readonly startTs: number;
+  private readonly windowUs: number;
+  private readonly thresholdSamples: number;
+  /** A lag, steady over a drift block, beyond which the anchor is moved (half the reorder window). */
+  private readonly driftSamples: number;
+  private readonly capacity: number;
+  private readonly maxChunk: number;
+  private readonly sink: (interleavedStereo: Int16Array) => void;
+  private readonly channels: [Channel, Channel];
+  /** Output position up to which audio has been emitted; everything before it is final. */
+  private flushed = 0;
+  /** End of the latest audio placed on either channel. */
+  private audioEnd = 0;
+  private finished = false;
+
+  constructor(opts: CallTimelineOptions) {
+    if (!Number.isInteger(opts.sampleRate) || opts.sampleRate <= 0) throw new Error(`timeline sample rate must be a positive integer, got ${opts.sampleRate}`);
+    this.rate = opts.sampleRate;
+    this.startTs = opts.startTs;
+    const windowMs = opts.reorderWindowMs ?? 200;
+    this.windowUs = windowMs * 1000;
+    this.thresholdSamples = ((opts.reanchorThresholdMs ?? 1000) * this.rate) / 1000;
+    this.driftSamples = (windowMs * this.rate) / 2000;
+    this.capacity = Math.ceil(((windowMs + MARGIN_MS) * this.rate) / 1000);
+    this.maxChunk = Math.min(this.capacity, Math.round(MAX_CHUNK_SEC * this.rate));
+    this.sink = opts.sink;
+    this.channels = [new Channel(this.capacity), new Channel(this.capacity)];
+  }
+
+  /** Frames emitted to the sink so far. */
+  get writtenFrames(): number {
+    return this.flushed;
+  }
+
+  stats(channel: 0 | 1): ChannelStats {
+    return { ...this.channels[channel].stats };
+  }
+
+  /** Output position of a capture time. */
+  private posOf(ts: number): number {
+    return Math.round(((ts - this.startTs) * this.rate) / 1e6);
+  }
+
+  push(channel: 0 | 1, a: PlacedAudio): PushResult {
+    const ch = this.channels[channel];
+    if (this.finished) {
+      ch.stats.latePackets++;
+      return 'late';
+    }
+    if (a.pcm.length === 0) return 'placed'; // nothing to place, nothing lost
+    const rtp32 = a.rtpTimestamp >>> 0;
+    const capPos = this.posOf(a.captureTs);
+    let s = ch.streams.get(a.streamId);
+    let pos: number;
+    if (s === undefined || s.clockRate !== a.clockRate) {
+      // New stream (or its RTP clock changed, so its timestamps no longer compare): anchor on capture time.
+      s = this.anchor(ch, a, rtp32, capPos);
+      pos = capPos;
+    } else {
+      const rtp = s.lastRtp + ((rtp32 - s.lastRtp32) | 0); // unwrap: signed 32-bit step from the last packet
+      const seqStep = (((a.seq - s.highSeq) & 0xffff) << 16) >> 16;
+      pos = s.anchorPos + Math.round(((rtp - s.anchorRtp) * this.rate) / s.clockRate);
+      if (Math.abs(capPos - pos) > this.thresholdSamples) {
+        // Timestamps and capture time disagree by more than jitter can explain: a jump, or a very old packet.
+        const p = s.pending;
+        const confirmed = p !== undefined && Math.abs(p.pos + this.rtpToOut(rtp - p.rtp, s.clockRate) - capPos) <= this.thresholdSamples;
+        if (seqStep <= 0 && seqStep > -OLD_SEQ && !confirmed) {
+          // Looks like a packet delayed past the threshold: drop it, unless the next one shows it began a jump.
+          s.pending = { rtp, pos: capPos };
+          ch.stats.latePackets++;
+          return 'late';
+        }
+        s.anchorPos = confirmed ? p.pos : capPos;
+        s.anchorRtp = confirmed ? p.rtp : rtp;
+        pos = s.anchorPos + this.rtpToOut(rtp - s.anchorRtp, s.clockRate);
+        ch.stats.reanchors++;
+        s.minLag = Infinity;
+        s.blockStart = a.captureTs;
+      } else {
+        this.trackDrift(ch, s, capPos - pos, a.captureTs);
+        pos = s.anchorPos + this.rtpToOut(rtp - s.anchorRtp, s.clockRate);
+      }
+      s.pending = undefined;
+      s.lastRtp32 = rtp32;
+      s.lastRtp = rtp;
+      if (seqStep > 0 || seqStep <= -OLD_SEQ) s.highSeq = a.seq;
+    }
+    const pcm = this.toOutputRate(a.pcm, a.pcmRate);
+    let start = pos;
+    const end = pos + pcm.length;
+    if (end <= this.flushed) {
+      ch.stats.latePackets++;
+      return 'late';
+    }
+    if (start < this.flushed) start = this.flushed; // the head is already emitted: keep the rest
+    if (end > this.flushed + this.capacity) this.flushTo(end - this.capacity); // advance() not called often enough
+    if (end > s.lastEnd) s.lastEnd = end;
+    const placed = this.place(ch, pcm, pos, start, end);
+    if (placed === 0) {
+      ch.stats.duplicates++;
+      return 'duplicate';
+    }
+    ch.stats.placedFrames += placed;
+    if (end > this.audioEnd) this.audioEnd = end;
+    return 'placed';
+  }
+
+  private anchor(ch: Channel, a: PlacedAudio, rtp32: number, capPos: number): StreamState {
+    const s: StreamState = {
+      anchorPos: capPos,
+      anchorRtp: rtp32,
+      clockRate: a.clockRate,
+      lastRtp32: rtp32,
+      lastRtp: rtp32,
+      highSeq: a.seq,
+      lastEnd: capPos,
+      pending: undefined,
+      minLag: Infinity,
+      blockStart: a.captureTs,
+    };
+    ch.streams.set(a.streamId, s);
+    if (ch.anchors++ > 0) ch.stats.reanchors++;
+    return s;
+  }
+
+  private rtpToOut(ticks: number, clockRate: number): number {
+    return Math.round((ticks * this.rate) / clockRate);
+  }
+
+  /**
+   * Clock drift and lasting delay changes: when even the least-delayed packet of a whole block is placed more than
+   * half the reorder window away from its capture time, move the anchor by that much. Waiting for the 1 s
+   * re-anchor threshold would drop every packet as late (RTP clock slow) or cut a second of overlap (fast).
+   */
+  private trackDrift(ch: Channel, s: StreamState, lag: number, captureTs: number): void {
+    if (lag < s.minLag) s.minLag = lag;
+    if (captureTs - s.blockStart < DRIFT_BLOCK_US) return;
+    if (Math.abs(s.minLag) > this.driftSamples) {
+      s.anchorPos += s.minLag;
+      ch.stats.reanchors++;
+    }
+    s.minLag = Infinity;
+    s.blockStart = captureTs;
+  }
+
+  private toOutputRate(pcm: Int16Array, pcmRate: number): Int16Array {
+    if (pcmRate === this.rate) return pcm;
+    return resample(pcm, pcmRate, this.rate);
+  }
+
+  /** Copy pcm (which starts at pos) into the parts of [start, end) not placed yet; returns samples copied. */
+  private place(ch: Channel, pcm: Int16Array, pos: number, start: number, end: number): number {
+    const f = ch.filled;
+    // Find the first range that ends at or after start (ranges are few; in-order packets hit the last one).
+    let i = f.length;
+    while (i >= 2 && f[i - 1]! >= start) i -= 2;
+    // i is now the index of the first range with end >= start.
+    let copied = 0;
+    let cursor = start;
+    let j = i;
+    while (cursor < end) {
+      const rs = j < f.length ? f[j]! : Infinity;
+      const gapEnd = Math.min(rs, end);
+      if (gapEnd > cursor) {
+        this.copyIn(ch.ring, pcm, cursor - pos, cursor, gapEnd - cursor);
+        copied += gapEnd - cursor;
+      }
+      if (j >= f.length || rs >= end) break;
+      cursor = f[j + 1]!;
+      j += 2;
+    }
+    if (copied === 0) return 0;
+    // Merge [start, end) with the ranges it touches: ranges i..j-1 (step 2) overlap or abut it.
+    let k = i;
+    let ns = start;
+    let ne = end;
+    while (k < f.length && f[k]! <= end) {
+      if (f[k]! < ns) ns = f[k]!;
+      if (f[k + 1]! > ne) ne = f[k + 1]!;
+      k += 2;
+    }
+    if (k === i + 2) {
+      f[i] = ns; // the common case: extends one range (in-order packets)
+      f[i + 1] = ne;
+    } else f.splice(i, k - i, ns, ne);
+    return copied;
+  }
+
+  private copyIn(ring: Int16Array, pcm: Int16Array, from: number, at: number, n: number): void {
+    const cap = this.capacity;
+    const idx = at % cap;
+    const first = Math.min(n, cap - idx);
+    ring.set(pcm.subarray(from, from + first), idx);
+    if (first < n) ring.set(pcm.subarray(from + first, from + n), 0);
+  }
+
+  /** Capture time moved on: audio older than now − reorder window is final and is emitted. */
+  advance(nowTs: number): void {
+    if (this.finished) return;
+    const target = this.posOf(nowTs - this.windowUs);
+    if (target > this.flushed) this.flushTo(target);
+  }
+
+  /** Emit everything up to the end of the latest audio (or endTs, when later); later pushes are 'late'. */
+  finish(endTs?: number): void {
+    if (this.finished) return;
+    let target = this.audioEnd;
+    if (endTs !== undefined) target = Math.max(target, this.posOf(endTs));
+    if (target > this.flushed) this.flushTo(target);
+    this.finished = true;
+    for (const ch of this.channels) ch.streams.clear();
+  }
+
+  private flushTo(target: number): void {
+    const [c0, c1] = this.channels;
+    while (this.flushed < target) {
+      const from = this.flushed;
+      const n = Math.min(target - from, this.maxChunk);
+      const to = from + n;
+      const out = new Int16Array(2 * n);
+      this.drain(c0, from, to, out, 0);
+      this.drain(c1, from, to, out, 1);
+      this.flushed = to;
+      this.sink(out);
+    }
+    // Forget idle streams so a long call's SSRC churn does not accumulate.
+    const idle = this.flushed - STREAM_IDLE_SEC * this.rate;
+    for (const ch of this.channels) {
+      if (ch.streams.size <= 1) continue;
+      for (const [id, s] of ch.streams) if (s.lastEnd < idle) ch.streams.delete(id);
+    }
+  }
+
+  /** Move [from, to) of a channel into the interleaved output, clear the ring there, count the gaps. */
+  private drain(ch: Channel, from: number, to: number, out: Int16Array, offset: number): void {
+    const f = ch.filled;
+    const cap = this.capacity;
+    let covered = 0;
+    let r = 0;
+    while (r < f.length && f[r]! < to) {
+      const s = Math.max(f[r]!, from);
+      const e = Math.min(f[r + 1]!, to);
+      covered += e - s;
+      // Only placed ranges hold non-zero samples (the ring is cleared as it drains), so copy just those.
+      let idx = s % cap;
+      for (let p = s, o = 2 * (s - from) + offset; p < e; p++, o += 2) {
+        out[o] = ch.ring[idx]!;
+        ch.ring[idx] = 0;
+        if (++idx === cap) idx = 0;
+      }
+      if (f[r + 1]! <= to) r += 2;
+      else {
+        f[r] = to; // range continues past this chunk
+        break;
+      }
+    }
+    if (r > 0) f.splice(0, r);
+    ch.stats.concealedSamples += to - from - covered;
+  }
+}

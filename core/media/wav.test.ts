@@ -1,0 +1,219 @@
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readWav, repairWav, WavWriter } from './wav';
+
+const SOX = '/usr/bin/sox';
+const hasSox = fs.existsSync(SOX);
+
+function tone(n: number, channels: number, seed = 1): Int16Array {
+  const a = new Int16Array(n * channels);
+  for (let i = 0; i < a.length; i++) a[i] = Math.round(Math.sin((i + seed) * 0.05 * (1 + (i % channels))) * 12000) + (i % 7) - 3;
+  return a;
+}
+
+function headerSizes(file: string): { riff: number; data: number; length: number } {
+  const b = fs.readFileSync(file);
+  return { riff: b.readUInt32LE(4), data: b.readUInt32LE(40), length: b.length };
+}
+
+/** `sox --i` fields of interest. */
+function soxInfo(file: string): { channels: number; rate: number; samples: number } {
+  const out = execFileSync(SOX, ['--i', file], { encoding: 'utf8' });
+  const field = (re: RegExp): number => Number(re.exec(out)?.[1]);
+  return { channels: field(/Channels\s*:\s*(\d+)/), rate: field(/Sample Rate\s*:\s*(\d+)/), samples: field(/=\s*(\d+) samples/) };
+}
+
+function soxi(file: string, flag: string): number {
+  return Number(execFileSync('/usr/bin/soxi', [flag, file], { encoding: 'utf8' }).trim());
+}
+
+describe('WAV writer', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-wav-'));
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes a canonical 44-byte header and reads back exactly', () => {
+    const file = path.join(dir, 'a.wav');
+    const w = new WavWriter(file, { sampleRate: 8000, channels: 2 });
+    const chunks = [tone(160, 2), tone(160, 2, 5), tone(8000, 2, 9)];
+    for (const c of chunks) w.write(c);
+    assert.equal(w.frames, 8320);
+    w.close();
+    w.close(); // idempotent
+    const b = fs.readFileSync(file);
+    assert.equal(b.length, 44 + 8320 * 4);
+    assert.equal(b.toString('latin1', 0, 4), 'RIFF');
+    assert.equal(b.readUInt32LE(4), b.length - 8);
+    assert.equal(b.toString('latin1', 8, 16), 'WAVEfmt ');
+    assert.equal(b.readUInt32LE(16), 16);
+    assert.equal(b.readUInt16LE(20), 1);
+    assert.equal(b.readUInt16LE(22), 2);
+    assert.equal(b.readUInt32LE(24), 8000);
+    assert.equal(b.readUInt32LE(28), 32000);
+    assert.equal(b.readUInt16LE(32), 4);
+    assert.equal(b.readUInt16LE(34), 16);
+    assert.equal(b.toString('latin1', 36, 40), 'data');
+    assert.equal(b.readUInt32LE(40), 8320 * 4);
+    const r = readWav(file);
+    assert.equal(r.sampleRate, 8000);
+    assert.equal(r.channels, 2);
+    const all = new Int16Array(8320 * 2);
+    let o = 0;
+    for (const c of chunks) {
+      all.set(c, o);
+      o += c.length;
+    }
+    assert.deepEqual(r.samples, all);
+    assert.throws(() => w.write(tone(1, 2)), /closed/);
+  });
+
+  it('an empty recording is a valid WAV of 0 frames', () => {
+    const file = path.join(dir, 'empty.wav');
+    new WavWriter(file, { sampleRate: 16000, channels: 1 }).close();
+    assert.deepEqual(headerSizes(file), { riff: 36, data: 0, length: 44 });
+    assert.equal(readWav(file).samples.length, 0);
+    assert.deepEqual(repairWav(file), { repaired: false, frames: 0, sampleRate: 16000, channels: 1 });
+  });
+
+  it('keeps the header within syncEverySec of the data while writing', () => {
+    const file = path.join(dir, 's.wav');
+    const w = new WavWriter(file, { sampleRate: 8000, channels: 1, syncEverySec: 0.5 });
+    for (let i = 0; i < 200; i++) {
+      w.write(tone(160, 1, i));
+      const h = headerSizes(file);
+      const behind = (h.length - 44 - h.data) / 2;
+      assert.ok(behind >= 0 && behind < 4000, `header ${behind} frames behind`);
+      assert.equal(h.riff, h.data + 36);
+    }
+    w.close();
+  });
+
+  it('handles odd chunk sizes and rejects partial frames', () => {
+    const file = path.join(dir, 'odd.wav');
+    const w = new WavWriter(file, { sampleRate: 11025, channels: 2, syncEverySec: 0.013 });
+    const sizes = [1, 3, 7, 333, 0, 1001, 5];
+    const parts = sizes.map((n, i) => tone(n, 2, i));
+    for (const p of parts) w.write(p);
+    assert.throws(() => w.write(new Int16Array(3)), /whole number/);
+    w.close();
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const r = readWav(file);
+    assert.equal(r.samples.length, total * 2);
+    assert.deepEqual(r.samples.subarray(0, 2), parts[0]);
+    assert.deepEqual(r.samples.subarray(r.samples.length - 10), parts[6]);
+    assert.deepEqual(headerSizes(file), { riff: 36 + total * 4, data: total * 4, length: 44 + total * 4 });
+
+    // A write from a view into a larger buffer writes only the view.
+    const mono = path.join(dir, 'view.wav');
+    const big = tone(100, 1);
+    const m = new WavWriter(mono, { sampleRate: 8000, channels: 1 });
+    m.write(big.subarray(17, 48));
+    m.close();
+    assert.deepEqual(readWav(mono).samples, big.slice(17, 48));
+  });
+
+  it('survives being killed mid-call: header at most 1 s behind, repairWav makes it exact', () => {
+    const file = path.join(dir, 'killed.wav');
+    // A real SIGKILL in a child process: no close(), no exit handlers.
+    const ts = __filename.endsWith('.ts');
+    const mod = path.join(__dirname, ts ? 'wav.ts' : 'wav.js');
+    const script = `
+      const { WavWriter } = require(${JSON.stringify(mod)});
+      const w = new WavWriter(${JSON.stringify(file)}, { sampleRate: 8000, channels: 2 });
+      for (let i = 0; i < 180; i++) {
+        const a = new Int16Array(320);
+        for (let j = 0; j < a.length; j++) a[j] = ((i * 320 + j) * 37) % 65536 - 32768;
+        w.write(a);
+      }
+      process.kill(process.pid, 'SIGKILL');`;
+    const repoRoot = path.resolve(__dirname, ts ? '../..' : '../../..');
+    const r = spawnSync(process.execPath, [...(ts ? ['--import', 'tsx'] : []), '-e', script], { cwd: repoRoot, encoding: 'utf8' });
+    assert.equal(r.signal, 'SIGKILL', r.stderr);
+    const frames = 180 * 160; // 3.6 s at 8 kHz
+    const expected = new Int16Array(frames * 2);
+    for (let k = 0; k < expected.length; k++) expected[k] = ((k * 37) % 65536) - 32768;
+
+    const h = headerSizes(file);
+    assert.equal(h.length, 44 + frames * 4, 'all data reached the file');
+    const behindSec = (h.length - 44 - h.data) / 4 / 8000;
+    assert.ok(behindSec > 0 && behindSec <= 1, `header ${behindSec} s behind`);
+    assert.equal(h.riff, h.data + 36);
+    // Readable as it is, just shorter.
+    assert.equal(readWav(file).samples.length * 2, h.data);
+
+    // A trailing partial frame (killed mid-write) is dropped by the repair.
+    fs.appendFileSync(file, Buffer.from([1, 2, 3]));
+    assert.deepEqual(repairWav(file), { repaired: true, frames, sampleRate: 8000, channels: 2 });
+    assert.deepEqual(headerSizes(file), { riff: 36 + frames * 4, data: frames * 4, length: 44 + frames * 4 });
+    assert.deepEqual(readWav(file).samples, expected);
+    assert.deepEqual(repairWav(file), { repaired: false, frames, sampleRate: 8000, channels: 2 });
+    if (hasSox) {
+      assert.deepEqual(soxInfo(file), { channels: 2, rate: 8000, samples: frames });
+    }
+  });
+
+  it('repairs a header left at zero sizes and a file with chunks before the data', () => {
+    const file = path.join(dir, 'zero.wav');
+    const w = new WavWriter(file, { sampleRate: 16000, channels: 1, syncEverySec: 100 });
+    w.write(tone(777, 1));
+    assert.equal(headerSizes(file).data, 0); // not synced yet
+    assert.deepEqual(repairWav(file), { repaired: true, frames: 777, sampleRate: 16000, channels: 1 });
+    w.close();
+
+    // A LIST chunk between fmt and data (as other tools write): the data chunk is still found.
+    const other = path.join(dir, 'list.wav');
+    const src = fs.readFileSync(file);
+    const list = Buffer.concat([Buffer.from('LIST', 'latin1'), Buffer.from([5, 0, 0, 0]), Buffer.from('INFOx', 'latin1'), Buffer.from([0])]);
+    const crashed = Buffer.concat([src.subarray(0, 36), list, Buffer.from('data', 'latin1'), Buffer.alloc(4), src.subarray(44), Buffer.from([9])]);
+    fs.writeFileSync(other, crashed);
+    assert.deepEqual(repairWav(other), { repaired: true, frames: 777, sampleRate: 16000, channels: 1 });
+    const fixed = fs.readFileSync(other);
+    assert.equal(fixed.length, crashed.length - 1);
+    assert.equal(fixed.readUInt32LE(4), fixed.length - 8);
+    assert.deepEqual(readWav(other).samples, readWav(file).samples);
+  });
+
+  it('refuses files that are not WAV, and leaves them untouched', () => {
+    const file = path.join(dir, 'notes.wav');
+    const text = 'this is not audio, just some text that is long enough to have a header\n';
+    fs.writeFileSync(file, text);
+    assert.throws(() => repairWav(file), /not a WAV file/);
+    assert.throws(() => readWav(file), /not a WAV file/);
+    assert.equal(fs.readFileSync(file, 'utf8'), text);
+    const short = path.join(dir, 'short.wav');
+    fs.writeFileSync(short, 'RIFF');
+    assert.throws(() => repairWav(short), /not a WAV file/);
+    const nodata = path.join(dir, 'nodata.wav');
+    fs.writeFileSync(nodata, Buffer.concat([Buffer.from('RIFF\x04\x00\x00\x00WAVE', 'latin1')]));
+    assert.throws(() => repairWav(nodata), /no WAV data chunk/);
+    assert.throws(() => repairWav(path.join(dir, 'missing.wav')), /ENOENT/);
+  });
+
+  (hasSox ? it : it.skip)('sox agrees with the header (sox --i, soxi)', () => {
+    for (const [rate, channels, frames] of [
+      [8000, 1, 8000],
+      [16000, 2, 12345],
+      [48000, 2, 1],
+    ] as const) {
+      const file = path.join(dir, `sox-${rate}-${channels}.wav`);
+      const w = new WavWriter(file, { sampleRate: rate, channels });
+      w.write(tone(frames, channels));
+      w.close();
+      assert.deepEqual(soxInfo(file), { channels, rate, samples: frames });
+      assert.equal(soxi(file, '-s'), frames);
+      assert.equal(soxi(file, '-r'), rate);
+      assert.equal(soxi(file, '-c'), channels);
+      assert.equal(soxi(file, '-b'), 16);
+      // sox decodes the samples we wrote.
+      const raw = execFileSync(SOX, [file, '-t', 'raw', '-e', 'signed', '-b', '16', '-L', '-'], { maxBuffer: 1 << 26 });
+      assert.deepEqual(new Int16Array(raw.buffer, raw.byteOffset, raw.length / 2), readWav(file).samples);
+    }
+  });
+});

@@ -1,0 +1,440 @@
+/**
+ * The catalogue: one SQLite file (WAL, prepared statements) listing every recording, queryable by date and by
+ * participant. Paths are stored relative to the catalogue's folder so recordings and catalogue can move together.
+ * PRAGMA user_version holds the schema version; migrations run in order on a writable open.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import type { CatalogueEntry, CatalogueQuery } from '../../core/contract';
+import { ErrorCodes, TaplineError } from '../../core/errors';
+import { wellFormed } from './paths';
+import type { RecordingMetadata, RecordingStatus } from '../../core/media/metadata';
+
+export const SCHEMA_VERSION = 1;
+export const DEFAULT_LIST_LIMIT = 100;
+
+/** Each entry upgrades the schema from version i to i + 1. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE recordings (
+     id TEXT PRIMARY KEY,
+     call_id TEXT NOT NULL,
+     start TEXT NOT NULL,               -- ISO 8601 UTC, 'YYYY-MM-DDTHH:MM:SS.sssZ' (sorts as text)
+     "end" TEXT,
+     duration_sec REAL,
+     from_uri TEXT NOT NULL,
+     from_name TEXT,
+     to_uri TEXT NOT NULL,
+     to_name TEXT,
+     disposition TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('recording', 'complete', 'recovered')),
+     dir TEXT NOT NULL,
+     audio TEXT,
+     metadata TEXT NOT NULL,
+     owner TEXT                         -- host|boot-id|pid of the writer, so recovery leaves live writers alone
+   );
+   CREATE INDEX recordings_start ON recordings(start);
+   CREATE INDEX recordings_call_id ON recordings(call_id);
+   CREATE INDEX recordings_unfinished ON recordings(status) WHERE status = 'recording';
+   CREATE TABLE participants (
+     id INTEGER PRIMARY KEY,
+     recording_id TEXT NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+     uri TEXT NOT NULL,
+     name TEXT,
+     role TEXT NOT NULL
+   );
+   CREATE INDEX participants_uri ON participants(uri);
+   CREATE INDEX participants_recording ON participants(recording_id);`,
+];
+
+export interface Participant {
+  uri: string;
+  name?: string;
+  /** 'caller', 'callee', 'transfer-target'. */
+  role: string;
+}
+
+/** Who took part, for --user search: caller, callee and anyone the call was transferred to. */
+export function participantsOf(meta: RecordingMetadata): Participant[] {
+  const side = (p: { uri: string; displayName?: string }, role: string): Participant =>
+    p.displayName !== undefined && p.displayName !== '' ? { uri: p.uri, name: p.displayName, role } : { uri: p.uri, role };
+  return [side(meta.call.from, 'caller'), side(meta.call.to, 'callee'), ...meta.call.refers.map((r) => ({ uri: r.referTo, role: 'transfer-target' }))];
+}
+
+/** The catalogue fields a metadata.json determines; `audio` is the audio file, if there is one. */
+export function updateFromMetadata(meta: RecordingMetadata, audio: string | undefined): RecordingUpdate {
+  // The recording's length when there is audio, else the call's.
+  const durationSec = meta.audio?.durationSec ?? meta.call.durationSec;
+  return {
+    status: meta.status,
+    disposition: meta.call.disposition,
+    fromUri: meta.call.from.uri,
+    toUri: meta.call.to.uri,
+    participants: participantsOf(meta),
+    ...(meta.call.from.displayName !== undefined ? { fromName: meta.call.from.displayName } : {}),
+    ...(meta.call.to.displayName !== undefined ? { toName: meta.call.to.displayName } : {}),
+    ...(meta.call.end !== undefined ? { end: meta.call.end } : {}),
+    ...(durationSec !== undefined ? { durationSec } : {}),
+    ...(audio !== undefined ? { audio } : {}),
+  };
+}
+
+export interface NewRecording {
+  id: string;
+  callId: string;
+  /** ISO date-time (UTC). */
+  start: string;
+  fromUri: string;
+  fromName?: string;
+  toUri: string;
+  toName?: string;
+  disposition: string;
+  status: RecordingStatus;
+  end?: string;
+  durationSec?: number;
+  /** Absolute paths. */
+  dir: string;
+  audio?: string;
+  metadata: string;
+  owner?: string;
+  participants: Participant[];
+}
+
+export interface RecordingUpdate {
+  status: RecordingStatus;
+  end?: string;
+  durationSec?: number;
+  disposition: string;
+  fromUri: string;
+  fromName?: string;
+  toUri: string;
+  toName?: string;
+  /** undefined: no audio file (e.g. no media was seen). */
+  audio?: string;
+  /** Replaces the participant list when given. */
+  participants?: Participant[];
+}
+
+/** A row as the store and recovery need it: entry plus absolute folder and writer. */
+export interface CatalogueRecord extends CatalogueEntry {
+  dir: string;
+  owner?: string;
+}
+
+interface Row {
+  id: string;
+  call_id: string;
+  start: string;
+  end: string | null;
+  duration_sec: number | null;
+  from_uri: string;
+  from_name: string | null;
+  to_uri: string;
+  to_name: string | null;
+  disposition: string;
+  status: string;
+  dir: string;
+  audio: string | null;
+  metadata: string;
+  owner: string | null;
+}
+
+type Params = Record<string, string | number | null>;
+
+/** Case- and width-insensitive key for --user matching (SQLite's LIKE/lower fold ASCII only). */
+export function foldText(s: string): string {
+  return s.normalize('NFKC').toLowerCase();
+}
+
+const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * A query bound as an ISO UTC string. Dates and date-times without a zone are the local time of the machine
+ * running the query (what someone typing `--from 2026-03-01` means); 'Z' or '+01:00' are taken as written.
+ */
+export function parseQueryDate(value: string, field: string): string {
+  const m = DATE_RE.exec(value.trim());
+  const bad = (why: string): never => {
+    throw new TaplineError(
+      ErrorCodes.USAGE,
+      `invalid ${field} "${value}": ${why}; expected a date YYYY-MM-DD or a date-time YYYY-MM-DDTHH:MM[:SS[.fff]] with an optional Z or ±HH:MM`,
+      { field, value },
+    );
+  };
+  if (m === null) return bad('not a date or date-time');
+  const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zone] = m;
+  const num = [y, mo, d, h, mi, s].map(Number) as [number, number, number, number, number, number];
+  const [Y, M, D, H, MI, S] = num;
+  const ms = Number((frac + '000').slice(0, 3));
+  if (M < 1 || M > 12) return bad(`month ${M} does not exist`);
+  const daysInMonth = new Date(Date.UTC(Y, M, 0)).getUTCDate();
+  if (D < 1 || D > daysInMonth) return bad(`day ${D} does not exist in ${y}-${mo}`);
+  if (H > 23 || MI > 59 || S > 59) return bad('time out of range');
+  let t: number;
+  if (zone === undefined) {
+    const local = new Date(Y, M - 1, D, H, MI, S, ms);
+    local.setFullYear(Y); // years 0-99 would otherwise be read as 1900-1999
+    t = local.getTime();
+  } else {
+    let offsetMin = 0;
+    if (zone.toUpperCase() !== 'Z') {
+      const z = zone.replace(':', '');
+      const oh = Number(z.slice(1, 3));
+      const om = Number(z.slice(3, 5));
+      if (oh > 23 || om > 59) return bad('zone offset out of range');
+      offsetMin = (z[0] === '-' ? -1 : 1) * (oh * 60 + om);
+    }
+    const utc = new Date(0);
+    utc.setUTCFullYear(Y, M - 1, D);
+    utc.setUTCHours(H, MI, S, ms);
+    t = utc.getTime() - offsetMin * 60_000;
+  }
+  if (!Number.isFinite(t)) return bad('out of range');
+  return new Date(t).toISOString();
+}
+
+function checkLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_LIST_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new TaplineError(ErrorCodes.USAGE, `invalid limit ${String(limit)}: expected a whole number of at least 1`, { field: 'limit', value: limit });
+  }
+  return limit;
+}
+
+export interface OpenOptions {
+  /** Open an existing catalogue for reading only (the CLI): no schema changes, no WAL switch. */
+  readonly?: boolean;
+}
+
+export class Catalogue {
+  private readonly stmts = new Map<string, Database.Statement<Params[], unknown>>();
+  /** Folder relative paths are resolved against. */
+  readonly base: string;
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly file: string,
+  ) {
+    this.base = path.dirname(file);
+    db.function('tl_fold', { deterministic: true }, (s: unknown) => (typeof s === 'string' ? foldText(s) : ''));
+  }
+
+  /** Opens (and, writable, creates or migrates) the catalogue at `file`. */
+  static open(file: string, opts: OpenOptions = {}): Catalogue {
+    const abs = path.resolve(file);
+    const readonly = opts.readonly === true;
+    if (readonly && !fs.existsSync(abs)) {
+      throw new TaplineError(ErrorCodes.USAGE, `no recordings catalogue at ${abs} (nothing recorded there yet, or another --config / storage-local "catalogue" option is meant)`, {
+        file: abs,
+      });
+    }
+    if (!readonly) fs.mkdirSync(path.dirname(abs), { recursive: true });
+    let db: Database.Database;
+    try {
+      db = new Database(abs, { readonly, fileMustExist: readonly, timeout: 5000 });
+    } catch (e) {
+      throw new TaplineError(ErrorCodes.USAGE, `cannot open the recordings catalogue ${abs}: ${(e as Error).message}`, { file: abs }, e);
+    }
+    try {
+      const version = Number(db.pragma('user_version', { simple: true }));
+      if (version > SCHEMA_VERSION) {
+        throw new TaplineError(ErrorCodes.USAGE, `catalogue ${abs} has schema version ${version}, newer than this Tapline understands (${SCHEMA_VERSION}); upgrade Tapline`, {
+          file: abs,
+          version,
+        });
+      }
+      if (readonly) {
+        if (version === 0) throw new TaplineError(ErrorCodes.USAGE, `${abs} is not a Tapline recordings catalogue (no schema)`, { file: abs });
+      } else {
+        // WAL: readers (the CLI) never block the recorder; NORMAL sync is crash-safe in WAL mode.
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        db.transaction(() => {
+          for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] as string);
+          if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        }).immediate();
+      }
+      db.pragma('foreign_keys = ON');
+    } catch (e) {
+      db.close();
+      if (e instanceof TaplineError) throw e;
+      throw new TaplineError(ErrorCodes.USAGE, `${abs} is not a usable recordings catalogue: ${(e as Error).message}`, { file: abs }, e);
+    }
+    return new Catalogue(db, abs);
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Prepared once per SQL text; string parameters made well-formed (SQLite would store broken UTF-8). */
+  private stmt(sql: string): { run(p: Params): Database.RunResult; get(p: Params): unknown; all(p: Params): unknown[] } {
+    let s = this.stmts.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare<Params[], unknown>(sql);
+      this.stmts.set(sql, s);
+    }
+    const st = s;
+    const clean = (p: Params): Params => {
+      const out: Params = {};
+      for (const [k, v] of Object.entries(p)) out[k] = typeof v === 'string' ? wellFormed(v) : v;
+      return out;
+    };
+    return { run: (p) => st.run(clean(p)), get: (p) => st.get(clean(p)), all: (p) => st.all(clean(p)) };
+  }
+
+  private rel(p: string): string {
+    const r = path.relative(this.base, p);
+    // Outside the catalogue's folder (a custom "catalogue" location): keep it absolute.
+    return r === '' || r === '..' || r.startsWith('..' + path.sep) || path.isAbsolute(r) ? path.resolve(p) : r;
+  }
+
+  private abs(p: string): string {
+    return path.resolve(this.base, p);
+  }
+
+  insert(r: NewRecording): void {
+    this.db.transaction(() => {
+      this.stmt(
+        `INSERT INTO recordings (id, call_id, start, "end", duration_sec, from_uri, from_name, to_uri, to_name, disposition, status, dir, audio, metadata, owner)
+         VALUES (@id, @call_id, @start, @end, @duration_sec, @from_uri, @from_name, @to_uri, @to_name, @disposition, @status, @dir, @audio, @metadata, @owner)`,
+      ).run({
+        id: r.id,
+        call_id: r.callId,
+        start: r.start,
+        end: r.end ?? null,
+        duration_sec: r.durationSec ?? null,
+        from_uri: r.fromUri,
+        from_name: r.fromName ?? null,
+        to_uri: r.toUri,
+        to_name: r.toName ?? null,
+        disposition: r.disposition,
+        status: r.status,
+        dir: this.rel(r.dir),
+        audio: r.audio === undefined ? null : this.rel(r.audio),
+        metadata: this.rel(r.metadata),
+        owner: r.owner ?? null,
+      });
+      this.setParticipants(r.id, r.participants);
+    })();
+  }
+
+  /** Returns false when no such recording is catalogued. */
+  update(id: string, u: RecordingUpdate): boolean {
+    return this.db.transaction(() => {
+      const res = this.stmt(
+        `UPDATE recordings SET status = @status, "end" = @end, duration_sec = @duration_sec, disposition = @disposition,
+           from_uri = @from_uri, from_name = @from_name, to_uri = @to_uri, to_name = @to_name, audio = @audio
+         WHERE id = @id`,
+      ).run({
+        id,
+        status: u.status,
+        end: u.end ?? null,
+        duration_sec: u.durationSec ?? null,
+        disposition: u.disposition,
+        from_uri: u.fromUri,
+        from_name: u.fromName ?? null,
+        to_uri: u.toUri,
+        to_name: u.toName ?? null,
+        audio: u.audio === undefined ? null : this.rel(u.audio),
+      });
+      if (res.changes === 0) return false;
+      if (u.participants !== undefined) this.setParticipants(id, u.participants);
+      return true;
+    })();
+  }
+
+  private setParticipants(id: string, list: Participant[]): void {
+    this.stmt('DELETE FROM participants WHERE recording_id = @id').run({ id });
+    const ins = this.stmt('INSERT INTO participants (recording_id, uri, name, role) VALUES (@id, @uri, @name, @role)');
+    const seen = new Set<string>();
+    for (const p of list) {
+      const key = `${p.role}\u0000${p.uri}\u0000${p.name ?? ''}`;
+      if (seen.has(key) || (p.uri === '' && (p.name ?? '') === '')) continue;
+      seen.add(key);
+      ins.run({ id, uri: p.uri, name: p.name ?? null, role: p.role });
+    }
+  }
+
+  participants(id: string): Participant[] {
+    const rows = this.stmt('SELECT uri, name, role FROM participants WHERE recording_id = @id ORDER BY id').all({ id }) as Array<{ uri: string; name: string | null; role: string }>;
+    return rows.map((r) => (r.name === null ? { uri: r.uri, role: r.role } : { uri: r.uri, name: r.name, role: r.role }));
+  }
+
+  private toRecord(r: Row): CatalogueRecord {
+    const e: CatalogueRecord = {
+      id: r.id,
+      callId: r.call_id,
+      start: r.start,
+      from: r.from_uri,
+      to: r.to_uri,
+      disposition: r.disposition,
+      status: r.status,
+      metadata: this.abs(r.metadata),
+      dir: this.abs(r.dir),
+    };
+    if (r.end !== null) e.end = r.end;
+    if (r.duration_sec !== null) e.durationSec = r.duration_sec;
+    if (r.audio !== null) e.audio = this.abs(r.audio);
+    if (r.owner !== null) e.owner = r.owner;
+    return e;
+  }
+
+  /** The public entry (no folder or writer fields). */
+  static entry(r: CatalogueRecord): CatalogueEntry {
+    const { dir: _dir, owner: _owner, ...entry } = r;
+    return entry;
+  }
+
+  record(id: string): CatalogueRecord | undefined {
+    const row = this.stmt('SELECT * FROM recordings WHERE id = @id').get({ id }) as Row | undefined;
+    return row === undefined ? undefined : this.toRecord(row);
+  }
+
+  get(id: string): CatalogueEntry | undefined {
+    const r = this.record(id);
+    return r === undefined ? undefined : Catalogue.entry(r);
+  }
+
+  /** Recordings whose writer never finished them. */
+  unfinished(): CatalogueRecord[] {
+    return (this.stmt(`SELECT * FROM recordings WHERE status = 'recording' ORDER BY start`).all({}) as Row[]).map((r) => this.toRecord(r));
+  }
+
+  /** Absolute folders of every catalogued recording (recovery skips these when scanning the tree). */
+  dirs(): Set<string> {
+    const rows = this.stmt('SELECT dir FROM recordings').all({}) as Array<{ dir: string }>;
+    return new Set(rows.map((r) => this.abs(r.dir)));
+  }
+
+  /** Newest first; [from, to) on the start time; `user` matches a participant's URI or name, ignoring case. */
+  list(q: CatalogueQuery = {}): CatalogueEntry[] {
+    const where: string[] = [];
+    const params: Params = { limit: checkLimit(q.limit) };
+    if (q.from !== undefined) {
+      where.push('r.start >= @from');
+      params.from = parseQueryDate(q.from, 'from');
+    }
+    if (q.to !== undefined) {
+      where.push('r.start < @to');
+      params.to = parseQueryDate(q.to, 'to');
+    }
+    if (params.from !== undefined && params.to !== undefined && String(params.from) > String(params.to)) {
+      throw new TaplineError(ErrorCodes.USAGE, `invalid range: from (${q.from}) is after to (${q.to})`, { from: q.from, to: q.to });
+    }
+    if (q.user !== undefined && q.user !== '') {
+      where.push(
+        `r.id IN (SELECT p.recording_id FROM participants p
+                  WHERE instr(tl_fold(p.uri), @user) > 0 OR instr(tl_fold(p.name), @user) > 0)`,
+      );
+      params.user = foldText(q.user);
+    }
+    // One prepared statement per filter combination (at most 8), cached.
+    const sql = `SELECT r.* FROM recordings r ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY r.start DESC, r.id DESC LIMIT @limit`;
+    return (this.stmt(sql).all(params) as Row[]).map((r) => Catalogue.entry(this.toRecord(r)));
+  }
+}

@@ -1,0 +1,49 @@
+/** Plugin manifest: recordings on local disk, a folder per call by date, and a SQLite catalogue to query them. */
+import * as path from 'node:path';
+import { definePlugin, TAPLINE_API } from '../../core/contract';
+import { Tokens } from '../../core/tokens';
+import type { Layout } from './paths';
+import { LocalStore } from './store';
+import optionsSchema from './options.schema.json';
+
+export const STORAGE_LOCAL = 'storage-local';
+
+export interface StorageLocalOptions {
+  dir: string;
+  layout: Layout;
+  catalogue?: string;
+}
+
+export interface StoragePaths {
+  root: string;
+  catalogue: string;
+  layout: Layout;
+}
+
+/** Absolute paths from (schema-defaulted) options; shared with the `recordings` CLI so both find the same files. */
+export function resolveStoragePaths(o: StorageLocalOptions, configDir: string): StoragePaths {
+  const root = path.resolve(configDir, o.dir);
+  return { root, catalogue: o.catalogue === undefined ? path.join(root, 'catalogue.sqlite') : path.resolve(configDir, o.catalogue), layout: o.layout };
+}
+
+export const storageLocalManifest = definePlugin<StorageLocalOptions>({
+  name: STORAGE_LOCAL,
+  kind: 'storage',
+  api: TAPLINE_API,
+  description: 'Recordings on local disk (YYYY/MM/DD folders, audio.wav + metadata.json) with a SQLite catalogue',
+  optionsSchema,
+  register(ctx) {
+    const store = new LocalStore({ ...resolveStoragePaths(ctx.options, ctx.configDir), log: ctx.log, counters: ctx.counters });
+    ctx.container.register(Tokens.Storage, { useValue: store });
+    // Files are opened in start(), not register() (the plugin contract); recover() is the core's to call.
+    return {
+      start: () => {
+        store.open();
+      },
+      stop: () => store.close(),
+    };
+  },
+});
+
+export default storageLocalManifest;
+export { LocalStore } from './store';

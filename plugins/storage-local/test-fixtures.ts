@@ -1,0 +1,80 @@
+/** Shared by the storage-local tests: metadata, WAV bytes and temp folders. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { RecordingStart } from '../../core/contract';
+import type { DirectionStats, RecordingMetadata } from '../../core/media/metadata';
+
+export function tmpDir(tag: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `tapline-storage-${tag}-`));
+}
+
+/** µs since the epoch for an ISO time. */
+export function us(iso: string): number {
+  return Date.parse(iso) * 1000;
+}
+
+let seq = 0;
+export function start(over: Partial<RecordingStart> = {}): RecordingStart {
+  seq++;
+  return { id: `rec-${seq}-${Math.random().toString(36).slice(2, 8)}`, callId: `call-${seq}@pbx.example`, start: us('2026-03-04T10:20:30.000Z'), from: 'sip:alice@example.com', to: 'sip:bob@example.com', ...over };
+}
+
+const stats = (): DirectionStats => ({ packets: 100, expected: 100, lost: 0, late: 0, duplicates: 0, ssrcs: [1], codecs: ['PCMU/8000'], undecoded: 0 });
+
+export function metadataFor(info: RecordingStart, audioFile: string | undefined, over: Partial<RecordingMetadata> = {}, call: Partial<RecordingMetadata['call']> = {}): RecordingMetadata {
+  const startIso = new Date(info.start / 1000).toISOString();
+  const meta: RecordingMetadata = {
+    id: info.id,
+    status: 'recording',
+    call: {
+      callId: info.callId,
+      from: { uri: info.from, displayName: 'Alice Liddell' },
+      to: { uri: info.to },
+      callerAddr: '10.0.0.1:5060',
+      calleeAddr: '10.0.0.2:5060',
+      transport: 'udp',
+      disposition: 'answered',
+      start: startIso,
+      legs: [],
+      sdp: [],
+      holds: [],
+      refers: [],
+      messages: {},
+      warnings: [],
+      ...call,
+    },
+    direction: 'unknown',
+    caller: stats(),
+    callee: stats(),
+    dtmf: [],
+    flags: [],
+    ...over,
+  };
+  if (audioFile !== undefined && !('audio' in over)) {
+    meta.audio = { file: audioFile, format: 'wav', channels: 2, layout: 'stereo-caller-left', sampleRate: 8000, durationSec: 0.5, start: startIso };
+  }
+  return meta;
+}
+
+/** A WAV as a killed writer leaves it: a 44-byte header with zero sizes, then PCM (plus `extraBytes` of a torn frame). */
+export function crashedWav(file: string, frames: number, channels: 1 | 2, sampleRate: number, extraBytes = 0): void {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0, 'latin1');
+  h.write('WAVE', 8, 'latin1');
+  h.write('fmt ', 12, 'latin1');
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(channels, 22);
+  h.writeUInt32LE(sampleRate, 24);
+  h.writeUInt32LE(sampleRate * channels * 2, 28);
+  h.writeUInt16LE(channels * 2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36, 'latin1');
+  const pcm = Buffer.alloc(frames * channels * 2 + extraBytes);
+  for (let i = 0; i + 1 < pcm.length; i += 2) pcm.writeInt16LE(((i * 37) % 20000) - 10000, i);
+  const fd = fs.openSync(file, 'w');
+  fs.writeSync(fd, h, 0, 44, 0);
+  fs.writeSync(fd, pcm, 0, pcm.length, 44);
+  fs.closeSync(fd);
+}

@@ -1,0 +1,335 @@
+/**
+ * The benchmark runner (`npm run bench`): runs each bench in turn, each in its own child process (so one
+ * bench's memory does not show in the next one's RSS, and a stuck bench can be stopped), prints a table with
+ * the project's targets beside the results, and writes everything to out/bench/results.json.
+ *
+ *   node dist/test/bench/run.js [sip|pcap|pipeline ...] [--pcap FILE]
+ *   npx tsx test/bench/run.ts pipeline
+ *
+ * A bench whose module is missing (or that throws BenchNotAvailable) is printed as "not available": the
+ * run goes on and still succeeds; a bench that throws or times out is printed as failed and sets exit code 1.
+ */
+import { fork } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { BenchResult } from './types';
+
+interface BenchSpec {
+  id: string;
+  /** Module file next to this one, without extension (.js under dist, .ts under tsx). */
+  module: string;
+  fn: string;
+  title: string;
+}
+
+const BENCHES: BenchSpec[] = [
+  { id: 'sip', module: 'sip-bench', fn: 'benchSip', title: 'SIP parser' },
+  { id: 'pcap', module: 'pcap-bench', fn: 'benchPcap', title: 'Capture reading' },
+  { id: 'pipeline', module: 'pipeline-bench', fn: 'benchPipeline', title: 'Core pipeline, end to end' },
+];
+
+/** Each bench is meant to take < ~60 s on 2 cores; this only stops one that hangs (a first run also generates its input). */
+const BENCH_TIMEOUT_MS = 240_000;
+
+/** Targets from the project issues; add one per new issue. `matches` picks the results it applies to. */
+interface Target {
+  bench: string;
+  matches: (r: BenchResult) => boolean;
+  /** value >= min (throughput) or value <= max (time, memory). */
+  min?: number;
+  max?: number;
+  unit: string;
+  source: string;
+}
+
+const RECORD_UNITS = new Set(['packets/s', 'frames/s']);
+
+export const TARGETS: Target[] = [
+  {
+    bench: 'sip',
+    matches: (r) => r.unit === 'msg/s' && /lync/i.test(r.name) && /invite/i.test(r.name),
+    min: 50_000,
+    unit: 'msg/s',
+    source: 'SIP parse on Lync-style INVITEs',
+  },
+  {
+    bench: 'pcap',
+    matches: (r) => /^pcap read\b/i.test(r.name) && RECORD_UNITS.has(r.unit),
+    min: 1_000_000,
+    unit: 'packets/s',
+    source: 'pcap read',
+  },
+];
+
+type Status = 'ok' | 'not available' | 'failed';
+
+interface TargetCheck {
+  text: string;
+  met: boolean;
+  source: string;
+}
+
+interface BenchRun {
+  id: string;
+  title: string;
+  status: Status;
+  reason?: string;
+  seconds: number;
+  results: Array<BenchResult & { target?: TargetCheck }>;
+}
+
+/** Messages between the child and the parent. */
+type ChildMessage = { kind: 'results'; results: BenchResult[] } | { kind: 'unavailable'; reason: string } | { kind: 'failed'; reason: string };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Child side: load one bench module, run it, report over IPC.
+
+function moduleMissing(e: unknown, file: string): boolean {
+  const err = e as { code?: string; message?: string };
+  return err?.code === 'MODULE_NOT_FOUND' && typeof err.message === 'string' && err.message.includes(file);
+}
+
+async function runChild(id: string, pcapFile: string | undefined): Promise<ChildMessage> {
+  const spec = BENCHES.find((b) => b.id === id);
+  if (spec === undefined) return { kind: 'failed', reason: `unknown bench "${id}"` };
+  const file = path.join(__dirname, spec.module);
+  let mod: Record<string, unknown>;
+  try {
+    mod = require(file) as Record<string, unknown>;
+  } catch (e) {
+    if (moduleMissing(e, file)) return { kind: 'unavailable', reason: `${spec.module} not found` };
+    return { kind: 'failed', reason: `loading ${spec.module}: ${(e as Error)?.stack ?? String(e)}` };
+  }
+  const fn = mod[spec.fn];
+  if (typeof fn !== 'function') return { kind: 'unavailable', reason: `${spec.module} does not export ${spec.fn}()` };
+  try {
+    const out: unknown = await (id === 'pcap' && pcapFile !== undefined ? fn(pcapFile) : fn());
+    if (!Array.isArray(out)) return { kind: 'failed', reason: `${spec.fn}() did not return an array` };
+    return { kind: 'results', results: out as BenchResult[] };
+  } catch (e) {
+    if ((e as Error)?.name === 'BenchNotAvailable') return { kind: 'unavailable', reason: (e as Error).message };
+    return { kind: 'failed', reason: (e as Error)?.stack ?? String(e) };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parent side.
+
+function runInChild(spec: BenchSpec, pcapFile: string | undefined): Promise<ChildMessage> {
+  return new Promise((resolve) => {
+    const args = ['--child', spec.id, ...(pcapFile === undefined ? [] : ['--pcap', pcapFile])];
+    // --expose-gc lets a bench measure retained heap after a full collection.
+    const child = fork(__filename, args, { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let msg: ChildMessage | undefined;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, BENCH_TIMEOUT_MS);
+    child.on('message', (m: ChildMessage) => {
+      msg = m;
+    });
+    child.on('error', (e) => {
+      msg ??= { kind: 'failed', reason: `could not start: ${e.message}` };
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (timedOut) resolve({ kind: 'failed', reason: `timed out after ${BENCH_TIMEOUT_MS / 1000} s` });
+      else resolve(msg ?? { kind: 'failed', reason: `exited (${signal ?? code}) without results` });
+    });
+  });
+}
+
+function fmtNumber(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
+  return v.toLocaleString('en-US', { maximumFractionDigits: Math.abs(v) >= 100 ? 1 : 3 });
+}
+
+function sameUnit(a: string, b: string): boolean {
+  return a === b || (RECORD_UNITS.has(a) && RECORD_UNITS.has(b));
+}
+
+function checkTarget(bench: string, r: BenchResult): TargetCheck | undefined {
+  const t = TARGETS.find((x) => x.bench === bench && x.matches(r));
+  if (t === undefined || !sameUnit(t.unit, r.unit)) return undefined;
+  if (t.min !== undefined) return { text: `≥ ${fmtNumber(t.min)} ${t.unit}`, met: r.value >= t.min, source: t.source };
+  if (t.max !== undefined) return { text: `≤ ${fmtNumber(t.max)} ${t.unit}`, met: r.value <= t.max, source: t.source };
+  return undefined;
+}
+
+/** The ratio the bench gave, else ours/reference when the units agree. */
+function ratioOf(r: BenchResult): number | undefined {
+  if (r.ratio !== undefined) return r.ratio;
+  if (r.reference === undefined || r.reference.value === 0 || !sameUnit(r.unit, r.reference.unit)) return undefined;
+  return Math.round((r.value / r.reference.value) * 100) / 100;
+}
+
+function pad(s: string, n: number, right = false): string {
+  const len = [...s].length;
+  return len >= n ? s : right ? ' '.repeat(n - len) + s : s + ' '.repeat(n - len);
+}
+
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (word === '') continue;
+    if (line !== '' && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') out.push(line);
+  return out;
+}
+
+function printTable(runs: BenchRun[]): void {
+  const header = ['name', 'value', 'unit', 'reference', 'ref value', 'ours/ref', 'target', 'met'];
+  const right = [false, true, false, false, true, true, false, false];
+  const rows: Array<{ cells: string[]; notes?: string } | { section: string }> = [];
+  for (const run of runs) {
+    const head = `${run.title} [${run.id}] — ${run.status}${run.status === 'ok' ? ` (${run.seconds.toFixed(1)} s)` : ''}`;
+    rows.push({ section: head });
+    if (run.status !== 'ok') {
+      rows.push({ cells: [`  ${run.status}: ${(run.reason ?? '').split('\n')[0] ?? ''}`, '', '', '', '', '', '', ''] });
+      continue;
+    }
+    for (const r of run.results) {
+      const ratio = ratioOf(r);
+      const row: { cells: string[]; notes?: string } = {
+        cells: [
+          `  ${r.name}`,
+          fmtNumber(r.value),
+          r.unit,
+          r.reference?.name ?? '—',
+          r.reference === undefined ? '' : `${fmtNumber(r.reference.value)} ${r.reference.unit}`,
+          ratio === undefined ? '' : `${ratio}x`,
+          r.target?.text ?? '',
+          r.target === undefined ? '' : r.target.met ? 'yes' : 'NO',
+        ],
+      };
+      if (r.notes !== undefined) row.notes = r.notes;
+      rows.push(row);
+    }
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => ('cells' in r && r.cells[i] !== undefined && (i > 0 || r.cells[1] !== '') ? [...r.cells[i]].length : 0))));
+  const total = widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
+  const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i] as number, right[i])).join('  ').trimEnd();
+  console.log(line(header));
+  console.log('-'.repeat(total));
+  for (const r of rows) {
+    if ('section' in r) {
+      console.log(r.section);
+      continue;
+    }
+    if (r.cells[1] === '') console.log(r.cells[0]);
+    else console.log(line(r.cells));
+    if (r.notes !== undefined) for (const l of wrap(r.notes, Math.max(60, total - 6))) console.log(`      ${l}`);
+  }
+}
+
+/** The repository root (where package.json is), from dist/test/bench or test/bench. */
+function repoRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    const up = path.dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+}
+
+function parseArgs(argv: string[]): { ids: string[]; pcap?: string; child?: string } {
+  const ids: string[] = [];
+  let pcap: string | undefined;
+  let child: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--pcap') pcap = argv[++i];
+    else if (a === '--child') child = argv[++i];
+    else if (a === '-h' || a === '--help') {
+      console.log(`usage: run [${BENCHES.map((b) => b.id).join('|')} ...] [--pcap FILE]`);
+      process.exit(0);
+    } else ids.push(a);
+  }
+  const out: { ids: string[]; pcap?: string; child?: string } = { ids };
+  if (pcap !== undefined) out.pcap = path.resolve(pcap);
+  if (child !== undefined) out.child = child;
+  return out;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.child !== undefined) {
+    const msg = await runChild(args.child, args.pcap);
+    const send = process.send?.bind(process);
+    if (send === undefined) console.log(JSON.stringify(msg, null, 2)); // run by hand, without the parent
+    else await new Promise<void>((resolve) => send(msg, undefined, {}, () => resolve()));
+    // A bench may leave handles open (timers, sockets): the child is done once the results are out.
+    process.exit(0);
+  }
+  const unknown = args.ids.filter((id) => !BENCHES.some((b) => b.id === id));
+  if (unknown.length > 0) {
+    console.error(`unknown bench(es): ${unknown.join(', ')}; known: ${BENCHES.map((b) => b.id).join(', ')}`);
+    return 2;
+  }
+  const selected = args.ids.length === 0 ? BENCHES : BENCHES.filter((b) => args.ids.includes(b.id));
+  const startedAt = new Date();
+  const runs: BenchRun[] = [];
+  for (const spec of selected) {
+    console.log(`▶ ${spec.title} [${spec.id}] ...`);
+    const t0 = process.hrtime.bigint();
+    const msg = await runInChild(spec, args.pcap);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const run: BenchRun = { id: spec.id, title: spec.title, status: 'ok', seconds, results: [] };
+    if (msg.kind === 'results') {
+      run.results = msg.results.map((r) => {
+        const target = checkTarget(spec.id, r);
+        const ratio = ratioOf(r);
+        const out: BenchResult & { target?: TargetCheck } = { ...r };
+        if (ratio !== undefined) out.ratio = ratio;
+        if (target !== undefined) out.target = target;
+        return out;
+      });
+      console.log(`  done in ${seconds.toFixed(1)} s`);
+    } else {
+      run.status = msg.kind === 'unavailable' ? 'not available' : 'failed';
+      run.reason = msg.reason;
+      console.log(`  ${run.status}: ${msg.reason}`);
+    }
+    runs.push(run);
+  }
+
+  console.log('');
+  printTable(runs);
+
+  const outFile = path.join(repoRoot(), 'out', 'bench', 'results.json');
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  const cpus = os.cpus();
+  const report = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    host: { node: process.version, platform: `${os.platform()} ${os.release()} ${os.arch()}`, cpus: cpus.length, cpuModel: cpus[0]?.model ?? '', memoryMiB: Math.round(os.totalmem() / 1048576) },
+    targets: TARGETS.map((t) => ({ bench: t.bench, what: t.source, min: t.min, max: t.max, unit: t.unit })),
+    benches: runs,
+  };
+  fs.writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`\nresults written to ${path.relative(process.cwd(), outFile) || outFile}`);
+  const missed = runs.flatMap((r) => r.results).filter((r) => r.target !== undefined && !r.target.met).length;
+  if (missed > 0) console.log(`${missed} result(s) below target`);
+  return runs.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
+}
