@@ -20,11 +20,13 @@ export interface RecordingsListOptions {
   limit?: number;
   json?: boolean;
   config?: string;
+  dir?: string;
 }
 
 export interface RecordingsShowOptions {
   json?: boolean;
   config?: string;
+  dir?: string;
 }
 
 type StorageModule = typeof import('../../plugins/storage-local/index');
@@ -37,6 +39,8 @@ function parseLimit(v: string): number {
   return n;
 }
 
+const DIR_HELP = 'recordings folder (as given to `record --out`); its catalogue.sqlite is read instead of the configured one';
+
 export function addRecordingsCommands(program: Command): void {
   const rec = program.command('recordings').description('List and inspect recordings in the storage-local catalogue (read-only).');
   rec
@@ -47,6 +51,7 @@ export function addRecordingsCommands(program: Command): void {
     .option('--user <text>', "a participant's URI or display name contains TEXT (case-insensitive)")
     .option('--limit <n>', 'at most N recordings', parseLimit, 100)
     .option('--json', 'print the entries as JSON')
+    .option('--dir <folder>', DIR_HELP)
     .option('-c, --config <file>', 'config file (default: searched from the current folder)')
     .action(recordingsListCommand);
   rec
@@ -54,15 +59,20 @@ export function addRecordingsCommands(program: Command): void {
     .description("Print one recording's metadata and where its audio is.")
     .argument('<id>', 'recording id (as printed by `recordings list`)')
     .option('--json', 'print { entry, metadata } as JSON')
+    .option('--dir <folder>', DIR_HELP)
     .option('-c, --config <file>', 'config file (default: searched from the current folder)')
     .action(recordingsShowCommand);
 }
 
-/** Where storage-local keeps its catalogue under this config (its options, or its defaults when it is not enabled). */
-export async function storagePathsFor(configFile: string | undefined): Promise<StoragePaths> {
-  const loaded = await loadConfigFile(configFile);
-  const prepared = await prepareConfig(loaded);
+/**
+ * Where storage-local keeps its catalogue: under --dir when given (like `record --out`), else as the config's
+ * storage-local options say (its defaults when the config does not enable it).
+ */
+export async function storagePathsFor(opts: { config?: string; dir?: string }): Promise<StoragePaths> {
   const storage = require('../../plugins/storage-local/index') as StorageModule;
+  if (opts.dir !== undefined) return storage.resolveStoragePaths({ dir: opts.dir, layout: 'date' }, process.cwd());
+  const loaded = await loadConfigFile(opts.config);
+  const prepared = await prepareConfig(loaded);
   const entry = prepared.plugins.find((p) => p.manifest.name === storage.STORAGE_LOCAL);
   let options: unknown = entry?.options;
   if (options === undefined) {
@@ -123,7 +133,7 @@ function renderTable(entries: CatalogueEntry[]): string {
 }
 
 export async function recordingsListCommand(opts: RecordingsListOptions): Promise<void> {
-  const cat = openCatalogue(await storagePathsFor(opts.config));
+  const cat = openCatalogue(await storagePathsFor(opts));
   try {
     const q = {
       ...(opts.from !== undefined ? { from: opts.from } : {}),
@@ -176,7 +186,7 @@ function renderShow(entry: CatalogueEntry, meta: RecordingMetadata | undefined):
 }
 
 export async function recordingsShowCommand(id: string, opts: RecordingsShowOptions): Promise<void> {
-  const paths = await storagePathsFor(opts.config);
+  const paths = await storagePathsFor(opts);
   const cat = openCatalogue(paths);
   let entry: CatalogueEntry | undefined;
   try {

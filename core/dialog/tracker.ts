@@ -426,7 +426,7 @@ export class DialogTracker extends Emitter<DialogEvents> {
     }
     // Same SDP seen twice (retransmission or a second capture point): ignore.
     const last = call.sdp[call.sdp.length - 1];
-    if (last !== undefined && last.cseq === msg.cseq.seq && last.carriedBy === carriedBy && last.from === from) return last.sdp;
+    if (last !== undefined && last.cseq === msg.cseq.seq && last.carriedBy === carriedBy && last.from === from && last.toTag === toTag) return last.sdp;
     const prior = [...call.sdp].reverse().find((s) => s.cseq === msg.cseq.seq && s.from !== from);
     const role: SdpRecord['role'] = prior !== undefined && prior.role === 'offer' ? 'answer' : 'offer';
     const rec: SdpRecord = { ts: meta.ts, from, role, carriedBy, inDialog, cseq: msg.cseq.seq, sdp };

@@ -61,7 +61,8 @@ const normalized = new Map<string, string>();
 
 /**
  * Canonical address text: IPv6 parsed and re-printed as RFC 5952 (lower case, '::' compression, zone and
- * brackets dropped), dotted quads without leading zeros. Anything else (a host name) is lower-cased.
+ * brackets dropped; IPv4-mapped as plain IPv4), dotted quads without leading zeros. Anything else (a host
+ * name) is lower-cased.
  */
 export function normalizeIp(text: string): string {
   const hit = normalized.get(text);
@@ -110,7 +111,9 @@ function canonicalIpv6(text: string): string | undefined {
   const all = [...head, ...new Array<number>(missing).fill(0), ...tail];
   const buf = Buffer.alloc(16);
   all.forEach((g, i) => buf.writeUInt16BE(g, i * 2));
-  return formatIpv6(buf, 0);
+  const out = formatIpv6(buf, 0);
+  // An IPv4-mapped address is what a dual-stack socket writes for an IPv4 peer: the packets are IPv4.
+  return out.startsWith('::ffff:') && out.includes('.') ? out.slice(7) : out;
 }
 
 interface Placed {

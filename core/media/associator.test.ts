@@ -5,6 +5,7 @@ import type { TransportPacket } from '../net/types';
 import type { Call, Side } from '../dialog/types';
 import type { AssociatedRtp } from './types';
 import { MediaAssociator, type AssociatorOptions } from './associator';
+import { normalizeIp } from './associator-index';
 
 const T0 = Date.UTC(2026, 0, 1) * 1000;
 const MS = 1000;
@@ -267,10 +268,14 @@ describe('media/associator', () => {
   it('matches IPv6 addresses however the SDP writes them', () => {
     const v6 = (addr: string, port: number): string =>
       ['v=0', `o=- 1 1 IN IP6 ${addr}`, 's=-', `c=IN IP6 ${addr}`, 't=0 0', `m=audio ${port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
-    const call = establish(h, T0, { callerSdp: v6('2001:DB8:0:0:0:0:0:1', 4000), calleeSdp: v6('2001:0db8::0002', 5000) });
+    const call = establish(h, T0, { callerSdp: v6('2001:DB8:0:0:0:0:0:1', 4000), calleeSdp: v6('[2001:0db8::0002%eth0]', 5000) });
     const t = T0 + 2000 * MS;
     bound(send(h, got, { ip: '2001:db8::1', port: 4000 }, { ip: '2001:db8::2', port: 5000 }, t), call, 'caller', 'sdp-dst');
     bound(send(h, got, { ip: '2001:db8::2', port: 5000 }, { ip: '2001:db8::1', port: 4000 }, t + 1), call, 'callee', 'sdp-dst');
+    assert.equal(normalizeIp('::FFFF:10.0.0.1'), '10.0.0.1');
+    assert.equal(normalizeIp('010.000.000.001'), '10.0.0.1');
+    assert.equal(normalizeIp('fe80:0:0:0:0:0:0:1%3'), 'fe80::1');
+    assert.equal(normalizeIp('2001:db8:0:0:1:0:0:1'), '2001:db8::1:0:0:1');
   });
 
   it('keeps bindings through hold (a=inactive, c=0.0.0.0)', () => {
@@ -307,6 +312,7 @@ describe('media/associator', () => {
     assert.ok((c['media.stun'] ?? 0) >= 1);
     assert.ok((c['media.turnChannel'] ?? 0) >= 1);
     assert.ok((c['media.dtls'] ?? 0) >= 1);
+    assert.ok((c['media.turnMux'] ?? 0) >= 1);
     assert.ok((c['media.notRtp'] ?? 0) >= 4);
   });
 

@@ -36,9 +36,10 @@ export interface AssociatorOptions {
 
 const US = 1_000_000;
 const MAX_FLOWS = 200_000;
+const MAX_SSRCS_PER_FLOW = 64;
 /** Counter batching: the hot counters are kept as numbers and written out at most once a second. */
-const C = ['media.rtp', 'media.rtcp', 'media.unmatched', 'media.unmatchedRtcp', 'media.stun', 'media.turnChannel', 'media.dtls', 'media.notRtp'] as const;
-const RTP = 0, RTCP = 1, UNMATCHED = 2, UNMATCHED_RTCP = 3, STUN = 4, CHANNEL = 5, DTLS = 6, NOT_RTP = 7; // prettier-ignore
+const C = ['media.rtp', 'media.rtcp', 'media.unmatched', 'media.unmatchedRtcp', 'media.stun', 'media.turnChannel', 'media.turnMux', 'media.dtls', 'media.notRtp'] as const;
+const RTP = 0, RTCP = 1, UNMATCHED = 2, UNMATCHED_RTCP = 3, STUN = 4, CHANNEL = 5, TURN_MUX = 6, DTLS = 7, NOT_RTP = 8; // prettier-ignore
 
 /** What one flow+SSRC is bound to, valid while `gen` equals the index generation. */
 interface SsrcBinding {
@@ -125,7 +126,8 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     const buf = pkt.payload;
     const b0 = buf.length > 0 ? (buf[0] as number) : -1;
     if (b0 < 128 || b0 > 191) {
-      this.pending[b0 >= 0 && b0 <= 3 ? STUN : b0 >= 64 && b0 <= 79 ? CHANNEL : b0 >= 20 && b0 <= 63 ? DTLS : NOT_RTP]++;
+      // RFC 7983 / lync-protocols §3.1 first-byte demux; a mode plugin unwraps TURN from bus 'media' itself.
+      this.pending[this.classify(buf, b0)]++;
       return;
     }
     if (isRtcp(buf)) {
@@ -177,6 +179,14 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
 
   // ---------------------------------------------------------------------------------------------
 
+  private classify(buf: Buffer, b0: number): number {
+    if (b0 >= 0 && b0 <= 3) return STUN;
+    if (b0 >= 64 && b0 <= 79) return CHANNEL;
+    if (b0 >= 20 && b0 <= 63) return DTLS;
+    if (b0 === 0xff && buf.length >= 2 && buf[1] === 0x10) return TURN_MUX; // MS-TURN multiplexed session
+    return NOT_RTP;
+  }
+
   private bind(pkt: TransportPacket, ssrc: number): SsrcBinding {
     const { src, dst, sport, dport } = pkt;
     // Within 30 bits so the key stays a small integer; the chain compares the full 4-tuple.
@@ -199,6 +209,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     if (b === undefined || b.ssrc !== ssrc) {
       b = f.ssrcs.get(ssrc);
       if (b === undefined) {
+        if (f.ssrcs.size >= MAX_SSRCS_PER_FLOW) f.ssrcs.clear(); // junk with random SSRCs must not grow without bound
         b = { ssrc, gen: -1, call: undefined, sender: 'caller', how: 'sdp-dst', mediaIndex: 0, mediaType: 'audio', toTag: undefined, rtpmaps: new Map(), lastTouch: 0, unmatched: undefined };
         f.ssrcs.set(ssrc, b);
       }

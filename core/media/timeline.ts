@@ -174,8 +174,9 @@ export class CallTimeline {
       ch.stats.latePackets++;
       return 'late';
     }
+    // advance() not called often enough for the ring: make room by emitting the oldest audio now.
+    if (end > this.flushed + this.capacity) this.flushTo(end - this.capacity);
     if (start < this.flushed) start = this.flushed; // the head is already emitted: keep the rest
-    if (end > this.flushed + this.capacity) this.flushTo(end - this.capacity); // advance() not called often enough
     if (end > s.lastEnd) s.lastEnd = end;
     const placed = this.place(ch, pcm, pos, start, end);
     if (placed === 0) {
@@ -316,6 +317,7 @@ export class CallTimeline {
   /** Move [from, to) of a channel into the interleaved output, clear the ring there, count the gaps. */
   private drain(ch: Channel, from: number, to: number, out: Int16Array, offset: number): void {
     const f = ch.filled;
+    const ring = ch.ring;
     const cap = this.capacity;
     let covered = 0;
     let r = 0;
@@ -324,11 +326,14 @@ export class CallTimeline {
       const e = Math.min(f[r + 1]!, to);
       covered += e - s;
       // Only placed ranges hold non-zero samples (the ring is cleared as it drains), so copy just those.
-      let idx = s % cap;
-      for (let p = s, o = 2 * (s - from) + offset; p < e; p++, o += 2) {
-        out[o] = ch.ring[idx]!;
-        ch.ring[idx] = 0;
-        if (++idx === cap) idx = 0;
+      let p = s;
+      let o = 2 * (s - from) + offset;
+      while (p < e) {
+        const idx = p % cap;
+        const n = Math.min(e - p, cap - idx); // contiguous in the ring
+        for (let k = idx, end = idx + n; k < end; k++, o += 2) out[o] = ring[k]!;
+        ring.fill(0, idx, idx + n);
+        p += n;
       }
       if (f[r + 1]! <= to) r += 2;
       else {

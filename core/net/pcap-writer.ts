@@ -77,6 +77,7 @@ abstract class ChunkedFileWriter {
   close(): Promise<void> {
     this.closed ??= new Promise<void>((resolve, reject) => {
       this.flush();
+      this.chunk = Buffer.alloc(0); // every later record misses the fast path and fails in room()
       this.stream.end(() => {
         if (this.failure !== undefined) reject(ioError(this.path, 'write', this.failure));
         else resolve();

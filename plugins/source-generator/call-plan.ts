@@ -68,7 +68,7 @@ export function planCall(s: ResolvedScenario, index: number, disposition: Dispos
     const lp = { ...base, ...side.ice, ssrc: ssrc[who], offer: who === 'caller' };
     if (!initialOffer) return { contentType: 'application/sdp', body: lyncSingleSdp(lp) };
     const boundary = `----=_NextPart_000_${rng.hex(4).toUpperCase()}_01DA47A1.${rng.hex(4).toUpperCase()}`;
-    const ctx = s.lyncMultipart === 'mixed' ? { id: rng.hex(16), conversationId: id.conversationId, from: id.caller.uri, to: id.callee.uri, date: new Date(start / 1000).toISOString() } : undefined;
+    const ctx = s.lyncMultipart === 'mixed' ? { id: rng.hex(16), conversationId: id.conversationId, from: id.caller.uri, to: id.callee.uri, date: new Date(start / 1000).toISOString(), boundary: rng.token(32) } : undefined;
     return lyncOfferBody(lp, boundary, ctx);
   };
 

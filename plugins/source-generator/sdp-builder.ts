@@ -160,6 +160,8 @@ export interface ConversationContext {
   to: string;
   /** ISO date-time. */
   date: string;
+  /** Boundary of the outer multipart/mixed; neither boundary may be a prefix of the other (RFC 2046 §5.1.1). */
+  boundary: string;
 }
 
 /** The Lync INVITE body: multipart/alternative {ICEv6, ICEv19}, optionally in multipart/mixed with a call context. */
@@ -182,7 +184,7 @@ export function lyncOfferBody(p: LyncSdpParams, boundary: string, ctx?: Conversa
   ].join(CRLF);
   const altType = `multipart/alternative;boundary="${boundary}"`;
   if (ctx === undefined) return { contentType: altType, body: alt };
-  const outer = `${boundary}_mixed`;
+  const outer = ctx.boundary;
   const xml =
     `<cc:XmlConvContext xmlns:cc="http://schemas.microsoft.com/2008/03/sip/conversationContext">` +
     `<cc:id>${ctx.id}</cc:id><cc:from><cc:uri>${ctx.from}</cc:uri></cc:from><cc:to><cc:uri>${ctx.to}</cc:uri></cc:to>` +

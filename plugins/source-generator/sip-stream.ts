@@ -19,6 +19,9 @@ export class TcpConnection {
   private sSeq: number;
   private cIpId: number;
   private sIpId: number;
+  /** The last ack number each side sent. */
+  private cAcked = -1;
+  private sAcked = -1;
 
   constructor(readonly client: Endpoint, readonly server: Endpoint, isnClient: number, isnServer: number) {
     this.cSeq = isnClient >>> 0;
@@ -31,6 +34,10 @@ export class TcpConnection {
     const [src, dst] = fromClient ? [this.client, this.server] : [this.server, this.client];
     const seq = fromClient ? this.cSeq : this.sSeq;
     const ack = flags & TcpFlag.ACK ? (fromClient ? this.sSeq : this.cSeq) : 0;
+    if (flags & TcpFlag.ACK) {
+      if (fromClient) this.cAcked = ack;
+      else this.sAcked = ack;
+    }
     const id = fromClient ? this.cIpId++ : this.sIpId++;
     out.write(t, tcpFrame(src.ip, src.port, dst.ip, dst.port, seq, ack, flags, payload, id & 0xffff));
     const used = payload.length + (flags & (TcpFlag.SYN | TcpFlag.FIN) ? 1 : 0); // SYN and FIN take one sequence number
@@ -53,7 +60,9 @@ export class TcpConnection {
     this.frame(out, t, false, TcpFlag.SYN | TcpFlag.ACK, Buffer.alloc(0));
   }
 
+  /** A pure ACK, unless this side has already acknowledged everything (a duplicate ACK would look like loss). */
   ack(out: RecordSink, t: number, fromClient: boolean): void {
+    if ((fromClient ? this.cAcked : this.sAcked) === (fromClient ? this.sSeq : this.cSeq)) return;
     this.frame(out, t, fromClient, TcpFlag.ACK, Buffer.alloc(0));
   }
 
@@ -125,10 +134,17 @@ export class SipActor implements Actor {
       return;
     }
     if (tcp === undefined) return;
-    if (e.kind === 'syn') tcp.syn(this.out, e.t);
-    else if (e.kind === 'synack') tcp.synAck(this.out, e.t);
-    else if (e.kind === 'hsack') tcp.ack(this.out, e.t, true);
-    else if (e.kind === 'ack') tcp.ack(this.out, e.t, e.fromClient);
-    else tcp.fin(this.out, e.t, e.fromClient);
+    switch (e.kind) {
+      case 'syn':
+        return tcp.syn(this.out, e.t);
+      case 'synack':
+        return tcp.synAck(this.out, e.t);
+      case 'hsack':
+        return tcp.ack(this.out, e.t, true);
+      case 'ack':
+        return tcp.ack(this.out, e.t, e.fromClient);
+      case 'fin':
+        return tcp.fin(this.out, e.t, e.fromClient);
+    }
   }
 }

@@ -141,6 +141,12 @@ interface Row {
 
 type Params = Record<string, string | number | null>;
 
+function wellFormedParams(p: Params): Params {
+  const out: Params = {};
+  for (const [k, v] of Object.entries(p)) out[k] = typeof v === 'string' ? wellFormed(v) : v;
+  return out;
+}
+
 /** Case- and width-insensitive key for --user matching (SQLite's LIKE/lower fold ASCII only). */
 export function foldText(s: string): string {
   return s.normalize('NFKC').toLowerCase();
@@ -273,18 +279,13 @@ export class Catalogue {
 
   /** Prepared once per SQL text; string parameters made well-formed (SQLite would store broken UTF-8). */
   private stmt(sql: string): { run(p: Params): Database.RunResult; get(p: Params): unknown; all(p: Params): unknown[] } {
-    let s = this.stmts.get(sql);
-    if (s === undefined) {
-      s = this.db.prepare<Params[], unknown>(sql);
-      this.stmts.set(sql, s);
+    let st = this.stmts.get(sql);
+    if (st === undefined) {
+      st = this.db.prepare<Params[], unknown>(sql);
+      this.stmts.set(sql, st);
     }
-    const st = s;
-    const clean = (p: Params): Params => {
-      const out: Params = {};
-      for (const [k, v] of Object.entries(p)) out[k] = typeof v === 'string' ? wellFormed(v) : v;
-      return out;
-    };
-    return { run: (p) => st.run(clean(p)), get: (p) => st.get(clean(p)), all: (p) => st.all(clean(p)) };
+    const s = st;
+    return { run: (p) => s.run(wellFormedParams(p)), get: (p) => s.get(wellFormedParams(p)), all: (p) => s.all(wellFormedParams(p)) };
   }
 
   private rel(p: string): string {

@@ -1,7 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { RecordingFiles, RecordingStart } from '../../core/contract';
@@ -169,7 +168,7 @@ describe('storage-local: recovery after an unclean shutdown', () => {
     assert.equal(newStore().get(live.info.id)?.entry.status, 'recording');
   });
 
-  it('the harness store recovers what a killed process left (a real SIGKILL mid-call)', async function () {
+  it('the plugin, started in a kernel, recovers what a killed process left (a real SIGKILL mid-call)', async () => {
     const tsxLoader = require.resolve('tsx');
     const script = path.join(root, 'child.ts');
     const here = __dirname.split(path.sep).join('/');
@@ -195,19 +194,18 @@ describe('storage-local: recovery after an unclean shutdown', () => {
     try {
       const [store] = h.resolveAll(Tokens.Storage);
       assert.ok(store);
-      const ids = store.recover();
-      console.log(h.recorded.logs, store.list({}), fs.readdirSync(root));
-      assert.deepEqual(ids, [id]);
+      // The kernel calls recover() at start; it is idempotent, so a second call finds nothing left.
+      assert.equal(h.counters()['storage-local.recovered'], 1);
+      assert.ok(h.recorded.logs.some((l) => l.level === 'warn' && l.msg.includes(id)));
+      assert.deepEqual(store.recover(), []);
       const got = store.get(id);
       assert.equal(got?.entry.status, 'recovered');
       assert.equal(got?.entry.durationSec, 2);
       assert.equal(got?.metadata.status, 'recovered');
       assert.ok(got?.metadata.flags.includes(RECOVERED_FLAG));
       assert.equal(readWav(got?.entry.audio ?? '').samples.length, 32_000);
-      assert.equal(h.counters()['storage-local.recovered'], 1);
     } finally {
       await h.stop();
     }
-    assert.ok(os.hostname() !== '');
   });
 });

@@ -277,6 +277,7 @@ async function main(): Promise<number> {
   }
   const selected = args.ids.length === 0 ? BENCHES : BENCHES.filter((b) => args.ids.includes(b.id));
   const startedAt = new Date();
+  const loadAtStart = os.loadavg()[0] ?? 0;
   const runs: BenchRun[] = [];
   for (const spec of selected) {
     console.log(`▶ ${spec.title} [${spec.id}] ...`);
@@ -302,7 +303,11 @@ async function main(): Promise<number> {
     runs.push(run);
   }
 
+  const cpuCount = os.cpus().length;
+  const loadAtEnd = os.loadavg()[0] ?? 0;
   console.log('');
+  console.log(`node ${process.version}, ${cpuCount} CPUs, 1-min load average ${loadAtStart.toFixed(2)} at start, ${loadAtEnd.toFixed(2)} at end` +
+    (Math.max(loadAtStart, loadAtEnd) > cpuCount ? ' (busy machine: numbers are low and noisy)' : ''));
   printTable(runs);
 
   const outFile = path.join(repoRoot(), 'out', 'bench', 'results.json');
@@ -311,7 +316,7 @@ async function main(): Promise<number> {
   const report = {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    host: { node: process.version, platform: `${os.platform()} ${os.release()} ${os.arch()}`, cpus: cpus.length, cpuModel: cpus[0]?.model ?? '', memoryMiB: Math.round(os.totalmem() / 1048576) },
+    host: { node: process.version, platform: `${os.platform()} ${os.release()} ${os.arch()}`, cpus: cpus.length, cpuModel: cpus[0]?.model ?? '', memoryMiB: Math.round(os.totalmem() / 1048576), loadAverage: { start: loadAtStart, end: loadAtEnd } },
     targets: TARGETS.map((t) => ({ bench: t.bench, what: t.source, min: t.min, max: t.max, unit: t.unit })),
     benches: runs,
   };
