@@ -14,7 +14,9 @@ export function buildProgram(): Command {
   const program = new Command('tapline')
     .description('Tapline: records SIP and Skype for Business / Lync calls and chats from captures and live traffic.')
     .version(packageInfo.version)
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    // Set before the subcommands are added so they inherit it: errors and --help come back to main().
+    .exitOverride();
 
   program
     .command('record')
@@ -61,7 +63,6 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);

@@ -44,9 +44,16 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
     for (const f of files) if (!fs.existsSync(f)) throw new TaplineError(ErrorCodes.USAGE, `capture file not found: ${f}`, { file: f });
     loaded.raw = withPluginOptions(loaded.raw, 'source-pcap', { files }, 'start');
   }
-  if (opts.out !== undefined) loaded.raw = withPluginOptions(loaded.raw, 'storage-local', { dir: path.resolve(opts.out) }, 'end');
+  // Recordings and the summary go to one folder: --out, else the storage plugin's own dir, else output.dir.
+  const rawObj = (loaded.raw ?? {}) as { output?: { dir?: unknown }; plugins?: Array<{ use?: unknown; options?: { dir?: unknown } }> };
+  const storageDir = rawObj.plugins?.find((p) => p?.use === 'storage-local')?.options?.dir;
+  if (opts.out !== undefined || typeof storageDir !== 'string') {
+    const dir = path.resolve(opts.out ?? (typeof rawObj.output?.dir === 'string' ? rawObj.output.dir : 'recordings'));
+    loaded.raw = withPluginOptions(loaded.raw, 'storage-local', { dir }, 'end');
+  }
   const prepared = await prepareConfig(loaded);
-  const outDir = path.resolve(opts.out ?? prepared.config.output.dir);
+  const storageEntry = prepared.plugins.find((p) => p.manifest.name === 'storage-local');
+  const outDir = path.resolve(opts.out ?? (typeof storageEntry?.options.dir === 'string' ? path.resolve(prepared.dir, storageEntry.options.dir) : prepared.config.output.dir));
   const kernel = await Kernel.create(prepared);
   if (kernel.sources.length === 0) {
     throw new TaplineError(ErrorCodes.USAGE, 'nothing to record from: give --pcap FILE or enable a source plugin in the config');

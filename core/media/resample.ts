@@ -100,7 +100,7 @@ const lpc = new Float64Array(LPC_ORDER + 1);
 const lpcTmp = new Float64Array(LPC_ORDER + 1);
 const autoc = new Float64Array(LPC_ORDER + 1);
 /** Below this energy (sum of squares) a buffer is too quiet to predict: it is mirrored instead. */
-const n0Floor = 1;
+const ENERGY_FLOOR = 1;
 
 /** Fill x[0, pad) and x[pad + n, n + 2·pad) from the signal x[pad, pad + n). */
 function extend(x: Float64Array, pad: number, n: number): void {
@@ -145,7 +145,7 @@ function extend(x: Float64Array, pad: number, n: number): void {
 /** Levinson–Durbin on autoc[0..order] into lpc[0..order]; false when the signal is silent or degenerate. */
 function levinson(order: number): boolean {
   let err = autoc[0]!;
-  if (!(err > n0Floor)) return false;
+  if (!(err > ENERGY_FLOOR)) return false;
   lpc.fill(0);
   lpc[0] = 1;
   for (let m = 1; m <= order; m++) {

@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 job="${1:-test}"
 
-# Debian packages: libpcap-dev (live capture addon), tshark/tcpdump (independent decoders the tests compare
-# against), sox (independent G.711 codec in tests).
-debs=(libpcap-dev tshark tcpdump sox)
+# Debian packages: python3/make/g++ (native addons: better-sqlite3 builds from source when no prebuilt binary can
+# be fetched), libpcap-dev (live capture addon), tshark/tcpdump (independent decoders the tests compare against),
+# sox and espeak-ng (independent codec and speech audio in tests), baresip (a real SIP client to record).
+debs=(python3 make g++ libpcap-dev tshark tcpdump sox baresip espeak-ng)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
