@@ -39,3 +39,39 @@ export function tsharkSipMessages(file: string, extra: string[] = []): SipLine[]
   }
   return lines;
 }
+
+export interface TsharkRtp {
+  time: number; // seconds since the epoch
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  ssrc: number;
+  pt: number;
+  seq: number;
+  timestamp: number;
+  payload: Buffer;
+}
+
+/** Every RTP packet tshark decodes (SDP-announced streams, plus heuristic RTP), in capture order. */
+export function tsharkRtpPackets(file: string): TsharkRtp[] {
+  const out = tshark(file, ['-o', 'rtp.heuristic_rtp:TRUE', '-Y', 'rtp && !rtcp', '-T', 'fields', '-e', 'frame.time_epoch', '-e', 'ip.src', '-e', 'udp.srcport', '-e', 'ip.dst', '-e', 'udp.dstport', '-e', 'rtp.ssrc', '-e', 'rtp.p_type', '-e', 'rtp.seq', '-e', 'rtp.timestamp', '-e', 'rtp.payload']);
+  const rows: TsharkRtp[] = [];
+  for (const line of out.split('\n')) {
+    if (line.trim() === '') continue;
+    const [t, src, sport, dst, dport, ssrc, pt, seq, ts, payload] = line.split('\t');
+    rows.push({
+      time: Number(t),
+      src: src ?? '',
+      sport: Number(sport),
+      dst: dst ?? '',
+      dport: Number(dport),
+      ssrc: Number(ssrc),
+      pt: Number(pt),
+      seq: Number(seq),
+      timestamp: Number(ts),
+      payload: Buffer.from((payload ?? '').replace(/:/g, ''), 'hex'),
+    });
+  }
+  return rows;
+}

@@ -440,7 +440,11 @@ describe('CallTimeline', () => {
     assert.equal(s.duplicates, 2);
     assert.equal(s.placedFrames, 69 * 160 + 80);
     const all = new Int16Array(out.reduce((n, x) => n + x.length, 0));
-    out.reduce((o, x) => (all.set(x, o), o + x.length), 0);
+    let at = 0;
+    for (const x of out) {
+      all.set(x, at);
+      at += x.length;
+    }
     const want = expected(a.slice(0, 70).filter((_, i) => i !== lost), 70 * 160 + 80);
     for (let i = 70 * 160; i < 70 * 160 + 80; i++) want[2 * i] = 6;
     assert.deepEqual(all, want);

@@ -3,9 +3,11 @@
  *
  * Placement is by RTP timestamp relative to an anchor taken from the capture time of a stream's first packet, so
  * network jitter and reordering never move audio; only an SSRC change or a timestamp/capture-time disagreement
- * beyond `reanchorThresholdMs` takes a new anchor. Each channel is a ring buffer of the most recent samples; the
- * capture clock (advance()) decides when a stretch is final, and it is then emitted to the sink as interleaved
- * stereo with zeros wherever nothing arrived.
+ * beyond `reanchorThresholdMs` takes a new anchor, and a disagreement that persists for a whole second even in the
+ * least-delayed packet (sender clock drift) nudges it. Each channel is a ring buffer of the most recent samples
+ * (reorder window + 2 s: ~70 KiB per call at 8 kHz) plus the list of ranges placed; the capture clock (advance())
+ * decides when a stretch is final, and it is then emitted to the sink as interleaved stereo with zeros wherever
+ * nothing arrived.
  */
 import type { PlacedAudio } from './types';
 import { resample } from './resample';
@@ -314,7 +316,7 @@ export class CallTimeline {
     }
   }
 
-  /** Move [from, to) of a channel into the interleaved output, clear the ring there, count the gaps. */
+  /** Copy [from, to) of a channel into the interleaved output, drop its ranges there, count the gaps. */
   private drain(ch: Channel, from: number, to: number, out: Int16Array, offset: number): void {
     const f = ch.filled;
     const ring = ch.ring;
@@ -325,14 +327,13 @@ export class CallTimeline {
       const s = Math.max(f[r]!, from);
       const e = Math.min(f[r + 1]!, to);
       covered += e - s;
-      // Only placed ranges hold non-zero samples (the ring is cleared as it drains), so copy just those.
+      // Only placed ranges are read (the output starts as zeros), so stale ring contents never need clearing.
       let p = s;
       let o = 2 * (s - from) + offset;
       while (p < e) {
         const idx = p % cap;
         const n = Math.min(e - p, cap - idx); // contiguous in the ring
         for (let k = idx, end = idx + n; k < end; k++, o += 2) out[o] = ring[k]!;
-        ring.fill(0, idx, idx + n);
         p += n;
       }
       if (f[r + 1]! <= to) r += 2;
