@@ -75,17 +75,30 @@ describeCorpus('corpus G.711 calls: recordings equal an independent decode', fun
           const ordered = [...bySeq.values()].sort((a, b) => a.timestamp - b.timestamp || a.seq - b.seq);
           const decoded = soxDecode(Buffer.concat(ordered.map((p) => p.payload)), ordered[0]!.pt);
           const chan = (i: number): number => wav.samples[i * 2 + ch]!;
-          // Find where the first packet landed (near its capture time), then every packet must be there exactly.
+          // Find where a packet with varying samples landed (silence matches anywhere), near its capture time;
+          // then every packet must be exactly where its RTP timestamp puts it.
           const first = ordered[0]!;
-          const est = Math.round((first.time - audioStart) * 8000);
+          let refIdx = 0;
+          let refOff = 0;
+          for (let k = 0, o = 0; k < ordered.length; o += ordered[k]!.payload.length, k++) {
+            const seg = decoded.subarray(o, o + ordered[k]!.payload.length);
+            if (seg.some((v) => v !== seg[0])) {
+              refIdx = k;
+              refOff = o;
+              break;
+            }
+          }
+          const ref = ordered[refIdx]!;
+          const refLen = ref.payload.length;
+          const est = Math.round((ref.time - audioStart) * 8000);
           let base = -1;
-          for (let d = 0; d <= 400 && base < 0; d++) {
+          for (let d = 0; d <= 800 && base < 0; d++) {
             for (const cand of [est - d, est + d]) {
-              if (cand < 0 || cand + first.payload.length > frames) continue;
+              if (cand < 0 || cand + refLen > frames) continue;
               let ok = true;
-              for (let i = 0; i < first.payload.length && ok; i++) ok = chan(cand + i) === decoded[i];
+              for (let i = 0; i < refLen && ok; i++) ok = chan(cand + i) === decoded[refOff + i];
               if (ok) {
-                base = cand;
+                base = cand - (ref.timestamp - first.timestamp);
                 break;
               }
             }
