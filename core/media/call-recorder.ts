@@ -29,6 +29,10 @@ export interface CallRecorderOptions {
 }
 
 interface SideState {
+  /** The stream (flow#ssrc) this side's audio last came from, its flow, and how it was associated. */
+  lastStream?: string;
+  lastFlow?: string;
+  lastHow?: AssociatedRtp['how'];
   decoders: Map<string, { decoder: Decoder; encoding: string }>;
   seq: Map<number, SequenceTracker>;
   codecs: Set<string>;
@@ -47,11 +51,15 @@ interface Recording {
   sampleRate?: number;
   audioStart?: number;
   sides: Record<Side, SideState>;
+  /** Which side each stream (flow#ssrc) was recorded on. */
+  streamSide: Map<string, Side>;
   dtmf: DtmfEvent[];
   /** DTMF by sender, SSRC and RTP timestamp: an event repeats in many packets until it ends (RFC 4733 §2.5). */
   dtmfByKey: Map<string, DtmfEvent>;
   flags: Set<string>;
   endedAt?: number;
+  /** Capture time of the newest audio packet: timelines are flushed up to it, not beyond (no trailing silence). */
+  lastAudioTs: number;
   lastMetaAt: number;
   finished: boolean;
 }
@@ -84,9 +92,11 @@ export class CallRecorder {
       call,
       id: randomUUID(),
       sides: { caller: newSide(), callee: newSide() },
+      streamSide: new Map(),
       dtmf: [],
       dtmfByKey: new Map(),
       flags: new Set(),
+      lastAudioTs: 0,
       lastMetaAt: call.times.start,
       finished: false,
     };
@@ -117,8 +127,13 @@ export class CallRecorder {
       this.counters.inc('media.afterRecording');
       return;
     }
-    const side = rec.sides[a.sender];
     const ts = a.pkt.ts;
+    const streamKey = `${a.flow}#${a.rtp.ssrc}`;
+    const sender = this.sideFor(rec, a, streamKey, ts);
+    const side = rec.sides[sender];
+    side.lastStream = streamKey;
+    side.lastFlow = a.flow;
+    side.lastHow = a.how;
     side.first ??= ts;
     side.last = ts;
     let tracker = side.seq.get(a.rtp.ssrc);
@@ -162,11 +177,11 @@ export class CallRecorder {
       return;
     }
     const events = dec.decoder.drainEvents?.();
-    if (events !== undefined && events.length > 0) this.noteEvents(rec, a.sender, events, map.clockRate, a);
+    if (events !== undefined && events.length > 0) this.noteEvents(rec, sender, events, map.clockRate, a);
     if (pcm === null || pcm.length === 0) return;
     const timeline = this.ensureTimeline(rec, ts, dec.decoder.sampleRate);
-    const r = timeline.push(a.sender === 'caller' ? 0 : 1, {
-      streamId: `${a.flow}#${a.rtp.ssrc}`,
+    const r = timeline.push(sender === 'caller' ? 0 : 1, {
+      streamId: streamKey,
       rtpTimestamp: a.rtp.timestamp,
       clockRate: map.clockRate,
       captureTs: ts,
@@ -175,7 +190,31 @@ export class CallRecorder {
       pcmRate: dec.decoder.sampleRate,
     });
     if (r === 'late') side.late++;
+    if (ts > rec.lastAudioTs) rec.lastAudioTs = ts;
     timeline.advance(ts);
+  }
+
+  /**
+   * The side a stream is recorded on: the associator's answer, except that a second stream on another flow,
+   * bound by the other rule (source vs destination address), arriving while the first still flows on that side,
+   * when the other side has had no audio at all, is the other side's: both SDPs of a hairpinned or relayed call
+   * can point one way. Kept per stream, and flagged.
+   */
+  private sideFor(rec: Recording, a: AssociatedRtp, streamKey: string, ts: number): Side {
+    const known = rec.streamSide.get(streamKey);
+    if (known !== undefined) return known;
+    let side = a.sender;
+    const mine = rec.sides[side];
+    const otherSide: Side = side === 'caller' ? 'callee' : 'caller';
+    const other = rec.sides[otherSide];
+    // A new SSRC on the same flow is a restart (SSRC change), not a second party; so is one after a pause.
+    const concurrent = mine.lastFlow !== undefined && mine.lastFlow !== a.flow && mine.lastHow !== a.how && mine.last !== undefined && ts - mine.last < US;
+    if (concurrent && other.seq.size === 0) {
+      rec.flags.add(`stream ${streamKey} ran alongside ${mine.lastStream} on the ${side} side; recorded as the ${otherSide}'s audio`);
+      side = otherSide;
+    }
+    rec.streamSide.set(streamKey, side);
+    return side;
   }
 
   private staticMap(pt: number): { encoding: string; clockRate: number; channels: number } | undefined {
@@ -199,6 +238,15 @@ export class CallRecorder {
       const d: DtmfEvent = { digit: ev.digit, at: Math.max(0, (a.pkt.ts - start) / US), durationMs, side: sender };
       rec.dtmfByKey.set(key, d);
       rec.dtmf.push(d);
+    }
+  }
+
+  private noteClosingEvents(rec: Recording, side: Side, events: ReturnType<NonNullable<Decoder['drainEvents']>>, clockRate: number): void {
+    for (const ev of events) {
+      if (ev.kind !== 'dtmf') continue;
+      for (const [key, d] of rec.dtmfByKey) {
+        if (key.startsWith(`${side}:`) && key.endsWith(`:${ev.rtpTimestamp}`)) d.durationMs = Math.max(d.durationMs, Math.round((ev.duration / clockRate) * 1000));
+      }
     }
   }
 
@@ -252,8 +300,11 @@ export class CallRecorder {
   tick(now: number): void {
     if (now < this.nextTick) return;
     this.nextTick = now + US / 4;
+    const windowUs = this.opts.reorderWindowMs * 1000;
     for (const rec of this.active.values()) {
-      rec.timeline?.advance(now);
+      // Silence after the last packet is written when (if) audio resumes: a call whose media stopped, or that
+      // ends with the capture, gets no trailing silence; a gap (hold) is filled by the next packet's position.
+      rec.timeline?.advance(Math.min(now, rec.lastAudioTs + windowUs));
       if (now - rec.lastMetaAt > this.opts.metadataEverySec * US) {
         rec.lastMetaAt = now;
         rec.writer?.sync?.();
@@ -285,7 +336,14 @@ export class CallRecorder {
     } catch (e) {
       this.log.error(`closing ${rec.files?.audio}: ${(e as Error).message}`);
     }
-    for (const s of [rec.sides.caller, rec.sides.callee]) for (const d of s.decoders.values()) d.decoder.close();
+    for (const side of ['caller', 'callee'] as const) {
+      for (const d of rec.sides[side].decoders.values()) {
+        d.decoder.close();
+        // close() ends an event whose end packets were lost; collect it (its clock rate is in the encoding).
+        const events = d.decoder.drainEvents?.();
+        if (events !== undefined && events.length > 0) this.noteClosingEvents(rec, side, events, Number(d.encoding.split('/')[1]) || 8000);
+      }
+    }
     const meta = this.metadata(rec, 'complete');
     this.finished.push(meta);
     this.counters.inc('recordings.finished');
@@ -346,7 +404,7 @@ export class CallRecorder {
         layout: this.opts.layout === 'stereo' ? 'stereo-caller-left' : 'mono-mixed',
         sampleRate: rec.sampleRate,
         durationSec: Math.round((rec.writer.frames / rec.sampleRate) * 1000) / 1000,
-        start: new Date(rec.audioStart / 1000).toISOString(),
+        start: new Date((rec.timeline?.origin ?? rec.audioStart) / 1000).toISOString(),
       };
     } else if (rec.sides.caller.seq.size + rec.sides.callee.seq.size === 0) {
       meta.flags.push('no audio was seen for this call');

@@ -67,12 +67,20 @@ const STREAM_IDLE_SEC = 60;
 const OLD_SEQ = 1000;
 /** Capture time over which a stream's smallest lag is taken to measure drift (jitter only ever adds lag). */
 const DRIFT_BLOCK_US = 1_000_000;
+/**
+ * A new stream's packets are held this long (capture time) before it is anchored, and the anchor is taken from
+ * the least-delayed of them: the first packet alone may have queued behind others (bursty starts), and its delay
+ * would otherwise shift the whole stream. Must stay well below the reorder window.
+ */
+const SETTLE_US = 60_000;
 
 class Channel {
   readonly ring: Int16Array;
   /** Placed ranges [start, end) in absolute output positions, sorted, disjoint, non-adjacent, all ≥ flushed. */
   readonly filled: number[] = [];
   readonly streams = new Map<string, StreamState>();
+  /** New streams whose first packets are held until their anchor settles (see SETTLE_US). */
+  readonly settling = new Map<string, { until: number; items: PlacedAudio[] }>();
   anchors = 0;
   readonly stats: ChannelStats = { placedFrames: 0, latePackets: 0, duplicates: 0, reanchors: 0, concealedSamples: 0 };
   constructor(capacity: number) {
@@ -82,7 +90,7 @@ class Channel {
 
 export class CallTimeline {
   private readonly rate: number;
-  private readonly startTs: number;
+  private startTs: number;
   private readonly windowUs: number;
   private readonly thresholdSamples: number;
   /** A lag, steady over a drift block, beyond which the anchor is moved (half the reorder window). */
@@ -111,6 +119,11 @@ export class CallTimeline {
     this.channels = [new Channel(this.capacity), new Channel(this.capacity)];
   }
 
+  /** Capture time (µs) of output sample 0: the constructor's startTs, or earlier when the first anchor settled before it. */
+  get origin(): number {
+    return this.startTs;
+  }
+
   /** Frames emitted to the sink so far. */
   get writtenFrames(): number {
     return this.flushed;
@@ -132,6 +145,56 @@ export class CallTimeline {
       return 'late';
     }
     if (a.pcm.length === 0) return 'placed'; // nothing to place, nothing lost
+    const held = ch.settling.get(a.streamId);
+    if (held !== undefined) {
+      if (a.captureTs < held.until) {
+        held.items.push(a);
+        return 'placed';
+      }
+      this.settle(channel, a.streamId);
+    } else {
+      const known = ch.streams.get(a.streamId);
+      if (known === undefined || known.clockRate !== a.clockRate) {
+        ch.settling.set(a.streamId, { until: a.captureTs + SETTLE_US, items: [a] });
+        return 'placed';
+      }
+    }
+    return this.place1(channel, a);
+  }
+
+  /** Anchors a held stream on its least-delayed packet, then places what was held. */
+  private settle(channel: 0 | 1, streamId: string): void {
+    const ch = this.channels[channel];
+    const held = ch.settling.get(streamId);
+    if (held === undefined) return;
+    ch.settling.delete(streamId);
+    const first = held.items[0]!;
+    const rtp0 = first.rtpTimestamp >>> 0;
+    let anchorPos = Infinity;
+    for (const it of held.items) {
+      if (it.clockRate !== first.clockRate) continue;
+      const ticks = ((it.rtpTimestamp >>> 0) - rtp0) | 0; // signed 32-bit difference
+      const implied = this.posOf(it.captureTs) - this.rtpToOut(ticks, first.clockRate);
+      if (implied < anchorPos) anchorPos = implied;
+    }
+    if (anchorPos < 0 && this.flushed === 0 && this.audioEnd === 0) {
+      // The first stream of the call starts before the provisional origin: move the origin, nothing is placed yet.
+      this.startTs -= Math.round((-anchorPos * 1e6) / this.rate);
+      for (const c of this.channels) for (const st of c.streams.values()) st.anchorPos -= anchorPos;
+      anchorPos = 0;
+    }
+    this.anchor(ch, first, rtp0, anchorPos);
+    for (const it of held.items) this.place1(channel, it);
+  }
+
+  private settleAll(before?: number): void {
+    for (const c of [0, 1] as const) {
+      for (const [id, h] of this.channels[c].settling) if (before === undefined || h.until <= before) this.settle(c, id);
+    }
+  }
+
+  private place1(channel: 0 | 1, a: PlacedAudio): PushResult {
+    const ch = this.channels[channel];
     const rtp32 = a.rtpTimestamp >>> 0;
     const capPos = this.posOf(a.captureTs);
     let s = ch.streams.get(a.streamId);
@@ -157,11 +220,16 @@ export class CallTimeline {
         s.anchorPos = confirmed ? p.pos : capPos;
         s.anchorRtp = confirmed ? p.rtp : rtp;
         pos = s.anchorPos + this.rtpToOut(rtp - s.anchorRtp, s.clockRate);
+        if (pos < s.lastEnd && seqStep > 0) {
+          // Never re-anchor a stream back into its own audio: the overlap would be dropped as duplicates.
+          s.anchorPos += s.lastEnd - pos;
+          pos = s.lastEnd;
+        }
         ch.stats.reanchors++;
         s.minLag = Infinity;
         s.blockStart = a.captureTs;
       } else {
-        this.trackDrift(ch, s, capPos - pos, a.captureTs);
+        this.trackDrift(ch, s, capPos - pos, a.captureTs, seqStep > 0 ? pos - s.lastEnd : 0);
         pos = s.anchorPos + this.rtpToOut(rtp - s.anchorRtp, s.clockRate);
       }
       s.pending = undefined;
@@ -217,12 +285,17 @@ export class CallTimeline {
    * half the reorder window away from its capture time, move the anchor by that much. Waiting for the 1 s
    * re-anchor threshold would drop every packet as late (RTP clock slow) or cut a second of overlap (fast).
    */
-  private trackDrift(ch: Channel, s: StreamState, lag: number, captureTs: number): void {
+  private trackDrift(ch: Channel, s: StreamState, lag: number, captureTs: number, room: number): void {
     if (lag < s.minLag) s.minLag = lag;
     if (captureTs - s.blockStart < DRIFT_BLOCK_US) return;
     if (Math.abs(s.minLag) > this.driftSamples) {
-      s.anchorPos += s.minLag;
-      ch.stats.reanchors++;
+      // Moving earlier only when the silence before this packet absorbs the whole shift: never back over the
+      // stream's own audio (it would be dropped as duplicates). Continuous speech waits for the next pause.
+      const shift = s.minLag < 0 ? (room >= -s.minLag ? s.minLag : 0) : s.minLag;
+      if (shift !== 0) {
+        s.anchorPos += shift;
+        ch.stats.reanchors++;
+      }
     }
     s.minLag = Infinity;
     s.blockStart = captureTs;
@@ -282,6 +355,7 @@ export class CallTimeline {
   /** Capture time moved on: audio older than now − reorder window is final and is emitted. */
   advance(nowTs: number): void {
     if (this.finished) return;
+    this.settleAll(nowTs);
     const target = this.posOf(nowTs - this.windowUs);
     if (target > this.flushed) this.flushTo(target);
   }
@@ -289,6 +363,7 @@ export class CallTimeline {
   /** Emit everything up to the end of the latest audio (or endTs, when later); later pushes are 'late'. */
   finish(endTs?: number): void {
     if (this.finished) return;
+    this.settleAll();
     let target = this.audioEnd;
     if (endTs !== undefined) target = Math.max(target, this.posOf(endTs));
     if (target > this.flushed) this.flushTo(target);
