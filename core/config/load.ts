@@ -25,6 +25,7 @@ const jsonLoader: Loader = (filepath, content) => {
 };
 
 const explorer = lilconfig('tapline', {
+  cache: false, // a changed file must be read again (long-running service reloads, tests)
   searchPlaces: SEARCH_PLACES,
   loaders: { ...defaultLoaders, '.json': jsonLoader, noExt: jsonLoader },
 });

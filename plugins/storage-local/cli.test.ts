@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { repoRoot } from '../../test/corpus';
 import type { CatalogueEntry } from '../../core/contract';
 import type { Command } from 'commander';
 import { buildProgram } from '../../core/cli/main';
@@ -202,7 +203,7 @@ describe('storage-local: tapline recordings list / show', () => {
   });
 
   it('the built command (dist/) lists and shows', function () {
-    const repo = path.resolve(__dirname, '..', '..');
+    const repo = repoRoot;
     const cli = path.join(repo, 'dist', 'core', 'cli', 'main.js');
     const built = [cli, path.join(repo, 'dist', 'core', 'cli', 'recordings.js'), path.join(repo, 'dist', 'plugins', 'storage-local', 'catalogue.js')];
     if (!built.every((f) => fs.existsSync(f))) {
