@@ -7,7 +7,7 @@ export class CounterSet implements Counters {
   constructor(private readonly prefix = '') {}
 
   inc(name: string, by = 1): void {
-    const key = this.prefix + name;
+    const key = this.prefix === '' ? name : this.prefix + name;
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
 
@@ -22,9 +22,19 @@ export class CounterSet implements Counters {
   /** A view writing into this set under "<scope>." names. */
   scoped(scope: string): Counters {
     const parent = this;
+    // Counters are bumped per packet: build each full name once, not on every increment.
+    const names = new Map<string, string>();
+    const full = (n: string): string => {
+      let f = names.get(n);
+      if (f === undefined) {
+        f = `${scope}.${n}`;
+        names.set(n, f);
+      }
+      return f;
+    };
     return {
-      inc: (n, by) => parent.inc(`${scope}.${n}`, by),
-      get: (n) => parent.get(`${scope}.${n}`),
+      inc: (n, by) => parent.inc(full(n), by),
+      get: (n) => parent.get(full(n)),
       snapshot: () =>
         Object.fromEntries(Object.entries(parent.snapshot()).filter(([k]) => k.startsWith(`${parent.prefix}${scope}.`))),
     };

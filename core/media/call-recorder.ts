@@ -17,6 +17,7 @@ import { SequenceTracker } from './rtp';
 import { effectiveRtpMap } from '../sdp/index';
 
 const US = 1_000_000;
+const ADVANCE_EVERY_US = 100_000;
 
 export interface CallRecorderOptions {
   /** 'stereo': caller left, callee right; 'mixed': both sides summed to mono. */
@@ -28,12 +29,29 @@ export interface CallRecorderOptions {
   metadataEverySec: number;
 }
 
+interface DecoderEntry {
+  decoder: Decoder;
+  encoding: string;
+  clockRate: number;
+}
+
+interface StreamRec {
+  flow: string;
+  /** flow#ssrc: the timeline's stream id. */
+  key: string;
+  side: Side;
+  tracker: SequenceTracker;
+  /** The payload type `dec` decodes (a packet with another PT looks its decoder up again). */
+  pt: number;
+  dec: DecoderEntry | undefined;
+}
+
 interface SideState {
   /** The stream (flow#ssrc) this side's audio last came from, its flow, and how it was associated. */
   lastStream?: string;
   lastFlow?: string;
   lastHow?: AssociatedRtp['how'];
-  decoders: Map<string, { decoder: Decoder; encoding: string }>;
+  decoders: Map<string, DecoderEntry>;
   seq: Map<number, SequenceTracker>;
   codecs: Set<string>;
   undecoded: number;
@@ -53,6 +71,8 @@ interface Recording {
   sides: Record<Side, SideState>;
   /** Which side each stream (flow#ssrc) was recorded on. */
   streamSide: Map<string, Side>;
+  /** Streams by SSRC, then flow. */
+  streams: Map<number, StreamRec[]>;
   dtmf: DtmfEvent[];
   /** DTMF by sender, SSRC and RTP timestamp: an event repeats in many packets until it ends (RFC 4733 §2.5). */
   dtmfByKey: Map<string, DtmfEvent>;
@@ -60,6 +80,7 @@ interface Recording {
   endedAt?: number;
   /** Capture time of the newest audio packet: timelines are flushed up to it, not beyond (no trailing silence). */
   lastAudioTs: number;
+  lastAdvance: number;
   lastMetaAt: number;
   finished: boolean;
 }
@@ -93,10 +114,12 @@ export class CallRecorder {
       id: randomUUID(),
       sides: { caller: newSide(), callee: newSide() },
       streamSide: new Map(),
+      streams: new Map(),
       dtmf: [],
       dtmfByKey: new Map(),
       flags: new Set(),
       lastAudioTs: 0,
+      lastAdvance: 0,
       lastMetaAt: call.times.start,
       finished: false,
     };
@@ -128,26 +151,79 @@ export class CallRecorder {
       return;
     }
     const ts = a.pkt.ts;
-    const streamKey = `${a.flow}#${a.rtp.ssrc}`;
-    const sender = this.sideFor(rec, a, streamKey, ts);
-    const side = rec.sides[sender];
-    side.lastStream = streamKey;
+    const rtp = a.rtp;
+    const st = this.streamOf(rec, a, ts);
+    const side = rec.sides[st.side];
+    side.lastStream = st.key;
     side.lastFlow = a.flow;
     side.lastHow = a.how;
     side.first ??= ts;
     side.last = ts;
+    if (!st.tracker.add(rtp.seq)) return; // duplicate
+    let dec = st.pt === rtp.payloadType ? st.dec : undefined;
+    if (dec === undefined) {
+      dec = this.decoderFor(rec, st, a);
+      if (dec === undefined) return;
+    }
+    let pcm: Int16Array | null;
+    try {
+      pcm = dec.decoder.decode(rtp.payload, { timestamp: rtp.timestamp, seq: rtp.seq, marker: rtp.marker, ssrc: rtp.ssrc, payloadType: rtp.payloadType });
+    } catch (e) {
+      side.undecoded++;
+      this.counters.inc('media.decodeErrors');
+      rec.flags.add(`${dec.encoding} payloads that failed to decode: ${(e as Error).message}`);
+      return;
+    }
+    const events = dec.decoder.drainEvents?.();
+    if (events !== undefined && events.length > 0) this.noteEvents(rec, st.side, events, dec.clockRate, a);
+    if (pcm === null || pcm.length === 0) return;
+    const timeline = this.ensureTimeline(rec, ts, dec.decoder.sampleRate);
+    const r = timeline.push(st.side === 'caller' ? 0 : 1, {
+      streamId: st.key,
+      rtpTimestamp: rtp.timestamp,
+      clockRate: dec.clockRate,
+      captureTs: ts,
+      seq: rtp.seq,
+      pcm,
+      pcmRate: dec.decoder.sampleRate,
+    });
+    if (r === 'late') side.late++;
+    if (ts > rec.lastAudioTs) rec.lastAudioTs = ts;
+    // Flushing every packet costs more than it saves: every 100 ms of capture time is plenty (the ring holds 2 s).
+    if (ts - rec.lastAdvance >= ADVANCE_EVERY_US) {
+      rec.lastAdvance = ts;
+      timeline.advance(ts);
+    }
+  }
+
+  /** Per-stream state, found by SSRC (a number) then flow (a string the associator already holds): no per-packet strings. */
+  private streamOf(rec: Recording, a: AssociatedRtp, ts: number): StreamRec {
+    const list = rec.streams.get(a.rtp.ssrc);
+    if (list !== undefined) {
+      for (const st of list) if (st.flow === a.flow) return st;
+    }
+    const key = `${a.flow}#${a.rtp.ssrc}`;
+    const sideName = this.sideFor(rec, a, key, ts);
+    const side = rec.sides[sideName];
     let tracker = side.seq.get(a.rtp.ssrc);
     if (tracker === undefined) {
       tracker = new SequenceTracker();
       side.seq.set(a.rtp.ssrc, tracker);
     }
-    const fresh = tracker.add(a.rtp.seq);
-    if (!fresh) return; // duplicate
+    const st: StreamRec = { flow: a.flow, key, side: sideName, tracker, pt: -1, dec: undefined };
+    if (list === undefined) rec.streams.set(a.rtp.ssrc, [st]);
+    else list.push(st);
+    return st;
+  }
+
+  /** The decoder for this packet's payload type (a new one when the codec changes mid-stream). */
+  private decoderFor(rec: Recording, st: StreamRec, a: AssociatedRtp): DecoderEntry | undefined {
+    const side = rec.sides[st.side];
     const map = a.rtpmap ?? this.staticMap(a.rtp.payloadType);
     if (map === undefined) {
       side.undecoded++;
       rec.flags.add(`payload type ${a.rtp.payloadType} has no rtpmap and no static meaning`);
-      return;
+      return undefined;
     }
     const encoding = `${map.encoding}/${map.clockRate}`;
     const decKey = `${a.rtp.ssrc}:${encoding.toUpperCase()}`;
@@ -160,38 +236,15 @@ export class CallRecorder {
           rec.flags.add(`no decoder for ${encoding}`);
           this.counters.inc('media.noDecoder');
         }
-        return;
+        return undefined;
       }
-      dec = { decoder, encoding };
+      dec = { decoder, encoding, clockRate: map.clockRate };
       side.decoders.set(decKey, dec);
     }
     side.codecs.add(encoding);
-    const info = { timestamp: a.rtp.timestamp, seq: a.rtp.seq, marker: a.rtp.marker, ssrc: a.rtp.ssrc, payloadType: a.rtp.payloadType };
-    let pcm: Int16Array | null;
-    try {
-      pcm = dec.decoder.decode(a.rtp.payload, info);
-    } catch (e) {
-      side.undecoded++;
-      this.counters.inc('media.decodeErrors');
-      rec.flags.add(`${encoding} payloads that failed to decode: ${(e as Error).message}`);
-      return;
-    }
-    const events = dec.decoder.drainEvents?.();
-    if (events !== undefined && events.length > 0) this.noteEvents(rec, sender, events, map.clockRate, a);
-    if (pcm === null || pcm.length === 0) return;
-    const timeline = this.ensureTimeline(rec, ts, dec.decoder.sampleRate);
-    const r = timeline.push(sender === 'caller' ? 0 : 1, {
-      streamId: streamKey,
-      rtpTimestamp: a.rtp.timestamp,
-      clockRate: map.clockRate,
-      captureTs: ts,
-      seq: a.rtp.seq,
-      pcm,
-      pcmRate: dec.decoder.sampleRate,
-    });
-    if (r === 'late') side.late++;
-    if (ts > rec.lastAudioTs) rec.lastAudioTs = ts;
-    timeline.advance(ts);
+    st.pt = a.rtp.payloadType;
+    st.dec = dec;
+    return dec;
   }
 
   /**

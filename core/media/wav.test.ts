@@ -141,30 +141,32 @@ describe('WAV writer', () => {
     for (let k = 0; k < expected.length; k++) expected[k] = ((k * 37) % 65536) - 32768;
 
     const h = headerSizes(file);
-    assert.equal(h.length, 44 + frames * 4, 'all data reached the file');
+    // Samples are gathered into 32 KiB writes: at most that much (1 s at 8 kHz stereo) was still in memory.
+    const inFile = (h.length - 44) / 4;
+    assert.ok(inFile <= frames && frames - inFile <= 8192, `${frames - inFile} frames never reached the file`);
     const behindSec = (h.length - 44 - h.data) / 4 / 8000;
-    assert.ok(behindSec > 0 && behindSec <= 1, `header ${behindSec} s behind`);
+    assert.ok(behindSec >= 0 && behindSec <= 1, `header ${behindSec} s behind`);
     assert.equal(h.riff, h.data + 36);
     // Readable as it is, just shorter.
     assert.equal(readWav(file).samples.length * 2, h.data);
 
     // A trailing partial frame (killed mid-write) is dropped by the repair.
     fs.appendFileSync(file, Buffer.from([1, 2, 3]));
-    assert.deepEqual(repairWav(file), { repaired: true, frames, sampleRate: 8000, channels: 2 });
-    assert.deepEqual(headerSizes(file), { riff: 36 + frames * 4, data: frames * 4, length: 44 + frames * 4 });
-    assert.deepEqual(readWav(file).samples, expected);
-    assert.deepEqual(repairWav(file), { repaired: false, frames, sampleRate: 8000, channels: 2 });
+    assert.deepEqual(repairWav(file), { repaired: true, frames: inFile, sampleRate: 8000, channels: 2 });
+    assert.deepEqual(headerSizes(file), { riff: 36 + inFile * 4, data: inFile * 4, length: 44 + inFile * 4 });
+    assert.deepEqual(readWav(file).samples, expected.subarray(0, inFile * 2));
+    assert.deepEqual(repairWav(file), { repaired: false, frames: inFile, sampleRate: 8000, channels: 2 });
     if (hasSox) {
-      assert.deepEqual(soxInfo(file), { channels: 2, rate: 8000, samples: frames });
+      assert.deepEqual(soxInfo(file), { channels: 2, rate: 8000, samples: inFile });
     }
   });
 
   it('repairs a header left at zero sizes and a file with chunks before the data', () => {
     const file = path.join(dir, 'zero.wav');
     const w = new WavWriter(file, { sampleRate: 16000, channels: 1, syncEverySec: 100 });
-    w.write(tone(777, 1));
+    w.write(tone(17777, 1)); // larger than the write buffer: in the file at once
     assert.equal(headerSizes(file).data, 0); // not synced yet
-    assert.deepEqual(repairWav(file), { repaired: true, frames: 777, sampleRate: 16000, channels: 1 });
+    assert.deepEqual(repairWav(file), { repaired: true, frames: 17777, sampleRate: 16000, channels: 1 });
     w.close();
 
     // A LIST chunk between fmt and data (as other tools write): the data chunk is still found.
@@ -173,7 +175,7 @@ describe('WAV writer', () => {
     const list = Buffer.concat([Buffer.from('LIST', 'latin1'), Buffer.from([5, 0, 0, 0]), Buffer.from('INFOx', 'latin1'), Buffer.from([0])]);
     const crashed = Buffer.concat([src.subarray(0, 36), list, Buffer.from('data', 'latin1'), Buffer.alloc(4), src.subarray(44), Buffer.from([9])]);
     fs.writeFileSync(other, crashed);
-    assert.deepEqual(repairWav(other), { repaired: true, frames: 777, sampleRate: 16000, channels: 1 });
+    assert.deepEqual(repairWav(other), { repaired: true, frames: 17777, sampleRate: 16000, channels: 1 });
     const fixed = fs.readFileSync(other);
     assert.equal(fixed.length, crashed.length - 1);
     assert.equal(fixed.readUInt32LE(4), fixed.length - 8);

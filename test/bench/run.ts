@@ -3,7 +3,7 @@
  * bench's memory does not show in the next one's RSS, and a stuck bench can be stopped), prints a table with
  * the project's targets beside the results, and writes everything to out/bench/results.json.
  *
- *   node dist/test/bench/run.js [sip|pcap|pipeline ...] [--pcap FILE]
+ *   node dist/test/bench/run.js [sip|pcap|pipeline|recording ...] [--pcap FILE]
  *   npx tsx test/bench/run.ts pipeline
  *
  * A bench whose module is missing (or that throws BenchNotAvailable) is printed as "not available": the
@@ -27,6 +27,7 @@ const BENCHES: BenchSpec[] = [
   { id: 'sip', module: 'sip-bench', fn: 'benchSip', title: 'SIP parser' },
   { id: 'pcap', module: 'pcap-bench', fn: 'benchPcap', title: 'Capture reading' },
   { id: 'pipeline', module: 'pipeline-bench', fn: 'benchPipeline', title: 'Core pipeline, end to end' },
+  { id: 'recording', module: 'recording-bench', fn: 'benchRecording', title: 'Recording, end to end (record CLI)' },
 ];
 
 /** Each bench is meant to take < ~60 s on 2 cores; this only stops one that hangs (a first run also generates its input). */
@@ -59,6 +60,34 @@ export const TARGETS: Target[] = [
     min: 1_000_000,
     unit: 'packets/s',
     source: 'pcap read',
+  },
+  {
+    bench: 'recording',
+    matches: (r) => /^record: RTP packets\/s/i.test(r.name) && RECORD_UNITS.has(r.unit),
+    min: 150_000,
+    unit: 'packets/s',
+    source: 'RTP packets/s recorded end to end on one core (1,500 concurrent calls in real time)',
+  },
+  {
+    bench: 'recording',
+    matches: (r) => /^record: calls per core/i.test(r.name),
+    min: 1_500,
+    unit: 'calls',
+    source: 'concurrent G.711 calls recorded in real time on one core',
+  },
+  {
+    bench: 'recording',
+    matches: (r) => /^record: memory per active call/i.test(r.name),
+    max: 200,
+    unit: 'KiB/call',
+    source: 'memory per active call while recording',
+  },
+  {
+    bench: 'recording',
+    matches: (r) => /^record: correctness problems/i.test(r.name),
+    max: 0,
+    unit: 'problems',
+    source: 'recordings, audio durations and RTP totals match the generator',
   },
 ];
 
