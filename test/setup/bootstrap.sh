@@ -38,7 +38,8 @@ case "$job" in
     mkdir -p out/sample
     node dist/core/cli/main.js generate --out out/sample/sample.pcap --calls 4 --duration 10 --lync
     node dist/core/cli/main.js record --pcap out/sample/sample.pcap --out out/sample/recordings
-    echo "tapline: the recording summary is in $(pwd)/out/sample/recordings/summary.json"
+    node dist/core/cli/main.js recordings list --dir out/sample/recordings
+    echo "tapline: recordings (audio.wav + metadata.json per call) and summary.json are in $(pwd)/out/sample/recordings"
     ;;
   test)
     npm test
