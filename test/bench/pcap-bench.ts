@@ -10,14 +10,9 @@ import { readCapture } from '../../core/net/capture-reader';
 import { PacketDecoder } from '../../core/net/decode';
 import type { RawFrame, TransportPacket } from '../../core/net/types';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  reference?: { name: string; value: number; unit: string };
-  ratio?: number;
-  notes?: string;
-}
+import type { BenchResult } from './types';
+
+export type { BenchResult };
 
 const PACKETS = 2_000_000;
 const PAYLOAD = 172; // 12-byte RTP header + 160 bytes of G.711 (20 ms)

@@ -9,14 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { findSdpBody, parseSipMessage } from '../../core/sip/index';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  reference?: { name: string; value: number; unit: string };
-  ratio?: number;
-  notes?: string;
-}
+import type { BenchResult } from './types';
+
+export type { BenchResult };
 
 const BOUNDARY = '----=_NextPart_000_0A1B_01D9C3B4.5E6F7A80';
 
