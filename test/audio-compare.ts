@@ -137,10 +137,32 @@ export interface Correlation {
   samples: number;
 }
 
-/** Normalised correlation coefficient at one lag, over the overlap where `mask` (indexed like source) is set. */
-export function correlationAt(recorded: Float64Array, source: Float64Array, lag: number, mask?: Uint8Array): Correlation {
-  const from = Math.max(0, -lag);
-  const to = Math.min(source.length, recorded.length - lag);
+/** Recorded samples [from, to) to compare; the rest of the recording is ignored. */
+export interface Span {
+  from: number;
+  to: number;
+}
+
+/**
+ * From the first to the last non-zero sample: where a stream is present in a recorded channel. The recorder writes
+ * exact zeros where nothing arrived, so the zeros before a side's first packet and after its last one (the other
+ * side started earlier or hung up later) are not part of that side's audio. Gaps inside the span still count.
+ */
+export function activeSpan(x: Float64Array): Span {
+  let from = 0;
+  while (from < x.length && x[from] === 0) from++;
+  let to = x.length;
+  while (to > from && x[to - 1] === 0) to--;
+  return { from, to };
+}
+
+/**
+ * Normalised correlation coefficient at one lag, over the overlap (within `span` of the recording, when given)
+ * where `mask` (indexed like source) is set.
+ */
+export function correlationAt(recorded: Float64Array, source: Float64Array, lag: number, mask?: Uint8Array, span?: Span): Correlation {
+  const from = Math.max(0, -lag, (span?.from ?? 0) - lag);
+  const to = Math.min(source.length, recorded.length - lag, (span?.to ?? recorded.length) - lag);
   let n = 0;
   let sx = 0;
   let sy = 0;
@@ -177,9 +199,9 @@ export interface Alignment extends Correlation {
 
 /**
  * Finds the lag with the largest cross-correlation (optionally within [minLag, maxLag]) and the normalised
- * coefficient there, over the source's speech.
+ * coefficient there, over the source's speech and (when given) the recording's `span`.
  */
-export function align(recorded: Float64Array, source: Float64Array, sampleRate: number, opts: { minLag?: number; maxLag?: number; mask?: Uint8Array } = {}): Alignment {
+export function align(recorded: Float64Array, source: Float64Array, sampleRate: number, opts: { minLag?: number; maxLag?: number; mask?: Uint8Array; span?: Span } = {}): Alignment {
   const mask = opts.mask ?? speechMask(source, sampleRate);
   const { values, firstLag } = crossCorrelation(recorded, source);
   const lo = Math.max(firstLag, opts.minLag ?? firstLag);
@@ -193,7 +215,7 @@ export function align(recorded: Float64Array, source: Float64Array, sampleRate: 
       best = lag;
     }
   }
-  const c = correlationAt(recorded, source, best, mask);
+  const c = correlationAt(recorded, source, best, mask, opts.span);
   let speech = 0;
   for (let i = 0; i < mask.length; i++) speech += mask[i]!;
   return { lag: best, ...c, speechCovered: speech > 0 ? c.samples / speech : 0 };
@@ -214,7 +236,7 @@ export interface Segment {
  * coefficient. A constant lag with low r means distortion (resampling, wrong codec); jumps mean timeline gaps or
  * dropped frames. Only windows with speech are reported.
  */
-export function segmentLags(recorded: Float64Array, source: Float64Array, lag: number, opts: { window: number; search: number; mask: Uint8Array }): Segment[] {
+export function segmentLags(recorded: Float64Array, source: Float64Array, lag: number, opts: { window: number; search: number; mask: Uint8Array; span?: Span }): Segment[] {
   const out: Segment[] = [];
   for (let from = 0; from < source.length; from += opts.window) {
     const to = Math.min(source.length, from + opts.window);
@@ -226,7 +248,7 @@ export function segmentLags(recorded: Float64Array, source: Float64Array, lag: n
     let best: Segment | undefined;
     for (let d = -opts.search; d <= opts.search; d++) {
       // The segment starts at `from` in the source, so in the recording it sits at from + lag + d.
-      const c = correlationAt(recorded, seg, from + lag + d, segMask);
+      const c = correlationAt(recorded, seg, from + lag + d, segMask, opts.span);
       if (c.samples === 0) continue;
       if (best === undefined || c.r > best.r) best = { from, to, lag: lag + d, r: c.r, samples: c.samples };
     }

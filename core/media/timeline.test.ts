@@ -584,3 +584,33 @@ describe('CallTimeline', () => {
     assert.ok(perCall < 100 * 1024, `${perCall} bytes per call`);
   });
 });
+
+describe('CallTimeline origin', () => {
+  it('a side whose stream began earlier but settled later loses no samples (origin moves back)', () => {
+    const MSx = 1000;
+    const T = 1_700_000_000_000_000;
+    const out: Int16Array[] = [];
+    const tl = new CallTimeline({ sampleRate: 8000, startTs: T, sink: (x) => out.push(x) });
+    const pkt = (ch: 0 | 1, i: number, at: number, fill: number): void => {
+      tl.push(ch, { streamId: `s${ch}`, rtpTimestamp: 1000 + i * 160, clockRate: 8000, captureTs: at, seq: i, pcm: new Int16Array(160).fill(fill + i), pcmRate: 8000 });
+    };
+    // Caller's packets from T; callee's began 3.4 ms earlier but its settle-ending packet arrives later.
+    for (let i = 0; i < 5; i++) pkt(0, i, T + i * 20 * MSx, 100);
+    for (let i = 0; i < 4; i++) pkt(1, i, T - 3400 + i * 20 * MSx + 500, 200);
+    pkt(1, 4, T - 3400 + 80 * MSx + 600, 200);
+    tl.finish();
+    const all = new Int16Array(out.reduce((n, x) => n + x.length, 0));
+    let at = 0;
+    for (const x of out) {
+      all.set(x, at);
+      at += x.length;
+    }
+    assert.equal(tl.stats(1).placedFrames, 5 * 160, 'every callee sample placed');
+    assert.equal(tl.stats(0).placedFrames, 5 * 160, 'every caller sample placed');
+    // The callee channel starts at sample 0 with its first packet (least delay: arrived at T - 2.9 ms); the
+    // caller's first packet is 2.9 ms = 23 samples later.
+    assert.equal(all[1], 200);
+    assert.equal(all[23 * 2], 100);
+    assert.equal(all[22 * 2], 0);
+  });
+});

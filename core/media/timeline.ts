@@ -177,14 +177,35 @@ export class CallTimeline {
       const implied = this.posOf(it.captureTs) - this.rtpToOut(ticks, first.clockRate);
       if (implied < anchorPos) anchorPos = implied;
     }
-    if (anchorPos < 0 && this.flushed === 0 && this.audioEnd === 0) {
-      // The first stream of the call starts before the provisional origin: move the origin, nothing is placed yet.
-      this.startTs -= Math.round((-anchorPos * 1e6) / this.rate);
-      for (const c of this.channels) for (const st of c.streams.values()) st.anchorPos -= anchorPos;
+    if (anchorPos < 0 && this.flushed === 0) {
+      // This stream starts before the provisional origin and nothing is written yet: move the origin back so no
+      // sample is cut, shifting what the other streams already placed.
+      this.shiftOrigin(-anchorPos);
       anchorPos = 0;
     }
     this.anchor(ch, first, rtp0, anchorPos);
     for (const it of held.items) this.place1(channel, it);
+  }
+
+  /** Moves output position 0 back by `d` samples (only before anything was emitted): every position grows by d. */
+  private shiftOrigin(d: number): void {
+    this.startTs -= Math.round((d * 1e6) / this.rate);
+    this.audioEnd = this.audioEnd === 0 ? 0 : this.audioEnd + d;
+    for (const c of this.channels) {
+      for (const st of c.streams.values()) {
+        st.anchorPos += d;
+        st.lastEnd += d;
+        if (st.pending !== undefined) st.pending.pos += d;
+      }
+      if (c.filled.length === 0) continue;
+      // Placed audio moves d samples later in the ring (it is far shorter than the ring: the call just began).
+      const old = c.ring.slice();
+      c.ring.fill(0);
+      for (let i = 0; i < c.filled.length; i += 2) {
+        for (let pos = c.filled[i]!; pos < c.filled[i + 1]!; pos++) c.ring[(pos + d) % this.capacity] = old[pos % this.capacity]!;
+      }
+      for (let i = 0; i < c.filled.length; i++) c.filled[i] = c.filled[i]! + d;
+    }
   }
 
   private settleAll(before?: number): void {

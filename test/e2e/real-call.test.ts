@@ -16,7 +16,7 @@ import { baresipCall, baresipUnavailable, type BaresipCodec } from '../peers/bar
 import { recordCapture } from '../record-capture';
 import { readWav } from '../../core/media/wav';
 import type { RecordingMetadata } from '../../core/media/metadata';
-import { align, channel, segmentLags, speechMask, type Alignment } from '../audio-compare';
+import { activeSpan, align, channel, segmentLags, speechMask, type Alignment, type Span } from '../audio-compare';
 
 const RATE = 8000;
 const CALL_SEC = 7;
@@ -44,7 +44,7 @@ function makeVoices(dir: string): { caller: string; callee: string; kind: string
     for (const k of ['caller', 'callee'] as const) execFileSync('sox', [raw[k], '-r', String(RATE), '-c', '1', '-b', '16', '-e', 'signed-integer', out[k], 'gain', '-n', '-6']);
     return { ...out, kind: 'espeak-ng speech' };
   }
-  console.warn('  [tapline] espeak-ng not installed: using sox-synthesised signals instead of speech (bootstrap.sh installs espeak-ng)');
+  console.warn('  [tapline] espeak-ng not available: using sox-synthesised signals instead of speech (bootstrap.sh installs espeak-ng)');
   // Chirps chopped into "syllables" by tremolo, plus a little noise so neither is periodic enough to alias.
   execFileSync('sox', ['-n', '-r', String(RATE), '-c', '1', '-b', '16', out.caller, 'synth', '7', 'sine', '200-900', 'synth', '7', 'pinknoise', 'mix', 'tremolo', '3.7', '90', 'vol', '0.4']);
   execFileSync('sox', ['-n', '-r', String(RATE), '-c', '1', '-b', '16', out.callee, 'synth', '7', 'sine', '1500-400', 'synth', '7', 'brownnoise', 'mix', 'tremolo', '2.9', '90', 'vol', '0.4']);
@@ -61,8 +61,8 @@ function mono(file: string): Float64Array {
 const fmt = (a: Alignment): string => `r=${a.r.toFixed(5)} lag=${a.lag} (${(a.lag / RATE).toFixed(4)} s) over ${a.samples} samples (${(a.speechCovered * 100).toFixed(0)}% of the source's speech)`;
 
 /** When a channel falls short, show how the local alignment moves along the source (gaps, drift, distortion). */
-function diagnose(rec: Float64Array, src: Float64Array, a: Alignment): string {
-  const segs = segmentLags(rec, src, a.lag, { window: RATE / 2, search: 400, mask: speechMask(src, RATE) });
+function diagnose(rec: Float64Array, src: Float64Array, a: Alignment, span: Span): string {
+  const segs = segmentLags(rec, src, a.lag, { window: RATE / 2, search: 400, mask: speechMask(src, RATE), span });
   return segs.map((s) => `  src ${(s.from / RATE).toFixed(1)}-${(s.to / RATE).toFixed(1)} s: lag ${s.lag} r=${s.r.toFixed(4)}`).join('\n');
 }
 
@@ -121,11 +121,21 @@ describeReal(`real call between two baresip UAs, recorded${unavailable === undef
         const callerSrc = mono(call.callerSource);
         const calleeSrc = mono(call.calleeSource);
 
-        const l = align(left, callerSrc, RATE);
-        const r = align(right, calleeSrc, RATE);
-        const lx = align(left, calleeSrc, RATE);
-        const rx = align(right, callerSrc, RATE);
-        console.log(`      ${codec} (${voices.kind}), recording ${(left.length / RATE).toFixed(2)} s:`);
+        // Each side's stream within its channel: the zeros before its first and after its last packet (the other
+        // side started earlier or stopped later) are not its audio. Dropouts inside the span do count.
+        const ls = activeSpan(left);
+        const rs = activeSpan(right);
+        const l = align(left, callerSrc, RATE, { span: ls });
+        const r = align(right, calleeSrc, RATE, { span: rs });
+        const lx = align(left, calleeSrc, RATE, { span: ls });
+        const rx = align(right, callerSrc, RATE, { span: rs });
+        // The spans hold all of each side's packets (160 samples each at 20 ms), so trimming hid no missing audio.
+        for (const [side, sp] of [['caller', ls], ['callee', rs]] as const) {
+          const expected = (meta[side].packets + meta[side].lost) * 160;
+          assert.ok(Math.abs(sp.to - sp.from - expected) <= 320, `${side}'s audio spans ${sp.to - sp.from} samples, its packets ${expected}`);
+        }
+        const spanText = (s: Span): string => `${s.from}-${s.to}`;
+        console.log(`      ${codec} (${voices.kind}), recording ${left.length} frames (${(left.length / RATE).toFixed(2)} s); caller's stream at ${spanText(ls)}, callee's at ${spanText(rs)}:`);
         console.log(`        left  ~ caller source: ${fmt(l)}`);
         console.log(`        right ~ callee source: ${fmt(r)}`);
         console.log(`        crosstalk: left ~ callee source ${fmt(lx)}`);
@@ -140,8 +150,8 @@ describeReal(`real call between two baresip UAs, recorded${unavailable === undef
           // A negative lag means the first samples the peer sent are missing from the recording (not a match failure).
           if (a.lag < 0) console.log(`        note: ${name} channel lacks the first ${-a.lag} samples (${((-a.lag * 1000) / RATE).toFixed(1)} ms) of its stream`);
         }
-        assert.ok(l.r >= MIN_R, `left channel vs the caller's WAV: ${fmt(l)}\n${diagnose(left, callerSrc, l)}`);
-        assert.ok(r.r >= MIN_R, `right channel vs the callee's WAV: ${fmt(r)}\n${diagnose(right, calleeSrc, r)}`);
+        assert.ok(l.r >= MIN_R, `left channel vs the caller's WAV: ${fmt(l)}\n${diagnose(left, callerSrc, l, ls)}`);
+        assert.ok(r.r >= MIN_R, `right channel vs the callee's WAV: ${fmt(r)}\n${diagnose(right, calleeSrc, r, rs)}`);
         assert.ok(Math.abs(lx.r) < MAX_CROSSTALK, `left channel resembles the callee's WAV (swapped or mixed channels): ${fmt(lx)}`);
         assert.ok(Math.abs(rx.r) < MAX_CROSSTALK, `right channel resembles the caller's WAV (swapped or mixed channels): ${fmt(rx)}`);
       } finally {
