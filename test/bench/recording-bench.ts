@@ -20,6 +20,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { SourceMap } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
@@ -454,11 +455,27 @@ async function tsharkReference(file: string, frames: number): Promise<{ sec?: nu
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   hitCount?: number;
 }
 
-/** Top self-time functions of a .cpuprofile, as lines "  12.3%  1234 ms  file:function:line". */
+/** dist/x.js line/column (0-based) → the TypeScript source and its 1-based line, through x.js.map when there is one. */
+function sourceLocation(file: string, line: number, column: number, maps: Map<string, SourceMap | null>): { file: string; line: number } {
+  let map = maps.get(file);
+  if (map === undefined) {
+    try {
+      map = new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
+    } catch {
+      map = null;
+    }
+    maps.set(file, map);
+  }
+  const e = map?.findEntry(line, column) as { originalSource?: string; originalLine?: number } | undefined;
+  if (e?.originalSource === undefined || e.originalLine === undefined) return { file, line: line + 1 };
+  return { file: path.resolve(path.dirname(file), e.originalSource.replace(/^file:\/\//, '')), line: e.originalLine + 1 };
+}
+
+/** Top self-time functions of a .cpuprofile, as lines "  12.3%  1234 ms  file:function:line" (TypeScript lines via the source maps). */
 export function summariseProfile(file: string, top = 20): string[] {
   const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
   const byId = new Map<number, ProfileNode>();
@@ -466,6 +483,8 @@ export function summariseProfile(file: string, top = 20): string[] {
   const selfUs = new Map<string, number>();
   const byFile = new Map<string, number>();
   const root = repoRoot();
+  const maps = new Map<string, SourceMap | null>();
+  const where = new Map<number, { url: string; line: number }>();
   let total = 0;
   for (let i = 0; i < prof.samples.length; i++) {
     const n = byId.get(prof.samples[i] as number);
@@ -473,10 +492,18 @@ export function summariseProfile(file: string, top = 20): string[] {
     if (n === undefined) continue;
     total += dt;
     const cf = n.callFrame;
-    let url = cf.url.replace(/^file:\/\//, '');
-    if (url.startsWith(root)) url = path.relative(root, url);
+    let loc = where.get(n.id);
+    if (loc === undefined) {
+      let url = cf.url.replace(/^file:\/\//, '');
+      let line = cf.lineNumber + 1;
+      if (url.startsWith('/') && url.endsWith('.js')) ({ file: url, line } = sourceLocation(url, cf.lineNumber, cf.columnNumber, maps));
+      if (url.startsWith(root)) url = path.relative(root, url);
+      loc = { url, line };
+      where.set(n.id, loc);
+    }
+    const url = loc.url;
     const fn = cf.functionName === '' ? '(anonymous)' : cf.functionName;
-    const key = url === '' ? fn : `${url}:${fn}:${cf.lineNumber + 1}`;
+    const key = url === '' ? fn : `${url}:${fn}:${loc.line}`;
     selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
     const fk = url === '' ? fn : url.startsWith('node:') ? 'node: internals' : url.includes('node_modules') ? url.replace(/^.*node_modules\/([^/]+).*$/, 'node_modules/$1') : url;
     byFile.set(fk, (byFile.get(fk) ?? 0) + dt);

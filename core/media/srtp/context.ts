@@ -1,0 +1,295 @@
+/**
+ * SRTP/SRTCP receiver for ONE direction: the packets one sender protects with one SDES master key
+ * (RFC 3711; Lync specifics in shared/docs/lync-protocols.md §2).
+ *
+ * Per SSRC it keeps the highest packet index (ROC and s_l of §3.3.1) and a replay window (§3.3.2). A recorder
+ * usually joins a call it did not see start, so the ROC of an SSRC's first packet is found by trying
+ * ROC = 0..maxRocProbe and keeping the one whose HMAC verifies; the same first packet also settles whether the
+ * sender puts an MKI before the tag (Lync's `|2^31|1:1` vs `|2^31` lines, "symmetric MKI" interop).
+ * Nothing is ever returned for a packet that did not authenticate.
+ */
+import { HmacSha1 } from './auth';
+import { AesCm, writeIv } from './cipher';
+import { checkMasterKey, deriveSessionKeys } from './kdf';
+import { ReplayWindow } from './replay';
+import { SRTCP_CLEAR_HEADER, SRTCP_TAG_LENGTH, srtcpLayout } from './srtcp';
+
+export type SrtpSuite = 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32';
+export type MkiLength = 0 | 1 | 2 | 4;
+
+/** SRTP authentication tag length per suite (RFC 4568 §6.2.1, §6.2.2). */
+export const SRTP_TAG_LENGTH: Readonly<Record<SrtpSuite, number>> = {
+  AES_CM_128_HMAC_SHA1_80: 10,
+  AES_CM_128_HMAC_SHA1_32: 4,
+};
+
+export interface SrtpContextOptions {
+  suite: SrtpSuite;
+  /** 16-byte master key and 14-byte master salt (see parseInlineKey). kdr is 0, as in every SDES offer Lync makes. */
+  masterKey: Buffer;
+  masterSalt: Buffer;
+  /** MKI bytes between the payload and the tag, from the chosen a=crypto line (`|1:1` → 1). Default 0. */
+  mkiLength?: MkiLength;
+  /** Expected MKI value; packets carrying another one are refused ('mki'). Default: any value. */
+  mki?: number;
+  /** Replay window in packets (RFC 3711 §3.3.2 asks for at least 64). Default 64. */
+  replayWindow?: number;
+  /** Highest ROC tried on an SSRC's first packet (a recorder joining mid-call). Default 2. */
+  maxRocProbe?: number;
+}
+
+/** Why a packet was refused. */
+export type SrtpFailure = 'auth' | 'replay' | 'short' | 'mki' | 'not-rtp';
+
+export type SrtpResult =
+  | {
+      ok: true;
+      /** Plain RTP packet: the header as received and the decrypted payload, without MKI and tag. */
+      rtp: Buffer;
+      roc: number;
+      /** 48-bit packet index, ROC · 2^16 + SEQ (RFC 3711 §3.3.1). */
+      index: number;
+    }
+  | { ok: false; reason: SrtpFailure };
+
+export type SrtcpResult =
+  | {
+      ok: true;
+      /** Plain (compound) RTCP packet without E/index word, MKI and tag. */
+      rtcp: Buffer;
+      /** 31-bit SRTCP index. */
+      index: number;
+      /** The E flag: false when the sender left the packet unencrypted (UNENCRYPTED_SRTCP). */
+      encrypted: boolean;
+    }
+  | { ok: false; reason: SrtpFailure };
+
+/** Packets accepted ('ok') and refused, by reason. */
+export type SrtpCounters = Record<'ok' | SrtpFailure, number>;
+
+/** What is known of one SSRC (for logs and tests). */
+export interface SrtpStreamInfo {
+  /** ROC of the highest index (0 for SRTCP). */
+  roc: number;
+  highestIndex: number;
+  /** MKI length this sender was found to use (may differ from the configured one, see the class comment). */
+  mkiLength: number;
+}
+
+interface Stream {
+  replay: ReplayWindow;
+  mkiLength: number;
+}
+
+interface Keys {
+  aes: AesCm;
+  hmac: HmacSha1;
+  salt: Buffer;
+}
+
+function counters(): SrtpCounters {
+  return { ok: 0, auth: 0, replay: 0, short: 0, mki: 0, 'not-rtp': 0 };
+}
+
+/**
+ * Offset of the RTP payload (after CSRCs and header extension, which SRTP leaves in clear: §3.1), or -1 when
+ * the header runs past `limit`.
+ */
+function rtpHeaderLength(p: Buffer, limit: number): number {
+  const b0 = p[0] as number;
+  let off = 12 + (b0 & 0x0f) * 4;
+  if (b0 & 0x10) {
+    if (off + 4 > limit) return -1;
+    off += 4 + (((p[off + 2] as number) << 8) | (p[off + 3] as number)) * 4;
+  }
+  return off > limit ? -1 : off;
+}
+
+export class SrtpContext {
+  readonly suite: SrtpSuite;
+  readonly mkiLength: MkiLength;
+  readonly stats: { readonly rtp: SrtpCounters; readonly rtcp: SrtpCounters } = { rtp: counters(), rtcp: counters() };
+
+  private readonly tagLength: number;
+  private readonly mki: number | undefined;
+  private readonly windowSize: number;
+  private readonly maxRocProbe: number;
+  /** MKI layouts tried on an SSRC's first packet: the configured one, then Lync's other line (0 ↔ 1 byte). */
+  private readonly layouts: readonly number[];
+  private readonly rtpKeys: Keys;
+  private readonly rtcpKeys: Keys;
+  private readonly rtpStreams = new Map<number, Stream>();
+  private readonly rtcpStreams = new Map<number, Stream>();
+  private readonly iv = Buffer.alloc(16);
+  private readonly rocBuf = Buffer.alloc(4);
+
+  constructor(opts: SrtpContextOptions) {
+    if (!(opts.suite in SRTP_TAG_LENGTH)) throw new RangeError(`unsupported SRTP suite ${String(opts.suite)}`);
+    checkMasterKey(opts.masterKey, opts.masterSalt);
+    const mkiLength = opts.mkiLength ?? 0;
+    if (![0, 1, 2, 4].includes(mkiLength)) throw new RangeError(`SRTP MKI length must be 0, 1, 2 or 4 bytes, got ${String(mkiLength)}`);
+    if (opts.mki !== undefined && (!Number.isInteger(opts.mki) || opts.mki < 0 || (mkiLength < 4 && opts.mki >= 2 ** (8 * mkiLength)) || opts.mki > 0xffffffff)) {
+      throw new RangeError(`SRTP MKI value ${opts.mki} does not fit ${mkiLength} byte(s)`);
+    }
+    const maxRocProbe = opts.maxRocProbe ?? 2;
+    if (!Number.isInteger(maxRocProbe) || maxRocProbe < 0 || maxRocProbe > 0xffff) throw new RangeError(`maxRocProbe must be 0..65535, got ${maxRocProbe}`);
+    this.suite = opts.suite;
+    this.tagLength = SRTP_TAG_LENGTH[opts.suite];
+    this.mkiLength = mkiLength;
+    this.mki = opts.mki;
+    this.windowSize = opts.replayWindow ?? 64;
+    new ReplayWindow(this.windowSize); // validates the size now rather than on the first packet
+    this.maxRocProbe = maxRocProbe;
+    this.layouts = mkiLength === 0 ? [0, 1] : [mkiLength, 0];
+    const k = deriveSessionKeys(opts.masterKey, opts.masterSalt);
+    this.rtpKeys = { aes: new AesCm(k.rtpKey), hmac: new HmacSha1(k.rtpAuth), salt: k.rtpSalt };
+    this.rtcpKeys = { aes: new AesCm(k.rtcpKey), hmac: new HmacSha1(k.rtcpAuth), salt: k.rtcpSalt };
+  }
+
+  /** Known state of an SSRC, once one of its packets authenticated. */
+  streamInfo(ssrc: number, kind: 'rtp' | 'rtcp' = 'rtp'): SrtpStreamInfo | undefined {
+    const s = (kind === 'rtp' ? this.rtpStreams : this.rtcpStreams).get(ssrc >>> 0);
+    if (s === undefined) return undefined;
+    const hi = s.replay.highest;
+    return { roc: kind === 'rtp' ? Math.floor(hi / 0x10000) : 0, highestIndex: hi, mkiLength: s.mkiLength };
+  }
+
+  /** Authenticates and decrypts one SRTP packet (RFC 3711 §3.3). The input buffer is not modified. */
+  unprotect(packet: Buffer): SrtpResult {
+    const r = this.unprotectRtp(packet);
+    this.stats.rtp[r.ok ? 'ok' : r.reason]++;
+    return r;
+  }
+
+  /** Authenticates and, when its E flag is set, decrypts one SRTCP packet (RFC 3711 §3.4). Input not modified. */
+  unprotectRtcp(packet: Buffer): SrtcpResult {
+    const r = this.unprotectSrtcp(packet);
+    this.stats.rtcp[r.ok ? 'ok' : r.reason]++;
+    return r;
+  }
+
+  private unprotectRtp(p: Buffer): SrtpResult {
+    const len = p.length;
+    if (len < 12) return { ok: false, reason: 'short' };
+    const b1 = p[1] as number;
+    // Version 2, and not RTCP's PT 192-223 (RFC 5761 §4) which would arrive here with rtcp-mux.
+    if ((p[0] as number) >> 6 !== 2 || (b1 >= 192 && b1 <= 223)) return { ok: false, reason: 'not-rtp' };
+    const seq = ((p[2] as number) << 8) | (p[3] as number);
+    const ssrc = p.readUInt32BE(8);
+    const stream = this.rtpStreams.get(ssrc);
+
+    if (stream !== undefined) {
+      const authEnd = len - this.tagLength - stream.mkiLength;
+      const hdr = rtpHeaderLength(p, authEnd);
+      if (hdr < 0) return { ok: false, reason: 'short' };
+      if (!this.mkiMatches(p, authEnd, stream.mkiLength)) return { ok: false, reason: 'mki' };
+      const index = estimateIndex(stream.replay.highest, seq);
+      if (index < 0 || stream.replay.check(index) !== 'ok') return { ok: false, reason: index < 0 ? 'auth' : 'replay' };
+      if (!this.rtpAuthentic(p, authEnd, index)) return { ok: false, reason: 'auth' };
+      stream.replay.accept(index);
+      return { ok: true, rtp: this.decryptRtp(p, hdr, authEnd, ssrc, index), roc: Math.floor(index / 0x10000), index };
+    }
+
+    // First packet of this SSRC: find the MKI layout and ROC under which it authenticates.
+    let reason: SrtpFailure = 'short';
+    for (let li = 0; li < this.layouts.length; li++) {
+      const mkiLength = this.layouts[li] as number;
+      const authEnd = len - this.tagLength - mkiLength;
+      const hdr = rtpHeaderLength(p, authEnd);
+      if (hdr < 0) continue;
+      // Only the configured layout checks the MKI value; the fallback is the peer's other a=crypto line.
+      if (li === 0 && !this.mkiMatches(p, authEnd, mkiLength)) {
+        reason = 'mki';
+        continue;
+      }
+      if (reason === 'short') reason = 'auth';
+      for (let roc = 0; roc <= this.maxRocProbe; roc++) {
+        const index = roc * 0x10000 + seq;
+        if (!this.rtpAuthentic(p, authEnd, index)) continue;
+        const s: Stream = { replay: new ReplayWindow(this.windowSize), mkiLength };
+        s.replay.accept(index);
+        this.rtpStreams.set(ssrc, s);
+        return { ok: true, rtp: this.decryptRtp(p, hdr, authEnd, ssrc, index), roc, index };
+      }
+    }
+    return { ok: false, reason };
+  }
+
+  private unprotectSrtcp(p: Buffer): SrtcpResult {
+    if (p.length < SRTCP_CLEAR_HEADER) return { ok: false, reason: 'short' };
+    const b1 = p[1] as number;
+    if ((p[0] as number) >> 6 !== 2 || b1 < 192 || b1 > 223) return { ok: false, reason: 'not-rtp' };
+    const ssrc = p.readUInt32BE(4);
+    const stream = this.rtcpStreams.get(ssrc);
+    const layouts = stream !== undefined ? [stream.mkiLength] : this.layouts;
+    let reason: SrtpFailure = 'short';
+    for (let li = 0; li < layouts.length; li++) {
+      const mkiLength = layouts[li] as number;
+      const l = srtcpLayout(p, mkiLength);
+      if (l === undefined) continue;
+      if ((stream !== undefined || li === 0) && !this.mkiMatches(p, l.mkiStart, mkiLength)) {
+        reason = 'mki';
+        continue;
+      }
+      if (stream !== undefined && stream.replay.check(l.index) !== 'ok') return { ok: false, reason: 'replay' };
+      if (reason === 'short') reason = 'auth';
+      const keys = this.rtcpKeys;
+      if (!keys.hmac.verify(p.subarray(l.tagStart, l.tagStart + SRTCP_TAG_LENGTH), p.subarray(0, l.mkiStart))) continue;
+      let s = stream;
+      if (s === undefined) {
+        s = { replay: new ReplayWindow(this.windowSize), mkiLength };
+        this.rtcpStreams.set(ssrc, s);
+      }
+      s.replay.accept(l.index);
+      const out = Buffer.allocUnsafe(l.encEnd);
+      if (l.encrypted) {
+        p.copy(out, 0, 0, SRTCP_CLEAR_HEADER);
+        writeIv(this.iv, keys.salt, ssrc, l.index);
+        keys.aes.xorInto(this.iv, p, SRTCP_CLEAR_HEADER, l.encEnd, out, SRTCP_CLEAR_HEADER);
+      } else {
+        p.copy(out, 0, 0, l.encEnd);
+      }
+      return { ok: true, rtcp: out, index: l.index, encrypted: l.encrypted };
+    }
+    return { ok: false, reason };
+  }
+
+  /** RFC 3711 §4.2: tag = HMAC(auth key, header || encrypted payload || ROC), truncated. */
+  private rtpAuthentic(p: Buffer, authEnd: number, index: number): boolean {
+    const roc = Math.floor(index / 0x10000);
+    this.rocBuf.writeUInt32BE(roc >>> 0, 0);
+    const tagStart = p.length - this.tagLength;
+    return this.rtpKeys.hmac.verify(p.subarray(tagStart), p.subarray(0, authEnd), this.rocBuf);
+  }
+
+  private decryptRtp(p: Buffer, hdr: number, authEnd: number, ssrc: number, index: number): Buffer {
+    const out = Buffer.allocUnsafe(authEnd);
+    p.copy(out, 0, 0, hdr);
+    writeIv(this.iv, this.rtpKeys.salt, ssrc, index);
+    this.rtpKeys.aes.xorInto(this.iv, p, hdr, authEnd, out, hdr);
+    return out;
+  }
+
+  /** The MKI (big-endian, `mkiLength` bytes at `at`) equals the expected value, or any value is accepted. */
+  private mkiMatches(p: Buffer, at: number, mkiLength: number): boolean {
+    if (mkiLength === 0 || this.mki === undefined) return true;
+    return p.readUIntBE(at, mkiLength) === this.mki;
+  }
+}
+
+/**
+ * RFC 3711 §3.3.1 / Appendix A: the index of SEQ relative to the highest index received (ROC, s_l).
+ * Returns -1 for an index before 0 (a packet from before ROC 0, seq far above s_l): it cannot authenticate.
+ */
+export function estimateIndex(highest: number, seq: number): number {
+  const roc = Math.floor(highest / 0x10000);
+  const sl = highest % 0x10000;
+  let v = roc;
+  if (sl < 0x8000) {
+    if (seq - sl > 0x8000) v = roc - 1;
+  } else if (sl - 0x8000 > seq) {
+    v = roc + 1;
+  }
+  if (v < 0 || v > 0xffffffff) return -1;
+  return v * 0x10000 + seq;
+}
