@@ -130,6 +130,12 @@ export class AddressIndex {
   private nextRank = 1;
   /** Bumped on every change, so cached flow bindings know to re-resolve. */
   generation = 0;
+  /**
+   * Per-port change counters: a flow's binding stays valid while neither of its ports had an entry added or
+   * removed (a global counter made every stream of every call re-resolve whenever any call's SDP changed).
+   * Ports of different addresses share a counter: that only costs an extra re-resolve.
+   */
+  readonly portGen = new Uint32Array(65536);
 
   lookup(ip: string, port: number): AddressBinding[] | undefined {
     return this.byIp.get(ip)?.get(port);
@@ -186,6 +192,7 @@ export class AddressIndex {
     if (placed === undefined) return;
     this.byCall.delete(call);
     for (const p of placed) {
+      this.portGen[p.port & 0xffff]!++;
       const ports = this.byIp.get(p.ip);
       const list = ports?.get(p.port);
       if (ports === undefined || list === undefined) continue;
@@ -200,6 +207,7 @@ export class AddressIndex {
   }
 
   private insert(p: Placed): void {
+    this.portGen[p.port & 0xffff]!++;
     let ports = this.byIp.get(p.ip);
     if (ports === undefined) {
       ports = new Map();

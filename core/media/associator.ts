@@ -45,6 +45,9 @@ const RTP = 0, RTCP = 1, UNMATCHED = 2, UNMATCHED_RTCP = 3, STUN = 4, CHANNEL = 
 interface SsrcBinding {
   ssrc: number;
   gen: number;
+  /** The index's change counters of the flow's destination and source ports when this was resolved. */
+  genDst: number;
+  genSrc: number;
   call: Call | undefined;
   sender: Side;
   how: AssociatedRtp['how'];
@@ -210,17 +213,20 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
       b = f.ssrcs.get(ssrc);
       if (b === undefined) {
         if (f.ssrcs.size >= MAX_SSRCS_PER_FLOW) f.ssrcs.clear(); // junk with random SSRCs must not grow without bound
-        b = { ssrc, gen: -1, call: undefined, sender: 'caller', how: 'sdp-dst', mediaIndex: 0, mediaType: 'audio', toTag: undefined, rtpmaps: new Map(), lastTouch: 0, unmatched: undefined };
+        b = { ssrc, gen: -1, genDst: -1, genSrc: -1, call: undefined, sender: 'caller', how: 'sdp-dst', mediaIndex: 0, mediaType: 'audio', toTag: undefined, rtpmaps: new Map(), lastTouch: 0, unmatched: undefined };
         f.ssrcs.set(ssrc, b);
       }
       f.last = b;
     }
-    if (b.gen !== this.index.generation) this.resolve(f, b);
+    const pg = this.index.portGen;
+    if (b.genDst !== pg[f.dport] || b.genSrc !== pg[f.sport]) this.resolve(f, b);
     return b;
   }
 
   private resolve(f: Flow, b: SsrcBinding): void {
     b.gen = this.index.generation;
+    b.genDst = this.index.portGen[f.dport]!;
+    b.genSrc = this.index.portGen[f.sport]!;
     b.rtpmaps.clear();
     const dsts = this.index.lookup(f.dst, f.dport);
     const srcs = this.index.lookup(f.src, f.sport);

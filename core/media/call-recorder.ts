@@ -189,7 +189,7 @@ export class CallRecorder {
     });
     if (r === 'late') side.late++;
     if (ts > rec.lastAudioTs) rec.lastAudioTs = ts;
-    // Flushing every packet costs more than it saves: every 100 ms of capture time is plenty (the ring holds 2 s).
+    // Flushing every packet costs more than it saves: every 100 ms of capture time is plenty (the ring holds 1.2 s).
     if (ts - rec.lastAdvance >= ADVANCE_EVERY_US) {
       rec.lastAdvance = ts;
       timeline.advance(ts);
@@ -413,7 +413,7 @@ export class CallRecorder {
     }
   }
 
-  private sideStats(s: SideState): DirectionStats {
+  private sideStats(s: SideState, late: number): DirectionStats {
     let packets = 0;
     let expected = 0;
     let duplicates = 0;
@@ -426,7 +426,7 @@ export class CallRecorder {
       packets,
       expected,
       lost: Math.max(0, expected - packets),
-      late: s.late,
+      late,
       duplicates,
       ssrcs: [...s.seq.keys()],
       codecs: [...s.codecs],
@@ -443,8 +443,9 @@ export class CallRecorder {
       status,
       call: summarizeCall(rec.call),
       direction: 'unknown',
-      caller: this.sideStats(rec.sides.caller),
-      callee: this.sideStats(rec.sides.callee),
+      // The timeline knows every late drop (including packets held while a new stream's anchor settled).
+      caller: this.sideStats(rec.sides.caller, rec.timeline?.stats(0).latePackets ?? rec.sides.caller.late),
+      callee: this.sideStats(rec.sides.callee, rec.timeline?.stats(1).latePackets ?? rec.sides.callee.late),
       dtmf: rec.dtmf.map((d) => ({ digit: d.digit, at: Math.round(d.at * 1000) / 1000, durationMs: d.durationMs, side: d.side })),
       flags: [...rec.flags],
     };

@@ -438,8 +438,8 @@ describe('CallTimeline', () => {
     // Half of it overlapping (e.g. a re-anchored stream): the new half is placed, the old half kept.
     const half = new Int16Array(160).fill(6);
     assert.equal(tl.push(0, { ...a[69]!.a, streamId: 'other', pcm: half, captureTs: a[69]!.a.captureTs + 10 * MS }), 'placed');
-    tl.advance(a[69]!.a.captureTs + 80 * MS); // the new stream's anchor settles (its first packets are held briefly)
-    assert.equal(tl.push(0, { ...a[69]!.a, streamId: 'other', pcm: half, captureTs: a[69]!.a.captureTs + 80 * MS }), 'duplicate');
+    tl.advance(a[69]!.a.captureTs + 160 * MS); // the new stream's anchor settles (its first packets are held briefly)
+    assert.equal(tl.push(0, { ...a[69]!.a, streamId: 'other', pcm: half, captureTs: a[69]!.a.captureTs + 160 * MS }), 'duplicate');
     tl.finish();
     assert.equal(tl.push(0, a[80]!.a), 'late');
     const s = tl.stats(0);

@@ -58,7 +58,7 @@ interface StreamState {
 }
 
 /** Ring capacity beyond the reorder window, covering packets placed ahead of the capture clock. */
-const MARGIN_MS = 2000;
+const MARGIN_MS = 1000;
 /** Largest chunk handed to the sink (bounds the allocation when a long silence is flushed). */
 const MAX_CHUNK_SEC = 1;
 /** Streams idle this long (output time) are forgotten; if they come back they are anchored afresh. */
@@ -72,7 +72,7 @@ const DRIFT_BLOCK_US = 1_000_000;
  * the least-delayed of them: the first packet alone may have queued behind others (bursty starts), and its delay
  * would otherwise shift the whole stream. Must stay well below the reorder window.
  */
-const SETTLE_US = 60_000;
+const SETTLE_US = 150_000;
 
 class Channel {
   readonly ring: Int16Array;
@@ -92,6 +92,8 @@ export class CallTimeline {
   private readonly rate: number;
   private startTs: number;
   private readonly windowUs: number;
+  /** SETTLE_US, but never more than 3/4 of the reorder window (held audio must not fall behind the flush point). */
+  private readonly settleUs: number;
   private readonly thresholdSamples: number;
   /** A lag, steady over a drift block, beyond which the anchor is moved (half the reorder window). */
   private readonly driftSamples: number;
@@ -111,6 +113,7 @@ export class CallTimeline {
     this.startTs = opts.startTs;
     const windowMs = opts.reorderWindowMs ?? 200;
     this.windowUs = windowMs * 1000;
+    this.settleUs = Math.min(SETTLE_US, Math.floor(this.windowUs * 0.75));
     this.thresholdSamples = ((opts.reanchorThresholdMs ?? 1000) * this.rate) / 1000;
     this.driftSamples = (windowMs * this.rate) / 2000;
     this.capacity = Math.ceil(((windowMs + MARGIN_MS) * this.rate) / 1000);
@@ -155,7 +158,7 @@ export class CallTimeline {
     } else {
       const known = ch.streams.get(a.streamId);
       if (known === undefined || known.clockRate !== a.clockRate) {
-        ch.settling.set(a.streamId, { until: a.captureTs + SETTLE_US, items: [a] });
+        ch.settling.set(a.streamId, { until: a.captureTs + this.settleUs, items: [a] });
         return 'placed';
       }
     }
@@ -170,20 +173,22 @@ export class CallTimeline {
     ch.settling.delete(streamId);
     const first = held.items[0]!;
     const rtp0 = first.rtpTimestamp >>> 0;
+    // The anchor is the least-delayed packet's implied position of the first packet; the start also covers held
+    // packets with earlier timestamps (arrived swapped).
+    const start = this.heldStart(held.items);
     let anchorPos = Infinity;
     for (const it of held.items) {
       if (it.clockRate !== first.clockRate) continue;
-      const ticks = ((it.rtpTimestamp >>> 0) - rtp0) | 0; // signed 32-bit difference
-      const implied = this.posOf(it.captureTs) - this.rtpToOut(ticks, first.clockRate);
-      if (implied < anchorPos) anchorPos = implied;
+      anchorPos = Math.min(anchorPos, this.posOf(it.captureTs) - this.rtpToOut(((it.rtpTimestamp >>> 0) - rtp0) | 0, first.clockRate));
     }
-    if (anchorPos < 0 && this.flushed === 0) {
+    if (start < 0 && this.flushed === 0) {
       // This stream starts before the provisional origin and nothing is written yet: move the origin back so no
       // sample is cut, shifting what the other streams already placed.
-      this.shiftOrigin(-anchorPos);
-      anchorPos = 0;
+      this.shiftOrigin(-start);
+      anchorPos -= start;
     }
     this.anchor(ch, first, rtp0, anchorPos);
+    // A held packet found late here is counted in stats(channel).latePackets (push() had answered 'placed').
     for (const it of held.items) this.place1(channel, it);
   }
 
@@ -377,8 +382,26 @@ export class CallTimeline {
   advance(nowTs: number): void {
     if (this.finished) return;
     this.settleAll(nowTs);
-    const target = this.posOf(nowTs - this.windowUs);
+    let target = this.posOf(nowTs - this.windowUs);
+    // Never emit past where a still-settling stream will place its first sample (its first packet may have been
+    // delayed by up to the settle time plus jitter: waiting costs memory for a moment, emitting would cut audio).
+    for (const c of this.channels) for (const h of c.settling.values()) target = Math.min(target, this.heldStart(h.items));
     if (target > this.flushed) this.flushTo(target);
+  }
+
+  /** Where a held stream's earliest sample will go once settled (the same reckoning as settle()). */
+  private heldStart(items: PlacedAudio[]): number {
+    const first = items[0]!;
+    const rtp0 = first.rtpTimestamp >>> 0;
+    let anchor = Infinity;
+    let earliest = 0;
+    for (const it of items) {
+      if (it.clockRate !== first.clockRate) continue;
+      const offset = this.rtpToOut(((it.rtpTimestamp >>> 0) - rtp0) | 0, first.clockRate);
+      anchor = Math.min(anchor, this.posOf(it.captureTs) - offset);
+      earliest = Math.min(earliest, offset);
+    }
+    return anchor + earliest;
   }
 
   /** Emit everything up to the end of the latest audio (or endTs, when later); later pushes are 'late'. */

@@ -141,7 +141,7 @@ describe('WAV writer', () => {
     for (let k = 0; k < expected.length; k++) expected[k] = ((k * 37) % 65536) - 32768;
 
     const h = headerSizes(file);
-    // Samples are gathered into 32 KiB writes: at most that much (1 s at 8 kHz stereo) was still in memory.
+    // Samples are gathered into 16 KiB writes: at most that much (0.5 s at 8 kHz stereo) was still in memory.
     const inFile = (h.length - 44) / 4;
     assert.ok(inFile <= frames && frames - inFile <= 8192, `${frames - inFile} frames never reached the file`);
     const behindSec = (h.length - 44 - h.data) / 4 / 8000;

@@ -62,7 +62,7 @@ function toLeBytes(pcm: Int16Array): Buffer {
  * two thirds of the recording time. Bounded, and always written out before the header is synced, so the header
  * never claims bytes that are not in the file.
  */
-const WRITE_BUFFER_BYTES = 32 * 1024;
+const WRITE_BUFFER_BYTES = 16 * 1024;
 
 export class WavWriter {
   private fd: number | undefined;

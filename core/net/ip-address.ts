@@ -3,7 +3,7 @@
  * packet, so a hit returns the same string without allocating.
  */
 
-const V4_SLOTS = 4096;
+const V4_SLOTS = 65536;
 const v4Keys = new Int32Array(V4_SLOTS);
 const v4Strs: string[] = new Array<string>(V4_SLOTS).fill('');
 
@@ -14,7 +14,8 @@ export function ipv4String(buf: Buffer, off: number): string {
   const c = buf[off + 2] as number;
   const d = buf[off + 3] as number;
   const key = (a << 24) | (b << 16) | (c << 8) | d;
-  const slot = (key ^ (key >>> 12) ^ (key >>> 24)) & (V4_SLOTS - 1);
+  // Multiplicative hash: addresses of one subnet differ in their low bits and must spread over every slot.
+  const slot = Math.imul(key, 0x9e3779b1) >>> 16;
   const s = v4Strs[slot] as string;
   if (s !== '' && v4Keys[slot] === key) return s;
   const text = `${a}.${b}.${c}.${d}`;

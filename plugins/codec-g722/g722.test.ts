@@ -180,6 +180,19 @@ describe('codec-g722', () => {
     assert.equal(dec.resets, 2);
   });
 
+  it('measures decode speed', () => {
+    const dec = g722Codec.createDecoder({ encoding: 'G722', clockRate: 8000, channels: 1, payloadType: 9 });
+    const payload = Buffer.alloc(160);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 73 + 11) & 0xff;
+    for (let i = 0; i < 200; i++) dec.decode(payload, rtpInfo(i, i * 160)); // warm-up
+    const packets = 3000; // 60 s
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < packets; i++) dec.decode(payload, rtpInfo(200 + i, (200 + i) * 160));
+    const sec = Number(process.hrtime.bigint() - t0) / 1e9;
+    console.log(`      G.722 decode speed: ${((packets * 0.02) / sec).toFixed(0)}x real time (${((sec / packets) * 1e6).toFixed(1)} µs per 20 ms packet)`);
+    assert.ok((packets * 0.02) / sec > 50);
+  });
+
   (haveFfmpeg ? describe : describe.skip)(`against ffmpeg's independent G.722 codec${haveFfmpeg ? '' : ' (skipped: ffmpeg not installed; apt-get install ffmpeg)'}`, () => {
     let dir = '';
     before(() => {

@@ -30,13 +30,16 @@ import type { SilkWasm } from './silk-wasm-sync';
 export const SILK_HEADER = Buffer.from('\x02#!SILK_V3', 'latin1');
 /** SILK's MAX_ARITHM_BYTES: larger payloads are rejected by the SDK as too large. */
 export const SILK_MAX_PAYLOAD = 1024;
-/** Frames of history re-decoded before each packet (see the file header for the measurements). */
-export const WARMUP_FRAMES = 8;
+/** Frames of history re-decoded before each packet by default (see the file header for the measurements). */
+export const WARMUP_FRAMES = 10;
 /** Packets remembered for reordering and history. */
 const HISTORY = 64;
 /** RFC 3550 A.1: a sequence jump this far ahead is a restart, this far back is not reordering. */
 const MAX_DROPOUT = 3000;
 const MAX_MISORDER = 100;
+/** place() results that are not history indexes. */
+const DUPLICATE = -1;
+const STRAY = -2;
 /** The container length that ends the stream and makes the SDK conceal its 2 trailing frames. */
 const END_MARK = 0x7fff;
 /** SILK sampling rates (and RTP clocks) an SDP may name. */
@@ -44,6 +47,12 @@ export const SILK_RATES = [8000, 12000, 16000, 24000] as const;
 /** Lync's default dynamic payload types (Silk8CodecPayloadTypes / Silk16CodecPayloadTypes). */
 export const DEFAULT_SILK8_PAYLOAD_TYPES = [103];
 export const DEFAULT_SILK16_PAYLOAD_TYPES = [104];
+
+/** Concealment audio for a gap: `pcm` at the decoder's rate, starting at `rtpTimestamp`. */
+export interface ConcealedAudio {
+  rtpTimestamp: number;
+  pcm: Int16Array;
+}
 
 interface Entry {
   /** Extended sequence number. */
@@ -93,6 +102,8 @@ export class SilkStreamDecoder implements Decoder {
   private ssrc: number | undefined;
   private maxSeq = -1;
   private nextSeq = 0;
+  /** The sequence number that would confirm a jump (RFC 3550 A.1 "bad_seq"), or -1. */
+  private probeSeq = -1;
   /** Packets decoded, how many arrived out of order, and how often the history restarted (SSRC change, jump). */
   packets = 0;
   reordered = 0;
@@ -100,9 +111,13 @@ export class SilkStreamDecoder implements Decoder {
   /** Lost entries put in the history, which the SDK conceals (the timeline still fills the gap with silence). */
   concealed = 0;
 
+  private concealment: ConcealedAudio[] = [];
+
   constructor(
     private readonly silk: SilkWasm,
     readonly clockRate: number,
+    /** Frames of history re-decoded before each packet: more is closer to a continuous decode, and slower. */
+    readonly historyFrames = WARMUP_FRAMES,
   ) {
     this.sampleRate = clockRate;
     this.frame = clockRate / 50;
@@ -111,21 +126,26 @@ export class SilkStreamDecoder implements Decoder {
   decode(payload: Buffer, rtp?: RtpFrameInfo): Int16Array | null {
     if (payload.length === 0) return null; // DTX: nothing sent
     const tooLarge = payload.length > SILK_MAX_PAYLOAD;
-    const pos = this.place(tooLarge ? null : Buffer.from(payload), rtp);
-    if (pos < 0) return null; // a duplicate
-    const cur = this.history[pos] as Entry;
+    const entry: Entry = { seq: 0, timestamp: 0, payload: tooLarge ? null : Buffer.from(payload), samples: this.frame };
+    const pos = this.place(entry, rtp);
+    if (pos === DUPLICATE) return null;
     if (tooLarge) throw new Error(`SILK payload of ${payload.length} bytes exceeds the ${SILK_MAX_PAYLOAD}-byte limit`);
     this.packets++;
 
-    // History: the entries before this one, at most WARMUP_FRAMES frames of them, without leading lost ones.
-    let start = pos;
-    let frames = 0;
-    while (start > 0 && frames < WARMUP_FRAMES) {
-      start--;
-      frames += Math.max(1, Math.round((this.history[start] as Entry).samples / this.frame));
+    // History: the entries before this one, at most historyFrames frames of them, without leading lost ones.
+    let win: Entry[];
+    if (pos === STRAY) {
+      win = [entry];
+    } else {
+      let start = pos;
+      let frames = 0;
+      while (start > 0 && frames < this.historyFrames) {
+        start--;
+        frames += Math.max(1, Math.round((this.history[start] as Entry).samples / this.frame));
+      }
+      while (start < pos && (this.history[start] as Entry).payload === null) start++;
+      win = this.history.slice(start, pos + 1);
     }
-    while (start < pos && (this.history[start] as Entry).payload === null) start++;
-    const win = this.history.slice(start, pos + 1);
     const { container, trailingFrames } = buildContainer(win.map((e) => e.payload));
     const pcm = this.silk.decodeContainer(container, this.sampleRate);
     if (pcm === undefined) throw new Error('silk decoding failure');
@@ -135,49 +155,71 @@ export class SilkStreamDecoder implements Decoder {
     const end = pcm.length - trailingFrames * this.frame;
     const n = end - before;
     if (n <= 0 || n % this.frame !== 0) throw new Error(`SILK decoder returned ${pcm.length} samples where ${before} + k×${this.frame} + ${trailingFrames * this.frame} were expected`);
-    cur.samples = n;
+    entry.samples = n;
+    // Lost entries right before the newest packet: the SDK's concealment of the gap, on offer to the caller.
+    if (pos !== STRAY && pos === this.history.length - 1) {
+      let k = 0;
+      for (let i = win.length - 2; i >= 0 && (win[i] as Entry).payload === null; i--) k++;
+      if (k > 0) {
+        const samples = k * this.frame;
+        this.concealment.push({ rtpTimestamp: (entry.timestamp - samples * (this.clockRate / this.sampleRate)) >>> 0, pcm: pcm.slice(before - samples, before) });
+      }
+    }
     return pcm.slice(before, end);
   }
 
-  /** Files the packet into the history in sequence order (lost entries for gaps); returns its index, -1 for a duplicate. */
-  private place(payload: Buffer | null, rtp?: RtpFrameInfo): number {
+  /**
+   * Files the entry into the history in sequence order (lost entries for gaps) and returns its index; DUPLICATE
+   * for a packet already decoded, STRAY for one far outside the sequence, decoded on its own (RFC 3550 A.1:
+   * a jump is only believed, and the history restarted, when the next packet continues from it).
+   */
+  private place(e: Entry, rtp?: RtpFrameInfo): number {
     const h = this.history;
     if (rtp === undefined) {
-      h.push({ seq: this.nextSeq++, timestamp: 0, payload, samples: this.frame });
+      e.seq = this.nextSeq++;
+      h.push(e);
       this.trim();
       return h.length - 1;
     }
-    const delta = h.length === 0 ? 0 : seqDelta(this.maxSeq & 0xffff, rtp.seq);
+    e.timestamp = rtp.timestamp;
     const last = h[h.length - 1];
-    const gapTicks = last === undefined ? 0 : tsDelta(last.timestamp, rtp.timestamp) - last.samples * (this.clockRate / this.sampleRate);
-    // A new SSRC, or a jump RFC 3550 A.1 would call a restart: start afresh. (A long gap needs no special case:
-    // its lost entries fill the whole history and are dropped as leading ones, which is the same thing.)
-    if (last === undefined || this.ssrc !== rtp.ssrc || delta > MAX_DROPOUT || delta < -MAX_MISORDER) {
+    const delta = last === undefined ? 0 : seqDelta(this.maxSeq & 0xffff, rtp.seq);
+    const jump = delta > MAX_DROPOUT || delta < -MAX_MISORDER;
+    if (last === undefined || this.ssrc !== rtp.ssrc || (jump && rtp.seq === this.probeSeq)) {
       if (last !== undefined) this.restarts++;
       h.length = 0;
       this.ssrc = rtp.ssrc;
       this.maxSeq = rtp.seq;
-      h.push({ seq: rtp.seq, timestamp: rtp.timestamp, payload, samples: this.frame });
+      this.probeSeq = -1;
+      e.seq = rtp.seq;
+      h.push(e);
       return 0;
     }
+    if (jump) {
+      this.probeSeq = (rtp.seq + 1) & 0xffff;
+      return STRAY;
+    }
+    this.probeSeq = -1;
     const seq = this.maxSeq + delta;
+    e.seq = seq;
     if (delta > 0) {
       const missing = delta - 1;
       if (missing > 0) {
         // Frames lost: from the timestamps when they are sane, else one frame per missing packet.
+        const gapTicks = tsDelta(last.timestamp, rtp.timestamp) - last.samples * (this.clockRate / this.sampleRate);
         const lostFrames = Math.max(missing, gapTicks > 0 ? Math.round(gapTicks / this.frame) : missing);
-        // Each missing packet gets its share of lost entries; only the last WARMUP_FRAMES + 1 can matter
-        // (leading lost entries of a history are dropped).
+        // Each missing packet gets its share of lost entries; only the last historyFrames + 1 can matter
+        // (leading lost entries of a history are dropped), so a long gap amounts to a fresh decoder.
         const perPacket = Math.max(1, Math.round(lostFrames / missing));
         const lost: Entry[] = [];
-        for (let m = seq - 1; m > this.maxSeq && lost.length <= WARMUP_FRAMES; m--) {
-          for (let k = 0; k < perPacket && lost.length <= WARMUP_FRAMES; k++) lost.push({ seq: m, timestamp: 0, payload: null, samples: this.frame });
+        for (let m = seq - 1; m > this.maxSeq && lost.length <= this.historyFrames; m--) {
+          for (let k = 0; k < perPacket && lost.length <= this.historyFrames; k++) lost.push({ seq: m, timestamp: 0, payload: null, samples: this.frame });
         }
         h.push(...lost.reverse());
         this.concealed += lost.length;
       }
       this.maxSeq = seq;
-      h.push({ seq, timestamp: rtp.timestamp, payload, samples: this.frame });
+      h.push(e);
       this.trim();
       return h.length - 1;
     }
@@ -185,16 +227,27 @@ export class SilkStreamDecoder implements Decoder {
     let i = h.length - 1;
     while (i >= 0 && (h[i] as Entry).seq > seq) i--;
     if (i >= 0 && (h[i] as Entry).seq === seq) {
-      if ((h[i] as Entry).payload !== null) return -1;
+      if ((h[i] as Entry).payload !== null) return DUPLICATE;
       let first = i;
       while (first > 0 && (h[first - 1] as Entry).seq === seq) first--;
-      h.splice(first, i - first + 1, { seq, timestamp: rtp.timestamp, payload, samples: this.frame });
+      h.splice(first, i - first + 1, e);
       this.reordered++;
       return first;
     }
     this.reordered++;
-    h.splice(i + 1, 0, { seq, timestamp: rtp.timestamp, payload, samples: this.frame });
+    h.splice(i + 1, 0, e);
     return i + 1;
+  }
+
+  /**
+   * Audio the SILK decoder made up for lost packets (its PLC), found while decoding the packet after a gap
+   * of up to historyFrames frames, placed by RTP timestamp. Not part of the Decoder contract (yet): a core
+   * that calls it can fill gaps with concealment instead of silence. Returns and forgets what it holds.
+   */
+  drainConcealment(): ConcealedAudio[] {
+    const out = this.concealment;
+    this.concealment = [];
+    return out;
   }
 
   private trim(): void {
@@ -203,12 +256,15 @@ export class SilkStreamDecoder implements Decoder {
 
   close(): void {
     this.history.length = 0;
+    this.concealment = [];
   }
 }
 
 export interface SilkCodecOptions {
-  silk8PayloadTypes: number[];
-  silk16PayloadTypes: number[];
+  silk8PayloadTypes: readonly number[];
+  silk16PayloadTypes: readonly number[];
+  /** Frames of history re-decoded with each packet (default WARMUP_FRAMES). */
+  historyFrames?: number;
 }
 
 /** The codec service: SILK at every rate silk-wasm decodes, plus the configured rtpmap-less payload types. */
@@ -223,7 +279,7 @@ export function createSilkCodec(silk: SilkWasm, opts: SilkCodecOptions): Codec {
       if (stream.encoding.toUpperCase() !== 'SILK' || !(SILK_RATES as readonly number[]).includes(stream.clockRate)) {
         throw new Error(`codec-silk decodes SILK at ${SILK_RATES.join('/')} Hz only, not "${stream.encoding}/${stream.clockRate}" (payload type ${stream.payloadType})`);
       }
-      return new SilkStreamDecoder(silk, stream.clockRate);
+      return new SilkStreamDecoder(silk, stream.clockRate, opts.historyFrames ?? WARMUP_FRAMES);
     },
   };
 }

@@ -3,12 +3,13 @@
  *
  * Options mirror the Lync integration guide's Silk8CodecPayloadTypes / Silk16CodecPayloadTypes: payload types
  * treated as SILK/8000 and SILK/16000 when an SDP carries no rtpmap for them (the codec's staticPayloadTypes).
- * register() is async: it loads and instantiates silk-wasm once, after which every decode is synchronous.
+ * historyFrames trades CPU for fidelity (see codec.ts). register() is async: it loads and instantiates
+ * silk-wasm once, after which every decode is synchronous.
  */
 import { definePlugin, TAPLINE_API } from '../../core/contract';
 import { ErrorCodes } from '../../core/errors';
 import { Tokens } from '../../core/tokens';
-import { createSilkCodec, DEFAULT_SILK16_PAYLOAD_TYPES, DEFAULT_SILK8_PAYLOAD_TYPES, SILK_RATES, type SilkCodecOptions } from './codec';
+import { createSilkCodec, DEFAULT_SILK16_PAYLOAD_TYPES, DEFAULT_SILK8_PAYLOAD_TYPES, SILK_RATES, WARMUP_FRAMES, type SilkCodecOptions } from './codec';
 import { loadSilkWasm } from './silk-wasm-sync';
 
 const ptList = (def: number[], what: string) => ({
@@ -31,6 +32,14 @@ export default definePlugin<SilkCodecOptions>({
     properties: {
       silk8PayloadTypes: ptList(DEFAULT_SILK8_PAYLOAD_TYPES, 'SILK/8000'),
       silk16PayloadTypes: ptList(DEFAULT_SILK16_PAYLOAD_TYPES, 'SILK/16000'),
+      historyFrames: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 50,
+        default: WARMUP_FRAMES,
+        description:
+          'Frames (20 ms) of a stream re-decoded with each packet so the SILK decoder state carries over: more is closer to one continuous decode, and slower (about 15 µs per frame per packet).',
+      },
     },
   },
   async register(ctx) {

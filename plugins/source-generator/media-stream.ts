@@ -43,6 +43,8 @@ export class MediaActor implements Actor {
   private sentInSeg = 0;
   /** The earlier packet of a swapped pair, written at the next slot. */
   private held: Packet | null = null;
+  /** With `held`: the successor that overtakes it, emitted at its own slot time. */
+  private heldNext: Packet | null = null;
   private done = false;
   private pa: Packet = { seq: 0, ts: 0, ssrc: 0, marker: false, sample: 0, lost: false };
   private pb: Packet = { seq: 0, ts: 0, ssrc: 0, marker: false, sample: 0, lost: false };
@@ -68,9 +70,13 @@ export class MediaActor implements Actor {
 
   step(): void {
     const t = this.time;
-    if (this.held !== null) {
-      this.emit(this.held, t);
+    if (this.held !== null && this.heldNext !== null) {
+      // The successor's own slot: it goes first, the held predecessor right behind it. Reordered, but no packet
+      // is ever captured before it was sent (which would tell a recorder the sender's clock is early).
+      this.emit(this.heldNext, t);
+      this.emit(this.held, t + 1); // 1 µs behind: capture times stay strictly increasing within the stream
       this.held = null;
+      this.heldNext = null;
       this.schedule(this.nextSent(this.cur + 1));
       return;
     }
@@ -80,8 +86,8 @@ export class MediaActor implements Actor {
     if (this.s.reorderRate > 0 && !p.lost && k2 < this.slots && this.sent(k2) && this.segmentOf(k2) === this.segmentOf(k) && this.rng.next() < this.s.reorderRate) {
       const q = this.number(k2, this.pb);
       if (!q.lost) {
-        this.emit(q, t);
         this.held = p;
+        this.heldNext = q;
         this.truth.reordered++;
         // Keep the held packet's object safe from the next number() call.
         this.pa = this.pb;

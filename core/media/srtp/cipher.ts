@@ -24,28 +24,41 @@ export class AesCm {
 
   /**
    * `length` bytes of keystream for a 16-byte IV whose last two bytes are the block counter (RFC 3711 §4.1.1:
-   * the counter is IV + j for j = 0, 1, 2 …, and at most 2^16 blocks per packet). The IV's bytes 14-15 must be 0.
+   * the counter is IV + j for j = 0, 1, 2 …, and at most 2^16 blocks per packet). The IV's bytes 14-15 are ignored.
    */
   keystream(iv: Buffer, length: number): Buffer {
+    return this.run(iv, 0, length);
+  }
+
+  /**
+   * A new buffer: data[0, clear) unchanged, then data[clear, end) XOR the keystream of `iv` (encryption and
+   * decryption are the same). The result is a view into the cipher's output, so no second allocation or copy.
+   */
+  transform(iv: Buffer, data: Buffer, clear: number, end: number): Buffer {
+    const len = end - clear;
+    // ECB also encrypts `pre` bytes of don't-care blocks in front; the clear bytes overwrite their tail.
+    const pre = ((clear + AES_BLOCK - 1) >>> 4) << 4;
+    const out = this.run(iv, pre, len).subarray(pre - clear, pre + len);
+    if (clear <= 32) for (let i = 0; i < clear; i++) out[i] = data[i] as number;
+    else data.copy(out, 0, 0, clear);
+    for (let k = clear; k < end; k++) out[k] = (out[k] as number) ^ (data[k] as number);
+    return out;
+  }
+
+  /** ECB over `pre` don't-care bytes then the counter blocks for `length` bytes of keystream. */
+  private run(iv: Buffer, pre: number, length: number): Buffer {
     const blocks = Math.ceil(length / AES_BLOCK);
     if (blocks > 0x10000) throw new RangeError(`AES-CM: ${length} bytes exceed 2^16 blocks per IV`);
-    const n = blocks * AES_BLOCK;
+    const n = pre + blocks * AES_BLOCK;
     if (this.counters.length < n) this.counters = Buffer.alloc(Math.max(n, this.counters.length * 2));
     const c = this.counters;
-    for (let j = 0, o = 0; j < blocks; j++, o += AES_BLOCK) {
-      iv.copy(c, o, 0, 14);
+    // Byte stores in JS: cheaper than a native Buffer.copy call per block.
+    for (let j = 0, o = pre; j < blocks; j++, o += AES_BLOCK) {
+      for (let b = 0; b < 14; b++) c[o + b] = iv[b] as number;
       c[o + 14] = j >>> 8;
       c[o + 15] = j & 0xff;
     }
     return this.ecb.update(c.subarray(0, n));
-  }
-
-  /** out[outOff + k] = data[start + k] XOR keystream[k] for k < end - start (encrypt and decrypt are the same). */
-  xorInto(iv: Buffer, data: Buffer, start: number, end: number, out: Buffer, outOff: number): void {
-    const len = end - start;
-    if (len <= 0) return;
-    const ks = this.keystream(iv, len);
-    for (let k = 0; k < len; k++) out[outOff + k] = (data[start + k] as number) ^ (ks[k] as number);
   }
 }
 

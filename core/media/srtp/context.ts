@@ -121,7 +121,6 @@ export class SrtpContext {
   private readonly rtpStreams = new Map<number, Stream>();
   private readonly rtcpStreams = new Map<number, Stream>();
   private readonly iv = Buffer.alloc(16);
-  private readonly rocBuf = Buffer.alloc(4);
 
   constructor(opts: SrtpContextOptions) {
     if (!(opts.suite in SRTP_TAG_LENGTH)) throw new RangeError(`unsupported SRTP suite ${String(opts.suite)}`);
@@ -234,20 +233,19 @@ export class SrtpContext {
       if (stream !== undefined && stream.replay.check(l.index) !== 'ok') return { ok: false, reason: 'replay' };
       if (reason === 'short') reason = 'auth';
       const keys = this.rtcpKeys;
-      if (!keys.hmac.verify(p.subarray(l.tagStart, l.tagStart + SRTCP_TAG_LENGTH), p.subarray(0, l.mkiStart))) continue;
+      if (!keys.hmac.verify(p, 0, l.mkiStart, undefined, p, l.tagStart, SRTCP_TAG_LENGTH)) continue;
       let s = stream;
       if (s === undefined) {
         s = { replay: new ReplayWindow(this.windowSize), mkiLength };
         this.rtcpStreams.set(ssrc, s);
       }
       s.replay.accept(l.index);
-      const out = Buffer.allocUnsafe(l.encEnd);
+      let out: Buffer;
       if (l.encrypted) {
-        p.copy(out, 0, 0, SRTCP_CLEAR_HEADER);
         writeIv(this.iv, keys.salt, ssrc, l.index);
-        keys.aes.xorInto(this.iv, p, SRTCP_CLEAR_HEADER, l.encEnd, out, SRTCP_CLEAR_HEADER);
+        out = keys.aes.transform(this.iv, p, SRTCP_CLEAR_HEADER, l.encEnd);
       } else {
-        p.copy(out, 0, 0, l.encEnd);
+        out = Buffer.from(p.subarray(0, l.encEnd));
       }
       return { ok: true, rtcp: out, index: l.index, encrypted: l.encrypted };
     }
@@ -256,18 +254,13 @@ export class SrtpContext {
 
   /** RFC 3711 §4.2: tag = HMAC(auth key, header || encrypted payload || ROC), truncated. */
   private rtpAuthentic(p: Buffer, authEnd: number, index: number): boolean {
-    const roc = Math.floor(index / 0x10000);
-    this.rocBuf.writeUInt32BE(roc >>> 0, 0);
-    const tagStart = p.length - this.tagLength;
-    return this.rtpKeys.hmac.verify(p.subarray(tagStart), p.subarray(0, authEnd), this.rocBuf);
+    const roc = Math.floor(index / 0x10000) >>> 0;
+    return this.rtpKeys.hmac.verify(p, 0, authEnd, roc, p, p.length - this.tagLength, this.tagLength);
   }
 
   private decryptRtp(p: Buffer, hdr: number, authEnd: number, ssrc: number, index: number): Buffer {
-    const out = Buffer.allocUnsafe(authEnd);
-    p.copy(out, 0, 0, hdr);
     writeIv(this.iv, this.rtpKeys.salt, ssrc, index);
-    this.rtpKeys.aes.xorInto(this.iv, p, hdr, authEnd, out, hdr);
-    return out;
+    return this.rtpKeys.aes.transform(this.iv, p, hdr, authEnd);
   }
 
   /** The MKI (big-endian, `mkiLength` bytes at `at`) equals the expected value, or any value is accepted. */

@@ -14,5 +14,5 @@ export { SrtpContext, SRTP_TAG_LENGTH, estimateIndex } from './context';
 export type { SrtpSuite, MkiLength, SrtpContextOptions, SrtpResult, SrtcpResult, SrtpFailure, SrtpCounters, SrtpStreamInfo } from './context';
 export { SRTCP_TAG_LENGTH } from './srtcp';
 export { AesCm } from './cipher';
-export { HmacSha1 } from './auth';
+export { HmacSha1, HMAC_PATH } from './auth';
 export { ReplayWindow } from './replay';
