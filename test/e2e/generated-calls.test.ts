@@ -606,7 +606,7 @@ describe('generated calls record accurately (tones, burst timing, counts, durati
   // -------------------------------------------------------------------------------------------------------------
   // Known problems, each shown by a test of its own that fails until it is fixed (see the report / comments).
 
-  it('BUG (source-generator): no RTP packet is captured before the time it was sent', async () => {
+  it('regression (source-generator): no RTP packet is captured before the time it was sent', async () => {
     // media-stream.ts step(): a reordered pair is written "in the two slots' capture times", so the successor goes
     // out at its predecessor's slot, one ptime BEFORE its own send time. A recorder anchoring a stream on its
     // least-delayed packet then places the whole stream up to a ptime early (measured: -19.3 ms offsets, so marker
@@ -642,7 +642,7 @@ describe('generated calls record accurately (tones, burst timing, counts, durati
     assert.deepEqual(early.slice(0, 5), [], `${early.length} of ${rtp} packets are captured before their send time`);
   });
 
-  it('BUG (core/media/timeline.ts): with 30 ms jitter alone, every marker burst is within 20 ms of its send time', async () => {
+  it('regression (core/media/timeline.ts): with 30 ms jitter alone, every marker burst is within 20 ms of its send time', async () => {
     // A new stream is anchored on the least-delayed of the packets captured in its first SETTLE_US = 60 ms (about
     // three packets) and never re-anchored for less than half the reorder window (trackDrift: 100 ms). With jitter
     // uniform in 0..30 ms the minimum of three is above 20 ms for 1 stream in 27, and the whole stream is then placed

@@ -2,7 +2,7 @@
  * Recording scenarios end to end, through the real kernel (PluginHarness) with SIP text and hand-built RTP: early
  * media, a CANCELled call's early media, a codec switch after a re-INVITE, an 8 kHz side with a 16 kHz side, the
  * mixed (mono) layout, telephone-event DTMF, comfort noise, RTP that matches no call, an undecodable codec; and a
- * known timeline bug (marked BUG), whose test fails until it is fixed.
+ * timeline regression (a stream whose first packets arrive swapped), fixed and kept as a test.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -541,7 +541,7 @@ describe('recording scenarios (harness, SIP text, hand-built RTP)', function () 
     assertWhole(m, 1, want);
   });
 
-  it('BUG (core/media/timeline.ts settle()): a stream whose first two packets arrive swapped keeps its first packet', async () => {
+  it('regression (core/media/timeline.ts settle()): a stream whose first two packets arrive swapped keeps its first packet', async () => {
     // The callee's packets 0 and 1 arrive in swapped order (1 at 20 ms, 0 at 21 ms), the rest on time. settle()
     // anchors the stream on the held packets' least-delayed one, rtp0 being the FIRST ARRIVED packet's timestamp
     // (packet 1), and moves the origin back only by that anchor's own position (`anchorPos < 0`): it never looks
