@@ -9,6 +9,8 @@ import { readCapture } from '../../core/net/capture-reader';
 import { isSkipReason, PacketDecoder } from '../../core/net/decode';
 import { isRtcp, parseRtp } from '../../core/media/rtp';
 import { corpusPath, describeCorpus } from '../../test/corpus';
+import { readWav } from '../../core/media/wav';
+import storageLocal from '../storage-local/index';
 import plugin from './index';
 import { g722Codec, G722StreamDecoder } from './codec';
 import { G722Decoder, G722_PAYLOAD_TYPE } from './g722';
@@ -252,6 +254,30 @@ describe('codec-g722', () => {
         const corr = correlationAt(ours, ff, 0);
         console.log(`      corpus G.722: ${payloads.length} packets, ${(ours.length / 16000).toFixed(2)} s, vs ffmpeg corr ${corr.toFixed(6)}, first difference ${firstDifference(ours, ff)}`);
         assert.equal(firstDifference(ours, ff), -1);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('records the capture end to end through the kernel: the WAV holds exactly the decoded stream, at 16 kHz', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-g722-rec-'));
+      try {
+        const h = await PluginHarness.create(storageLocal, { options: { dir }, with: [{ plugin }] });
+        await h.pcap(corpusPath('pcap/ww_sip-rtp-g722.pcap'));
+        await h.stop();
+        const [m] = h.kernel.recorder.finished;
+        assert.ok(m?.audio !== undefined);
+        assert.deepEqual(m.callee.codecs, ['G722/8000']);
+        assert.equal(m.callee.packets, 425);
+        assert.equal(m.callee.undecoded, 0);
+        assert.equal(m.audio.sampleRate, 16000);
+        const wav = readWav(m.audio.file);
+        const callee = new Int16Array(wav.samples.length >> 1);
+        for (let i = 0; i < callee.length; i++) callee[i] = wav.samples[2 * i + 1] as number;
+        const direct = new G722Decoder().decode(Buffer.concat(payloads));
+        const { lag, corr } = bestAlignment(direct, callee, 1600);
+        console.log(`      recorded WAV (callee channel, ${(callee.length / 16000).toFixed(2)} s) vs direct decode: corr ${corr.toFixed(6)} at ${lag} samples`);
+        assert.ok(corr >= 0.999, `corr ${corr}`);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

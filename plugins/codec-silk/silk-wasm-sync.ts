@@ -108,7 +108,10 @@ class SilkWasmSync implements SilkWasm {
 
   decodeContainer(container: Uint8Array, sampleRate: number): Int16Array | undefined {
     const inst = this.instance;
-    if (inst === undefined) throw new Error('SILK decoder is being re-instantiated after a WebAssembly trap');
+    if (inst === undefined) {
+      this.reload();
+      throw new Error('SILK decoder is being re-instantiated after a WebAssembly trap');
+    }
     const chunks: Uint8Array[] = [];
     let total = 0;
     let ok: number;

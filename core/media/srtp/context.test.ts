@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { createHmac } from 'node:crypto';
+import { createDecipheriv, createHmac } from 'node:crypto';
 import { describeLibsrtp, libsrtp } from '../../../test/srtp-reference';
+import { writeIv } from './cipher';
 import { deriveSessionKeys, estimateIndex, HMAC_PATH, HmacSha1, ReplayWindow, SrtpContext, type SrtpContextOptions, type SrtpResult, type SrtpSuite } from './index';
 
 const MASTER_KEY = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
@@ -211,6 +212,26 @@ describeLibsrtp('media/srtp: against packets protected by libsrtp2 (python3-pyli
     const expectsOne = ctx({ mkiLength: 1, mki: 1 }); // and the other way round
     without.forEach((p, i) => assert.deepEqual(okRtp(expectsOne.unprotect(p)), plain[i]));
     assert.equal(expectsOne.streamInfo(SSRC)?.mkiLength, 0);
+    // SRTCP follows the same rule, per SSRC.
+    const rtcp = [rtcpCompound(SSRC, 1), rtcpCompound(SSRC, 2)];
+    const rtcpWithMki = libsrtp({ op: 'protect_rtcp', suite: 'AES_CM_128_HMAC_SHA1_80', masterKey: MASTER_KEY, masterSalt: MASTER_SALT, mki: Buffer.from([1]), packets: rtcp }).packets as Buffer[];
+    rtcpWithMki.forEach((p, i) => {
+      const r = expectsNone.unprotectRtcp(p);
+      assert.ok(r.ok);
+      assert.deepEqual(r.rtcp, rtcp[i]);
+    });
+    assert.equal(expectsNone.streamInfo(SSRC, 'rtcp')?.mkiLength, 1);
+  });
+
+  it('keeps separate state for each SSRC under one key', () => {
+    const a = variety(0x0a0a0a0a);
+    const b = variety(0x0b0b0b0b);
+    const mixed = a.flatMap((p, i) => [p, b[i] as Buffer]);
+    const prot = libsrtp({ op: 'protect', suite: 'AES_CM_128_HMAC_SHA1_80', masterKey: MASTER_KEY, masterSalt: MASTER_SALT, packets: mixed }).packets as Buffer[];
+    const c = ctx();
+    prot.forEach((p, i) => assert.deepEqual(okRtp(c.unprotect(p), `packet ${i}`), mixed[i]));
+    assert.equal(c.streamInfo(0x0a0a0a0a)?.highestIndex, 30299);
+    assert.equal(c.streamInfo(0x0b0b0b0b)?.highestIndex, 30299);
   });
 
   it('wrong key: every packet is refused as auth and nothing is returned', () => {
@@ -332,20 +353,47 @@ describeLibsrtp('media/srtp: against packets protected by libsrtp2 (python3-pyli
       }
     });
 
-    it(`decrypts 172-byte RTP packets (182 with the tag) fast: prints packets/s`, () => {
-      const rounds = 4;
-      const count = Math.min(N, 60_000);
-      let best = 0;
-      for (let k = 0; k < rounds; k++) {
+    it('decrypts 172-byte RTP packets (182 with the tag) fast: prints packets/s', () => {
+      const count = Math.min(N, 40_000);
+      const k = deriveSessionKeys(MASTER_KEY, MASTER_SALT);
+      const ours = (): number => {
         const c = ctx();
-        const t0 = process.hrtime.bigint();
         let ok = 0;
         for (let i = 0; i < count; i++) if (c.unprotect(prot[i] as Buffer).ok) ok++;
-        const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-        assert.equal(ok, count);
-        best = Math.max(best, count / dt);
+        return ok;
+      };
+      // The straightforward node:crypto way, for scale on a shared machine: a new HMAC and AES-CTR per packet.
+      const baseline = (): number => {
+        const iv = Buffer.alloc(16);
+        const roc = Buffer.alloc(4);
+        let ok = 0;
+        for (let i = 0; i < count; i++) {
+          const p = prot[i] as Buffer;
+          const end = p.length - 10;
+          const tag = createHmac('sha1', k.rtpAuth).update(p.subarray(0, end)).update(roc).digest();
+          if (!tag.subarray(0, 10).equals(p.subarray(end))) continue;
+          writeIv(iv, k.rtpSalt, SSRC, FIRST_SEQ + i);
+          const d = createDecipheriv('aes-128-ctr', k.rtpKey, iv);
+          if (Buffer.concat([p.subarray(0, 12), d.update(p.subarray(12, end))]).length === end) ok++;
+        }
+        return ok;
+      };
+      const rate = (f: () => number): number => {
+        const t0 = process.hrtime.bigint();
+        assert.equal(f(), count);
+        return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+      };
+      let best = 0;
+      let bestBase = 0;
+      for (let round = 0; round < 3; round++) {
+        bestBase = Math.max(bestBase, rate(baseline));
+        best = Math.max(best, rate(ours));
       }
-      console.log(`      SRTP unprotect (AES_CM_128_HMAC_SHA1_80, ${(prot[0] as Buffer).length}-byte packets, HMAC via ${HMAC_PATH}): ${Math.round(best).toLocaleString('en-US')} packets/s on one core (best of ${rounds} × ${count})`);
+      const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
+      console.log(
+        `      SRTP unprotect, AES_CM_128_HMAC_SHA1_80, ${(prot[0] as Buffer).length}-byte packets, HMAC via ${HMAC_PATH}: ${fmt(best)} packets/s on one core ` +
+          `(best of 3 × ${count}; new createHmac + createDecipheriv per packet: ${fmt(bestBase)}/s, ×${(best / bestBase).toFixed(2)})`,
+      );
     });
   });
 
