@@ -74,7 +74,8 @@ export class WavWriter {
   private unsyncedFrames = 0;
   private readonly syncFrames: number;
   private readonly frameBytes: number;
-  private readonly sizes = Buffer.alloc(4);
+  /** Header bytes 4..43, rewritten on every sync. */
+  private readonly headerTail: Buffer;
 
   constructor(
     readonly path: string,
@@ -84,6 +85,7 @@ export class WavWriter {
     if (opts.channels !== 1 && opts.channels !== 2) throw new Error(`WAV channels must be 1 or 2, got ${String(opts.channels)}`);
     this.frameBytes = opts.channels * 2;
     this.syncFrames = Math.max(1, Math.round((opts.syncEverySec ?? 1) * opts.sampleRate));
+    this.headerTail = header(opts.sampleRate, opts.channels, 0).subarray(4, HEADER_BYTES);
     this.fd = fs.openSync(path, 'w');
     try {
       fs.writeSync(this.fd, header(opts.sampleRate, opts.channels, 0), 0, HEADER_BYTES, 0);
@@ -136,10 +138,11 @@ export class WavWriter {
   sync(): void {
     if (this.fd === undefined) return;
     this.flushPending();
-    this.sizes.writeUInt32LE(riffSize(this.dataBytes), 0);
-    fs.writeSync(this.fd, this.sizes, 0, 4, 4);
-    this.sizes.writeUInt32LE(dataSize(this.dataBytes), 0);
-    fs.writeSync(this.fd, this.sizes, 0, 4, 40);
+    // Bytes 4..43 of the header in one write: the RIFF size, the unchanged fmt chunk, and the data size.
+    const h = this.headerTail;
+    h.writeUInt32LE(riffSize(this.dataBytes), 0);
+    h.writeUInt32LE(dataSize(this.dataBytes), 36);
+    fs.writeSync(this.fd, h, 0, 40, 4);
     this.unsyncedFrames = 0;
   }
 
