@@ -14,6 +14,7 @@ import storageLocal from '../storage-local/index';
 import plugin from './index';
 import { g722Codec, G722StreamDecoder } from './codec';
 import { G722Decoder, G722_PAYLOAD_TYPE } from './g722';
+import { bestLag as bestAlignment, pcmCorrelation as correlationAt } from '../../test/pcm-correlation';
 
 const FFMPEG = '/usr/bin/ffmpeg';
 const SOX = '/usr/bin/sox';
@@ -26,32 +27,6 @@ function run(cmd: string, args: string[]): Buffer {
 
 function s16(buf: Buffer): Int16Array {
   return new Int16Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + (buf.length & ~1)));
-}
-
-/** Normalised correlation of a against b shifted by lag (a[i] ~ b[i + lag]) over their overlap. */
-function correlationAt(a: Int16Array, b: Int16Array, lag: number): number {
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  const from = Math.max(0, -lag);
-  const to = Math.min(a.length, b.length - lag);
-  for (let i = from; i < to; i++) {
-    const x = a[i] as number;
-    const y = b[i + lag] as number;
-    sab += x * y;
-    saa += x * x;
-    sbb += y * y;
-  }
-  return saa === 0 || sbb === 0 ? 0 : sab / Math.sqrt(saa * sbb);
-}
-
-function bestAlignment(a: Int16Array, b: Int16Array, maxLag: number): { lag: number; corr: number } {
-  let best = { lag: 0, corr: -2 };
-  for (let lag = -maxLag; lag <= maxLag; lag++) {
-    const c = correlationAt(a, b, lag);
-    if (c > best.corr) best = { lag, corr: c };
-  }
-  return best;
 }
 
 /** 16 kHz mono speech: espeak-ng when installed, else a sox-synthesised voice-like signal (harmonics, vibrato, pauses). */

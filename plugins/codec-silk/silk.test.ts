@@ -19,6 +19,7 @@ import { RtpStream } from '../../test/rtp-build';
 import plugin from './index';
 import { buildContainer, createSilkCodec, SILK_HEADER, SilkStreamDecoder, WARMUP_FRAMES } from './codec';
 import { loadSilkWasm, withKeepAlive, type SilkWasm } from './silk-wasm-sync';
+import { bestLag, pcmCorrelation as correlationAt } from '../../test/pcm-correlation';
 
 const SOX = '/usr/bin/sox';
 const ESPEAK = '/usr/bin/espeak-ng';
@@ -27,32 +28,6 @@ const haveSpeech = haveSox && fs.existsSync(ESPEAK);
 
 function s16(buf: Buffer | Uint8Array): Int16Array {
   return new Int16Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + (buf.byteLength & ~1)));
-}
-
-function correlationAt(a: Int16Array, b: Int16Array, lag: number, mask?: Uint8Array): number {
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  const from = Math.max(0, -lag);
-  const to = Math.min(a.length, b.length - lag);
-  for (let i = from; i < to; i++) {
-    if (mask !== undefined && mask[i] !== 1) continue;
-    const x = a[i] as number;
-    const y = b[i + lag] as number;
-    sab += x * y;
-    saa += x * x;
-    sbb += y * y;
-  }
-  return saa === 0 || sbb === 0 ? 0 : sab / Math.sqrt(saa * sbb);
-}
-
-function bestLag(a: Int16Array, b: Int16Array, maxLag: number): { lag: number; corr: number } {
-  let best = { lag: 0, corr: -2 };
-  for (let lag = -maxLag; lag <= maxLag; lag++) {
-    const c = correlationAt(a, b, lag);
-    if (c > best.corr) best = { lag, corr: c };
-  }
-  return best;
 }
 
 function snrDb(ref: Int16Array, x: Int16Array, mask?: Uint8Array): number {
