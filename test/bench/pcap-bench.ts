@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { readCapture } from '../../core/net/capture-reader';
 import { PacketDecoder } from '../../core/net/decode';
 import type { RawFrame, TransportPacket } from '../../core/net/types';
+import { PcapWriter } from '../../core/net/pcap-writer';
+import { udpFrames } from '../../plugins/source-generator/net-frames';
 
 import type { BenchResult } from './types';
 
@@ -18,68 +20,29 @@ const PACKETS = 2_000_000;
 const PAYLOAD = 172; // 12-byte RTP header + 160 bytes of G.711 (20 ms)
 const RUNS = 5;
 
-/** Minimal classic-pcap writer: Ethernet/IPv4/UDP packets with RTP-like payloads, written in 4 MiB batches. */
-export function writeRtpPcap(file: string, count: number): void {
-  const frameLen = 14 + 20 + 8 + PAYLOAD;
-  const recLen = 16 + frameLen;
-  const perBatch = Math.floor((4 * 1024 * 1024) / recLen);
-  const fd = fs.openSync(file, 'w');
-  try {
-    const hdr = Buffer.alloc(24);
-    hdr.writeUInt32LE(0xa1b2c3d4, 0);
-    hdr.writeUInt16LE(2, 4);
-    hdr.writeUInt16LE(4, 6);
-    hdr.writeUInt32LE(65535, 16);
-    hdr.writeUInt32LE(1, 20); // Ethernet
-    fs.writeSync(fd, hdr);
-    const batch = Buffer.alloc(perBatch * recLen);
-    let t = 1_700_000_000 * 1e6;
-    for (let done = 0; done < count; ) {
-      const n = Math.min(perBatch, count - done);
-      for (let i = 0; i < n; i++) {
-        const k = done + i;
-        const o = i * recLen;
-        t += 125; // 8000 pkt/s: e.g. 160 concurrent calls at 50 pkt/s
-        batch.writeUInt32LE(Math.floor(t / 1e6), o);
-        batch.writeUInt32LE(t % 1e6, o + 4);
-        batch.writeUInt32LE(frameLen, o + 8);
-        batch.writeUInt32LE(frameLen, o + 12);
-        const e = o + 16;
-        batch.writeUInt32BE(0x00163e00, e); // dst MAC
-        batch.writeUInt32BE(0x01020016, e + 4); // dst MAC tail + src MAC head
-        batch.writeUInt32BE(0x3e000203, e + 8); // src MAC tail
-        batch.writeUInt16BE(0x0800, e + 12);
-        const ip = e + 14;
-        batch.writeUInt32BE(0x45000000 + 20 + 8 + PAYLOAD, ip);
-        batch.writeUInt32BE((k & 0xffff) * 65536, ip + 4);
-        batch.writeUInt32BE(0x40110000, ip + 8); // TTL 64, UDP, checksum left 0
-        batch.writeUInt32BE(0x0a000001 + (k % 160), ip + 12);
-        batch.writeUInt32BE(0x0a010001, ip + 16);
-        const udp = ip + 20;
-        batch.writeUInt16BE(20000 + 2 * (k % 160), udp);
-        batch.writeUInt16BE(30000, udp + 2);
-        batch.writeUInt16BE(8 + PAYLOAD, udp + 4);
-        batch.writeUInt16BE(0, udp + 6);
-        const rtp = udp + 8;
-        batch.writeUInt16BE(0x8008, rtp); // V=2, PT 8
-        batch.writeUInt16BE(Math.floor(k / 160) & 0xffff, rtp + 2);
-        batch.writeUInt32BE((Math.floor(k / 160) * 160) >>> 0, rtp + 4);
-        batch.writeUInt32BE(0xdead0000 + (k % 160), rtp + 8);
-        batch.fill(0xd5, rtp + 12, rtp + PAYLOAD);
-      }
-      fs.writeSync(fd, batch, 0, n * recLen);
-      done += n;
-    }
-  } finally {
-    fs.closeSync(fd);
+/** Ethernet/IPv4/UDP packets with RTP-like payloads (160 streams, 8000 pkt/s), via the project's own pcap writer. */
+export async function writeRtpPcap(file: string, count: number): Promise<void> {
+  const w = new PcapWriter(file, 1, { snaplen: 65535 });
+  const rtp = Buffer.alloc(PAYLOAD, 0xd5);
+  let t = 1_700_000_000 * 1e6;
+  for (let k = 0; k < count; k++) {
+    t += 125; // 8000 pkt/s: e.g. 160 concurrent calls at 50 pkt/s
+    rtp.writeUInt16BE(0x8008, 0); // V=2, PT 8
+    rtp.writeUInt16BE(Math.floor(k / 160) & 0xffff, 2);
+    rtp.writeUInt32BE((Math.floor(k / 160) * 160) >>> 0, 4);
+    rtp.writeUInt32BE(0xdead0000 + (k % 160), 8);
+    const [frame] = udpFrames(`10.0.0.${1 + (k % 160)}`, 20000 + 2 * (k % 160), '10.1.0.1', 30000, rtp, k & 0xffff);
+    w.write(t, frame!);
+    if (w.needsDrain) await w.drain();
   }
+  await w.close();
 }
 
-function defaultFile(): string {
+async function defaultFile(): Promise<string> {
   const file = path.join(os.tmpdir(), `tapline-bench-rtp-${PACKETS}.pcap`);
   const expected = 24 + PACKETS * (16 + 14 + 20 + 8 + PAYLOAD);
   // Reuse the file from an earlier run: writing ~460 MB takes longer than the measurement.
-  if (!fs.existsSync(file) || fs.statSync(file).size !== expected) writeRtpPcap(file, PACKETS);
+  if (!fs.existsSync(file) || fs.statSync(file).size !== expected) await writeRtpPcap(file, PACKETS);
   return file;
 }
 
@@ -173,7 +136,7 @@ function timeTool(file: string): { name: string; sec: number } | null {
 }
 
 export async function benchPcap(file?: string): Promise<BenchResult[]> {
-  const f = file ?? defaultFile();
+  const f = file ?? (await defaultFile());
   const size = fs.statSync(f).size;
   const read = await timeRead(f);
   const readDecode = await timeReadDecode(f);

@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PluginHarness } from '../../core/testing/index';
 import { BenchNotAvailable, type BenchResult } from './types';
+import { PcapWriter } from '../../core/net/pcap-writer';
 
 // Types only (erased at run time): the generator module itself is loaded on use, so the other benches still
 // run, and this one reports "not available", when it is missing or does not load.
@@ -190,15 +191,9 @@ function timeCommand(cmd: string, args: string[]): Promise<{ sec: number; lines:
 }
 
 /** An empty classic pcap: tshark's own start-up time, reported beside the reference (which includes it). */
-function emptyPcap(): string {
+async function emptyPcap(): Promise<string> {
   const file = path.join(os.tmpdir(), `tapline-bench-empty-${process.pid}.pcap`);
-  const hdr = Buffer.alloc(24);
-  hdr.writeUInt32LE(0xa1b2c3d4, 0);
-  hdr.writeUInt16LE(2, 4);
-  hdr.writeUInt16LE(4, 6);
-  hdr.writeUInt32LE(65535, 16);
-  hdr.writeUInt32LE(1, 20);
-  fs.writeFileSync(file, hdr);
+  await new PcapWriter(file, 1, { snaplen: 65535 }).close();
   return file;
 }
 
@@ -207,7 +202,7 @@ async function tsharkReference(file: string, frames: number): Promise<{ sec?: nu
   const r = await timeCommand('tshark', args);
   if (r.error !== undefined) return { note: `tshark not available (${r.error}): no reference` };
   if (r.code !== 0) return { note: `tshark exited with ${r.code}: ${r.stderr.trim().slice(0, 200)}` };
-  const empty = emptyPcap();
+  const empty = await emptyPcap();
   let startupSec: number | undefined;
   try {
     const s = await timeCommand('tshark', ['-n', '-r', empty, '-T', 'fields', '-e', 'frame.number']);

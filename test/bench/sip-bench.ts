@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findSdpBody, parseSipMessage } from '../../core/sip/index';
+import { PcapWriter } from '../../core/net/pcap-writer';
+import { udpFrames } from '../../plugins/source-generator/net-frames';
 
 import type { BenchResult } from './types';
 
@@ -80,54 +82,23 @@ function rate(fn: () => number, ms: number): number {
   return n / (Number(elapsed) / 1e9);
 }
 
-/** Classic pcap (Ethernet/IPv4/UDP 5060) with `count` copies of `payload`; checksums are left zero. */
-export function writeSipPcap(file: string, payload: Buffer, count: number): void {
-  const global = Buffer.alloc(24);
-  global.writeUInt32LE(0xa1b2c3d4, 0);
-  global.writeUInt16LE(2, 4);
-  global.writeUInt16LE(4, 6);
-  global.writeUInt32LE(262144, 16); // snaplen
-  global.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
-  const frameLen = 14 + 20 + 8 + payload.length;
-  const rec = Buffer.alloc(16 + frameLen);
-  rec.writeUInt32LE(frameLen, 8);
-  rec.writeUInt32LE(frameLen, 12);
-  const f = 16;
-  Buffer.from([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]).copy(rec, f);
-  rec.writeUInt16BE(0x0800, f + 12);
-  rec[f + 14] = 0x45;
-  rec.writeUInt16BE(20 + 8 + payload.length, f + 16);
-  rec[f + 22] = 64; // TTL
-  rec[f + 23] = 17; // UDP
-  Buffer.from([10, 20, 30, 41, 10, 1, 1, 10]).copy(rec, f + 26);
-  rec.writeUInt16BE(5060, f + 34);
-  rec.writeUInt16BE(5060, f + 36);
-  rec.writeUInt16BE(8 + payload.length, f + 38);
-  payload.copy(rec, f + 42);
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, global);
-    const batch: Buffer[] = [];
-    for (let i = 0; i < count; i++) {
-      rec.writeUInt32LE(1700000000 + Math.floor(i / 1000), 0);
-      rec.writeUInt32LE((i % 1000) * 1000, 4);
-      rec.writeUInt16BE(i & 0xffff, f + 18); // IP id
-      batch.push(Buffer.from(rec));
-      if (batch.length === 1000) fs.writeSync(fd, Buffer.concat(batch.splice(0)));
-    }
-    if (batch.length > 0) fs.writeSync(fd, Buffer.concat(batch));
-  } finally {
-    fs.closeSync(fd);
+/** Classic pcap (Ethernet/IPv4/UDP 5060) with `count` copies of `payload`, via the project's own writer. */
+export async function writeSipPcap(file: string, payload: Buffer, count: number): Promise<void> {
+  const w = new PcapWriter(file);
+  for (let i = 0; i < count; i++) {
+    for (const frame of udpFrames('10.20.30.41', 5060, '10.1.1.10', 5060, payload, i & 0xffff, 65535)) w.write(1_700_000_000_000_000 + i * 1000, frame);
+    if (w.needsDrain) await w.drain();
   }
+  await w.close();
 }
 
-function tsharkRate(payload: Buffer, count: number): { value?: number; note: string } {
+async function tsharkRate(payload: Buffer, count: number): Promise<{ value?: number; note: string }> {
   const tshark = ['/usr/bin/tshark', 'tshark'].find((p) => spawnSync(p, ['--version'], { stdio: 'ignore' }).status === 0);
   if (tshark === undefined) return { note: 'tshark not found: no reference' };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-sip-bench-'));
   try {
     const file = path.join(dir, 'invites.pcap');
-    writeSipPcap(file, payload, count);
+    await writeSipPcap(file, payload, count);
     const t0 = process.hrtime.bigint();
     const r = spawnSync(tshark, ['-n', '-r', file, '-Y', 'sip', '-T', 'fields', '-e', 'sip.Call-ID'], { maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' });
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -146,7 +117,7 @@ export async function benchSip(): Promise<BenchResult[]> {
   if (check.via.length !== 3 || sdp === undefined || sdp.indexOf('typ relay') < 0) throw new Error('bench INVITE does not parse as expected');
   const parse = rate(() => parseSipMessage(invite).via.length, 1500);
   const parseSdp = rate(() => findSdpBody(parseSipMessage(invite))?.length ?? 0, 1000);
-  const ts = tsharkRate(invite, 20000);
+  const ts = await tsharkRate(invite, 20000);
   const reference = ts.value === undefined ? undefined : { name: 'tshark 4 SIP dissection', value: Math.round(ts.value), unit: 'msg/s' };
   const main: BenchResult = {
     name: 'parseSipMessage, Lync INVITE',
