@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { ErrorCodes, isTaplineError } from '../errors';
 import { readCapture, readCaptureBuffer, type ReadCaptureResult } from './capture-reader';
 import { buildPcap, PcapngBuilder, type WriteFrame } from './capture-writer';
-import { epochToUs, haveTshark, tsharkFields } from './tshark';
+import { epochToUs, haveTshark, tsharkFields } from '../../test/tshark';
 import { LinkType, type RawFrame } from './types';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-capture-'));

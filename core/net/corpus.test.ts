@@ -13,7 +13,7 @@ import { ErrorCodes, isTaplineError } from '../errors';
 import { readCapture, readCaptureBuffer } from './capture-reader';
 import { isSkipReason, PacketDecoder } from './decode';
 import { TcpReassembler } from './tcp-reassembly';
-import { epochToUs, haveTshark, tsharkFields, tsharkFollowTcp, tsharkFrameCount } from './tshark';
+import { epochToUs, haveTshark, tsharkFields, tsharkFollowTcp, tsharkFrameCount } from '../../test/tshark';
 import type { TcpStreamChunk, TransportPacket } from './types';
 
 const NETMON = 'pcap/ww_c07-sip-r2.cap';

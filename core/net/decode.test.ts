@@ -23,7 +23,7 @@ import {
   tcp,
   udp,
 } from './packet-builder';
-import { haveTshark, tsharkFields } from './tshark';
+import { haveTshark, tsharkFields } from '../../test/tshark';
 import { LinkType, type RawFrame, type SkipReason, type TransportPacket } from './types';
 
 const V4 = { src: '10.0.0.1', dst: '10.0.0.2' };

@@ -275,7 +275,7 @@ describeCorpus('codec-telephone-event on captures', () => {
     for (const p of presses) assert.equal(p[2], 960, `digit ${p[0]} lasts 120 ms`);
     await h.stop();
 
-    if (!haveTshark) {
+    if (!haveTshark()) {
       console.warn('    [tapline] tshark not installed: the tshark cross-check is skipped');
       return;
     }

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { haveTshark } from '../../core/net/tshark';
+import { haveTshark } from '../../test/tshark';
 import { tsharkSipMessages } from '../../test/tshark';
 import { generateCalls } from './generate';
 import type { GeneratorOptions } from './scenario';

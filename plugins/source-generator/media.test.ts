@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { haveTshark } from '../../core/net/tshark';
+import { haveTshark } from '../../test/tshark';
 import { decodeAlaw, decodeUlaw } from '../codec-g711/g711';
 import { generateCalls } from './generate';
 import type { GeneratorOptions } from './scenario';

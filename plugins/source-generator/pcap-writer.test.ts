@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { ErrorCodes, isTaplineError } from '../../core/errors';
 import { readCapture } from '../../core/net/capture-reader';
 import { PcapngWriter, PcapWriter } from '../../core/net/pcap-writer';
-import { haveTshark, tsharkFields } from '../../core/net/tshark';
+import { haveTshark, tsharkFields } from '../../test/tshark';
 import type { RawFrame } from '../../core/net/types';
 
 describe('core/net/pcap-writer', () => {

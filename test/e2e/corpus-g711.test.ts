@@ -36,7 +36,7 @@ const FILES = [
 describeCorpus('corpus G.711 calls: recordings equal an independent decode', function () {
   this.timeout(120_000);
   before(function () {
-    if (!haveTshark || !haveSox) {
+    if (!haveTshark() || !haveSox) {
       console.warn('  [tapline] tshark or sox missing: G.711 comparison skipped (npm run test:all installs them)');
       this.skip();
     }

@@ -22,7 +22,7 @@ describeCorpus('corpus captures: SIP as tshark lists it', function () {
     .filter((f) => f.startsWith('pcap/') && !f.endsWith('ww_c07-sip-r2.cap'));
 
   before(function () {
-    if (!haveTshark) {
+    if (!haveTshark()) {
       console.warn('  [tapline] tshark is not installed: corpus comparison skipped (npm run test:all installs it)');
       this.skip();
     }

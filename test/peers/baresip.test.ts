@@ -60,7 +60,7 @@ function wavStats(file: string): { seconds: number; rms: number } {
   return { seconds: num('Length \\(seconds\\)'), rms: num('RMS\\s+amplitude') };
 }
 
-const unavailable = baresipUnavailable() ?? (haveTshark ? undefined : 'not installed: tshark');
+const unavailable = baresipUnavailable() ?? (haveTshark() ? undefined : 'not installed: tshark');
 if (unavailable !== undefined) console.warn(`\n  [tapline] baresip peer tests skipped: ${unavailable}\n`);
 const describePeers = unavailable === undefined ? describe : describe.skip;
 
