@@ -142,10 +142,32 @@ export type MediaEvent =
     }
   | { kind: 'comfort-noise'; rtpTimestamp: number; levelDbov: number };
 
+/** One block of a payload that carries other payloads (RFC 2198 RED), as a container decoder's unwrap() gives it. */
+export interface PayloadBlock {
+  /** Payload type of the block: decoded by that payload type's own decoder. */
+  payloadType: number;
+  /** How far before the packet's RTP timestamp the block starts, in RTP timestamp units (0 for the primary). */
+  timestampOffset: number;
+  payload: Buffer;
+  /** The newest block (RFC 2198's primary encoding); the others are redundant copies of earlier packets. */
+  primary: boolean;
+}
+
 /** One decoder per stream (decoders keep state across packets). */
 export interface Decoder {
   /** Output sample rate of decode()'s PCM. */
   readonly sampleRate: number;
+  /**
+   * Set by a decoder that cannot turn its payload into audio (RTAudio without a licensed decoder): the reason,
+   * e.g. 'RTAudio — not decoded'. The recorder keeps such packets losslessly beside the recording (decrypted,
+   * in a pcap, with the call's SDP) and flags the recording with this text; decode() is not called.
+   */
+  readonly notDecoded?: string;
+  /**
+   * Container formats (RFC 2198 RED): split a payload into blocks instead of decoding it. The recorder decodes
+   * the primary block with its payload type's decoder and uses redundant blocks to fill packets that were lost.
+   */
+  unwrap?(payload: Buffer, rtp?: RtpFrameInfo): PayloadBlock[];
   /** Decode one RTP payload to 16-bit mono PCM; null when the payload carries no audio (events, comfort noise). */
   decode(payload: Buffer, rtp?: RtpFrameInfo): Int16Array | null;
   /** Events found since the last call (DTMF digits, comfort-noise levels). */
@@ -213,4 +235,122 @@ export interface RecordingStore {
   list(q: CatalogueQuery): CatalogueEntry[];
   get(id: string): { entry: CatalogueEntry; metadata: RecordingMetadata } | undefined;
   close(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat transcripts: the chat plugin builds them; a storage plugin that keeps them registers a TranscriptStore
+// under Tokens.Transcripts (storage-local does: same folders and catalogue as the recordings).
+
+/** Someone who took part in an IM session. */
+export interface TranscriptParticipant {
+  uri: string;
+  name?: string;
+  /** 'initiator', 'invitee' (one-to-one), 'participant' (multiparty). */
+  role: string;
+  /** Holds the chat (text) recording licence. */
+  licensed: boolean;
+}
+
+/** One instant message, in the order it was sent. */
+export interface TranscriptMessage {
+  /** 1-based position in the transcript. */
+  seq: number;
+  /** Capture time, ISO 8601 UTC. */
+  at: string;
+  /** Who wrote it: the sender, or for messages the IM MCU forwards, the Ms-Sender it names. */
+  author: { uri: string; name?: string };
+  /** The text as sent; rich bodies (HTML, RTF) rendered to plain text. */
+  text: string;
+  /** Media type the text came from ('text/plain', 'text/html', 'text/rtf'). */
+  contentType: string;
+  /** The richest body as sent (HTML or RTF source, decoded to characters), when it was not plain text. */
+  rich?: { contentType: string; body: string };
+  /** msgr= formatting metadata (X-MMS-IM-Format: font, effects, colour, charset, pitch), as sent and decoded. */
+  format?: { msgr: string; decoded?: string; fields?: Record<string, string> };
+  /** 'INVITE': the first message, carried in the INVITE's ms-text-format header; else 'MESSAGE'. */
+  carriedBy: 'INVITE' | 'MESSAGE';
+  /** Final response to the request that carried it (200 = delivered), when seen. */
+  status?: number;
+  /** Multiparty: who the IM MCU was seen forwarding it to. */
+  deliveredTo?: string[];
+  /** Problems decoding the body; the body then is also in `raw`, as received. */
+  warnings?: string[];
+  raw?: { contentType: string; base64: string };
+}
+
+/** Something that happened in the session that is not text: typing, delivery notices, people joining or leaving. */
+export interface TranscriptEvent {
+  at: string;
+  kind: 'typing' | 'idle' | 'delivery' | 'joined' | 'left';
+  who?: string;
+  detail?: string;
+}
+
+/** A chat transcript (transcript.json): one IM session, from its first message to its end. */
+export interface ChatTranscript {
+  /** Unique id assigned by the chat plugin. */
+  id: string;
+  /** 'im': one-to-one; 'multiparty': through the IM MCU (conference chat) or the older roster-managed chat. */
+  kind: 'im' | 'multiparty';
+  /** Call-ID of the session's (first) SIP dialog; multiparty sessions list every leg in callIds. */
+  callId: string;
+  callIds: string[];
+  /** Ms-Conversation-ID: the same conversation's calls carry it too. */
+  conversationId?: string;
+  /** The IM MCU (conference chat) URI. */
+  conference?: string;
+  start: string;
+  end: string;
+  durationSec: number;
+  /** 'bye', 'rejected', 'dangling' (a 408/480/481 to a MESSAGE or INFO), 'idle-timeout', 'end-of-input'. */
+  endReason: string;
+  participants: TranscriptParticipant[];
+  /** Why the transcript was kept: the first participant holding the chat licence, or the recordAll option. */
+  keptFor: { reason: 'licence'; user: string; name?: string } | { reason: 'recordAll' };
+  messages: TranscriptMessage[];
+  events: TranscriptEvent[];
+  /** Calls seen in the same run with the same Ms-Conversation-ID. */
+  linkedCalls: Array<{ callId: string; start: string }>;
+  warnings: string[];
+  origin?: string;
+}
+
+/** Readable renderings the chat plugin makes, stored beside transcript.json. */
+export interface TranscriptRenderings {
+  html?: string;
+  text?: string;
+}
+
+export interface TranscriptFiles {
+  dir: string;
+  json: string;
+  html?: string;
+  text?: string;
+}
+
+/** A catalogued transcript. */
+export interface TranscriptEntry {
+  id: string;
+  kind: ChatTranscript['kind'];
+  callId: string;
+  conversationId?: string;
+  start: string;
+  end: string;
+  durationSec: number;
+  messages: number;
+  participants: string[];
+  /** The user whose licence kept it, or 'recordAll'. */
+  keptFor: string;
+  transcript: string;
+  html?: string;
+  text?: string;
+}
+
+export interface TranscriptStore {
+  /** Writes the transcript (and its renderings) and catalogues it. */
+  saveTranscript(t: ChatTranscript, renderings: TranscriptRenderings): TranscriptFiles;
+  /** Newest first; from/to bound the start time, user matches a participant's URI or name. */
+  listTranscripts(q: CatalogueQuery): TranscriptEntry[];
+  /** The transcript, and the recordings of calls that share its Ms-Conversation-ID. */
+  getTranscript(id: string): { entry: TranscriptEntry; transcript: ChatTranscript; linkedRecordings: CatalogueEntry[] } | undefined;
 }

@@ -19,6 +19,7 @@ import { MediaAssociator } from './media/associator';
 import { CallRecorder } from './media/call-recorder';
 import type { RecordingMetadata } from './media/metadata';
 import type { RecordingStore } from './contract';
+import { UserDirectory } from './policy/users';
 
 export interface KernelOptions {
   logger?: Logger;
@@ -59,6 +60,8 @@ export class Kernel {
   readonly host: PluginHost;
   readonly sources: Array<{ plugin: string; source: Source }> = [];
   readonly endedCalls: Call[] = [];
+  /** The recorded users and their licences (config `users`, `usersFile`). */
+  readonly users: UserDirectory;
   private stopped = false;
 
   private constructor(
@@ -84,6 +87,8 @@ export class Kernel {
     this.root.register(Tokens.Bus, { useValue: this.bus });
     this.root.register(Tokens.Dialogs, { useValue: this.dialogs });
     this.root.register(Tokens.Codecs, { useValue: this.codecs });
+    this.users = UserDirectory.fromConfig(cfg, prepared.dir);
+    this.root.register(Tokens.Users, { useValue: this.users });
     this.host = new PluginHost(this.root, this.log, this.counters, prepared.dir, opts.hookTimeoutMs);
   }
 
@@ -98,6 +103,11 @@ export class Kernel {
         if (k.store !== undefined) throw new TaplineError(ErrorCodes.PLUGIN_DUPLICATE, `two storage plugins are enabled (the second is "${h.ctx.name}"); enable one`);
         k.store = c.resolve(Tokens.Storage);
       }
+      if (c.isRegistered(Tokens.Transcripts, false)) {
+        if (k.root.isRegistered(Tokens.Transcripts, false)) throw new TaplineError(ErrorCodes.PLUGIN_DUPLICATE, `two plugins keep chat transcripts (the second is "${h.ctx.name}"); enable one`);
+        // Into the root, so the chat plugin (in a sibling container) resolves it from start() on.
+        k.root.register(Tokens.Transcripts, { useValue: c.resolve(Tokens.Transcripts) });
+      }
     });
     const cfg = prepared.config;
     k.recorder = new CallRecorder(k.dialogs, k.codecs, k.store, k.counters.scoped('core'), k.log, {
@@ -105,8 +115,11 @@ export class Kernel {
       endLingerSec: cfg.media.endLingerSec,
       reorderWindowMs: cfg.media.reorderWindowMs,
       metadataEverySec: cfg.media.metadataEverySec,
+      srtp: cfg.media.srtp,
+      keepUndecoded: cfg.media.keepUndecoded,
     });
     k.associator.on('rtp', (a) => k.recorder.onRtp(a));
+    k.associator.on('rtcp', (x) => k.recorder.onRtcp(x));
     return k;
   }
 

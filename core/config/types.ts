@@ -10,7 +10,13 @@ export interface PluginEntry {
 export interface TaplineConfig {
   plugins: PluginEntry[];
   output: { dir: string; layout: 'stereo' | 'mixed' };
-  media: { reorderWindowMs: number; endLingerSec: number; metadataEverySec: number };
+  media: {
+    reorderWindowMs: number;
+    endLingerSec: number;
+    metadataEverySec: number;
+    srtp: SrtpConfig;
+    keepUndecoded: boolean;
+  };
   sip: { ports: number[]; detectOnAnyPort: boolean; maxMessageBytes: number };
   dialogs: { idleTimeoutSec: number; setupTimeoutSec: number; sessionExpiresGrace: number };
   capture: { fragmentTimeoutSec: number; tcpFlowIdleSec: number };
@@ -24,4 +30,12 @@ export interface LoadedConfig {
   dir: string;
   /** The config as written (before defaults), for error messages. */
   raw: unknown;
+}
+
+/** media.srtp: SDES key handling (schema/tapline.schema.json). */
+export interface SrtpConfig {
+  overlapSec: number;
+  keyReset: boolean;
+  ignoreKeysOnReplaces: boolean;
+  maxRocProbe: number;
 }

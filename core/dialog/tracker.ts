@@ -429,8 +429,9 @@ export class DialogTracker extends Emitter<DialogEvents> {
     if (last !== undefined && last.cseq === msg.cseq.seq && last.carriedBy === carriedBy && last.from === from && last.toTag === toTag) return last.sdp;
     const prior = [...call.sdp].reverse().find((s) => s.cseq === msg.cseq.seq && s.from !== from);
     const role: SdpRecord['role'] = prior !== undefined && prior.role === 'offer' ? 'answer' : 'offer';
-    const rec: SdpRecord = { ts: meta.ts, from, role, carriedBy, inDialog, cseq: msg.cseq.seq, sdp };
+    const rec: SdpRecord = { ts: meta.ts, from, role, carriedBy, inDialog, cseq: msg.cseq.seq, sdp, text: body.toString('utf8') };
     if (toTag !== undefined) rec.toTag = toTag;
+    if (msg.headers.get('Replaces') !== undefined) rec.replaces = true;
     call.sdp.push(rec);
     this.trackHold(call, rec);
     this.emit('callUpdate', call, `sdp-${role}`);

@@ -53,6 +53,10 @@ export interface SdpRecord {
   /** To-tag of the early dialog (forking) this SDP belongs to, when known. */
   toTag?: string;
   sdp: SdpSession;
+  /** The SDP as received (kept beside undecodable media for offline decoding). */
+  text: string;
+  /** The message carrying it had a Replaces header (RFC 3891). */
+  replaces?: boolean;
 }
 
 export interface Leg {

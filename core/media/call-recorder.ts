@@ -4,17 +4,22 @@
  * the storage plugin. A call's recording is finished a little after the call ends, so trailing packets still count.
  */
 import { randomUUID } from 'node:crypto';
-import type { Counters, Decoder, Logger, RecordingFiles, RecordingStore } from '../contract';
+import type { Counters, Decoder, Logger, RecordingFiles, RecordingStore, RtpFrameInfo } from '../contract';
 import type { CodecRegistry } from '../codec-registry';
 import type { DialogTracker } from '../dialog/tracker';
 import type { Call, Side } from '../dialog/types';
 import { summarizeCall } from '../dialog/summary';
-import type { AssociatedRtp } from './types';
-import type { DirectionStats, DtmfEvent, RecordingMetadata } from './metadata';
+import type { TransportPacket } from '../net/types';
+import type { SdpRtpMap } from '../sdp/types';
+import type { AssociatedRtp, RtpPacket } from './types';
+import type { DirectionStats, DtmfEvent, RecordingMetadata, SrtpDirectionStats } from './metadata';
 import { CallTimeline } from './timeline';
 import { WavWriter } from './wav';
-import { SequenceTracker } from './rtp';
-import { effectiveRtpMap } from '../sdp/index';
+import { parseRtp, SequenceTracker, tsDelta } from './rtp';
+import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
+import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
+import { RawMediaKeeper } from './raw-keeper';
+import { latestSdp, otherSide, pickMedia } from './associator-index';
 
 const US = 1_000_000;
 const ADVANCE_EVERY_US = 100_000;
@@ -27,6 +32,10 @@ export interface CallRecorderOptions {
   reorderWindowMs: number;
   /** Seconds between metadata refreshes of a running call. */
   metadataEverySec: number;
+  /** SDES key handling (media.srtp); defaults when absent. */
+  srtp?: SrtpKeyOptions;
+  /** Keep RTP no codec decodes (RTAudio...) beside the recording (media.keepUndecoded, default true). */
+  keepUndecoded?: boolean;
 }
 
 interface DecoderEntry {
@@ -37,6 +46,7 @@ interface DecoderEntry {
 
 interface StreamRec {
   flow: string;
+  ssrc: number;
   /** flow#ssrc: the timeline's stream id. */
   key: string;
   side: Side;
@@ -44,7 +54,22 @@ interface StreamRec {
   /** The payload type `dec` decodes (a packet with another PT looks its decoder up again). */
   pt: number;
   dec: DecoderEntry | undefined;
+  /** How this stream is protected, as of SDP generation `protGen` of its recording. */
+  protGen: number;
+  prot: SideProtection;
+  keyState: StreamKeyState;
+  /** Payload type → rtpmap for RED blocks, as of `protGen`. */
+  maps: Map<number, SdpRtpMap | null> | undefined;
+  red: RedState | undefined;
 }
+
+/** RFC 2198: which RTP timestamps of a RED stream have been decoded (to fill losses from redundancy, once). */
+interface RedState {
+  lastTs: number;
+  recent: number[];
+}
+
+const RED_RECENT = 16;
 
 interface SideState {
   /** The stream (flow#ssrc) this side's audio last came from, its flow, and how it was associated. */
@@ -55,7 +80,9 @@ interface SideState {
   seq: Map<number, SequenceTracker>;
   codecs: Set<string>;
   undecoded: number;
+  recovered: number;
   late: number;
+  srtp?: SrtpDirectionStats;
   first?: number;
   last?: number;
 }
@@ -77,6 +104,11 @@ interface Recording {
   /** DTMF by sender, SSRC and RTP timestamp: an event repeats in many packets until it ends (RFC 4733 §2.5). */
   dtmfByKey: Map<string, DtmfEvent>;
   flags: Set<string>;
+  keys: CallSrtpKeys;
+  /** Bumped when the call's SDPs change (streams re-read their protection). */
+  protGen: number;
+  raw?: RawMediaKeeper;
+  rawReasons: Set<string>;
   endedAt?: number;
   /** Capture time of the newest audio packet: timelines are flushed up to it, not beyond (no trailing silence). */
   lastAudioTs: number;
@@ -86,7 +118,11 @@ interface Recording {
 }
 
 function newSide(): SideState {
-  return { decoders: new Map(), seq: new Map(), codecs: new Set(), undecoded: 0, late: 0 };
+  return { decoders: new Map(), seq: new Map(), codecs: new Set(), undecoded: 0, recovered: 0, late: 0 };
+}
+
+function newSrtpStats(): SrtpDirectionStats {
+  return { decrypted: 0, failed: {}, srtcp: { ok: 0, failed: 0 }, keys: [] };
 }
 
 export class CallRecorder {
@@ -95,17 +131,26 @@ export class CallRecorder {
   private readonly ending = new Map<string, Recording>();
   readonly finished: RecordingMetadata[] = [];
   private nextTick = 0;
+  private readonly srtpOpts: SrtpKeyOptions;
 
   constructor(
-    dialogs: DialogTracker,
+    private readonly dialogs: DialogTracker,
     private readonly codecs: CodecRegistry,
     private readonly store: RecordingStore | undefined,
     private readonly counters: Counters,
     private readonly log: Logger,
     private readonly opts: CallRecorderOptions,
   ) {
+    this.srtpOpts = opts.srtp ?? DEFAULT_SRTP_KEY_OPTIONS;
     dialogs.on('callStart', (c) => this.onCallStart(c));
     dialogs.on('callEnd', (c) => this.onCallEnd(c));
+  }
+
+  /** The call a Replaces INVITE replaces, while the tracker or this recorder still knows it. */
+  private replacedCall(call: Call): Call | undefined {
+    const key = call.replaces?.key;
+    if (key === undefined) return undefined;
+    return this.dialogs.get(key) ?? this.active.get(key)?.call ?? this.ending.get(key)?.call;
   }
 
   private onCallStart(call: Call): void {
@@ -118,6 +163,9 @@ export class CallRecorder {
       dtmf: [],
       dtmfByKey: new Map(),
       flags: new Set(),
+      keys: new CallSrtpKeys(call, this.srtpOpts, (c) => this.replacedCall(c)),
+      protGen: 0,
+      rawReasons: new Set(),
       lastAudioTs: 0,
       lastAdvance: 0,
       lastMetaAt: call.times.start,
@@ -151,7 +199,7 @@ export class CallRecorder {
       return;
     }
     const ts = a.pkt.ts;
-    const rtp = a.rtp;
+    let rtp = a.rtp;
     const st = this.streamOf(rec, a, ts);
     const side = rec.sides[st.side];
     side.lastStream = st.key;
@@ -159,31 +207,61 @@ export class CallRecorder {
     side.lastHow = a.how;
     side.first ??= ts;
     side.last = ts;
+    if (rec.keys.refresh()) rec.protGen++;
+    if (st.protGen !== rec.protGen) {
+      st.protGen = rec.protGen;
+      st.prot = rec.keys.sideProtection(st.side);
+      st.maps = undefined;
+    }
+    let raw = a.pkt.payload;
+    if (st.prot.kind !== 'clear') {
+      const plain = this.decrypt(rec, st, side, a.pkt, ts);
+      if (plain === undefined) return;
+      raw = plain.raw;
+      rtp = plain.rtp;
+    }
     if (!st.tracker.add(rtp.seq)) return; // duplicate
     let dec = st.pt === rtp.payloadType ? st.dec : undefined;
     if (dec === undefined) {
-      dec = this.decoderFor(rec, st, a);
-      if (dec === undefined) return;
+      dec = this.decoderFor(rec, st, rtp.payloadType, a.rtpmap ?? this.staticMap(rtp.payloadType));
+      if (dec === undefined) {
+        this.keepRaw(rec, a.pkt, raw, `payload type ${rtp.payloadType}: no decoder`);
+        return;
+      }
     }
-    let pcm: Int16Array | null;
+    if (dec.decoder.unwrap !== undefined) return this.onRed(rec, st, side, dec, rtp, raw, a);
+    if (dec.decoder.notDecoded !== undefined) {
+      side.undecoded++;
+      this.keepRaw(rec, a.pkt, raw, dec.decoder.notDecoded);
+      return;
+    }
+    const pcm = this.decodeOne(rec, side, dec, rtp.payload, { timestamp: rtp.timestamp, seq: rtp.seq, marker: rtp.marker, ssrc: rtp.ssrc, payloadType: rtp.payloadType });
+    const events = dec.decoder.drainEvents?.();
+    if (events !== undefined && events.length > 0) this.noteEvents(rec, st.side, events, dec.clockRate, a);
+    if (pcm === null || pcm.length === 0) return;
+    this.place(rec, st, side, dec, rtp.timestamp, rtp.seq, pcm, ts);
+  }
+
+  private decodeOne(rec: Recording, side: SideState, dec: DecoderEntry, payload: Buffer, info: RtpFrameInfo): Int16Array | null {
     try {
-      pcm = dec.decoder.decode(rtp.payload, { timestamp: rtp.timestamp, seq: rtp.seq, marker: rtp.marker, ssrc: rtp.ssrc, payloadType: rtp.payloadType });
+      return dec.decoder.decode(payload, info);
     } catch (e) {
       side.undecoded++;
       this.counters.inc('media.decodeErrors');
       rec.flags.add(`${dec.encoding} payloads that failed to decode: ${(e as Error).message}`);
-      return;
+      return null;
     }
-    const events = dec.decoder.drainEvents?.();
-    if (events !== undefined && events.length > 0) this.noteEvents(rec, st.side, events, dec.clockRate, a);
-    if (pcm === null || pcm.length === 0) return;
+  }
+
+  /** Decoded audio onto the call's timeline. */
+  private place(rec: Recording, st: StreamRec, side: SideState, dec: DecoderEntry, rtpTimestamp: number, seq: number, pcm: Int16Array, ts: number): void {
     const timeline = this.ensureTimeline(rec, ts, dec.decoder.sampleRate);
     const r = timeline.push(st.side === 'caller' ? 0 : 1, {
       streamId: st.key,
-      rtpTimestamp: rtp.timestamp,
+      rtpTimestamp,
       clockRate: dec.clockRate,
       captureTs: ts,
-      seq: rtp.seq,
+      seq,
       pcm,
       pcmRate: dec.decoder.sampleRate,
     });
@@ -193,6 +271,123 @@ export class CallRecorder {
     if (ts - rec.lastAdvance >= ADVANCE_EVERY_US) {
       rec.lastAdvance = ts;
       timeline.advance(ts);
+    }
+  }
+
+  /** SRTP: the plain packet, or undefined (counted) when it cannot be decrypted. */
+  private decrypt(rec: Recording, st: StreamRec, side: SideState, pkt: TransportPacket, ts: number): { raw: Buffer; rtp: RtpPacket } | undefined {
+    const stats = (side.srtp ??= newSrtpStats());
+    if (st.prot.kind === 'no-key') {
+      stats.failed['no-key'] = (stats.failed['no-key'] ?? 0) + 1;
+      return undefined;
+    }
+    const r = rec.keys.unprotect(st.side, pkt.payload, ts, st.keyState);
+    if (!r.ok) {
+      stats.failed[r.reason] = (stats.failed[r.reason] ?? 0) + 1;
+      this.counters.inc(`srtp.${r.reason}`);
+      return undefined;
+    }
+    stats.decrypted++;
+    if (!stats.keys.includes(r.key.label)) stats.keys.push(r.key.label);
+    const rtp = parseRtp(r.rtp);
+    if (rtp === undefined) {
+      stats.failed['not-rtp'] = (stats.failed['not-rtp'] ?? 0) + 1;
+      return undefined;
+    }
+    return { raw: r.rtp, rtp };
+  }
+
+  /** One associated RTCP packet: SRTCP is authenticated and counted per direction. */
+  onRtcp(x: { call: Call; sender: Side; pkt: TransportPacket }): void {
+    const rec = this.active.get(x.call.key) ?? this.ending.get(x.call.key);
+    if (rec === undefined || rec.finished) return;
+    if (rec.keys.refresh()) rec.protGen++;
+    const prot = rec.keys.sideProtection(x.sender);
+    if (prot.kind === 'clear') return;
+    const stats = (rec.sides[x.sender].srtp ??= newSrtpStats());
+    const r = prot.kind === 'srtp' ? rec.keys.unprotectRtcp(x.sender, x.pkt.payload, x.pkt.ts) : undefined;
+    if (r?.ok === true) stats.srtcp.ok++;
+    else stats.srtcp.failed++;
+  }
+
+  /**
+   * RFC 2198: the primary block is decoded; a redundant block is decoded only when its timestamp is newer than
+   * anything decoded so far on this stream (its own packet was lost), before the primary, so decoders see
+   * their packets in order.
+   */
+  private onRed(rec: Recording, st: StreamRec, side: SideState, red: DecoderEntry, rtp: RtpPacket, raw: Buffer, a: AssociatedRtp): void {
+    const info: RtpFrameInfo = { timestamp: rtp.timestamp, seq: rtp.seq, marker: rtp.marker, ssrc: rtp.ssrc, payloadType: rtp.payloadType };
+    let blocks;
+    try {
+      blocks = (red.decoder.unwrap as NonNullable<Decoder['unwrap']>)(rtp.payload, info);
+    } catch (e) {
+      side.undecoded++;
+      this.counters.inc('media.decodeErrors');
+      rec.flags.add(`${red.encoding} payloads that failed to unwrap: ${(e as Error).message}`);
+      return;
+    }
+    const state = (st.red ??= { lastTs: -1, recent: [] });
+    let rawReason: string | undefined;
+    for (let i = 0; i < blocks.length; i++) {
+      const b = blocks[i]!;
+      const bts = (rtp.timestamp - b.timestampOffset) >>> 0;
+      if (state.recent.includes(bts)) continue; // decoded already (a duplicate, or filled from redundancy)
+      if (!b.primary && (state.lastTs < 0 || tsDelta(bts, state.lastTs) <= 0)) continue; // not a loss
+      const dec = this.decoderEntry(rec, side, st.ssrc, b.payloadType, this.rtpmapOf(rec, st, b.payloadType));
+      if (dec === undefined) {
+        rawReason = `payload type ${b.payloadType} in RED: no decoder`;
+        continue;
+      }
+      if (dec.decoder.notDecoded !== undefined) {
+        if (b.primary) side.undecoded++;
+        rawReason = dec.decoder.notDecoded;
+        continue;
+      }
+      const seq = (rtp.seq - (blocks.length - 1 - i)) & 0xffff;
+      const pcm = this.decodeOne(rec, side, dec, b.payload, { ...info, timestamp: bts, seq, payloadType: b.payloadType });
+      const events = dec.decoder.drainEvents?.();
+      if (events !== undefined && events.length > 0) this.noteEvents(rec, st.side, events, dec.clockRate, a);
+      state.recent.push(bts);
+      if (state.recent.length > RED_RECENT) state.recent.shift();
+      if (state.lastTs < 0 || tsDelta(bts, state.lastTs) > 0) state.lastTs = bts;
+      if (!b.primary) side.recovered++;
+      if (pcm !== null && pcm.length > 0) this.place(rec, st, side, dec, bts, seq, pcm, a.pkt.ts);
+    }
+    if (rawReason !== undefined) this.keepRaw(rec, a.pkt, raw, rawReason);
+  }
+
+  /** RFC 3264 §5.1 for payload types inside RED: the receiver's SDP, else the sender's, else RFC 3551. */
+  private rtpmapOf(rec: Recording, st: StreamRec, pt: number): SdpRtpMap | undefined {
+    const maps = (st.maps ??= new Map());
+    let m = maps.get(pt);
+    if (m === undefined) {
+      const call = rec.call;
+      const tag = call.toTag;
+      const of = (side: Side) => pickMedia(latestSdp(call, side, side === 'callee' ? tag : undefined), 0, 'audio')?.rtpmap.get(pt);
+      m = of(otherSide(st.side)) ?? of(st.side) ?? STATIC_PAYLOAD_TYPES.get(pt) ?? this.staticMap(pt) ?? null;
+      maps.set(pt, m);
+    }
+    return m ?? undefined;
+  }
+
+  /** Media no codec turns into audio: kept losslessly beside the recording (media.keepUndecoded), and flagged. */
+  private keepRaw(rec: Recording, pkt: TransportPacket, raw: Buffer, reason: string): void {
+    const first = !rec.rawReasons.has(reason);
+    if (first) rec.rawReasons.add(reason);
+    if (this.opts.keepUndecoded === false || rec.files === undefined) {
+      if (first) rec.flags.add(reason);
+      return;
+    }
+    try {
+      rec.raw ??= new RawMediaKeeper(rec.files.dir);
+      rec.raw.write(pkt.ts, pkt.src, pkt.sport, pkt.dst, pkt.dport, raw);
+      if (first) rec.flags.add(`${reason}: the RTP is kept losslessly in media.pcap, with the call's SDP in sdp.txt`);
+    } catch (e) {
+      if (first) {
+        rec.flags.add(reason);
+        this.counters.inc('recordings.storeErrors');
+        this.log.error(`cannot keep undecoded media of call ${rec.call.callId}: ${(e as Error).message}`);
+      }
     }
   }
 
@@ -210,26 +405,34 @@ export class CallRecorder {
       tracker = new SequenceTracker();
       side.seq.set(a.rtp.ssrc, tracker);
     }
-    const st: StreamRec = { flow: a.flow, key, side: sideName, tracker, pt: -1, dec: undefined };
+    const st: StreamRec = { flow: a.flow, ssrc: a.rtp.ssrc, key, side: sideName, tracker, pt: -1, dec: undefined, protGen: -1, prot: { kind: 'clear' }, keyState: { key: undefined }, maps: undefined, red: undefined };
     if (list === undefined) rec.streams.set(a.rtp.ssrc, [st]);
     else list.push(st);
     return st;
   }
 
   /** The decoder for this packet's payload type (a new one when the codec changes mid-stream). */
-  private decoderFor(rec: Recording, st: StreamRec, a: AssociatedRtp): DecoderEntry | undefined {
-    const side = rec.sides[st.side];
-    const map = a.rtpmap ?? this.staticMap(a.rtp.payloadType);
+  private decoderFor(rec: Recording, st: StreamRec, pt: number, map: { encoding: string; clockRate: number; channels: number } | undefined): DecoderEntry | undefined {
+    const dec = this.decoderEntry(rec, rec.sides[st.side], st.ssrc, pt, map);
+    if (dec !== undefined) {
+      st.pt = pt;
+      st.dec = dec;
+    }
+    return dec;
+  }
+
+  /** The decoder of one SSRC's encoding (shared by its RED blocks and plain packets: decoder state carries over). */
+  private decoderEntry(rec: Recording, side: SideState, ssrc: number, pt: number, map: { encoding: string; clockRate: number; channels: number } | undefined): DecoderEntry | undefined {
     if (map === undefined) {
       side.undecoded++;
-      rec.flags.add(`payload type ${a.rtp.payloadType} has no rtpmap and no static meaning`);
+      rec.flags.add(`payload type ${pt} has no rtpmap and no static meaning`);
       return undefined;
     }
     const encoding = `${map.encoding}/${map.clockRate}`;
-    const decKey = `${a.rtp.ssrc}:${encoding.toUpperCase()}`;
+    const decKey = `${ssrc}:${encoding.toUpperCase()}`;
     let dec = side.decoders.get(decKey);
     if (dec === undefined) {
-      const decoder = this.codecs.createDecoder({ encoding: map.encoding, clockRate: map.clockRate, channels: map.channels, payloadType: a.rtp.payloadType });
+      const decoder = this.codecs.createDecoder({ encoding: map.encoding, clockRate: map.clockRate, channels: map.channels, payloadType: pt });
       if (decoder === undefined) {
         side.undecoded++;
         if (!rec.flags.has(`no decoder for ${encoding}`)) {
@@ -242,8 +445,6 @@ export class CallRecorder {
       side.decoders.set(decKey, dec);
     }
     side.codecs.add(encoding);
-    st.pt = a.rtp.payloadType;
-    st.dec = dec;
     return dec;
   }
 
@@ -361,6 +562,7 @@ export class CallRecorder {
       if (now - rec.lastMetaAt > this.opts.metadataEverySec * US) {
         rec.lastMetaAt = now;
         rec.writer?.sync?.();
+        rec.raw?.flush();
         this.storeUpdate(rec, false);
       }
     }
@@ -389,6 +591,14 @@ export class CallRecorder {
     } catch (e) {
       this.log.error(`closing ${rec.files?.audio}: ${(e as Error).message}`);
     }
+    if (rec.raw !== undefined) {
+      try {
+        rec.raw.close();
+        rec.raw.writeSdp(rec.call.sdp, (r) => r.text);
+      } catch (e) {
+        this.log.error(`closing ${rec.raw.pcapPath}: ${(e as Error).message}`);
+      }
+    }
     for (const side of ['caller', 'callee'] as const) {
       for (const d of rec.sides[side].decoders.values()) {
         d.decoder.close();
@@ -413,6 +623,16 @@ export class CallRecorder {
     }
   }
 
+  private srtpMetadata(rec: Recording, meta: RecordingMetadata): void {
+    for (const who of ['caller', 'callee'] as const) {
+      const s = rec.sides[who].srtp;
+      if (s === undefined) continue;
+      meta.srtp ??= {};
+      meta.srtp[who] = { decrypted: s.decrypted, failed: { ...s.failed }, srtcp: { ...s.srtcp }, keys: [...s.keys] };
+      for (const f of srtpFlags(who, s, rec.keys.sideProtection(who))) meta.flags.push(f);
+    }
+  }
+
   private sideStats(s: SideState, late: number): DirectionStats {
     let packets = 0;
     let expected = 0;
@@ -432,6 +652,7 @@ export class CallRecorder {
       codecs: [...s.codecs],
       undecoded: s.undecoded,
     };
+    if (s.recovered > 0) d.recovered = s.recovered;
     if (s.first !== undefined) d.firstPacket = new Date(s.first / 1000).toISOString();
     if (s.last !== undefined) d.lastPacket = new Date(s.last / 1000).toISOString();
     return d;
@@ -450,6 +671,9 @@ export class CallRecorder {
       flags: [...rec.flags],
     };
     if (rec.call.origin !== undefined) meta.origin = rec.call.origin;
+    this.srtpMetadata(rec, meta);
+    for (const p of rec.keys.problems) if (!meta.flags.includes(p)) meta.flags.push(p);
+    if (rec.raw !== undefined) meta.rawMedia = { file: rec.raw.pcapPath, sdp: rec.raw.sdpPath, packets: rec.raw.packets, reasons: [...rec.rawReasons] };
     if (rec.files !== undefined && rec.writer !== undefined && rec.sampleRate !== undefined && rec.audioStart !== undefined) {
       meta.audio = {
         file: rec.files.audio,
@@ -460,11 +684,25 @@ export class CallRecorder {
         durationSec: Math.round((rec.writer.frames / rec.sampleRate) * 1000) / 1000,
         start: new Date((rec.timeline?.origin ?? rec.audioStart) / 1000).toISOString(),
       };
-    } else if (rec.sides.caller.seq.size + rec.sides.callee.seq.size === 0) {
+    } else if (rec.sides.caller.seq.size + rec.sides.callee.seq.size === 0 && meta.srtp === undefined) {
       meta.flags.push('no audio was seen for this call');
     }
     return meta;
   }
+}
+
+/** The SRTP part of the metadata, and a 'not decrypted' flag with the reason for a direction that could not be. */
+function srtpFlags(who: Side, s: SrtpDirectionStats, prot: SideProtection): string[] {
+  const refused = Object.entries(s.failed).filter(([r]) => r !== 'replay').reduce((n, [, v]) => n + v, 0);
+  if (refused === 0) return [];
+  const why =
+    prot.kind === 'no-key'
+      ? `no key: ${prot.reason}`
+      : `${s.failed['auth'] ?? 0} failed authentication with every key in the call's SDP (wrong key?)${s.failed['mki'] ? `, ${s.failed['mki']} had an unexpected MKI` : ''}`;
+  if (s.decrypted === 0) return [`not decrypted: the ${who}'s audio (${refused} SRTP packets): ${why}`];
+  // A few refusals around a re-key are normal; more is worth a listener's attention.
+  if (refused > Math.max(10, s.decrypted / 100)) return [`partly not decrypted: ${refused} of the ${who}'s ${refused + s.decrypted} SRTP packets: ${why}`];
+  return [];
 }
 
 /** Stereo → mono: the sum of both sides, clipped (both parties audible at full level). */

@@ -14,8 +14,20 @@ export interface DirectionStats {
   codecs: string[];
   /** Payloads no codec plugin decodes (kept out of the audio, counted here). */
   undecoded: number;
+  /** Lost packets whose audio was recovered from RFC 2198 redundancy (RED). */
+  recovered?: number;
   firstPacket?: string;
   lastPacket?: string;
+}
+
+/** SRTP of one direction: packets decrypted, refused (by reason), SRTCP authenticated. */
+export interface SrtpDirectionStats {
+  decrypted: number;
+  /** 'auth' (wrong key or corrupt), 'replay' (duplicate), 'short', 'mki', 'not-rtp', 'no-key'. */
+  failed: Record<string, number>;
+  srtcp: { ok: number; failed: number };
+  /** The keys that decrypted this direction, as "callee's 200 answer, a=crypto:2". */
+  keys: string[];
 }
 
 export interface DtmfEvent {
@@ -50,6 +62,10 @@ export interface RecordingMetadata {
   dtmf: DtmfEvent[];
   /** Conditions a listener must know about ('RTAudio - not decoded', 'not decrypted: ...'). */
   flags: string[];
+  /** Present when a direction was SRTP. */
+  srtp?: { caller?: SrtpDirectionStats; callee?: SrtpDirectionStats };
+  /** Media no codec decoded (RTAudio...), kept losslessly: decrypted RTP in a pcap, and the call's SDPs. */
+  rawMedia?: { file: string; sdp: string; packets: number; reasons: string[] };
   /** The capture file(s) or source the call came from. */
   origin?: string;
 }
