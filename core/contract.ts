@@ -168,7 +168,10 @@ export interface Decoder {
    * the primary block with its payload type's decoder and uses redundant blocks to fill packets that were lost.
    */
   unwrap?(payload: Buffer, rtp?: RtpFrameInfo): PayloadBlock[];
-  /** Decode one RTP payload to 16-bit mono PCM; null when the payload carries no audio (events, comfort noise). */
+  /**
+   * Decode one RTP payload to 16-bit mono PCM; null when the payload carries no audio (events, comfort noise).
+   * The array may be reused by the next decode() call (no allocation per packet): a caller that keeps it copies.
+   */
   decode(payload: Buffer, rtp?: RtpFrameInfo): Int16Array | null;
   /** Events found since the last call (DTMF digits, comfort-noise levels). */
   drainEvents?(): MediaEvent[];

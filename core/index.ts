@@ -14,3 +14,4 @@ export type { Call, SipMeta, Party, SdpRecord, Disposition, EndReason } from './
 export type { RawFrame, TransportPacket, TcpStreamChunk } from './net/types';
 export type { SipMessage, SipRequest, SipResponse, SipUri, NameAddr } from './sip/types';
 export type { SdpSession, SdpMedia } from './sdp/types';
+export { suppressCodecs, suppressCodecsInSip, type SuppressOptions, type SuppressResult, type SipSuppressResult } from './sdp/suppress';

@@ -17,6 +17,7 @@ import { PluginHost, type PreparedConfig } from './plugins/loader';
 import { Ingest } from './pipeline/ingest';
 import { MediaAssociator } from './media/associator';
 import { CallRecorder } from './media/call-recorder';
+import { WavWriter } from './media/wav';
 import type { RecordingMetadata } from './media/metadata';
 import type { RecordingStore } from './contract';
 import { UserDirectory } from './policy/users';
@@ -173,6 +174,8 @@ export class Kernel {
     this.dialogs.closeAll(this.ingest.lastTs);
     this.associator.flush();
     this.recorder.close();
+    // WAV data still on its way to the disk lands before storage plugins stop (and before anyone reads it).
+    await WavWriter.settled();
     const errors = await this.host.stopAll();
     this.root.dispose?.();
     if (errors.length > 0) this.log.warn(`${errors.length} plugin(s) failed to stop cleanly`);

@@ -1,4 +1,4 @@
-/** Records a capture with the default plugin set (G.711, DTMF, CN, G.722, SILK, storage-local) into a scratch folder. */
+/** Records a capture with the default plugin set (G.711, DTMF, CN, G.722, SILK, RED, RTAudio, storage-local) into a scratch folder. */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,6 +9,8 @@ import telephoneEvent from '../plugins/codec-telephone-event/index';
 import cn from '../plugins/codec-cn/index';
 import g722 from '../plugins/codec-g722/index';
 import silk from '../plugins/codec-silk/index';
+import red from '../plugins/codec-red/index';
+import rtaudio from '../plugins/codec-rtaudio/index';
 import type { RecordingMetadata } from '../core/media/metadata';
 
 export interface RecordedCapture {
@@ -21,7 +23,7 @@ export interface RecordedCapture {
 
 export async function recordCapture(file: string, config: Record<string, unknown> = {}): Promise<RecordedCapture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-rec-'));
-  const h = await PluginHarness.create(storageLocal, { options: { dir }, with: [{ plugin: g711 }, { plugin: telephoneEvent }, { plugin: cn }, { plugin: g722 }, { plugin: silk }], config });
+  const h = await PluginHarness.create(storageLocal, { options: { dir }, with: [{ plugin: g711 }, { plugin: telephoneEvent }, { plugin: cn }, { plugin: g722 }, { plugin: silk }, { plugin: red }, { plugin: rtaudio }], config });
   const res = await h.pcap(file);
   const recorded = await h.stop();
   const out: RecordedCapture = { dir, recordings: h.kernel.recorder.finished, recorded, counters: h.counters() };

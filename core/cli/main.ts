@@ -58,6 +58,10 @@ export function buildProgram(): Command {
 
   // `recordings list|show` (the storage-local catalogue); required here so this block stays self-contained.
   (require('./recordings') as typeof import('./recordings')).addRecordingsCommands(program);
+  // `chats list|show` (chat transcripts in the same catalogue).
+  (require('../../plugins/storage-local/transcripts-cli') as typeof import('../../plugins/storage-local/transcripts-cli')).addChatsCommands(program);
+  // `sdp suppress` (codec suppression for the signalling path, core/sdp/suppress.ts).
+  (require('./sdp-command') as typeof import('./sdp-command')).addSdpCommands(program);
   return program;
 }
 

@@ -40,7 +40,7 @@ describe('config discovery (lilconfig)', () => {
     const prepared = await prepareConfig(loaded);
     assert.equal(prepared.config.output.dir, 'recordings');
     assert.equal(prepared.config.dialogs.idleTimeoutSec, 7200);
-    assert.deepEqual(prepared.plugins.map((p) => p.manifest.name), ['codec-g711', 'codec-telephone-event', 'codec-cn', 'codec-g722', 'codec-silk', 'storage-local']);
+    assert.deepEqual(prepared.plugins.map((p) => p.manifest.name), ['codec-g711', 'codec-telephone-event', 'codec-cn', 'codec-g722', 'codec-silk', 'codec-red', 'codec-rtaudio', 'storage-local']);
   });
 
   it('--config with a missing file is CONFIG_NOT_FOUND', async () => {

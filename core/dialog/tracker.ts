@@ -58,6 +58,19 @@ function isHoldSdp(sdp: SdpSession): boolean {
   return addr === '0.0.0.0' || addr === '::';
 }
 
+/** An INVITE whose SDP offers only IM media lines ('m=message … sip null', the older 'm=x-ms-message'). */
+export function isImOnlyInvite(req: SipRequest): boolean {
+  let body: Buffer | undefined;
+  try {
+    body = findSdpBody(req);
+  } catch {
+    return false; // an unreadable body is the call's problem, reported there
+  }
+  if (body === undefined) return false;
+  const types = body.toString('latin1').match(/^m=[^ \r\n]+/gm);
+  return types !== null && types.every((m) => m === 'm=message' || m === 'm=x-ms-message');
+}
+
 function parseReplaces(value: string): { callId: string; toTag?: string; fromTag?: string } {
   const [id, ...params] = value.split(';');
   const out: { callId: string; toTag?: string; fromTag?: string } = { callId: (id ?? '').trim() };
@@ -85,8 +98,8 @@ export class DialogTracker extends Emitter<DialogEvents> {
   /** Calls that ended recently, kept to absorb trailing messages (200 to BYE, ACK to 487), by key. */
   private readonly recent = new Map<string, { call: Call; until: number }>();
   private nextTick = 0;
-  /** Number of calls ever started, and SDP bodies that failed to parse. */
-  readonly stats = { calls: 0, badSdp: 0, orphanMessages: 0 };
+  /** Calls ever started, SDP bodies that failed to parse, messages of no call, IM-only INVITEs (not calls). */
+  readonly stats = { calls: 0, badSdp: 0, orphanMessages: 0, imSessions: 0 };
 
   constructor(private readonly timers: DialogTimers = DEFAULT_TIMERS) {
     super();
@@ -176,6 +189,11 @@ export class DialogTracker extends Emitter<DialogEvents> {
     const toTag = typeof req.to.params.tag === 'string' ? req.to.params.tag : undefined;
     let call = this.find(req.callId, fromTag, toTag);
     if (req.method === 'INVITE' && toTag === undefined) {
+      // An IM session (m=message / m=x-ms-message only) has no audio to record: the chat plugin follows it.
+      if (call === undefined && isImOnlyInvite(req)) {
+        this.stats.imSessions++;
+        return undefined;
+      }
       if (call === undefined) call = this.start(req, meta, fromTag);
       else this.retryInvite(call, req);
     }

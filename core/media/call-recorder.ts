@@ -11,7 +11,7 @@ import type { Call, Side } from '../dialog/types';
 import { summarizeCall } from '../dialog/summary';
 import type { TransportPacket } from '../net/types';
 import type { SdpRtpMap } from '../sdp/types';
-import type { AssociatedRtp, RtpPacket } from './types';
+import type { AssociatedRtp, PlacedAudio, RtpPacket } from './types';
 import type { DirectionStats, DtmfEvent, RecordingMetadata, SrtpDirectionStats } from './metadata';
 import { CallTimeline } from './timeline';
 import { WavWriter } from './wav';
@@ -108,6 +108,7 @@ interface Recording {
   /** Bumped when the call's SDPs change (streams re-read their protection). */
   protGen: number;
   raw?: RawMediaKeeper;
+  writeFailed?: boolean;
   rawReasons: Set<string>;
   endedAt?: number;
   /** Capture time of the newest audio packet: timelines are flushed up to it, not beyond (no trailing silence). */
@@ -132,6 +133,7 @@ export class CallRecorder {
   readonly finished: RecordingMetadata[] = [];
   private nextTick = 0;
   private readonly srtpOpts: SrtpKeyOptions;
+  private readonly placed: PlacedAudio = { streamId: '', rtpTimestamp: 0, clockRate: 8000, captureTs: 0, seq: 0, pcm: new Int16Array(0), pcmRate: 8000 };
 
   constructor(
     private readonly dialogs: DialogTracker,
@@ -235,7 +237,8 @@ export class CallRecorder {
       this.keepRaw(rec, a.pkt, raw, dec.decoder.notDecoded);
       return;
     }
-    const pcm = this.decodeOne(rec, side, dec, rtp.payload, { timestamp: rtp.timestamp, seq: rtp.seq, marker: rtp.marker, ssrc: rtp.ssrc, payloadType: rtp.payloadType });
+    // The parsed packet is an RtpFrameInfo already: no object per packet.
+    const pcm = this.decodeOne(rec, side, dec, rtp.payload, rtp);
     const events = dec.decoder.drainEvents?.();
     if (events !== undefined && events.length > 0) this.noteEvents(rec, st.side, events, dec.clockRate, a);
     if (pcm === null || pcm.length === 0) return;
@@ -248,7 +251,7 @@ export class CallRecorder {
     } catch (e) {
       side.undecoded++;
       this.counters.inc('media.decodeErrors');
-      rec.flags.add(`${dec.encoding} payloads that failed to decode: ${(e as Error).message}`);
+      flagOnce(rec.flags, `${dec.encoding} payloads that failed to decode`, (e as Error).message);
       return null;
     }
   }
@@ -256,15 +259,16 @@ export class CallRecorder {
   /** Decoded audio onto the call's timeline. */
   private place(rec: Recording, st: StreamRec, side: SideState, dec: DecoderEntry, rtpTimestamp: number, seq: number, pcm: Int16Array, ts: number): void {
     const timeline = this.ensureTimeline(rec, ts, dec.decoder.sampleRate);
-    const r = timeline.push(st.side === 'caller' ? 0 : 1, {
-      streamId: st.key,
-      rtpTimestamp,
-      clockRate: dec.clockRate,
-      captureTs: ts,
-      seq,
-      pcm,
-      pcmRate: dec.decoder.sampleRate,
-    });
+    // One reused PlacedAudio: the timeline copies what it keeps past push().
+    const p = this.placed;
+    p.streamId = st.key;
+    p.rtpTimestamp = rtpTimestamp;
+    p.clockRate = dec.clockRate;
+    p.captureTs = ts;
+    p.seq = seq;
+    p.pcm = pcm;
+    p.pcmRate = dec.decoder.sampleRate;
+    const r = timeline.push(st.side === 'caller' ? 0 : 1, p);
     if (r === 'late') side.late++;
     if (ts > rec.lastAudioTs) rec.lastAudioTs = ts;
     // Flushing every packet costs more than it saves: every 100 ms of capture time is plenty (the ring holds 1.2 s).
@@ -323,7 +327,7 @@ export class CallRecorder {
     } catch (e) {
       side.undecoded++;
       this.counters.inc('media.decodeErrors');
-      rec.flags.add(`${red.encoding} payloads that failed to unwrap: ${(e as Error).message}`);
+      flagOnce(rec.flags, `${red.encoding} payloads that failed to unwrap`, (e as Error).message);
       return;
     }
     const state = (st.red ??= { lastTs: -1, recent: [] });
@@ -332,7 +336,7 @@ export class CallRecorder {
       const b = blocks[i]!;
       const bts = (rtp.timestamp - b.timestampOffset) >>> 0;
       if (state.recent.includes(bts)) continue; // decoded already (a duplicate, or filled from redundancy)
-      if (!b.primary && (state.lastTs < 0 || tsDelta(bts, state.lastTs) <= 0)) continue; // not a loss
+      if (!b.primary && (state.lastTs < 0 || tsDelta(state.lastTs, bts) <= 0)) continue; // not a loss
       const dec = this.decoderEntry(rec, side, st.ssrc, b.payloadType, this.rtpmapOf(rec, st, b.payloadType));
       if (dec === undefined) {
         rawReason = `payload type ${b.payloadType} in RED: no decoder`;
@@ -349,7 +353,7 @@ export class CallRecorder {
       if (events !== undefined && events.length > 0) this.noteEvents(rec, st.side, events, dec.clockRate, a);
       state.recent.push(bts);
       if (state.recent.length > RED_RECENT) state.recent.shift();
-      if (state.lastTs < 0 || tsDelta(bts, state.lastTs) > 0) state.lastTs = bts;
+      if (state.lastTs < 0 || tsDelta(state.lastTs, bts) > 0) state.lastTs = bts;
       if (!b.primary) side.recovered++;
       if (pcm !== null && pcm.length > 0) this.place(rec, st, side, dec, bts, seq, pcm, a.pkt.ts);
     }
@@ -512,7 +516,7 @@ export class CallRecorder {
     const channels = this.opts.layout === 'stereo' ? 2 : 1;
     if (rec.files !== undefined) {
       try {
-        rec.writer = new WavWriter(rec.files.audio, { sampleRate: rate, channels });
+        rec.writer = new WavWriter(rec.files.audio, { sampleRate: rate, channels, background: process.env.TAPLINE_WAV_SYNC === undefined });
       } catch (e) {
         this.counters.inc('recordings.storeErrors');
         this.log.error(`cannot write ${rec.files.audio}: ${(e as Error).message}`);
@@ -525,8 +529,16 @@ export class CallRecorder {
       startTs: ts,
       reorderWindowMs: this.opts.reorderWindowMs,
       sink: (stereo) => {
-        if (writer === undefined) return;
-        writer.write(mixed ? mixDown(stereo) : stereo);
+        if (writer === undefined || rec.writeFailed === true) return;
+        try {
+          writer.write(mixed ? mixDown(stereo) : stereo);
+        } catch (e) {
+          // A full or failing disk: say so once; what is already in the file stays (the header covers it).
+          rec.writeFailed = true;
+          rec.flags.add(`audio writing stopped: ${(e as Error).message}`);
+          this.counters.inc('recordings.storeErrors');
+          this.log.error(`cannot write ${writer.path}: ${(e as Error).message}`);
+        }
       },
     });
     return rec.timeline;
@@ -689,6 +701,12 @@ export class CallRecorder {
     }
     return meta;
   }
+}
+
+/** One flag per kind of problem (the first packet's detail), however many packets have it: counts are in the stats. */
+function flagOnce(flags: Set<string>, what: string, detail: string): void {
+  for (const f of flags) if (f.startsWith(what)) return;
+  flags.add(`${what} (first: ${detail})`);
 }
 
 /** The SRTP part of the metadata, and a 'not decrypted' flag with the reason for a direction that could not be. */

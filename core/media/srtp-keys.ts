@@ -159,7 +159,8 @@ export class CallSrtpKeys {
       }
       // The answer's line names the tag the offerer now sends with.
       const chosen = lines[0];
-      if (chosen !== undefined && offer !== undefined && offerMedia !== undefined) {
+      const ignored = this.opts.ignoreKeysOnReplaces && offer?.replaces === true;
+      if (chosen !== undefined && offer !== undefined && offerMedia !== undefined && !ignored) {
         const offered = offerMedia.crypto.find((c) => c.tag === chosen.tag);
         if (offered !== undefined) this.addKey(offer.from, offered, rec.ts, `${offer.from}'s ${describe(offer)}, a=crypto:${offered.tag} (chosen by the answer)`, offer);
       }
@@ -174,7 +175,9 @@ export class CallSrtpKeys {
       return;
     }
     // An offer's lines usually share one key (MKI and no-MKI variants): one context each distinct key.
-    for (const c of rec.role === 'answer' ? lines.slice(0, 1) : lines) this.addKey(side, c, rec.ts, `${side}'s ${describe(rec)}, a=${c.scale ? 'cryptoscale' : 'crypto'}:${c.tag}`, rec);
+    // a=crypto lines before a=cryptoscale (the MCU's scaled variant), so labels name the line a peer uses.
+    const ordered = rec.role === 'answer' ? lines.slice(0, 1) : [...lines.filter((c) => !c.scale), ...lines.filter((c) => c.scale)];
+    for (const c of ordered) this.addKey(side, c, rec.ts, `${side}'s ${describe(rec)}, a=${c.scale ? 'cryptoscale' : 'crypto'}:${c.tag}`, rec);
   }
 
   private isLive(rec: SdpRecord): boolean {

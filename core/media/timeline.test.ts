@@ -89,7 +89,7 @@ interface Run {
 /** Push in the given order, advancing the clock to each packet's capture time (as the recorder does). */
 function run(pkts: Pkt[], opts: Partial<CallTimelineOptions> & { noAdvance?: boolean; endTs?: number } = {}): Run {
   const parts: Int16Array[] = [];
-  const tl = new CallTimeline({ sampleRate: 8000, startTs: START, ...opts, sink: (s) => parts.push(s) });
+  const tl = new CallTimeline({ sampleRate: 8000, startTs: START, ...opts, sink: (s) => parts.push(s.slice()) });
   const results: PushResult[] = [];
   let now = -Infinity;
   for (const p of pkts) {
@@ -422,7 +422,7 @@ describe('CallTimeline', () => {
   it('a packet beyond the window is late; duplicates are counted and the first copy kept', () => {
     const a = stream({ ch: 0, at: 0, packets: 100 });
     const out: Int16Array[] = [];
-    const tl = new CallTimeline({ sampleRate: 8000, startTs: START, sink: (s) => out.push(s) });
+    const tl = new CallTimeline({ sampleRate: 8000, startTs: START, sink: (s) => out.push(s.slice()) });
     const lost = 57;
     for (const p of a.slice(0, 70)) {
       if (p.a.seq === 100 + lost) continue;
@@ -508,7 +508,7 @@ describe('CallTimeline', () => {
     assert.ok(r2.out.subarray(128000).every((v) => v === 0));
     // A one-way call still flushes as capture time moves (the silent side is all zeros).
     const parts: Int16Array[] = [];
-    const tl = new CallTimeline({ sampleRate: 8000, startTs: START, sink: (s) => parts.push(s) });
+    const tl = new CallTimeline({ sampleRate: 8000, startTs: START, sink: (s) => parts.push(s.slice()) });
     for (const p of a.slice(0, 100)) {
       tl.push(0, p.a);
       tl.advance(p.a.captureTs);
@@ -590,7 +590,7 @@ describe('CallTimeline origin', () => {
     const MSx = 1000;
     const T = 1_700_000_000_000_000;
     const out: Int16Array[] = [];
-    const tl = new CallTimeline({ sampleRate: 8000, startTs: T, sink: (x) => out.push(x) });
+    const tl = new CallTimeline({ sampleRate: 8000, startTs: T, sink: (x) => out.push(x.slice()) });
     const pkt = (ch: 0 | 1, i: number, at: number, fill: number): void => {
       tl.push(ch, { streamId: `s${ch}`, rtpTimestamp: 1000 + i * 160, clockRate: 8000, captureTs: at, seq: i, pcm: new Int16Array(160).fill(fill + i), pcmRate: 8000 });
     };

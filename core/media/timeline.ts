@@ -22,6 +22,7 @@ export interface CallTimelineOptions {
   /** Disagreement between RTP-timestamp and capture-time placement that takes a new anchor; default 1000. */
   reanchorThresholdMs?: number;
   /** Receives the finished audio in order: interleaved stereo (caller, callee), a whole number of frames. */
+  /** Receives each final stretch; the array is only valid during the call (it is reused): copy what you keep. */
   sink: (interleavedStereo: Int16Array) => void;
 }
 
@@ -151,14 +152,14 @@ export class CallTimeline {
     const held = ch.settling.get(a.streamId);
     if (held !== undefined) {
       if (a.captureTs < held.until) {
-        held.items.push(a);
+        held.items.push(held_(a));
         return 'placed';
       }
       this.settle(channel, a.streamId);
     } else {
       const known = ch.streams.get(a.streamId);
       if (known === undefined || known.clockRate !== a.clockRate) {
-        ch.settling.set(a.streamId, { until: a.captureTs + this.settleUs, items: [a] });
+        ch.settling.set(a.streamId, { until: a.captureTs + this.settleUs, items: [held_(a)] });
         return 'placed';
       }
     }
@@ -421,7 +422,7 @@ export class CallTimeline {
       const from = this.flushed;
       const n = Math.min(target - from, this.maxChunk);
       const to = from + n;
-      const out = new Int16Array(2 * n);
+      const out = scratch(2 * n);
       this.drain(c0, from, to, out, 0);
       this.drain(c1, from, to, out, 1);
       this.flushed = to;
@@ -464,4 +465,18 @@ export class CallTimeline {
     if (r > 0) f.splice(0, r);
     ch.stats.concealedSamples += to - from - covered;
   }
+}
+
+/** A packet held while its stream settles outlives push(): its fields and PCM are copied (callers reuse both). */
+function held_(a: PlacedAudio): PlacedAudio {
+  return { ...a, pcm: a.pcm.slice() };
+}
+
+/** One output buffer for every timeline: flushes are synchronous and the sink copies what it keeps. */
+let scratchBuf = new Int16Array(0);
+function scratch(n: number): Int16Array {
+  if (scratchBuf.length < n) scratchBuf = new Int16Array(n);
+  const out = scratchBuf.subarray(0, n);
+  out.fill(0);
+  return out;
 }

@@ -95,6 +95,30 @@ describe('WAV writer', () => {
     w.close();
   });
 
+  it('background mode: writes land through the thread pool, in order, header exact once settled', async () => {
+    const file = path.join(dir, 'bg.wav');
+    const w = new WavWriter(file, { sampleRate: 8000, channels: 2, background: true });
+    const scratch = new Int16Array(320);
+    const expected: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      // The caller reuses one array, as the timeline does: the writer must not keep it.
+      for (let k = 0; k < scratch.length; k++) scratch[k] = (i * 7 + k) & 0x7fff;
+      w.write(scratch);
+      expected.push(...scratch);
+    }
+    w.write(tone(40_000, 2, 9).subarray(0, 80_000)); // larger than the buffer: written from a copy
+    expected.push(...tone(40_000, 2, 9).subarray(0, 80_000));
+    w.close();
+    w.close(); // idempotent
+    assert.throws(() => w.write(new Int16Array(2)), /closed/);
+    await WavWriter.settled();
+    const r = readWav(file);
+    assert.equal(r.samples.length, expected.length);
+    assert.deepEqual([...r.samples], expected);
+    assert.deepEqual(headerSizes(file), { riff: 36 + expected.length * 2, data: expected.length * 2, length: 44 + expected.length * 2 });
+    await WavWriter.settled(); // nothing pending: at once
+  });
+
   it('handles odd chunk sizes and rejects partial frames', () => {
     const file = path.join(dir, 'odd.wav');
     const w = new WavWriter(file, { sampleRate: 11025, channels: 2, syncEverySec: 0.013 });
@@ -163,11 +187,16 @@ describe('WAV writer', () => {
 
   it('repairs a header left at zero sizes and a file with chunks before the data', () => {
     const file = path.join(dir, 'zero.wav');
-    const w = new WavWriter(file, { sampleRate: 16000, channels: 1, syncEverySec: 100 });
-    w.write(tone(17777, 1)); // larger than the write buffer: in the file at once
-    assert.equal(headerSizes(file).data, 0); // not synced yet
-    assert.deepEqual(repairWav(file), { repaired: true, frames: 17777, sampleRate: 16000, channels: 1 });
+    const w = new WavWriter(file, { sampleRate: 16000, channels: 1 });
+    w.write(tone(17777, 1));
     w.close();
+    // As a writer killed before its first header rewrite leaves it: the data in the file, both sizes zero.
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.alloc(4), 0, 4, 4);
+    fs.writeSync(fd, Buffer.alloc(4), 0, 4, 40);
+    fs.closeSync(fd);
+    assert.equal(headerSizes(file).data, 0);
+    assert.deepEqual(repairWav(file), { repaired: true, frames: 17777, sampleRate: 16000, channels: 1 });
 
     // A LIST chunk between fmt and data (as other tools write): the data chunk is still found.
     const other = path.join(dir, 'list.wav');

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { ErrorCodes, TaplineError } from '../errors';
 import { PLUGIN_KINDS, TAPLINE_API, type PluginManifest } from '../contract';
 
@@ -30,16 +31,34 @@ export function resolvePluginModule(use: string, configDir: string): string {
       if (fs.existsSync(path.join(dir, f))) return path.join(dir, f);
     }
   }
-  const req = createRequire(path.join(configDir, '__tapline_config__.js'));
+  const file = resolveModuleFrom(use, configDir);
+  if (file !== undefined) return file;
+  const builtins = listBuiltinPlugins();
+  throw new TaplineError(
+    ErrorCodes.PLUGIN_NOT_FOUND,
+    `unknown plugin "${use}": not a built-in plugin (${builtins.join(', ') || 'none'}) and not resolvable as a package or path from ${configDir}`,
+    { use, configDir },
+  );
+}
+
+/** Absolute file of an npm package name or a path relative to `fromDir`, as require() from there finds it; undefined if none. */
+export function resolveModuleFrom(spec: string, fromDir: string): string | undefined {
+  const req = createRequire(path.join(fromDir, '__tapline_config__.js'));
   try {
-    return req.resolve(use);
+    return req.resolve(spec);
   } catch {
-    const builtins = listBuiltinPlugins();
-    throw new TaplineError(
-      ErrorCodes.PLUGIN_NOT_FOUND,
-      `unknown plugin "${use}": not a built-in plugin (${builtins.join(', ') || 'none'}) and not resolvable as a package or path from ${configDir}`,
-      { use, configDir },
-    );
+    return undefined;
+  }
+}
+
+/** Loads a module file: require() keeps CommonJS synchronous and cached; import() for ES modules. Load errors propagate. */
+export async function loadModuleFile(file: string): Promise<unknown> {
+  if (file.endsWith('.mjs')) return import(pathToFileURL(file).href);
+  try {
+    return require(file) as unknown;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_REQUIRE_ESM') return import(pathToFileURL(file).href);
+    throw e;
   }
 }
 
@@ -89,12 +108,9 @@ export async function importPlugin(use: string, configDir: string): Promise<Plug
   const file = resolvePluginModule(use, configDir);
   let mod: unknown;
   try {
-    // require() keeps CommonJS plugins synchronous and cached; fall back to import() for ES modules.
-    mod = file.endsWith('.mjs') ? await import(file) : require(file);
+    mod = await loadModuleFile(file);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ERR_REQUIRE_ESM') mod = await import(file);
-    else throw new TaplineError(ErrorCodes.PLUGIN_MANIFEST, `plugin "${use}" failed to load from ${file}: ${err.message}`, { use, file }, e);
+    throw new TaplineError(ErrorCodes.PLUGIN_MANIFEST, `plugin "${use}" failed to load from ${file}: ${(e as Error).message}`, { use, file }, e);
   }
   return checkManifest(mod, use);
 }

@@ -14,3 +14,5 @@ export {
   SdpAttributeError,
 } from './attributes';
 export type * from './types';
+export { suppressCodecs, suppressCodecsInSip } from './suppress';
+export type { SipSuppressResult, SuppressedFormat, SuppressOptions, SuppressResult } from './suppress';

@@ -4,12 +4,14 @@ import { ALAW_TABLE, G711_SAMPLE_RATE, PCMA_PAYLOAD_TYPE, PCMU_PAYLOAD_TYPE, ULA
 
 class G711Decoder implements Decoder {
   readonly sampleRate = G711_SAMPLE_RATE;
+  /** Reused while packets keep their size (the contract allows it): no allocation per packet. */
+  private out = new Int16Array(160);
   constructor(private readonly table: Int16Array) {}
 
   decode(payload: Buffer): Int16Array | null {
     if (payload.length === 0) return null;
-    // A fresh array per packet: callers may keep it (jitter buffers, mixers).
-    const out = new Int16Array(payload.length);
+    if (this.out.length !== payload.length) this.out = new Int16Array(payload.length);
+    const out = this.out;
     const t = this.table;
     for (let i = 0; i < payload.length; i++) out[i] = t[payload[i] as number] as number;
     return out;

@@ -12,7 +12,7 @@ import type { ResolvedScenario } from './scenario';
 import { lyncOfferBody, lyncSingleSdp, plainSdp, type MediaDirection } from './sdp-builder';
 import { SipCallBuilder, type SipBody } from './sip-builder';
 import { toneFrequency, type Direction } from './tones';
-import type { CallTruth, Disposition, SipMessageTruth } from './truth';
+import type { CallTruth, Disposition, SdesKeyTruth, SipMessageTruth } from './truth';
 
 const MS = 1000;
 
@@ -61,10 +61,11 @@ export function planCall(s: ResolvedScenario, index: number, disposition: Dispos
     conversationId: s.lync ? id.conversationId : undefined,
   });
   const sdpVersion = { caller: 0, callee: 0 };
+  const rtpmap = s.payloads === null ? `${s.codec}/8000` : `${s.payloads.encoding}/${s.payloads.clockRate}`;
   const sdp = (who: Direction, dir: MediaDirection, initialOffer = false): SipBody => {
     const side: SideIdentity = id[who];
-    const base = { user: side.user, sessionId: side.sdpSession, version: sdpVersion[who]++, ip: side.ip, port: side.rtpPort, codec: s.codec, payloadType: s.payloadType, ptimeMs: s.ptimeMs, direction: dir };
-    if (!s.lync) return { contentType: 'application/sdp', body: plainSdp(base) };
+    const base = { user: side.user, sessionId: side.sdpSession, version: sdpVersion[who]++, ip: side.ip, port: side.rtpPort, codec: s.codec, rtpmap, payloadType: s.payloadType, ptimeMs: s.ptimeMs, direction: dir };
+    if (!s.lync) return { contentType: 'application/sdp', body: plainSdp(s.srtp ? { ...base, sdesKey: side.ice.cryptoKey } : base) };
     const lp = { ...base, ...side.ice, ssrc: ssrc[who], offer: who === 'caller' };
     if (!initialOffer) return { contentType: 'application/sdp', body: lyncSingleSdp(lp) };
     const boundary = `----=_NextPart_000_${rng.hex(4).toUpperCase()}_01DA47A1.${rng.hex(4).toUpperCase()}`;
@@ -188,7 +189,7 @@ export function planCall(s: ResolvedScenario, index: number, disposition: Dispos
     server: { ...id.server },
     transport: s.sipTransport,
     lync: s.lync,
-    codec: s.codec,
+    codec: s.payloads?.encoding ?? s.codec,
     payloadType: s.payloadType,
     ptimeMs: s.ptimeMs,
     disposition,
@@ -202,10 +203,16 @@ export function planCall(s: ResolvedScenario, index: number, disposition: Dispos
     truth.to.epid = id.callee.epid;
     truth.conversationId = id.conversationId;
   }
+  // Every SDP carries its writer's own key with MKI 1 (Lync: the answer picks the offer's `|1:1` line, tag 2).
+  if (s.lync || s.srtp) truth.srtp = { caller: sdesTruth(id.caller), callee: sdesTruth(id.callee) };
   if (disposition === 'answered' || disposition === 'no-bye') truth.answer = ta;
   if (hold !== undefined) truth.hold = hold;
   if (hangup !== undefined) truth.hangup = hangup;
   return { id, truth, events, streams };
+}
+
+function sdesTruth(side: SideIdentity): SdesKeyTruth {
+  return { suite: 'AES_CM_128_HMAC_SHA1_80', keySalt: side.ice.cryptoKey, mki: '01' };
 }
 
 /** TCP around the messages: handshake and close (own connection only) and the receiver's ACK of each message. */

@@ -6,7 +6,7 @@
  */
 import type { StreamPlan } from './call-plan';
 import { Rng } from './random';
-import { RtpFlowWriter, type RecordSink } from './rtp-builder';
+import { FrameCycle, RtpFlowWriter, type PayloadSource, type RecordSink } from './rtp-builder';
 import type { ResolvedScenario } from './scenario';
 import type { Actor } from './scheduler';
 import { SAMPLE_RATE, ToneSource } from './tones';
@@ -22,13 +22,13 @@ interface Packet {
   lost: boolean;
 }
 
-const US_PER_SAMPLE = 1e6 / SAMPLE_RATE;
 
 export class MediaActor implements Actor {
   time = Infinity;
   private readonly rng: Rng;
   private readonly flow: RtpFlowWriter;
-  private readonly tone: ToneSource;
+  private readonly payload: PayloadSource;
+  private readonly usPerSample: number;
   private readonly ptimeUs: number;
   private readonly spp: number;
   private readonly slots: number;
@@ -59,12 +59,14 @@ export class MediaActor implements Actor {
   ) {
     this.rng = new Rng(plan.seed);
     this.ptimeUs = s.ptimeMs * 1000;
-    this.spp = (s.ptimeMs * SAMPLE_RATE) / 1000;
+    const rate = s.payloads?.clockRate ?? SAMPLE_RATE;
+    this.usPerSample = 1e6 / rate;
+    this.spp = Math.round((s.ptimeMs * rate) / 1000);
     this.slots = Math.max(0, Math.ceil((plan.end - plan.start) / this.ptimeUs));
     this.changeSlot = plan.change === null ? Infinity : Math.max(1, Math.ceil((plan.change.at - plan.start) / this.ptimeUs));
     this.jitterUs = s.jitterMs * 1000;
-    this.tone = new ToneSource(s.codec, plan.hz, s.markerBursts);
-    this.flow = new RtpFlowWriter(plan.src, plan.dst, s.payloadType, this.spp, this.tone, this.rng.u32());
+    this.payload = s.payloads === null ? new ToneSource(s.codec, plan.hz, s.markerBursts) : new FrameCycle(s.payloads.frames, this.spp, plan.seed % s.payloads.frames.length);
+    this.flow = new RtpFlowWriter(plan.src, plan.dst, s.payloadType, this.spp, this.payload, this.rng.u32());
     this.schedule(this.nextSent(0));
   }
 
@@ -174,8 +176,8 @@ export class MediaActor implements Actor {
       tr.lost.push({ ssrc: p.ssrc, seq: p.seq });
     }
     if (marker) tr.markerSeqs.push(p.seq);
-    const burst = this.tone.burstIn(p.sample, this.spp);
-    if (burst >= 0) tr.burstTimes.push(this.plan.start + Math.round(burst * US_PER_SAMPLE));
+    const burst = this.payload.burstIn(p.sample, this.spp);
+    if (burst >= 0) tr.burstTimes.push(this.plan.start + Math.round(burst * this.usPerSample));
     return p;
   }
 

@@ -1,9 +1,8 @@
 /**
  * RTP packets (RFC 3550 §5.1) written straight into the capture writer's chunk: Ethernet/IPv4/UDP header from
- * the flow's template, the 12-byte RTP header, then the payload from the stream's tone.
+ * the flow's template, the 12-byte RTP header, then the payload from the stream's source (tone or frames).
  */
 import { UDP_FRAME_OVERHEAD, UdpHeaderTemplate } from './net-frames';
-import type { ToneSource } from './tones';
 
 export const RTP_HEADER = 12;
 
@@ -23,32 +22,65 @@ export function writeRtpHeader(b: Buffer, o: number, pt: number, marker: boolean
   b.writeUInt32BE(ssrc >>> 0, o + 8);
 }
 
-/** One direction's packet writer: fixed flow, payload type and payload size. */
+/** A stream's payloads: the packet that starts at stream sample `sample` and spans `n` samples. */
+export interface PayloadSource {
+  size(sample: number, n: number): number;
+  fill(dst: Buffer, off: number, sample: number, n: number): void;
+  /** The first marker burst in [sample, sample + n), or -1 (for the truth). */
+  burstIn(sample: number, n: number): number;
+}
+
+/** Pre-encoded packets (CustomPayloads): packet slot k carries frames[(k + offset) mod frames.length]. */
+export class FrameCycle implements PayloadSource {
+  constructor(
+    private readonly frames: readonly Buffer[],
+    /** Samples per packet slot. */
+    private readonly spp: number,
+    private readonly offset: number,
+  ) {}
+
+  private at(sample: number): Buffer {
+    return this.frames[(Math.floor(sample / this.spp) + this.offset) % this.frames.length] as Buffer;
+  }
+
+  size(sample: number): number {
+    return this.at(sample).length;
+  }
+
+  fill(dst: Buffer, off: number, sample: number): void {
+    this.at(sample).copy(dst, off);
+  }
+
+  burstIn(): number {
+    return -1;
+  }
+}
+
+/** One direction's packet writer: fixed flow and payload type. */
 export class RtpFlowWriter {
   private readonly udp: UdpHeaderTemplate;
   private ipId: number;
-  readonly frameLen: number;
 
   constructor(
     src: { ip: string; port: number },
     dst: { ip: string; port: number },
     private readonly pt: number,
     private readonly samples: number,
-    private readonly tone: ToneSource,
+    private readonly payload: PayloadSource,
     ipIdStart: number,
   ) {
     this.udp = new UdpHeaderTemplate(src.ip, src.port, dst.ip, dst.port);
     this.ipId = ipIdStart & 0xffff;
-    this.frameLen = UDP_FRAME_OVERHEAD + RTP_HEADER + samples;
   }
 
   /** Write one packet carrying stream samples [sample, sample + samples) captured at tsMicros. */
   write(out: RecordSink, tsMicros: number, marker: boolean, seq: number, ts: number, ssrc: number, sample: number): void {
-    const off = out.beginRecord(tsMicros, this.frameLen);
+    const len = this.payload.size(sample, this.samples);
+    const off = out.beginRecord(tsMicros, UDP_FRAME_OVERHEAD + RTP_HEADER + len);
     const b = out.buf;
-    this.udp.write(b, off, RTP_HEADER + this.samples, this.ipId);
+    this.udp.write(b, off, RTP_HEADER + len, this.ipId);
     this.ipId = (this.ipId + 1) & 0xffff;
     writeRtpHeader(b, off + UDP_FRAME_OVERHEAD, this.pt, marker, seq, ts, ssrc);
-    this.tone.fill(b, off + UDP_FRAME_OVERHEAD + RTP_HEADER, sample, this.samples);
+    this.payload.fill(b, off + UDP_FRAME_OVERHEAD + RTP_HEADER, sample, this.samples);
   }
 }

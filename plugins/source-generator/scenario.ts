@@ -33,6 +33,32 @@ export interface SilencePattern {
   silenceMs: number;
 }
 
+/**
+ * RTP payloads other than the G.711 tone (programmatic only: not in the plugin's JSON options). Packet slot k
+ * of a stream carries frames[(k + a per-stream offset) mod frames.length], announced as
+ * `a=rtpmap:<payloadType> <encoding>/<clockRate>`; the RTP clock advances ptime × clockRate per slot.
+ */
+export interface CustomPayloads {
+  /** rtpmap encoding name, e.g. 'SILK'. */
+  encoding: string;
+  clockRate: number;
+  /** One packet's payload each, e.g. 20 ms SILK packets from an encoder; none may be empty. */
+  frames: readonly Buffer[];
+}
+
+/** The resolved CustomPayloads; a truth file names the frames (count, bytes) instead of holding them. */
+export class PayloadFrames implements CustomPayloads {
+  constructor(
+    readonly encoding: string,
+    readonly clockRate: number,
+    readonly frames: readonly Buffer[],
+  ) {}
+
+  toJSON(): { encoding: string; clockRate: number; frames: number; bytes: number } {
+    return { encoding: this.encoding, clockRate: this.clockRate, frames: this.frames.length, bytes: this.frames.reduce((n, f) => n + f.length, 0) };
+  }
+}
+
 export interface GeneratorOptions {
   /** Number of calls. Default 1. */
   calls?: number;
@@ -46,6 +72,8 @@ export interface GeneratorOptions {
   codec?: G711Codec;
   /** RTP payload type. Default the static one (0 PCMU, 8 PCMA); any 96–127 value is announced by rtpmap. */
   payloadType?: number;
+  /** Payloads of another codec instead of the tone (then `codec` is ignored and payloadType must be 96–127). */
+  payloads?: CustomPayloads;
   /** Packet interval. Default 20 ms. */
   ptimeMs?: number;
   /** Fraction (0–1) of RTP packets not written (seeded). Default 0. */
@@ -64,6 +92,12 @@ export interface GeneratorOptions {
   earlyMedia?: boolean;
   /** Lync/SfB-style signalling (multipart ICEv6/ICEv19 offer, crypto, candidates, epid, Ms-Conversation-ID). Default false. */
   lync?: boolean;
+  /**
+   * SDES in plain SDP: RTP/SAVP and an a=crypto line with the writer's own key in Lync's `|2^31|1:1` form (MKI 1,
+   * 1 byte). The RTP is still written clear: protect it with each sender's key from the truth (CallTruth.srtp),
+   * e.g. with libsrtp. Lync calls always carry keys. Default false.
+   */
+  srtp?: boolean;
   /** Lync offer body: the multipart/alternative alone, or inside multipart/mixed with a call-context part. Default 'alternative'. */
   lyncMultipart?: 'alternative' | 'mixed';
   /** Default 'udp'. */
@@ -98,6 +132,7 @@ export interface ResolvedScenario {
   ringMs: number;
   codec: G711Codec;
   payloadType: number;
+  payloads: PayloadFrames | null;
   ptimeMs: number;
   lossRate: number;
   reorderRate: number;
@@ -107,6 +142,7 @@ export interface ResolvedScenario {
   hold: boolean;
   earlyMedia: boolean;
   lync: boolean;
+  srtp: boolean;
   lyncMultipart: 'alternative' | 'mixed';
   sipTransport: SipTransport;
   tcpShared: boolean;
@@ -161,6 +197,7 @@ export function resolveScenario(o: GeneratorOptions = {}): ResolvedScenario {
   if (transport !== 'udp' && transport !== 'tcp') throw new TaplineError(ErrorCodes.USAGE, `generator option sipTransport must be udp or tcp (got ${String(transport)})`);
   const ptimeMs = check('ptimeMs', o.ptimeMs ?? 20, 5, 200, true);
   const lyncMultipart = o.lyncMultipart ?? 'alternative';
+  const payloads = o.payloads === undefined ? null : resolvePayloads(o.payloads, o.payloadType);
   if (lyncMultipart !== 'alternative' && lyncMultipart !== 'mixed') throw new TaplineError(ErrorCodes.USAGE, `generator option lyncMultipart must be alternative or mixed`);
   return {
     calls,
@@ -169,6 +206,7 @@ export function resolveScenario(o: GeneratorOptions = {}): ResolvedScenario {
     ringMs: check('ringMs', o.ringMs ?? 500, 20, 600_000),
     codec,
     payloadType: pt,
+    payloads,
     ptimeMs,
     lossRate: check('lossRate', o.lossRate ?? 0, 0, 1),
     reorderRate: check('reorderRate', o.reorderRate ?? 0, 0, 1),
@@ -178,6 +216,7 @@ export function resolveScenario(o: GeneratorOptions = {}): ResolvedScenario {
     hold: o.hold ?? false,
     earlyMedia: o.earlyMedia ?? false,
     lync: o.lync ?? false,
+    srtp: o.srtp ?? false,
     lyncMultipart,
     sipTransport: transport,
     tcpShared: o.tcpShared ?? false,
@@ -192,4 +231,15 @@ export function resolveScenario(o: GeneratorOptions = {}): ResolvedScenario {
     nanosecond: o.nanosecond ?? false,
     addresses: { ...DEFAULT_ADDRESSES, ...(o.addresses ?? {}) },
   };
+}
+
+function resolvePayloads(p: CustomPayloads, pt: number | undefined): PayloadFrames {
+  const bad = (what: string): never => {
+    throw new TaplineError(ErrorCodes.USAGE, `generator option payloads: ${what}`, { option: 'payloads' });
+  };
+  if (!/^[A-Za-z0-9][\w.-]*$/.test(p.encoding)) bad(`encoding must be an rtpmap name (got "${p.encoding}")`);
+  check('payloads.clockRate', p.clockRate, 1000, 192_000, true);
+  if (p.frames.length === 0 || p.frames.some((f) => f.length === 0 || f.length > 1400)) bad('frames must be 1 to 1400 bytes each, and at least one');
+  if (pt === undefined || pt < 96) bad('need a dynamic payloadType (96–127)');
+  return new PayloadFrames(p.encoding, p.clockRate, [...p.frames]);
 }

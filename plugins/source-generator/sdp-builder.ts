@@ -16,9 +16,13 @@ export interface SdpParams {
   ip: string;
   port: number;
   codec: G711Codec;
+  /** The audio's a=rtpmap value when it is not `<codec>/8000` (CustomPayloads), e.g. 'SILK/16000'. */
+  rtpmap?: string;
   payloadType: number;
   ptimeMs: number;
   direction: MediaDirection;
+  /** SDES (plain SDP): RTP/SAVP and this inline key (key ‖ salt, base64) in Lync's MKI form. */
+  sdesKey?: string;
 }
 
 /** Lync extras: the session's ICE and SDES material (fixed for a call side; each offer/answer repeats it). */
@@ -45,16 +49,27 @@ function dtmfPt(pt: number): number {
   return pt === 101 ? 100 : 101;
 }
 
+function rtpmapOf(p: SdpParams): string {
+  return p.rtpmap ?? `${p.codec}/8000`;
+}
+
+/** The one a=crypto line of plain SDES offers and answers: tag 1, Lync's `|2^31|1:1` form (MKI 1, 1 byte). */
+export function sdesLine(cryptoKey: string): string {
+  return `a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${cryptoKey}|2^31|1:1`;
+}
+
 export function plainSdp(p: SdpParams): string {
   const te = dtmfPt(p.payloadType);
+  const sdes = p.sdesKey !== undefined;
   return [
     'v=0',
     `o=${p.user} ${p.sessionId} ${p.version} IN IP4 ${p.ip}`,
     's=tapline',
     `c=IN IP4 ${p.ip}`,
     't=0 0',
-    `m=audio ${p.port} RTP/AVP ${p.payloadType} ${te}`,
-    `a=rtpmap:${p.payloadType} ${p.codec}/8000`,
+    `m=audio ${p.port} RTP/${sdes ? 'SAVP' : 'AVP'} ${p.payloadType} ${te}`,
+    ...(sdes ? [sdesLine(p.sdesKey as string)] : []),
+    `a=rtpmap:${p.payloadType} ${rtpmapOf(p)}`,
     `a=rtpmap:${te} telephone-event/8000`,
     `a=fmtp:${te} 0-16`,
     `a=ptime:${p.ptimeMs}`,
@@ -84,7 +99,7 @@ const LYNC_RTPMAP: ReadonlyArray<[number, string, string?]> = [
 ];
 
 function lyncCodecs(p: LyncSdpParams): Array<[number, string, string?]> {
-  const ours: [number, string] = [p.payloadType, `${p.codec}/8000`];
+  const ours: [number, string] = [p.payloadType, rtpmapOf(p)];
   const te = dtmfPt(p.payloadType);
   const dtmf: [number, string, string] = [te, 'telephone-event/8000', '0-16'];
   if (!p.offer) return [ours, dtmf];

@@ -7,6 +7,7 @@
  * phase follows the stream's sample clock, so it stays continuous across packets, gaps and SSRC changes.
  */
 import { encodeAlaw, encodeUlaw } from '../codec-g711/g711';
+import type { PayloadSource } from './rtp-builder';
 import type { G711Codec } from './scenario';
 
 export const SAMPLE_RATE = 8000;
@@ -62,7 +63,7 @@ function toneBytes(codec: G711Codec, hz: number, dbfs: number): Buffer {
 }
 
 /** The payload source of one stream direction. */
-export class ToneSource {
+export class ToneSource implements PayloadSource {
   private readonly loud: Buffer;
   private readonly quiet: Buffer;
   private readonly period: number;
@@ -72,6 +73,11 @@ export class ToneSource {
     this.period = SAMPLE_RATE / gcd(hz, SAMPLE_RATE);
     this.loud = toneBytes(codec, hz, TONE_DBFS);
     this.quiet = bursts ? toneBytes(codec, hz, QUIET_DBFS) : this.loud;
+  }
+
+  /** G.711: one byte a sample. */
+  size(_sample: number, n: number): number {
+    return n;
   }
 
   /** Write the G.711 bytes of stream samples [sample, sample + n) at dst[off]; n ≤ MAX_PACKET_SAMPLES. */

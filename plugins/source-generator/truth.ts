@@ -86,6 +86,17 @@ export interface CallTruth {
   sip: SipMessageTruth[];
   /** caller = caller → callee stream, callee = callee → caller stream (absent when no media flowed). */
   media: { caller?: DirectionTruth; callee?: DirectionTruth };
+  /** SDES (lync or srtp): the key each side sends with. The generator writes RTP clear; protect it with these. */
+  srtp?: { caller: SdesKeyTruth; callee: SdesKeyTruth };
+}
+
+/** The key a side writes in its own SDP (RFC 4568), i.e. the key it sends with. */
+export interface SdesKeyTruth {
+  suite: 'AES_CM_128_HMAC_SHA1_80';
+  /** Master key ‖ master salt (30 bytes), base64, as after `inline:`. */
+  keySalt: string;
+  /** MKI value as hex, its length the MKI length ('01' for `|1:1`); absent without an MKI. */
+  mki?: string;
 }
 
 export interface TruthTotals {

@@ -9,9 +9,10 @@ import Database from 'better-sqlite3';
 import type { CatalogueEntry, CatalogueQuery } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import { wellFormed } from './paths';
+import { TRANSCRIPTS_MIGRATION } from './transcripts-schema';
 import type { RecordingMetadata, RecordingStatus } from '../../core/media/metadata';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const DEFAULT_LIST_LIMIT = 100;
 
 /** Each entry upgrades the schema from version i to i + 1. */
@@ -45,6 +46,8 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX participants_uri ON participants(uri);
    CREATE INDEX participants_recording ON participants(recording_id);`,
+  // 2: chat transcripts, and the calls' Ms-Conversation-ID that links a chat to its calls.
+  TRANSCRIPTS_MIGRATION,
 ];
 
 export interface Participant {
@@ -75,6 +78,7 @@ export function updateFromMetadata(meta: RecordingMetadata, audio: string | unde
     ...(meta.call.to.displayName !== undefined ? { toName: meta.call.to.displayName } : {}),
     ...(meta.call.end !== undefined ? { end: meta.call.end } : {}),
     ...(durationSec !== undefined ? { durationSec } : {}),
+    ...(meta.call.conversationId !== undefined ? { conversationId: meta.call.conversationId } : {}),
     ...(audio !== undefined ? { audio } : {}),
   };
 }
@@ -98,6 +102,7 @@ export interface NewRecording {
   metadata: string;
   owner?: string;
   participants: Participant[];
+  conversationId?: string;
 }
 
 export interface RecordingUpdate {
@@ -113,6 +118,8 @@ export interface RecordingUpdate {
   audio?: string;
   /** Replaces the participant list when given. */
   participants?: Participant[];
+  /** Ms-Conversation-ID: links the call to chats of the same conversation. */
+  conversationId?: string;
 }
 
 /** A row as the store and recovery need it: entry plus absolute folder and writer. */
@@ -277,8 +284,8 @@ export class Catalogue {
     if (this.db.open) this.db.close();
   }
 
-  /** Prepared once per SQL text; string parameters made well-formed (SQLite would store broken UTF-8). */
-  private stmt(sql: string): { run(p: Params): Database.RunResult; get(p: Params): unknown; all(p: Params): unknown[] } {
+  /** Prepared once per SQL text; string parameters made well-formed (SQLite would store broken UTF-8). Also used by transcripts.ts. */
+  stmt(sql: string): { run(p: Params): Database.RunResult; get(p: Params): unknown; all(p: Params): unknown[] } {
     let st = this.stmts.get(sql);
     if (st === undefined) {
       st = this.db.prepare<Params[], unknown>(sql);
@@ -288,21 +295,32 @@ export class Catalogue {
     return { run: (p) => s.run(wellFormedParams(p)), get: (p) => s.get(wellFormedParams(p)), all: (p) => s.all(wellFormedParams(p)) };
   }
 
-  private rel(p: string): string {
+  /** Catalogue-relative form of a path (also for transcripts.ts). */
+  rel(p: string): string {
     const r = path.relative(this.base, p);
     // Outside the catalogue's folder (a custom "catalogue" location): keep it absolute.
     return r === '' || r === '..' || r.startsWith('..' + path.sep) || path.isAbsolute(r) ? path.resolve(p) : r;
   }
 
-  private abs(p: string): string {
+  abs(p: string): string {
     return path.resolve(this.base, p);
+  }
+
+  /** Runs fn in one transaction. */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** True when the table exists (a read-only open of an older catalogue may lack the newer ones). */
+  hasTable(name: string): boolean {
+    return this.stmt(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = @name`).get({ name }) !== undefined;
   }
 
   insert(r: NewRecording): void {
     this.db.transaction(() => {
       this.stmt(
-        `INSERT INTO recordings (id, call_id, start, "end", duration_sec, from_uri, from_name, to_uri, to_name, disposition, status, dir, audio, metadata, owner)
-         VALUES (@id, @call_id, @start, @end, @duration_sec, @from_uri, @from_name, @to_uri, @to_name, @disposition, @status, @dir, @audio, @metadata, @owner)`,
+        `INSERT INTO recordings (id, call_id, start, "end", duration_sec, from_uri, from_name, to_uri, to_name, disposition, status, dir, audio, metadata, owner, conversation_id)
+         VALUES (@id, @call_id, @start, @end, @duration_sec, @from_uri, @from_name, @to_uri, @to_name, @disposition, @status, @dir, @audio, @metadata, @owner, @conversation_id)`,
       ).run({
         id: r.id,
         call_id: r.callId,
@@ -319,6 +337,7 @@ export class Catalogue {
         audio: r.audio === undefined ? null : this.rel(r.audio),
         metadata: this.rel(r.metadata),
         owner: r.owner ?? null,
+        conversation_id: r.conversationId ?? null,
       });
       this.setParticipants(r.id, r.participants);
     })();
@@ -329,7 +348,8 @@ export class Catalogue {
     return this.db.transaction(() => {
       const res = this.stmt(
         `UPDATE recordings SET status = @status, "end" = @end, duration_sec = @duration_sec, disposition = @disposition,
-           from_uri = @from_uri, from_name = @from_name, to_uri = @to_uri, to_name = @to_name, audio = @audio
+           from_uri = @from_uri, from_name = @from_name, to_uri = @to_uri, to_name = @to_name, audio = @audio,
+           conversation_id = coalesce(@conversation_id, conversation_id)
          WHERE id = @id`,
       ).run({
         id,
@@ -342,6 +362,7 @@ export class Catalogue {
         to_uri: u.toUri,
         to_name: u.toName ?? null,
         audio: u.audio === undefined ? null : this.rel(u.audio),
+        conversation_id: u.conversationId ?? null,
       });
       if (res.changes === 0) return false;
       if (u.participants !== undefined) this.setParticipants(id, u.participants);

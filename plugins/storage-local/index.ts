@@ -30,11 +30,12 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
   name: STORAGE_LOCAL,
   kind: 'storage',
   api: TAPLINE_API,
-  description: 'Recordings on local disk (YYYY/MM/DD folders, audio.wav + metadata.json) with a SQLite catalogue',
+  description: 'Recordings and chat transcripts on local disk (YYYY/MM/DD folders, audio.wav + metadata.json, transcript.json) with a SQLite catalogue',
   optionsSchema,
   register(ctx) {
     const store = new LocalStore({ ...resolveStoragePaths(ctx.options, ctx.configDir), log: ctx.log, counters: ctx.counters });
     ctx.container.register(Tokens.Storage, { useValue: store });
+    ctx.container.register(Tokens.Transcripts, { useValue: store });
     // Files are opened in start(), not register() (the plugin contract); recover() is the core's to call.
     return {
       start: () => {

@@ -7,6 +7,7 @@ import { PluginHarness } from '../../core/testing/index';
 import { Tokens } from '../../core/tokens';
 import storageLocalDefault, { resolveStoragePaths, storageLocalManifest } from './index';
 import { LocalStore } from './store';
+import { SCHEMA_VERSION } from './catalogue';
 import { metadataFor, start, tmpDir, us } from './test-fixtures';
 
 describe('storage-local: plugin and store', () => {
@@ -45,14 +46,14 @@ describe('storage-local: plugin and store', () => {
     await assert.rejects(PluginHarness.create(storageLocalManifest, { options: { dir: tmp, layout: 'by-user' } }), /layout/);
   });
 
-  it('opens the catalogue at start (WAL, schema version 1), not at register', async () => {
+  it('opens the catalogue at start (WAL, current schema version), not at register', async () => {
     h = await PluginHarness.create(storageLocalManifest, { options: { dir: tmp }, start: false });
     assert.equal(fs.existsSync(path.join(tmp, 'catalogue.sqlite')), false);
     await h.kernel.start();
     const db = new Database(path.join(tmp, 'catalogue.sqlite'), { readonly: true });
     try {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-      assert.equal(db.pragma('user_version', { simple: true }), 1);
+      assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     } finally {
       db.close();
     }

@@ -1,11 +1,25 @@
 /** The local-disk RecordingStore: a folder per recording (date layout), metadata.json beside the audio, a SQLite catalogue. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CatalogueEntry, CatalogueQuery, Counters, Logger, RecordingFiles, RecordingStart, RecordingStore } from '../../core/contract';
+import type {
+  CatalogueEntry,
+  CatalogueQuery,
+  ChatTranscript,
+  Counters,
+  Logger,
+  RecordingFiles,
+  RecordingStart,
+  RecordingStore,
+  TranscriptEntry,
+  TranscriptFiles,
+  TranscriptRenderings,
+  TranscriptStore,
+} from '../../core/contract';
 import type { RecordingMetadata } from '../../core/media/metadata';
 import { Catalogue, updateFromMetadata } from './catalogue';
 import { recordingDir, type Layout } from './paths';
 import { ownerTag, readMetadata, recoverRecordings, writeJsonAtomic } from './recover';
+import { getTranscript, listTranscripts, saveTranscript } from './transcripts';
 
 export interface LocalStoreOptions {
   /** Absolute folder the recordings go under. */
@@ -17,7 +31,7 @@ export interface LocalStoreOptions {
   counters?: Counters;
 }
 
-export class LocalStore implements RecordingStore {
+export class LocalStore implements RecordingStore, TranscriptStore {
   private cat: Catalogue | undefined;
   /** Recordings begun by this store and not yet done: their files, without a catalogue read per update. */
   private readonly active = new Map<string, RecordingFiles>();
@@ -93,6 +107,20 @@ export class LocalStore implements RecordingStore {
     const entry = this.open().get(id);
     if (entry === undefined) return undefined;
     return { entry, metadata: readMetadata(entry.metadata) };
+  }
+
+  saveTranscript(t: ChatTranscript, renderings: TranscriptRenderings): TranscriptFiles {
+    const files = saveTranscript(this.open(), this.opts.root, this.opts.layout, t, renderings);
+    this.opts.counters?.inc('transcripts');
+    return files;
+  }
+
+  listTranscripts(q: CatalogueQuery): TranscriptEntry[] {
+    return listTranscripts(this.open(), q);
+  }
+
+  getTranscript(id: string): { entry: TranscriptEntry; transcript: ChatTranscript; linkedRecordings: CatalogueEntry[] } | undefined {
+    return getTranscript(this.open(), id);
   }
 
   /** Idempotent; a later call reopens lazily. */

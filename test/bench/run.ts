@@ -3,11 +3,12 @@
  * bench's memory does not show in the next one's RSS, and a stuck bench can be stopped), prints a table with
  * the project's targets beside the results, and writes everything to out/bench/results.json.
  *
- *   node dist/test/bench/run.js [sip|pcap|pipeline|recording ...] [--pcap FILE]
+ *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp ...] [--pcap FILE]
  *   npx tsx test/bench/run.ts pipeline
  *
  * A bench whose module is missing (or that throws BenchNotAvailable) is printed as "not available": the
- * run goes on and still succeeds; a bench that throws or times out is printed as failed and sets exit code 1.
+ * run goes on and still succeeds; a bench that throws or times out is printed as failed and sets exit code 1,
+ * as does a result that misses a `fatal` target (a correctness check). Other missed targets are listed, not fatal.
  */
 import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,6 +32,8 @@ const BENCHES: BenchSpec[] = [
   { id: 'pipeline', module: 'pipeline-bench', fn: 'benchPipeline', title: 'Core pipeline, end to end' },
   // ~80 s of recording + ~125 s of tshark on a 1.4 GB capture (+ ~10 s to generate it on a first run).
   { id: 'recording', module: 'recording-bench', fn: 'benchRecording', title: 'Recording, end to end (record CLI)', timeoutMs: 900_000 },
+  // ~60-90 s of recording, clear and SRTP (+ ~40 s to generate and protect its captures on a first run).
+  { id: 'srtp', module: 'srtp-bench', fn: 'benchSrtp', title: 'SRTP and SILK, end to end (record command)', timeoutMs: 600_000 },
 ];
 
 /** Each bench is meant to take < ~60 s on 2 cores; this only stops one that hangs (a first run also generates its input). */
@@ -45,6 +48,8 @@ interface Target {
   max?: number;
   unit: string;
   source: string;
+  /** Missing it is a failure (exit code 1), not just a missed target: correctness checks. */
+  fatal?: boolean;
 }
 
 const RECORD_UNITS = new Set(['packets/s', 'frames/s']);
@@ -92,6 +97,28 @@ export const TARGETS: Target[] = [
     unit: 'problems',
     source: 'recordings, audio durations and RTP totals match the generator',
   },
+  {
+    bench: 'srtp',
+    matches: (r) => /^G\.711 SRTP: cost over clear/i.test(r.name),
+    max: 40,
+    unit: '%',
+    source: 'SRTP costs < 40% more than clear G.711 (same calls, end to end)',
+  },
+  {
+    bench: 'srtp',
+    matches: (r) => /^SILK decode: × real time per core, record/i.test(r.name),
+    min: 100,
+    unit: '× real time',
+    source: 'SILK decode ≥ 100× real time per core (audio seconds ÷ recorder CPU seconds)',
+  },
+  {
+    bench: 'srtp',
+    matches: (r) => /^correctness problems/i.test(r.name),
+    max: 0,
+    unit: 'problems',
+    source: 'every call recorded, every RTP packet recorded and decrypted, no SRTP auth failure',
+    fatal: true,
+  },
 ];
 
 type Status = 'ok' | 'not available' | 'failed';
@@ -100,6 +127,7 @@ interface TargetCheck {
   text: string;
   met: boolean;
   source: string;
+  fatal?: boolean;
 }
 
 interface BenchRun {
@@ -187,8 +215,9 @@ function sameUnit(a: string, b: string): boolean {
 function checkTarget(bench: string, r: BenchResult): TargetCheck | undefined {
   const t = TARGETS.find((x) => x.bench === bench && x.matches(r));
   if (t === undefined || !sameUnit(t.unit, r.unit)) return undefined;
-  if (t.min !== undefined) return { text: `≥ ${fmtNumber(t.min)} ${t.unit}`, met: r.value >= t.min, source: t.source };
-  if (t.max !== undefined) return { text: `≤ ${fmtNumber(t.max)} ${t.unit}`, met: r.value <= t.max, source: t.source };
+  const fatal = t.fatal === true ? { fatal: true } : {};
+  if (t.min !== undefined) return { text: `≥ ${fmtNumber(t.min)} ${t.unit}`, met: r.value >= t.min, source: t.source, ...fatal };
+  if (t.max !== undefined) return { text: `≤ ${fmtNumber(t.max)} ${t.unit}`, met: r.value <= t.max, source: t.source, ...fatal };
   return undefined;
 }
 
@@ -355,9 +384,14 @@ async function main(): Promise<number> {
   };
   fs.writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nresults written to ${path.relative(process.cwd(), outFile) || outFile}`);
-  const missed = runs.flatMap((r) => r.results).filter((r) => r.target !== undefined && !r.target.met).length;
-  if (missed > 0) console.log(`${missed} result(s) below target`);
-  return runs.some((r) => r.status === 'failed') ? 1 : 0;
+  const missed = runs.flatMap((run) => run.results.filter((r) => r.target !== undefined && !r.target.met).map((r) => ({ run, r })));
+  for (const { run, r } of missed) {
+    const what = r.target?.fatal === true ? 'CORRECTNESS FAILURE' : 'target missed';
+    console.log(`${what}: [${run.id}] ${r.name} = ${fmtNumber(r.value)} ${r.unit} (target ${r.target?.text ?? ''}: ${r.target?.source ?? ''})`);
+  }
+  if (missed.length > 0) console.log(`${missed.length} result(s) below target`);
+  const fatal = missed.some(({ r }) => r.target?.fatal === true);
+  return runs.some((r) => r.status === 'failed') || fatal ? 1 : 0;
 }
 
 if (require.main === module) {

@@ -1,0 +1,111 @@
+/**
+ * The chat plugin's service: feeds the core's SIP messages to the IM session tracker, decides at each session's end
+ * whether it is kept (licence), and hands kept transcripts with their renderings to the transcript store.
+ */
+import type { ChatTranscript, Counters, Logger, TranscriptStore } from '../../core/contract';
+import type { PacketBus } from '../../core/bus';
+import type { DialogTracker } from '../../core/dialog/tracker';
+import type { UserDirectory } from '../../core/policy/users';
+import { ChatTracker } from './tracker';
+import { decide } from './transcript';
+import { renderHtml, renderText } from './render';
+import type { Conversation } from './session';
+
+export interface ChatOptions {
+  recordAll: boolean;
+  idleTimeoutSec: number;
+  typingEvents: boolean;
+  renderings: Array<'html' | 'text'>;
+}
+
+/** Transcripts kept in memory for summaries and tests (the store holds them all). */
+const FINISHED_KEPT = 1000;
+/** Calls remembered by Ms-Conversation-ID, to link transcripts to them. */
+const CALLS_KEPT = 10_000;
+
+export class ChatRecorder {
+  readonly tracker: ChatTracker;
+  /** The newest transcripts kept (at most FINISHED_KEPT). */
+  readonly finished: ChatTranscript[] = [];
+  store: TranscriptStore | undefined;
+  private readonly callsByConversation = new Map<string, Array<{ callId: string; start: string }>>();
+  private lastTs = 0;
+  private readonly unsubscribe: Array<() => void> = [];
+
+  constructor(
+    private readonly opts: ChatOptions,
+    private readonly users: UserDirectory,
+    private readonly log: Logger,
+    private readonly counters: Counters,
+  ) {
+    this.tracker = new ChatTracker({ idleTimeoutSec: opts.idleTimeoutSec, typingEvents: opts.typingEvents });
+    this.tracker.on('end', (c) => this.onEnd(c));
+  }
+
+  attach(bus: PacketBus, dialogs?: DialogTracker): void {
+    this.unsubscribe.push(
+      bus.on('sip', (msg, meta) => {
+        this.lastTs = Math.max(this.lastTs, meta.ts);
+        this.tracker.onSip(msg, meta);
+      }),
+      // Media keeps capture time moving when no SIP comes: idle sessions still close on time.
+      bus.on('media', (p) => {
+        if (p.ts > this.lastTs) this.lastTs = p.ts;
+        this.tracker.tick(p.ts);
+      }),
+    );
+    if (dialogs !== undefined) {
+      this.unsubscribe.push(
+        dialogs.on('callStart', (call) => {
+          if (call.conversationId === undefined) return;
+          const key = call.conversationId.trim();
+          const list = this.callsByConversation.get(key) ?? [];
+          list.push({ callId: call.callId, start: new Date(Math.floor(call.times.start / 1000)).toISOString() });
+          this.callsByConversation.delete(key); // re-insert: the map's order is age, oldest evicted first
+          this.callsByConversation.set(key, list);
+          if (this.callsByConversation.size > CALLS_KEPT) this.callsByConversation.delete(this.callsByConversation.keys().next().value as string);
+        }),
+      );
+    }
+  }
+
+  /** Ends every open session (end of input, shutdown) and keeps what must be kept. Idempotent. */
+  close(): void {
+    this.tracker.closeAll(this.lastTs);
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+
+  private onEnd(conv: Conversation): void {
+    this.counters.inc('sessions');
+    const linked = conv.conversationId !== undefined ? (this.callsByConversation.get(conv.conversationId) ?? []) : [];
+    const d = decide(conv, this.users, this.opts.recordAll, linked);
+    if (!d.keep) {
+      this.counters.inc(d.reason === 'no-messages' ? 'sessions.empty' : 'sessions.unlicensed');
+      this.log.debug(`IM session ${conv.key} not kept: ${d.reason === 'no-messages' ? 'no message was sent' : 'no participant holds the chat licence'}`, {
+        participants: [...conv.members.values()].map((m) => m.uri),
+      });
+      return;
+    }
+    const t = d.transcript;
+    this.counters.inc('transcripts');
+    this.counters.inc('messages', t.messages.length);
+    const bad = t.messages.filter((m) => m.warnings !== undefined).length;
+    if (bad > 0) {
+      this.counters.inc('messages.malformed', bad);
+      this.log.warn(`chat ${t.id}: ${bad} message body(ies) could not be read as declared; kept raw beside their best-effort text`, { callId: t.callId });
+    }
+    this.finished.push(t);
+    if (this.finished.length > FINISHED_KEPT) this.finished.shift();
+    if (this.store === undefined) return;
+    try {
+      const renderings: { html?: string; text?: string } = {};
+      if (this.opts.renderings.includes('html')) renderings.html = renderHtml(t);
+      if (this.opts.renderings.includes('text')) renderings.text = renderText(t);
+      const files = this.store.saveTranscript(t, renderings);
+      this.log.info(`chat transcript ${t.id}: ${t.messages.length} message(s), kept for ${t.keptFor.reason === 'licence' ? t.keptFor.user : 'recordAll'}`, { file: files.json });
+    } catch (e) {
+      this.counters.inc('storeErrors');
+      this.log.error(`cannot store chat transcript ${t.id} (Call-ID ${t.callId}): ${(e as Error).message}`);
+    }
+  }
+}
