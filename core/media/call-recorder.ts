@@ -516,7 +516,7 @@ export class CallRecorder {
     const channels = this.opts.layout === 'stereo' ? 2 : 1;
     if (rec.files !== undefined) {
       try {
-        rec.writer = new WavWriter(rec.files.audio, { sampleRate: rate, channels, background: process.env.TAPLINE_WAV_SYNC === undefined });
+        rec.writer = new WavWriter(rec.files.audio, { sampleRate: rate, channels, background: true });
       } catch (e) {
         this.counters.inc('recordings.storeErrors');
         this.log.error(`cannot write ${rec.files.audio}: ${(e as Error).message}`);
