@@ -1,6 +1,6 @@
 /** The one-way flow between pipeline stages: source frames → transport packets → SIP / media. */
 import { Emitter } from './events';
-import type { RawFrame, TransportPacket } from './net/types';
+import type { RawFrame, TcpStreamChunk, TransportPacket } from './net/types';
 import type { SipMessage } from './sip/types';
 import type { SipMeta } from './dialog/types';
 import type { TaplineError } from './errors';
@@ -14,6 +14,8 @@ export interface BusEvents {
   sipError: [err: TaplineError, meta: SipMeta];
   /** A UDP datagram that is not SIP (RTP, RTCP, STUN/TURN...), for media demux. */
   media: [pkt: TransportPacket];
+  /** Reassembled bytes of a TCP stream that is not SIP (TURN over TCP 443...), in order, for a mode to frame. */
+  tcpData: [chunk: TcpStreamChunk];
 }
 
 export class PacketBus extends Emitter<BusEvents> {}

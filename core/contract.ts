@@ -4,7 +4,8 @@
  */
 import type { DependencyContainer } from 'tsyringe';
 import type { ErrorCode } from './errors';
-import type { RawFrame } from './net/types';
+import type { RawFrame, TransportPacket } from './net/types';
+import type { Call, Side } from './dialog/types';
 import type { RecordingMetadata } from './media/metadata';
 
 /** Bump on any breaking change to this file. Checked before any plugin code runs. */
@@ -356,4 +357,33 @@ export interface TranscriptStore {
   listTranscripts(q: CatalogueQuery): TranscriptEntry[];
   /** The transcript, and the recordings of calls that share its Ms-Conversation-ID. */
   getTranscript(id: string): { entry: TranscriptEntry; transcript: ChatTranscript; linkedRecordings: CatalogueEntry[] } | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording modes (mirroring, at-edge, endpoint): where the audio is captured decides what can be recorded and how
+// packets are found. A mode plugin registers one RecordingMode under Tokens.Mode; at most one mode is enabled.
+
+/** What the core lets a mode do with packets: hand unwrapped media (inner RTP of TURN...) to the association. */
+export interface MediaInput {
+  push(pkt: TransportPacket): void;
+}
+
+/** Whether a call's audio can be recorded where this mode captures it. */
+export type RecordableVerdict = { recordable: true } | { recordable: false; reason: string };
+
+export interface RecordingMode {
+  /** 'mirroring', 'atedge', 'endpoint', or a third party's. */
+  readonly name: string;
+  /**
+   * Decided when a call starts (and again when it is answered): a call this mode cannot hear is still catalogued,
+   * without audio, with the reason as a flag ("internal call: mirroring mode records only ...").
+   */
+  recordable?(call: Call): RecordableVerdict;
+  /**
+   * A packet no SDP address claimed: the call and sending side it belongs to where the mode knows better (an
+   * endpoint collector: everything to and from a user's PC is that user's), or undefined.
+   */
+  associate?(pkt: TransportPacket): { call: Call; sender: Side } | undefined;
+  /** Adds what the mode knows to a recording's metadata (e.g. early media missed at the Edge). */
+  annotate?(call: Call, meta: RecordingMetadata): void;
 }

@@ -4,7 +4,8 @@
  */
 import 'reflect-metadata';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
-import type { Logger, Source, SourceProgress } from './contract';
+import type { Logger, Source, SourceProgress, RecordingMode } from './contract';
+import type { TransportPacket } from './net/types';
 import { Tokens } from './tokens';
 import { CounterSet } from './counters';
 import { CodecRegistry } from './codec-registry';
@@ -18,6 +19,9 @@ import { Ingest } from './pipeline/ingest';
 import { MediaAssociator } from './media/associator';
 import { CallRecorder } from './media/call-recorder';
 import { WavWriter } from './media/wav';
+import { RecordingPolicy } from './policy/recording-policy';
+import { SipMessageLog } from './policy/sip-log';
+import * as path from 'node:path';
 import type { RecordingMetadata } from './media/metadata';
 import type { RecordingStore } from './contract';
 import { UserDirectory } from './policy/users';
@@ -58,6 +62,11 @@ export class Kernel {
   /** Set once plugins are registered (it needs the storage plugin's store, if any). */
   recorder!: CallRecorder;
   store: RecordingStore | undefined;
+  /** The recording mode plugin's, when one is enabled. */
+  mode: RecordingMode | undefined;
+  /** Who is recorded (set once plugins, and so the mode, are registered). */
+  policy!: RecordingPolicy;
+  private sipLog: SipMessageLog | undefined;
   readonly host: PluginHost;
   readonly sources: Array<{ plugin: string; source: Source }> = [];
   readonly endedCalls: Call[] = [];
@@ -88,6 +97,7 @@ export class Kernel {
     this.root.register(Tokens.Bus, { useValue: this.bus });
     this.root.register(Tokens.Dialogs, { useValue: this.dialogs });
     this.root.register(Tokens.Codecs, { useValue: this.codecs });
+    this.root.register(Tokens.MediaInput, { useValue: { push: (p: TransportPacket) => this.associator.onMedia(p) } });
     this.users = UserDirectory.fromConfig(cfg, prepared.dir);
     this.root.register(Tokens.Users, { useValue: this.users });
     this.host = new PluginHost(this.root, this.log, this.counters, prepared.dir, opts.hookTimeoutMs);
@@ -104,6 +114,10 @@ export class Kernel {
         if (k.store !== undefined) throw new TaplineError(ErrorCodes.PLUGIN_DUPLICATE, `two storage plugins are enabled (the second is "${h.ctx.name}"); enable one`);
         k.store = c.resolve(Tokens.Storage);
       }
+      if (c.isRegistered(Tokens.Mode, false)) {
+        if (k.mode !== undefined) throw new TaplineError(ErrorCodes.PLUGIN_DUPLICATE, `two recording modes are enabled ("${k.mode.name}" and the one of "${h.ctx.name}"); enable one`);
+        k.mode = c.resolve(Tokens.Mode);
+      }
       if (c.isRegistered(Tokens.Transcripts, false)) {
         if (k.root.isRegistered(Tokens.Transcripts, false)) throw new TaplineError(ErrorCodes.PLUGIN_DUPLICATE, `two plugins keep chat transcripts (the second is "${h.ctx.name}"); enable one`);
         // Into the root, so the chat plugin (in a sibling container) resolves it from start() on.
@@ -111,6 +125,12 @@ export class Kernel {
       }
     });
     const cfg = prepared.config;
+    k.policy = new RecordingPolicy(k.users, cfg.policy, k.mode);
+    const policy = k.policy;
+    k.ingest.sipFilter = (msg) => policy.ignoresSip(msg);
+    if (cfg.policy.logAllSipMessages !== null) k.sipLog = new SipMessageLog(path.resolve(prepared.dir, cfg.policy.logAllSipMessages));
+    const sipLog = k.sipLog;
+    if (sipLog !== undefined) k.bus.on('sip', (msg, meta) => sipLog.write(msg, meta));
     k.recorder = new CallRecorder(k.dialogs, k.codecs, k.store, k.counters.scoped('core'), k.log, {
       layout: cfg.output.layout,
       endLingerSec: cfg.media.endLingerSec,
@@ -118,7 +138,9 @@ export class Kernel {
       metadataEverySec: cfg.media.metadataEverySec,
       srtp: cfg.media.srtp,
       keepUndecoded: cfg.media.keepUndecoded,
+      policy: k.policy,
     });
+    if (k.mode?.associate !== undefined) k.associator.fallback = k.mode.associate.bind(k.mode);
     k.associator.on('rtp', (a) => k.recorder.onRtp(a));
     k.associator.on('rtcp', (x) => k.recorder.onRtcp(x));
     return k;
@@ -176,6 +198,7 @@ export class Kernel {
     this.recorder.close();
     // WAV data still on its way to the disk lands before storage plugins stop (and before anyone reads it).
     await WavWriter.settled();
+    this.sipLog?.close();
     const errors = await this.host.stopAll();
     this.root.dispose?.();
     if (errors.length > 0) this.log.warn(`${errors.length} plugin(s) failed to stop cleanly`);

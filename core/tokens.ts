@@ -1,6 +1,6 @@
 /** DI tokens: registered symbols (Symbol.for), so a plugin with its own copy of tapline still matches; never strings, and every resolution names its token explicitly (works under tsx too). */
 import type { InjectionToken } from 'tsyringe';
-import type { Codec, Counters, Logger, RecordingStore, Source, TranscriptStore } from './contract';
+import type { Codec, Counters, Logger, RecordingStore, Source, TranscriptStore, MediaInput, RecordingMode } from './contract';
 import type { UserDirectory } from './policy/users';
 import type { CodecRegistry } from './codec-registry';
 import type { DialogTracker } from './dialog/tracker';
@@ -22,6 +22,10 @@ export const Tokens = {
   Storage: Symbol.for('tapline.Storage') as InjectionToken<RecordingStore>,
   /** Multi-bound: every codec plugin registers its Codec here. */
   Codec: Symbol.for('tapline.Codec') as InjectionToken<Codec>,
+  /** The recording mode plugin's RecordingMode (at most one). */
+  Mode: Symbol.for('tapline.Mode') as InjectionToken<RecordingMode>,
+  /** Where a mode hands unwrapped media for association (the core's associator). */
+  MediaInput: Symbol.for('tapline.MediaInput') as InjectionToken<MediaInput>,
   /** The recorded users and their licences (config `users` / `usersFile`). */
   Users: Symbol.for('tapline.Users') as InjectionToken<UserDirectory>,
   /** Where chat transcripts go: registered by a storage plugin that keeps them, resolvable from every plugin once all are registered. */

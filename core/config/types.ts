@@ -21,6 +21,19 @@ export interface TaplineConfig {
   dialogs: { idleTimeoutSec: number; setupTimeoutSec: number; sessionExpiresGrace: number };
   capture: { fragmentTimeoutSec: number; tcpFlowIdleSec: number };
   log: { level: LogLevel };
+  policy: PolicyConfig;
+}
+
+/** policy: what is recorded (schema/tapline.schema.json). */
+export interface PolicyConfig {
+  recorderId: number;
+  recordAllWithoutUsers: boolean;
+  disallowedIps: string[];
+  disallowedUserAgents: string[];
+  allowedCodecs: string[];
+  suppressedPayloadTypes: number[];
+  recordSipDialogs: boolean;
+  logAllSipMessages: string | null;
 }
 
 /** Where a configuration came from; `file` is undefined when no file was found and defaults apply. */

@@ -24,6 +24,10 @@ export interface CallSummary {
   replaces?: string;
   refers: Array<{ at: string; by: string; referTo: string }>;
   conversationId?: string;
+  /** 'conference' when a party is an MCU (opaque=app:conf:...), 'queue' for a response group / queue application. */
+  kind?: 'call' | 'conference' | 'queue';
+  /** The MCU's URI, for a conference leg. */
+  conference?: string;
   messages: Record<string, number>;
   warnings: string[];
   origin?: string;
@@ -57,9 +61,15 @@ export function summarizeCall(c: Call): CallSummary {
     })),
     holds: c.holds.map((h) => ({ start: iso(h.start), ...(h.end !== undefined ? { end: iso(h.end) } : {}), by: h.by })),
     refers: c.refers.map((r) => ({ at: iso(r.ts), by: r.by, referTo: r.referTo })),
+    kind: 'call',
     messages: c.messageCounts,
     warnings: c.warnings,
   };
+  const mcu = [c.caller.uri, c.callee.uri].find((u) => /opaque=app:conf:/i.test(u));
+  if (mcu !== undefined) {
+    s.kind = 'conference';
+    s.conference = mcu;
+  } else if ([c.caller.uri, c.callee.uri].some((u) => /opaque=app:rgs|^sips?:rgs[-_]/i.test(u))) s.kind = 'queue';
   if (c.endReason !== undefined) s.endReason = c.endReason;
   if (c.finalStatus !== undefined) s.finalStatus = c.finalStatus;
   if (c.endedBy !== undefined) s.endedBy = c.endedBy;

@@ -98,6 +98,8 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
   private readonly flowIdleUs: number;
   /** The flow found by the latest bind() (saves returning a pair). */
   private lastFlow: Flow | undefined;
+  /** A mode's say on packets no SDP address claimed (an endpoint collector knows its user's PC). */
+  fallback: ((pkt: TransportPacket) => { call: Call; sender: Side } | undefined) | undefined;
 
   constructor(
     private readonly dialogs: DialogTracker,
@@ -153,6 +155,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     }
     const b = this.bind(pkt, rtp.ssrc);
     const flow = this.lastFlow as Flow;
+    if (b.call === undefined && this.fallback !== undefined) this.askFallback(b, pkt);
     if (b.call === undefined) {
       this.noteUnmatched(b, flow, rtp, ts);
       this.emit('unmatched', pkt);
@@ -277,6 +280,19 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
       b.rtpmaps.set(pt, m);
     }
     return m ?? undefined;
+  }
+
+  /** The mode's binding for a flow+SSRC no SDP claimed, kept (like an SDP one) until the index changes. */
+  private askFallback(b: SsrcBinding, pkt: TransportPacket): void {
+    const r = (this.fallback as NonNullable<MediaAssociator['fallback']>)(pkt);
+    if (r === undefined || r.call.state === 'terminated') return;
+    b.call = r.call;
+    b.sender = r.sender;
+    b.how = 'learned';
+    b.mediaIndex = 0;
+    b.mediaType = 'audio';
+    b.toTag = r.call.toTag;
+    b.unmatched = undefined;
   }
 
   /** Media defers the call's idle timeout; once a second per stream is enough. */

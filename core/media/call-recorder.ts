@@ -19,6 +19,12 @@ import { parseRtp, SequenceTracker, tsDelta } from './rtp';
 import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
 import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
 import { RawMediaKeeper } from './raw-keeper';
+import type { RecordedUser, RecordingPolicy } from '../policy/recording-policy';
+import { userKey } from '../policy/users';
+import { renderSipMessage } from '../sip/render';
+import type { SipMessage } from '../sip/types';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { latestSdp, otherSide, pickMedia } from './associator-index';
 
 const US = 1_000_000;
@@ -36,6 +42,8 @@ export interface CallRecorderOptions {
   srtp?: SrtpKeyOptions;
   /** Keep RTP no codec decodes (RTAudio...) beside the recording (media.keepUndecoded, default true). */
   keepUndecoded?: boolean;
+  /** Which calls are recorded (users, licences, mode); every call when absent. */
+  policy?: RecordingPolicy;
 }
 
 interface DecoderEntry {
@@ -109,6 +117,11 @@ interface Recording {
   protGen: number;
   raw?: RawMediaKeeper;
   writeFailed?: boolean;
+  users: RecordedUser[];
+  links: NonNullable<RecordingMetadata['links']>;
+  /** policy.recordSipDialogs: the call's SIP messages, rendered. */
+  sipLog?: string[];
+  finalMeta?: RecordingMetadata;
   rawReasons: Set<string>;
   endedAt?: number;
   /** Capture time of the newest audio packet: timelines are flushed up to it, not beyond (no trailing silence). */
@@ -128,6 +141,12 @@ function newSrtpStats(): SrtpDirectionStats {
 
 export class CallRecorder {
   private readonly active = new Map<string, Recording>();
+  /** Calls not recorded (no licensed user...), by key: their RTP is counted, not reported as unmatched. */
+  private readonly skipped = new Map<string, string>();
+  /** Recent REFERs: the transferee's next call to the target is linked to the recording that carried the REFER. */
+  private readonly referrals: Array<{ rec: Recording; target: string; ts: number }> = [];
+  /** Finished recordings by call key, for a while (a Replaces INVITE may come after the replaced call ended). */
+  private readonly recentlyFinished = new Map<string, Recording>();
   /** Recordings whose calls ended, waiting out the linger, by key. */
   private readonly ending = new Map<string, Recording>();
   readonly finished: RecordingMetadata[] = [];
@@ -146,6 +165,53 @@ export class CallRecorder {
     this.srtpOpts = opts.srtp ?? DEFAULT_SRTP_KEY_OPTIONS;
     dialogs.on('callStart', (c) => this.onCallStart(c));
     dialogs.on('callEnd', (c) => this.onCallEnd(c));
+    dialogs.on('callUpdate', (c, what) => {
+      if (what === 'refer') this.onRefer(c);
+    });
+    if (opts.policy?.cfg.recordSipDialogs === true) {
+      dialogs.on('callMessage', (c, msg) => this.logSip(c, msg));
+    }
+  }
+
+  private logSip(call: Call, msg: SipMessage): void {
+    const rec = this.active.get(call.key) ?? this.ending.get(call.key);
+    if (rec === undefined || rec.finished) return;
+    const log = (rec.sipLog ??= []);
+    if (log.length < 10_000) log.push(renderSipMessage(msg));
+  }
+
+  private onRefer(call: Call): void {
+    const rec = this.active.get(call.key) ?? this.ending.get(call.key);
+    const r = call.refers[call.refers.length - 1];
+    if (rec === undefined || r === undefined) return;
+    const target = userKey(r.referTo);
+    if (target === undefined) return;
+    this.referrals.push({ rec, target, ts: r.ts });
+    if (this.referrals.length > 1000) this.referrals.shift();
+  }
+
+  /** Links a new call to the recording it continues: Replaces (attended transfer) or a recent REFER (blind). */
+  private link(rec: Recording): void {
+    const call = rec.call;
+    const key = call.replaces?.key;
+    const replaced = key !== undefined ? (this.active.get(key) ?? this.ending.get(key) ?? this.recentlyFinished.get(key)) : undefined;
+    if (replaced !== undefined) {
+      rec.links.push({ recordingId: replaced.id, callId: replaced.call.callId, relation: 'replaces' });
+      replaced.links.push({ recordingId: rec.id, callId: call.callId, relation: 'replaced-by' });
+      this.relink(replaced);
+      return;
+    }
+    const callee = userKey(call.callee.uri);
+    for (let i = this.referrals.length - 1; i >= 0; i--) {
+      const r = this.referrals[i]!;
+      if (call.times.start - r.ts > 60 * US) break;
+      if (r.target !== callee || r.rec === rec) continue;
+      rec.links.push({ recordingId: r.rec.id, callId: r.rec.call.callId, relation: 'transferred-from' });
+      r.rec.links.push({ recordingId: rec.id, callId: call.callId, relation: 'transferred-to' });
+      this.relink(r.rec);
+      this.referrals.splice(i, 1);
+      return;
+    }
   }
 
   /** The call a Replaces INVITE replaces, while the tracker or this recorder still knows it. */
@@ -156,6 +222,13 @@ export class CallRecorder {
   }
 
   private onCallStart(call: Call): void {
+    const decision = this.opts.policy?.decide(call) ?? { record: true as const, users: [], flags: [] };
+    if (!decision.record) {
+      this.skipped.set(call.key, decision.reason);
+      this.counters.inc('recordings.notRecorded');
+      this.log.debug(`call ${call.callId} not recorded: ${decision.reason}`);
+      return;
+    }
     const rec: Recording = {
       call,
       id: randomUUID(),
@@ -166,6 +239,8 @@ export class CallRecorder {
       dtmfByKey: new Map(),
       flags: new Set(),
       keys: new CallSrtpKeys(call, this.srtpOpts, (c) => this.replacedCall(c)),
+      users: decision.users,
+      links: [],
       protGen: 0,
       rawReasons: new Set(),
       lastAudioTs: 0,
@@ -173,7 +248,9 @@ export class CallRecorder {
       lastMetaAt: call.times.start,
       finished: false,
     };
+    for (const f of decision.flags) rec.flags.add(f);
     this.active.set(call.key, rec);
+    this.link(rec);
     if (this.store !== undefined) {
       try {
         rec.files = this.store.begin({ id: rec.id, callId: call.callId, start: call.times.start, from: call.caller.uri, to: call.callee.uri });
@@ -187,7 +264,10 @@ export class CallRecorder {
 
   private onCallEnd(call: Call): void {
     const rec = this.active.get(call.key);
-    if (rec === undefined) return;
+    if (rec === undefined) {
+      this.skipped.delete(call.key);
+      return;
+    }
     this.active.delete(call.key);
     rec.endedAt = call.times.end ?? call.times.lastActivity;
     this.ending.set(call.key, rec);
@@ -197,7 +277,7 @@ export class CallRecorder {
   onRtp(a: AssociatedRtp): void {
     const rec = this.active.get(a.call.key) ?? this.ending.get(a.call.key);
     if (rec === undefined || rec.finished) {
-      this.counters.inc('media.afterRecording');
+      this.counters.inc(this.skipped.has(a.call.key) ? 'media.notRecorded' : 'media.afterRecording');
       return;
     }
     const ts = a.pkt.ts;
@@ -619,10 +699,27 @@ export class CallRecorder {
         if (events !== undefined && events.length > 0) this.noteClosingEvents(rec, side, events, Number(d.encoding.split('/')[1]) || 8000);
       }
     }
+    if (rec.sipLog !== undefined && rec.files !== undefined) {
+      try {
+        fs.writeFileSync(path.join(rec.files.dir, 'sip.txt'), rec.sipLog.join('\n'));
+      } catch (e) {
+        this.log.error(`cannot write the SIP dialog of ${rec.call.callId}: ${(e as Error).message}`);
+      }
+    }
     const meta = this.metadata(rec, 'complete');
+    rec.finalMeta = meta;
     this.finished.push(meta);
     this.counters.inc('recordings.finished');
     this.storeUpdate(rec, true, meta);
+    this.recentlyFinished.set(rec.call.key, rec);
+    if (this.recentlyFinished.size > 1000) this.recentlyFinished.delete(this.recentlyFinished.keys().next().value as string);
+  }
+
+  /** A finished recording gained a link: its metadata (kept in `finished` and the store) says so too. */
+  private relink(rec: Recording): void {
+    if (!rec.finished || rec.finalMeta === undefined) return;
+    rec.finalMeta.links = [...rec.links];
+    this.storeUpdate(rec, true, rec.finalMeta);
   }
 
   private storeUpdate(rec: Recording, done: boolean, meta?: RecordingMetadata): void {
@@ -683,6 +780,14 @@ export class CallRecorder {
       flags: [...rec.flags],
     };
     if (rec.call.origin !== undefined) meta.origin = rec.call.origin;
+    if (rec.users.length > 0) meta.users = rec.users.map((u) => ({ ...u }));
+    if (rec.links.length > 0) meta.links = [...rec.links];
+    const policy = this.opts.policy;
+    if (policy !== undefined) {
+      const pts = new Set<number>();
+      for (const list of rec.streams.values()) for (const st of list) if (st.pt >= 0) pts.add(st.pt);
+      for (const f of policy.codecFlags(new Set([...rec.sides.caller.codecs, ...rec.sides.callee.codecs]), pts)) meta.flags.push(f);
+    }
     this.srtpMetadata(rec, meta);
     for (const p of rec.keys.problems) if (!meta.flags.includes(p)) meta.flags.push(p);
     if (rec.raw !== undefined) meta.rawMedia = { file: rec.raw.pcapPath, sdp: rec.raw.sdpPath, packets: rec.raw.packets, reasons: [...rec.rawReasons] };
@@ -699,6 +804,7 @@ export class CallRecorder {
     } else if (rec.sides.caller.seq.size + rec.sides.callee.seq.size === 0 && meta.srtp === undefined) {
       meta.flags.push('no audio was seen for this call');
     }
+    this.opts.policy?.mode?.annotate?.(rec.call, meta);
     return meta;
   }
 }

@@ -62,6 +62,10 @@ export interface RecordingMetadata {
   dtmf: DtmfEvent[];
   /** Conditions a listener must know about ('RTAudio - not decoded', 'not decrypted: ...'). */
   flags: string[];
+  /** The recorded users in this call (both, when two recorded users talk: one recording). */
+  users?: Array<{ uri: string; name?: string; side: 'caller' | 'callee' }>;
+  /** Recordings of the same conversation: a transfer's other leg (REFER, Replaces). */
+  links?: Array<{ recordingId: string; callId: string; relation: 'replaces' | 'replaced-by' | 'transferred-to' | 'transferred-from' }>;
   /** Present when a direction was SRTP. */
   srtp?: { caller?: SrtpDirectionStats; callee?: SrtpDirectionStats };
   /** Media no codec decoded (RTAudio...), kept losslessly: decrypted RTP in a pcap, and the call's SDPs. */

@@ -134,6 +134,9 @@ export class Ingest implements FrameSink {
         if ('error' in item) this.framed(new TaplineError(ErrorCodes.SIP_PARSE, item.error, { reason: 'websocket' }), chunk.flow);
         else if (!isKeepAlive(item.message)) this.wsMessage(item.message, chunk);
       }
+    } else if (this.bus.hasListeners('tcpData')) {
+      // Not SIP: media over TCP (MS-TURN on 443) for a mode plugin to frame.
+      this.bus.emit('tcpData', chunk);
     }
   }
 
@@ -184,8 +187,15 @@ export class Ingest implements FrameSink {
     return m;
   }
 
+  /** Call control to ignore (policy.disallowedUserAgents): the reason, or undefined. */
+  sipFilter: ((msg: SipMessage) => string | undefined) | undefined;
+
   private deliver(msg: SipMessage, meta: SipMeta): void {
     this.counters.inc('sip.messages');
+    if (this.sipFilter !== undefined && this.sipFilter(msg) !== undefined) {
+      this.counters.inc('sip.ignoredUserAgent');
+      return;
+    }
     if (msg.warnings !== undefined) this.counters.inc('sip.warnings');
     this.bus.emit('sip', msg, meta);
     this.dialogs.onMessage(msg, meta);

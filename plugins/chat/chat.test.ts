@@ -5,6 +5,9 @@ import type { ChatTranscript } from '../../core/contract';
 import chat, { ChatRecorderToken } from './index';
 import type { ChatRecorder } from './recorder';
 import { feed, oneToOne, type ImUser, type OneToOneSpec } from '../../test/im-sessions';
+import { isImOnlyInvite } from '../../core/dialog/tracker';
+import { parseSipMessage } from '../../core/sip/index';
+import type { SipRequest } from '../../core/sip/types';
 
 const T0 = Date.UTC(2026, 2, 4, 9, 30) * 1000;
 const ALICE: ImUser = { uri: 'sip:alice@contoso.com', name: 'Alice Liddell', ip: '10.1.0.11', epid: 'a1b2c3' };
@@ -195,6 +198,23 @@ describe('chat plugin: one-to-one IM sessions', () => {
     assert.equal(tr.endReason, 'bye');
   });
 
+  it('an INVITE challenged (407) and sent again with credentials: its first message is kept once', async () => {
+    const h = await harness();
+    const s = oneToOne({ callId: 'challenged-1', users: [ALICE, BOB], t0: T0, messages: [{ from: 0, text: 'first try' }, { from: 1, text: 'got it' }] });
+    const invite = s.wire[0]!.text.toString('utf8');
+    const head = invite.slice(0, invite.indexOf('\r\n\r\n')).split('\r\n').filter((l) => /^(Via|From|To|Call-ID|CSeq):/.test(l));
+    const from = { src: ALICE.ip, sport: 5061, dst: BOB.ip, dport: 5061 };
+    h.sip(invite, { ...from, ts: T0 });
+    h.sip(['SIP/2.0 407 Proxy Authentication Required', ...head.map((l) => (l.startsWith('To:') ? `${l};tag=proxy1` : l)), 'Content-Length: 0', '', ''].join('\r\n'), { src: BOB.ip, sport: 5061, dst: ALICE.ip, dport: 5061, ts: T0 + 10_000 });
+    // The retry: same dialog identifiers, the next CSeq, credentials added.
+    const retry = invite.replace('CSeq: 1 INVITE', 'CSeq: 2 INVITE').replace('Max-Forwards: 70', 'Max-Forwards: 70\r\nProxy-Authorization: Digest username="alice"');
+    h.sip(retry, { ...from, ts: T0 + 50_000 });
+    feed(h, s.wire.slice(2).map((w) => ({ ...w, text: Buffer.from(w.text.toString('utf8').replace(/CSeq: 1 (INVITE|ACK)/, 'CSeq: 2 $1'), 'utf8') })));
+    await h.stop();
+    const tr = transcripts(h)[0]!;
+    assert.deepEqual(tr.messages.map((m) => [m.text, m.carriedBy, m.status]), [['first try', 'INVITE', 200], ['got it', 'MESSAGE', 200]]);
+  });
+
   it('a rejected INVITE that carried a first message: kept, with the rejection as its status', async () => {
     const h = await harness();
     const s = oneToOne({ callId: 'rejected-1', users: [ALICE, BOB], t0: T0, end: 'none', messages: [{ from: 0, text: 'are you there?' }] });
@@ -209,6 +229,24 @@ describe('chat plugin: one-to-one IM sessions', () => {
     const tr = transcripts(h)[0]!;
     assert.equal(tr.endReason, 'rejected');
     assert.deepEqual(tr.messages.map((m) => [m.text, m.status]), [['are you there?', 480]]);
+  });
+
+  it('which INVITEs are IM sessions (isImOnlyInvite, shared with the dialog tracker)', () => {
+    const inv = (ct: string | undefined, body: string): SipRequest => {
+      const lines = ['INVITE sip:b@x.test SIP/2.0', 'Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1', 'From: <sip:a@x.test>;tag=1', 'To: <sip:b@x.test>', 'Call-ID: q', 'CSeq: 1 INVITE'];
+      if (ct !== undefined) lines.push(`Content-Type: ${ct}`);
+      return parseSipMessage(Buffer.from([...lines, `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n')), { transport: 'udp' }) as SipRequest;
+    };
+    const sdp = (...m: string[]): string => ['v=0', 'o=- 0 0 IN IP4 1.2.3.4', 's=-', 'c=IN IP4 1.2.3.4', 't=0 0', ...m, ''].join('\r\n');
+    assert.equal(isImOnlyInvite(inv('application/sdp', sdp('m=message 5060 sip null'))), true);
+    assert.equal(isImOnlyInvite(inv('application/sdp', sdp('m=x-ms-message 5060 sip null'))), true);
+    assert.equal(isImOnlyInvite(inv('application/sdp', sdp('m=audio 4000 RTP/AVP 0', 'm=message 5060 sip null'))), false);
+    assert.equal(isImOnlyInvite(inv('application/sdp', sdp('m=audio 4000 RTP/AVP 0'))), false);
+    assert.equal(isImOnlyInvite(inv(undefined, '')), false, 'late offer: a call');
+    assert.equal(isImOnlyInvite(inv('application/cccp+xml', '<request/>')), false);
+    const mp = ['--b', 'Content-Type: application/sdp', '', sdp('m=message 5060 sip null'), '--b--', ''].join('\r\n');
+    assert.equal(isImOnlyInvite(inv('multipart/alternative; boundary=b', mp)), true);
+    assert.equal(isImOnlyInvite(inv('multipart/alternative; boundary=b', '--b\r\nbroken')), false, 'an unreadable body stays a call');
   });
 
   it('calls are not IM sessions: an audio INVITE is left to the dialog tracker', async () => {

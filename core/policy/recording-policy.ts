@@ -1,0 +1,127 @@
+/**
+ * Which calls are recorded and what a recording must say about policy (requirements: net-service and recorder
+ * settings, Users). A call is recorded when a party holds the call-recording licence and is recorded by this
+ * recorder (HA: up to three); with no users configured at all, every call is (a plain SIP recorder). The mode
+ * decides whether the call's audio can be heard where it captures; a call it cannot hear is still catalogued,
+ * flagged with the reason. Disallowed user agents' call control is ignored before the dialog tracker sees it.
+ */
+import type { RecordingMode } from '../contract';
+import type { PolicyConfig } from '../config/types';
+import type { Call, Side } from '../dialog/types';
+import type { SipMessage } from '../sip/types';
+import { normalizeIp } from '../media/associator-index';
+import { userKey, type UserDirectory } from './users';
+
+/** A recorded user taking part in a call. */
+export interface RecordedUser {
+  uri: string;
+  name?: string;
+  side: Side;
+}
+
+export type CallDecision =
+  | { record: true; users: RecordedUser[]; flags: string[] }
+  | { record: false; reason: string };
+
+export const DEFAULT_POLICY: PolicyConfig = {
+  recorderId: 1,
+  recordAllWithoutUsers: true,
+  disallowedIps: [],
+  disallowedUserAgents: [],
+  allowedCodecs: [],
+  suppressedPayloadTypes: [],
+  recordSipDialogs: false,
+  logAllSipMessages: null,
+};
+
+export class RecordingPolicy {
+  private readonly disallowedIps: ReadonlySet<string>;
+  private readonly uaUris: ReadonlySet<string>;
+  private readonly uaTexts: readonly string[];
+  private readonly allowed: readonly string[];
+
+  constructor(
+    readonly users: UserDirectory,
+    readonly cfg: PolicyConfig = DEFAULT_POLICY,
+    readonly mode?: RecordingMode,
+  ) {
+    this.disallowedIps = new Set(cfg.disallowedIps.map((ip) => normalizeIp(ip)));
+    const uris = new Set<string>();
+    const texts: string[] = [];
+    for (const entry of cfg.disallowedUserAgents) {
+      // "sip:", "sips:" or user@host names a party; anything else is matched against User-Agent / Server.
+      const looksLikeUri = /^sips?:/i.test(entry) || /^[^\s@]+@[^\s@]+$/.test(entry);
+      const key = looksLikeUri ? userKey(entry) : undefined;
+      if (key !== undefined) uris.add(key);
+      else texts.push(entry.toLowerCase());
+    }
+    this.uaUris = uris;
+    this.uaTexts = texts;
+    this.allowed = cfg.allowedCodecs.map((c) => c.toUpperCase());
+  }
+
+  /** Whether (and for whom) a call is recorded; decided when it starts. */
+  decide(call: Call): CallDecision {
+    const flags: string[] = [];
+    let users: RecordedUser[] = [];
+    if (this.users.size === 0) {
+      if (!this.cfg.recordAllWithoutUsers) return { record: false, reason: 'no users are configured (policy.recordAllWithoutUsers is off)' };
+    } else {
+      const elsewhere: string[] = [];
+      for (const side of ['caller', 'callee'] as const) {
+        const party = call[side];
+        const u = this.users.lookup(party.uri);
+        if (u === undefined || !u.call) continue;
+        if (u.recorder !== undefined && u.recorder !== this.cfg.recorderId) {
+          elsewhere.push(`${u.uri} (recorder ${u.recorder})`);
+          continue;
+        }
+        const r: RecordedUser = { uri: u.uri, side };
+        const name = u.name ?? party.displayName;
+        if (name !== undefined) r.name = name;
+        users.push(r);
+      }
+      if (users.length === 0) {
+        return { record: false, reason: elsewhere.length > 0 ? `recorded by another recorder: ${elsewhere.join(', ')}` : 'no party holds the call-recording licence' };
+      }
+      // Both parties recorded users: one recording, both named in it.
+      users = users.sort((a, b) => (a.side === b.side ? 0 : a.side === 'caller' ? -1 : 1));
+    }
+    const verdict = this.mode?.recordable?.(call);
+    if (verdict !== undefined && !verdict.recordable) flags.push(`not recordable in ${this.mode?.name} mode: ${verdict.reason}`);
+    return { record: true, users, flags };
+  }
+
+  /** Why a SIP message is to be ignored (a disallowed user agent), or undefined. */
+  ignoresSip(msg: SipMessage): string | undefined {
+    if (this.uaUris.size > 0) {
+      // The agent that sent it: the From of a request, the To of a response.
+      const who = msg.kind === 'request' ? msg.from : msg.to;
+      const key = who?.uri !== undefined ? userKey(`${who.uri.scheme}:${who.uri.user ?? ''}@${who.uri.host}`) : undefined;
+      if (key !== undefined && this.uaUris.has(key)) return `disallowed user agent ${key}`;
+    }
+    if (this.uaTexts.length > 0) {
+      const ua = (msg.headers.get('User-Agent') ?? msg.headers.get('Server') ?? '').toLowerCase();
+      if (ua !== '') for (const t of this.uaTexts) if (ua.includes(t)) return `disallowed user agent "${t}"`;
+    }
+    return undefined;
+  }
+
+  isDisallowedIp(ip: string): boolean {
+    return this.disallowedIps.size > 0 && this.disallowedIps.has(normalizeIp(ip));
+  }
+
+  /** Flags for codecs a recording used that the policy does not allow. */
+  codecFlags(encodings: Iterable<string>, payloadTypes: Iterable<number>): string[] {
+    const out: string[] = [];
+    if (this.allowed.length > 0) {
+      for (const enc of encodings) {
+        const up = enc.toUpperCase();
+        const name = up.split('/')[0] as string;
+        if (!this.allowed.some((a) => a === up || a === name)) out.push(`codec ${enc} is not in policy.allowedCodecs`);
+      }
+    }
+    for (const pt of payloadTypes) if (this.cfg.suppressedPayloadTypes.includes(pt)) out.push(`payload type ${pt} is in policy.suppressedPayloadTypes (it should have been stripped from the offer)`);
+    return out;
+  }
+}
