@@ -130,7 +130,7 @@ export class Kernel {
     k.ingest.sipFilter = (msg) => policy.ignoresSip(msg);
     if (cfg.policy.logAllSipMessages !== null) k.sipLog = new SipMessageLog(path.resolve(prepared.dir, cfg.policy.logAllSipMessages));
     const sipLog = k.sipLog;
-    if (sipLog !== undefined) k.bus.on('sip', (msg, meta) => sipLog.write(msg, meta));
+    if (sipLog !== undefined) k.ingest.sipTap = (msg, meta) => sipLog.write(msg, meta);
     k.recorder = new CallRecorder(k.dialogs, k.codecs, k.store, k.counters.scoped('core'), k.log, {
       layout: cfg.output.layout,
       endLingerSec: cfg.media.endLingerSec,

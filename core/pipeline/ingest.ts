@@ -189,9 +189,12 @@ export class Ingest implements FrameSink {
 
   /** Call control to ignore (policy.disallowedUserAgents): the reason, or undefined. */
   sipFilter: ((msg: SipMessage) => string | undefined) | undefined;
+  /** Sees every parsed SIP message, ignored ones too (policy.logAllSipMessages). */
+  sipTap: ((msg: SipMessage, meta: SipMeta) => void) | undefined;
 
   private deliver(msg: SipMessage, meta: SipMeta): void {
     this.counters.inc('sip.messages');
+    this.sipTap?.(msg, meta);
     if (this.sipFilter !== undefined && this.sipFilter(msg) !== undefined) {
       this.counters.inc('sip.ignoredUserAgent');
       return;
