@@ -11,6 +11,7 @@ import { suppressCodecs, suppressCodecsInSip, type SuppressOptions, type Suppres
 export interface SdpSuppressOptions {
   codec: string[];
   pt: number[];
+  allowed: string[];
   quiet?: boolean;
 }
 
@@ -38,6 +39,7 @@ export function addSdpCommands(program: Command): void {
     .argument('[file]', 'the SIP message or SDP; "-" or nothing reads stdin')
     .option('--codec <name>', 'rtpmap encoding to remove, case-insensitive (x-msrta, or x-msrta/8000); repeatable', collectCodec, [])
     .option('--pt <n>', 'payload type to remove, whatever its rtpmap (Lync "uncommon suppressed codecs"); repeatable', collectPt, [])
+    .option('--allowed <name>', 'a codec allowed in the environment (policy.allowedCodecs): every other audio codec is removed; repeatable', collectCodec, [])
     .option('--quiet', 'do not report what was removed on stderr')
     .action(sdpSuppressCommand);
 }
@@ -73,7 +75,9 @@ function report(results: SuppressResult[]): string[] {
 }
 
 export function sdpSuppressCommand(file: string | undefined, o: SdpSuppressOptions): void {
-  const opts: SuppressOptions = o.codec.length === 0 && o.pt.length === 0 ? { encodings: DEFAULT_SUPPRESSED } : { encodings: o.codec, payloadTypes: o.pt };
+  const allowed = o.allowed ?? [];
+  const opts: SuppressOptions =
+    o.codec.length === 0 && o.pt.length === 0 && allowed.length === 0 ? { encodings: DEFAULT_SUPPRESSED } : { encodings: o.codec, payloadTypes: o.pt, allowed };
   const input = readInput(file);
   let out: Buffer;
   let results: SuppressResult[];

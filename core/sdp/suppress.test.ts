@@ -101,6 +101,18 @@ describe('suppressCodecs', () => {
     assert.deepEqual(suppressCodecs(offer, { encodings: ['G722/8000'] }).removed.map((f) => f.payloadType), [117, 9]);
   });
 
+  it('keeps only the allowed codecs (policy.allowedCodecs), and auxiliary formats (RED, CN, telephone-event)', () => {
+    const r = suppressCodecs(offer, { allowed: ['PCMU', 'G722/8000'] });
+    const m = parseSdp(r.sdp).media[0]!;
+    const left = m.formats.map((f) => m.rtpmap.get(Number(f))?.encoding.toUpperCase() ?? f);
+    assert.ok(left.includes('PCMU') && left.includes('G722'), left.join(' '));
+    for (const gone of ['SILK', 'X-MSRTA', 'SIREN', 'G7221']) assert.ok(!left.includes(gone), `${gone} left: ${left.join(' ')}`);
+    for (const aux of ['RED', 'CN', 'TELEPHONE-EVENT']) if (parseSdp(offer).media[0]!.formats.some((f) => parseSdp(offer).media[0]!.rtpmap.get(Number(f))?.encoding.toUpperCase() === aux)) assert.ok(left.includes(aux), `${aux} kept`);
+    assert.ok(r.removed.every((x) => x.reason === 'not-allowed' || x.reason === 'carries-only-removed'));
+    // Nothing allowed that the offer has: the line stays as it is (a call must keep a codec).
+    assert.equal(suppressCodecs(offer, { allowed: ['AMR'] }).changed, false);
+  });
+
   it('removes payload numbers (Lync "uncommon suppressed codecs") whatever their rtpmap says', () => {
     const r = suppressCodecs(offer, { payloadTypes: [116, 111, 55] });
     assert.deepEqual(

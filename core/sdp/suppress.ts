@@ -20,6 +20,11 @@ export interface SuppressOptions {
   encodings?: readonly string[];
   /** Payload type numbers (Lync's "uncommon suppressed codecs"), removed whatever their rtpmap says. */
   payloadTypes?: readonly number[];
+  /**
+   * The codecs allowed in the environment (policy.allowedCodecs), same syntax as `encodings`: every other audio
+   * codec goes. Auxiliary formats (RED, CN, telephone-event...) are not codecs and stay. Empty or absent: all.
+   */
+  allowed?: readonly string[];
 }
 
 export interface SuppressedFormat {
@@ -29,7 +34,7 @@ export interface SuppressedFormat {
   /** 'x-msrta/16000', from the rtpmap or the RFC 3551 static table; undefined when neither names it. */
   encoding?: string;
   /** Matched an encoding or a payload type, or a redundancy format left with nothing to carry. */
-  reason: 'encoding' | 'payload-type' | 'carries-only-removed';
+  reason: 'encoding' | 'payload-type' | 'not-allowed' | 'carries-only-removed';
 }
 
 export interface SuppressResult {
@@ -111,17 +116,22 @@ function carriedPayloadTypes(encoding: string, fmtp: string | undefined): number
 }
 
 /** Which of one audio section's formats go, and why; empty when none do. */
-function planMedia(media: SdpMedia, index: number, pts: ReadonlySet<number>, encs: readonly EncodingMatcher[]): SuppressedFormat[] {
+function planMedia(media: SdpMedia, index: number, pts: ReadonlySet<number>, encs: readonly EncodingMatcher[], allowed: readonly EncodingMatcher[]): SuppressedFormat[] {
   const removed = new Map<number, SuppressedFormat>();
   for (const f of media.formats) {
     const pt = ptOf(f);
     if (pt < 0 || removed.has(pt)) continue;
     const map = effectiveRtpMap(media, pt);
     const encoding = map === undefined ? undefined : `${map.encoding}/${map.clockRate}${map.channels > 1 ? `/${map.channels}` : ''}`;
-    const byEncoding =
+    const matches = (list: readonly EncodingMatcher[]): boolean =>
       map !== undefined &&
-      encs.some((m) => m.name === map.encoding.toLowerCase() && (m.clockRate === undefined || m.clockRate === map.clockRate) && (m.channels === undefined || m.channels === map.channels));
-    if (pts.has(pt) || byEncoding) removed.set(pt, { media: index, payloadType: pt, ...(encoding === undefined ? {} : { encoding }), reason: pts.has(pt) ? 'payload-type' : 'encoding' });
+      list.some((m) => m.name === map.encoding.toLowerCase() && (m.clockRate === undefined || m.clockRate === map.clockRate) && (m.channels === undefined || m.channels === map.channels));
+    const byEncoding = matches(encs);
+    const notAllowed = allowed.length > 0 && map !== undefined && !AUXILIARY.has(map.encoding.toLowerCase()) && !matches(allowed);
+    if (pts.has(pt) || byEncoding || notAllowed) {
+      const reason = pts.has(pt) ? 'payload-type' : byEncoding ? 'encoding' : 'not-allowed';
+      removed.set(pt, { media: index, payloadType: pt, ...(encoding === undefined ? {} : { encoding }), reason });
+    }
   }
   if (removed.size === 0) return [];
   // Redundancy formats left carrying only removed payload types go too (RED's fmtp '114/114').
@@ -163,6 +173,7 @@ function rewriteMediaLine(text: string, keep: (format: string) => boolean): stri
  */
 export function suppressCodecs(sdpText: string, opts: SuppressOptions): SuppressResult {
   const encs = matchers(opts.encodings ?? []);
+  const allowed = matchers(opts.allowed ?? []);
   for (const pt of opts.payloadTypes ?? []) if (!Number.isInteger(pt) || pt < 0 || pt > 127) throw new RangeError(`payload type ${pt} is not 0-127`);
   const pts = new Set(opts.payloadTypes ?? []);
   const session = parseSdp(sdpText);
@@ -179,7 +190,7 @@ export function suppressCodecs(sdpText: string, opts: SuppressOptions): Suppress
   const drop = new Set<number>();
   session.media.forEach((media, index) => {
     if (media.type.toLowerCase() !== 'audio') return;
-    const plan = planMedia(media, index, pts, encs);
+    const plan = planMedia(media, index, pts, encs, allowed);
     const gone = new Set(plan.map((r) => r.payloadType));
     const keep = (f: string): boolean => !gone.has(ptOf(f));
     const remaining = media.formats.filter(keep);
