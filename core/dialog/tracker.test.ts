@@ -33,6 +33,18 @@ describe('dialog tracking', () => {
     assert.equal(h.counters()['core.sip.messages'], 7);
   });
 
+  it('a conference focus join (C3P application/cccp+xml, no SDP) is conference control, not a call; the AV MCU leg is', async () => {
+    const h = await PluginHarness.core();
+    const focus = '<sip:alice@x.com;gruu;opaque=app:conf:focus:id:ABC123>';
+    const mcu = '<sip:alice@x.com;gruu;opaque=app:conf:audio-video:id:ABC123>';
+    const cccp = '<request xmlns="urn:ietf:params:xml:ns:cccp" C3PVersion="1" from="sip:bob@x.com" to="sip:alice@x.com;gruu;opaque=app:conf:focus:id:ABC123" requestId="0"><addUser><conferenceKeys confEntity="sip:alice@x.com;gruu;opaque=app:conf:focus:id:ABC123"/></addUser></request>';
+    h.sip(request('INVITE', { callId: 'focus-1', to: focus, body: cccp, contentType: 'application/cccp+xml' }), { ...A, ts: s(0) });
+    h.sip(request('INVITE', { callId: 'mcu-1', to: mcu, body: sdp('10.0.0.1', 4000) }), { ...A, ts: s(1) });
+    const r = await h.stop();
+    assert.deepEqual(r.callsStarted.map((c) => c.callId), ['mcu-1']);
+    assert.equal(h.kernel.dialogs.stats.focusSessions, 1);
+  });
+
   it('retransmissions and second sightings do not duplicate SDPs or restart the call', async () => {
     const h = await PluginHarness.core();
     const inv = request('INVITE', { body: sdp('10.0.0.1', 4000) });

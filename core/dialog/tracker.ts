@@ -71,6 +71,19 @@ export function isImOnlyInvite(req: SipRequest): boolean {
   return types !== null && types.every((m) => m === 'm=message' || m === 'm=x-ms-message');
 }
 
+/** An INVITE that joins a conference focus: a C3P body (application/cccp+xml) and no SDP (lync-protocols.md §7). */
+export function isFocusControlInvite(req: SipRequest): boolean {
+  const ct = req.contentType;
+  if (ct === undefined) return false;
+  if (ct === 'application/cccp+xml') return true;
+  if (!ct.startsWith('multipart/')) return false;
+  try {
+    return findSdpBody(req) === undefined && /application\/cccp\+xml/i.test(req.body.toString('latin1'));
+  } catch {
+    return false;
+  }
+}
+
 function parseReplaces(value: string): { callId: string; toTag?: string; fromTag?: string } {
   const [id, ...params] = value.split(';');
   const out: { callId: string; toTag?: string; fromTag?: string } = { callId: (id ?? '').trim() };
@@ -99,7 +112,7 @@ export class DialogTracker extends Emitter<DialogEvents> {
   private readonly recent = new Map<string, { call: Call; until: number }>();
   private nextTick = 0;
   /** Calls ever started, SDP bodies that failed to parse, messages of no call, IM-only INVITEs (not calls). */
-  readonly stats = { calls: 0, badSdp: 0, orphanMessages: 0, imSessions: 0 };
+  readonly stats = { calls: 0, badSdp: 0, orphanMessages: 0, imSessions: 0, focusSessions: 0 };
 
   constructor(private readonly timers: DialogTimers = DEFAULT_TIMERS) {
     super();
@@ -192,6 +205,12 @@ export class DialogTracker extends Emitter<DialogEvents> {
       // An IM session (m=message / m=x-ms-message only) has no audio to record: the chat plugin follows it.
       if (call === undefined && isImOnlyInvite(req)) {
         this.stats.imSessions++;
+        return undefined;
+      }
+      // Joining a conference focus (C3P: application/cccp+xml, no SDP) is conference control, not a media leg;
+      // the client's own INVITE to the AV MCU (with SDP) is the call that carries audio.
+      if (call === undefined && isFocusControlInvite(req)) {
+        this.stats.focusSessions++;
         return undefined;
       }
       if (call === undefined) call = this.start(req, meta, fromTag);
