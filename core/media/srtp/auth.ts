@@ -1,13 +1,15 @@
 /**
- * HMAC-SHA1 message authentication for SRTP/SRTCP (RFC 3711 §4.2.1, RFC 2104), on node:crypto only.
+ * HMAC-SHA1 message authentication for SRTP/SRTCP (RFC 3711 §4.2.1, RFC 2104).
  *
  * HMAC(K, m) = SHA1((K ⊕ opad) || SHA1((K ⊕ ipad) || m)). The padded key blocks are computed once. Per packet:
- * - with crypto.hash (Node ≥ 20.12): two one-shot hashes over scratch buffers that already hold the pad
- *   blocks, so no Hash object is created at all;
- * - otherwise: the hash states after the pad blocks are cloned with Hash.copy() (shared/docs/dependencies.md).
+ * - 'js' (the default): SHA-1 resumed from the two pad midstates in JS (sha1.ts): 3-4 compressions, no native
+ *   call, no allocation; in the recording path this is ~3x cheaper than the native calls below;
+ * - 'crypto.hash' (Node ≥ 20.12): two one-shot native hashes over scratch buffers that already hold the pad blocks;
+ * - 'Hash.copy': the hash states after the pad blocks cloned with Hash.copy() (shared/docs/dependencies.md).
  * Measured here for a 182-byte packet: one-shot ≈ 370k HMAC/s, Hash.copy() ≈ 235-280k, createHmac ≈ 290k.
  */
 import * as crypto from 'node:crypto';
+import { digestInto, finish, midstate, type Sha1State } from './sha1';
 
 const SHA1_BLOCK = 64;
 const SHA1_LEN = 20;
@@ -34,10 +36,16 @@ export class HmacSha1 {
   private readonly innerState: crypto.Hash;
   private readonly outerState: crypto.Hash;
   private readonly fast: OneShot | undefined;
+  private readonly js: boolean;
+  private readonly ipadState: Sha1State;
+  private readonly opadState: Sha1State;
+  private readonly st = new Int32Array(5);
+  private readonly innerDigest = new Uint8Array(20);
 
-  /** `path` forces the Hash.copy() route (tests compare both); by default the fastest available is used. */
-  constructor(key: Buffer, path: 'auto' | 'Hash.copy' = 'auto') {
-    this.fast = path === 'auto' ? oneShot : undefined;
+  /** `path` picks the implementation (tests compare them); 'auto' is the fastest: 'js'. */
+  constructor(key: Buffer, path: 'auto' | 'js' | 'crypto.hash' | 'Hash.copy' = 'auto') {
+    this.js = path === 'auto' || path === 'js';
+    this.fast = path === 'crypto.hash' || path === 'auto' ? oneShot : undefined;
     // RFC 2104: keys longer than the block are hashed first (SRTP's are 20 bytes, so never in practice).
     const k = key.length > SHA1_BLOCK ? crypto.createHash('sha1').update(key).digest() : key;
     this.inner = Buffer.alloc(SHA1_BLOCK + 1500, 0);
@@ -50,6 +58,19 @@ export class HmacSha1 {
     }
     this.innerState = crypto.createHash('sha1').update(this.inner.subarray(0, SHA1_BLOCK));
     this.outerState = crypto.createHash('sha1').update(this.outer.subarray(0, SHA1_BLOCK));
+    this.ipadState = midstate(this.inner.subarray(0, SHA1_BLOCK));
+    this.opadState = midstate(this.outer.subarray(0, SHA1_BLOCK));
+  }
+
+  /** JS path: the HMAC's five digest words into this.st. */
+  private macWords(data: Buffer, start: number, end: number, roc?: number): Int32Array {
+    const st = this.st;
+    st.set(this.ipadState);
+    finish(st, SHA1_BLOCK, data, start, end, roc);
+    digestInto(st, this.innerDigest, 0);
+    st.set(this.opadState);
+    finish(st, SHA1_BLOCK, this.innerDigest, 0, SHA1_LEN);
+    return st;
   }
 
   /**
@@ -57,6 +78,11 @@ export class HmacSha1 {
    * (the SRTP authenticated portion of RFC 3711 §4.2; SRTCP has no ROC).
    */
   mac(data: Buffer, start: number, end: number, roc?: number): Buffer {
+    if (this.js) {
+      const out = Buffer.allocUnsafe(SHA1_LEN);
+      digestInto(this.macWords(data, start, end, roc), out, 0);
+      return out;
+    }
     const n = end - start;
     const total = n + (roc === undefined ? 0 : 4);
     const fast = this.fast;
@@ -91,6 +117,12 @@ export class HmacSha1 {
 
   /** True when the truncated HMAC (RFC 3711 §4.2.1) equals tag[tagStart, tagStart + tagLength); constant time. */
   verify(data: Buffer, start: number, end: number, roc: number | undefined, tag: Buffer, tagStart: number, tagLength: number): boolean {
+    if (this.js) {
+      const w = this.macWords(data, start, end, roc);
+      let diff = 0;
+      for (let i = 0; i < tagLength; i++) diff |= ((w[i >> 2]! >>> (24 - 8 * (i & 3))) & 0xff) ^ (tag[tagStart + i] as number);
+      return diff === 0;
+    }
     const m = this.mac(data, start, end, roc);
     let diff = 0;
     for (let i = 0; i < tagLength; i++) diff |= (m[i] as number) ^ (tag[tagStart + i] as number);
@@ -99,4 +131,4 @@ export class HmacSha1 {
 }
 
 /** Which HMAC path this Node uses (reported by the throughput test). */
-export const HMAC_PATH: 'crypto.hash' | 'Hash.copy' = oneShot !== undefined ? 'crypto.hash' : 'Hash.copy';
+export const HMAC_PATH: 'js' | 'crypto.hash' | 'Hash.copy' = 'js';

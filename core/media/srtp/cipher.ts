@@ -45,6 +45,11 @@ export class AesCm {
     return out;
   }
 
+  /** AES-ECB of prepared counter blocks (a multiple of 16 bytes): keystream for several packets in one call. */
+  encryptBlocks(blocks: Buffer): Buffer {
+    return this.ecb.update(blocks);
+  }
+
   /** ECB over `pre` don't-care bytes then the counter blocks for `length` bytes of keystream. */
   private run(iv: Buffer, pre: number, length: number): Buffer {
     const blocks = Math.ceil(length / AES_BLOCK);

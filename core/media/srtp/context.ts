@@ -79,7 +79,18 @@ export interface SrtpStreamInfo {
 interface Stream {
   replay: ReplayWindow;
   mkiLength: number;
+  /** Keystream of the packet indices [ks.start, ks.start + KS_PACKETS), `ks.stride` bytes each (RTP only). */
+  ks?: { start: number; stride: number; buf: Buffer };
 }
+
+/**
+ * Packets whose keystream is made in one AES call. A packet's keystream depends only on the SSRC and its index,
+ * and indices come in order, so one native call serves the next 16 packets (a call costs about as much as the
+ * AES work of a whole G.711 packet).
+ */
+const KS_PACKETS = 16;
+/** Payloads longer than this are decrypted directly (not worth caching). */
+const KS_MAX_STRIDE = 1024;
 
 interface Keys {
   aes: AesCm;
@@ -186,7 +197,7 @@ export class SrtpContext {
       if (index < 0 || stream.replay.check(index) !== 'ok') return { ok: false, reason: index < 0 ? 'auth' : 'replay' };
       if (!this.rtpAuthentic(p, authEnd, index)) return { ok: false, reason: 'auth' };
       stream.replay.accept(index);
-      return { ok: true, rtp: this.decryptRtp(p, hdr, authEnd, ssrc, index), roc: Math.floor(index / 0x10000), index };
+      return { ok: true, rtp: this.decryptCached(stream, p, hdr, authEnd, ssrc, index), roc: Math.floor(index / 0x10000), index };
     }
 
     // First packet of this SSRC: find the MKI layout and ROC under which it authenticates.
@@ -256,6 +267,40 @@ export class SrtpContext {
   private rtpAuthentic(p: Buffer, authEnd: number, index: number): boolean {
     const roc = Math.floor(index / 0x10000) >>> 0;
     return this.rtpKeys.hmac.verify(p, 0, authEnd, roc, p, p.length - this.tagLength, this.tagLength);
+  }
+
+  /** decryptRtp() with the keystream taken from the stream's precomputed run of indices. */
+  private decryptCached(stream: Stream, p: Buffer, hdr: number, authEnd: number, ssrc: number, index: number): Buffer {
+    const len = authEnd - hdr;
+    const stride = ((len + 15) >>> 4) << 4;
+    if (stride > KS_MAX_STRIDE) return this.decryptRtp(p, hdr, authEnd, ssrc, index);
+    let ks = stream.ks;
+    if (ks === undefined || index < ks.start || index >= ks.start + KS_PACKETS || stride > ks.stride) {
+      ks = this.keystreamRun(ssrc, index, Math.max(stride, ks?.stride ?? 0));
+      stream.ks = ks;
+    }
+    const out = Buffer.allocUnsafe(authEnd);
+    for (let i = 0; i < hdr; i++) out[i] = p[i] as number;
+    const k = ks.buf;
+    const o = (index - ks.start) * ks.stride - hdr;
+    for (let i = hdr; i < authEnd; i++) out[i] = (p[i] as number) ^ (k[o + i] as number);
+    return out;
+  }
+
+  /** Keystream for KS_PACKETS consecutive indices from `index`, `stride` bytes each, in one AES-ECB call. */
+  private keystreamRun(ssrc: number, index: number, stride: number): { start: number; stride: number; buf: Buffer } {
+    const blocks = stride >>> 4;
+    const counters = Buffer.allocUnsafe(KS_PACKETS * stride);
+    const iv = this.iv;
+    for (let n = 0; n < KS_PACKETS; n++) {
+      writeIv(iv, this.rtpKeys.salt, ssrc, index + n);
+      for (let j = 0, o = n * stride; j < blocks; j++, o += 16) {
+        for (let b = 0; b < 14; b++) counters[o + b] = iv[b] as number;
+        counters[o + 14] = j >>> 8;
+        counters[o + 15] = j & 0xff;
+      }
+    }
+    return { start: index, stride, buf: this.rtpKeys.aes.encryptBlocks(counters) };
   }
 
   private decryptRtp(p: Buffer, hdr: number, authEnd: number, ssrc: number, index: number): Buffer {
