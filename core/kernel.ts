@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import type { RecordingMetadata } from './media/metadata';
 import type { RecordingStore } from './contract';
 import { UserDirectory } from './policy/users';
+import { EndpointDirectory } from './policy/endpoints';
 
 export interface KernelOptions {
   logger?: Logger;
@@ -72,6 +73,8 @@ export class Kernel {
   readonly endedCalls: Call[] = [];
   /** The recorded users and their licences (config `users`, `usersFile`). */
   readonly users: UserDirectory;
+  /** The users' endpoint IPs, configured or learned from the signalling. */
+  readonly endpoints: EndpointDirectory;
   private stopped = false;
 
   private constructor(
@@ -100,6 +103,10 @@ export class Kernel {
     this.root.register(Tokens.MediaInput, { useValue: { push: (p: TransportPacket) => this.associator.onMedia(p) } });
     this.users = UserDirectory.fromConfig(cfg, prepared.dir);
     this.root.register(Tokens.Users, { useValue: this.users });
+    this.endpoints = new EndpointDirectory(this.users, { disallowedIps: cfg.policy.disallowedIps, counters: core });
+    for (const p of this.endpoints.problems) this.log.warn(p);
+    this.endpoints.attach(this.dialogs, this.bus);
+    this.root.register(Tokens.Endpoints, { useValue: this.endpoints });
     this.host = new PluginHost(this.root, this.log, this.counters, prepared.dir, opts.hookTimeoutMs);
   }
 

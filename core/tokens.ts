@@ -2,6 +2,7 @@
 import type { InjectionToken } from 'tsyringe';
 import type { Codec, Counters, Logger, RecordingStore, Source, TranscriptStore, MediaInput, RecordingMode } from './contract';
 import type { UserDirectory } from './policy/users';
+import type { EndpointDirectory } from './policy/endpoints';
 import type { CodecRegistry } from './codec-registry';
 import type { DialogTracker } from './dialog/tracker';
 import type { PacketBus } from './bus';
@@ -28,6 +29,8 @@ export const Tokens = {
   MediaInput: Symbol.for('tapline.MediaInput') as InjectionToken<MediaInput>,
   /** The recorded users and their licences (config `users` / `usersFile`). */
   Users: Symbol.for('tapline.Users') as InjectionToken<UserDirectory>,
+  /** The users' endpoint IPs: configured, or learned from their SDPs and Contacts (endpointIp 0.0.0.0). */
+  Endpoints: Symbol.for('tapline.Endpoints') as InjectionToken<EndpointDirectory>,
   /** Where chat transcripts go: registered by a storage plugin that keeps them, resolvable from every plugin once all are registered. */
   Transcripts: Symbol.for('tapline.Transcripts') as InjectionToken<TranscriptStore>,
 } as const;

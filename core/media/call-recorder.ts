@@ -190,7 +190,11 @@ export class CallRecorder {
     if (this.referrals.length > 1000) this.referrals.shift();
   }
 
-  /** Links a new call to the recording it continues: Replaces (attended transfer) or a recent REFER (blind). */
+  /**
+   * Links a new call to the recording(s) it continues: the call its Replaces header names (attended transfer), and
+   * the call whose recent REFER sent the transferee to this callee (blind, and the transferor's leg of an attended
+   * transfer). A REFER is used up by the first call it explains, so it cannot be pinned on a later call.
+   */
   private link(rec: Recording): void {
     const call = rec.call;
     const key = call.replaces?.key;
@@ -199,17 +203,17 @@ export class CallRecorder {
       rec.links.push({ recordingId: replaced.id, callId: replaced.call.callId, relation: 'replaces' });
       replaced.links.push({ recordingId: rec.id, callId: call.callId, relation: 'replaced-by' });
       this.relink(replaced);
-      return;
     }
     const callee = userKey(call.callee.uri);
     for (let i = this.referrals.length - 1; i >= 0; i--) {
       const r = this.referrals[i]!;
       if (call.times.start - r.ts > 60 * US) break;
       if (r.target !== callee || r.rec === rec) continue;
+      this.referrals.splice(i, 1);
+      if (r.rec === replaced) return; // the REFER came in the replaced call itself: 'replaces' says it all
       rec.links.push({ recordingId: r.rec.id, callId: r.rec.call.callId, relation: 'transferred-from' });
       r.rec.links.push({ recordingId: rec.id, callId: call.callId, relation: 'transferred-to' });
       this.relink(r.rec);
-      this.referrals.splice(i, 1);
       return;
     }
   }
@@ -805,6 +809,8 @@ export class CallRecorder {
       meta.flags.push('no audio was seen for this call');
     }
     this.opts.policy?.mode?.annotate?.(rec.call, meta);
+    // The mode said it could not hear this call, yet audio came: keep it, and say so rather than contradict it.
+    if (meta.audio !== undefined) meta.flags = meta.flags.map((f) => (f.startsWith('not recordable in ') ? `${f} (audio was captured nonetheless)` : f));
     return meta;
   }
 }

@@ -72,4 +72,6 @@ export interface RecordingMetadata {
   rawMedia?: { file: string; sdp: string; packets: number; reasons: string[] };
   /** The capture file(s) or source the call came from. */
   origin?: string;
+  /** What the recording mode (mirroring, atedge, endpoint) knows about this call, added by its annotate(). */
+  mode?: { name: string; [k: string]: unknown };
 }

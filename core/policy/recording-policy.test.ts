@@ -68,6 +68,12 @@ describe('RecordingPolicy', () => {
     await h.stop();
   });
 
+  it('a call with a disallowed agent on either side (voicemail) is not recorded', async () => {
+    const call = await callBetween('sip:alice@x.com', 'sip:voicemail@x.com');
+    const p = new RecordingPolicy(new UserDirectory([user('alice@x.com')]), { ...DEFAULT_POLICY, disallowedUserAgents: ['sip:voicemail@x.com'] });
+    assert.deepEqual(p.decide(call), { record: false, reason: 'the callee is a disallowed user agent (voicemail@x.com)' });
+  });
+
   it('codec flags: outside allowedCodecs (name or name/rate), or a suppressed payload type still in use', () => {
     const p = new RecordingPolicy(new UserDirectory(), { ...DEFAULT_POLICY, allowedCodecs: ['PCMU', 'SILK/16000'], suppressedPayloadTypes: [114] });
     assert.deepEqual(p.codecFlags(['PCMU/8000', 'SILK/16000', 'x-msrta/16000'], [0, 114]), [

@@ -63,6 +63,11 @@ export class RecordingPolicy {
   /** Whether (and for whom) a call is recorded; decided when it starts. */
   decide(call: Call): CallDecision {
     const flags: string[] = [];
+    // A call with a disallowed agent (voicemail, an IVR) is not recorded, whichever side it is on.
+    for (const side of ['caller', 'callee'] as const) {
+      const key = this.uaUris.size > 0 ? userKey(call[side].uri) : undefined;
+      if (key !== undefined && this.uaUris.has(key)) return { record: false, reason: `the ${side} is a disallowed user agent (${key})` };
+    }
     let users: RecordedUser[] = [];
     if (this.users.size === 0) {
       if (!this.cfg.recordAllWithoutUsers) return { record: false, reason: 'no users are configured (policy.recordAllWithoutUsers is off)' };

@@ -76,6 +76,11 @@ export function userKey(uri: string): string | undefined {
   return prefix + s;
 }
 
+/** A server application's GRUU (opaque=app:..., lync-protocols.md §7): a conference focus or MCU, not a person. */
+export function isApplicationUri(uri: string): boolean {
+  return /[;?]opaque=app:/i.test(uri);
+}
+
 /** The users, by URI. */
 export class UserDirectory {
   private readonly byKey = new Map<string, UserEntry>();
@@ -120,7 +125,13 @@ export class UserDirectory {
     return [...this.byKey.values()];
   }
 
+  /**
+   * The user a URI names. An application endpoint's URI (a conference focus or MCU,
+   * 'sip:organizer@domain;gruu;opaque=app:conf:audio-video:id:...') carries its organizer's user@host but is not
+   * that user: it names nobody.
+   */
   lookup(uri: string): UserEntry | undefined {
+    if (isApplicationUri(uri)) return undefined;
     const key = userKey(uri);
     return key === undefined ? undefined : this.byKey.get(key);
   }

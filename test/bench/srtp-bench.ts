@@ -20,7 +20,7 @@
 import { libsrtpPython, LIBSRTP_MISSING } from '../srtp-reference';
 import { capturePair, pruneCaptures, type CapturePair, type Expected } from './srtp-captures';
 import { recordAndCheck, type RecordMode, type RecordRun } from './srtp-record';
-import { continuousDecodeSpeed, decoderAloneSpeed, encodeSilkPackets, SILK_HISTORY_FRAMES, SILK_RATE, speechLike } from './srtp-silk';
+import { continuousDecodeSpeed, decoderAloneSpeed, encodeSilkPackets, SILK_HISTORY_FRAMES, SILK_RATE, speechLike, type DecodeSpeed } from './srtp-silk';
 import { BenchNotAvailable, type BenchResult } from './types';
 
 type GeneratorOptions = import('../../plugins/source-generator/scenario').GeneratorOptions;
@@ -34,6 +34,8 @@ const G711_ROUNDS = 2;
 /** Decoder-alone run: streams × packets (2 × 60 s). */
 const ALONE = { streams: 2, packets: 3000 } as const;
 const CONTINUOUS_PACKETS = 6000;
+/** Decode-only measurements are short (~1 s): the best of a few. */
+const DECODE_RUNS = 3;
 /** Targets of issue 4 (also in run.ts TARGETS, which prints them). */
 const MAX_SRTP_COST_PCT = 40;
 const MIN_SILK_REALTIME = 100;
@@ -45,6 +47,15 @@ function round(v: number, digits: number): number {
 
 function best(runs: readonly RecordRun[]): RecordRun {
   return runs.reduce((a, b) => (b.wallSec < a.wallSec ? b : a));
+}
+
+async function bestOf(runs: number, f: () => Promise<DecodeSpeed>): Promise<DecodeSpeed> {
+  let b: DecodeSpeed | undefined;
+  for (let i = 0; i < runs; i++) {
+    const r = await f();
+    if (b === undefined || r.realtime > b.realtime) b = r;
+  }
+  return b as DecodeSpeed;
 }
 
 function walls(runs: readonly RecordRun[]): string {
@@ -74,6 +85,10 @@ async function recordRounds(p: CapturePair, rounds: number, mode: Omit<RecordMod
   return out;
 }
 
+function signed(v: number): string {
+  return `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}`;
+}
+
 function pps(ex: Expected, r: RecordRun): number {
   return Math.round(ex.rtpPackets / r.wallSec);
 }
@@ -94,8 +109,8 @@ export async function benchSrtp(): Promise<BenchResult[]> {
   const problems: string[] = [];
   const g = await recordRounds(g711, G711_ROUNDS, { codec: 'PCMU/8000', durationSec: G711.durationSec }, problems);
   const s = await recordRounds(silk, 1, { codec: `SILK/${SILK_RATE}`, durationSec: SILK.durationSec }, problems);
-  const alone = await decoderAloneSpeed(packets, ALONE.streams, ALONE.packets);
-  const continuous = await continuousDecodeSpeed(packets, CONTINUOUS_PACKETS);
+  const alone = await bestOf(DECODE_RUNS, () => decoderAloneSpeed(packets, ALONE.streams, ALONE.packets));
+  const continuous = await bestOf(DECODE_RUNS, () => continuousDecodeSpeed(packets, CONTINUOUS_PACKETS));
 
   const gc = best(g.clear);
   const gs = best(g.srtp);
@@ -107,6 +122,7 @@ export async function benchSrtp(): Promise<BenchResult[]> {
   const ss = s.srtp[0] as RecordRun;
   const sEx = silk.expected;
   const silkCostPct = (ss.wallSec / sc.wallSec - 1) * 100;
+  const silkCpuPct = (ss.cpuSec / sc.cpuSec - 1) * 100;
   const g711Scenario = `${G711.calls} concurrent ${G711.durationSec} s ${G711.codec} calls`;
   const silkScenario = `${SILK.calls} concurrent ${SILK.durationSec} s SILK/${SILK_RATE} calls (PT ${SILK.payloadType}, 20 ms packets)`;
   const aloneRef = { name: 'SILK decoder alone (no pipeline)', value: round(alone.realtime, 1), unit: '× real time' };
@@ -163,7 +179,7 @@ export async function benchSrtp(): Promise<BenchResult[]> {
       unit: 'packets/s',
       reference: { name: 'the same calls, clear RTP', value: pps(sEx, sc), unit: 'packets/s' },
       ratio: round(sc.wallSec / ss.wallSec, 2),
-      notes: `${ss.wallSec.toFixed(2)} s spawn to exit; ${cpuNote(ss)}; SRTP costs ${silkCostPct.toFixed(1)}% more than clear SILK (wall)`,
+      notes: `${ss.wallSec.toFixed(2)} s spawn to exit; ${cpuNote(ss)}; SRTP vs clear SILK: ${signed(silkCostPct)}% wall time, ${signed(silkCpuPct)}% CPU (SILK decoding dominates)`,
     },
     silkRealtime(ss, 'SRTP'),
     silkRealtime(sc, 'clear'),
@@ -174,7 +190,7 @@ export async function benchSrtp(): Promise<BenchResult[]> {
       reference: { name: 'silk-wasm, one continuous decode', value: round(continuous.realtime, 1), unit: '× real time' },
       ratio: round(alone.realtime / continuous.realtime, 2),
       notes:
-        `codec-silk's decoder (re-decodes ${SILK_HISTORY_FRAMES} frames of history with each packet) on the same packets: ${ALONE.streams} streams × ${ALONE.packets} packets, ` +
+        `best of ${DECODE_RUNS}: codec-silk's decoder (re-decodes ${SILK_HISTORY_FRAMES} frames of history with each packet) on the same packets, ${ALONE.streams} streams × ${ALONE.packets} packets, ` +
         `${alone.audioSec.toFixed(0)} s of audio in ${alone.cpuSec.toFixed(2)} s CPU; reference: silk-wasm decoding ${CONTINUOUS_PACKETS} of them as one container ` +
         `(${continuous.audioSec.toFixed(0)} s in ${continuous.cpuSec.toFixed(3)} s CPU), the floor without per-packet state recovery`,
     },
