@@ -15,7 +15,7 @@ import type { AssociatedRtp, PlacedAudio, RtpPacket } from './types';
 import type { DirectionStats, DtmfEvent, RecordingMetadata, SrtpDirectionStats } from './metadata';
 import { CallTimeline } from './timeline';
 import { WavWriter } from './wav';
-import { parseRtp, SequenceTracker, tsDelta } from './rtp';
+import { SequenceTracker, tsDelta } from './rtp';
 import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
 import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
 import { RawMediaKeeper } from './raw-keeper';
@@ -285,7 +285,7 @@ export class CallRecorder {
       return;
     }
     const ts = a.pkt.ts;
-    let rtp = a.rtp;
+    const rtp = a.rtp;
     const st = this.streamOf(rec, a, ts);
     const side = rec.sides[st.side];
     side.lastStream = st.key;
@@ -301,10 +301,9 @@ export class CallRecorder {
     }
     let raw = a.pkt.payload;
     if (st.prot.kind !== 'clear') {
-      const plain = this.decrypt(rec, st, side, a.pkt, ts);
+      const plain = this.decrypt(rec, st, side, a.pkt, rtp, ts);
       if (plain === undefined) return;
-      raw = plain.raw;
-      rtp = plain.rtp;
+      raw = plain;
     }
     if (!st.tracker.add(rtp.seq)) return; // duplicate
     let dec = st.pt === rtp.payloadType ? st.dec : undefined;
@@ -363,7 +362,11 @@ export class CallRecorder {
   }
 
   /** SRTP: the plain packet, or undefined (counted) when it cannot be decrypted. */
-  private decrypt(rec: Recording, st: StreamRec, side: SideState, pkt: TransportPacket, ts: number): { raw: Buffer; rtp: RtpPacket } | undefined {
+  /**
+   * SRTP: the plain packet (the associator's RtpPacket, its payload pointed at the plaintext: this recorder is its
+   * last reader), or undefined (counted) when it cannot be decrypted.
+   */
+  private decrypt(rec: Recording, st: StreamRec, side: SideState, pkt: TransportPacket, rtp: RtpPacket, ts: number): Buffer | undefined {
     const stats = (side.srtp ??= newSrtpStats());
     if (st.prot.kind === 'no-key') {
       stats.failed['no-key'] = (stats.failed['no-key'] ?? 0) + 1;
@@ -376,13 +379,21 @@ export class CallRecorder {
       return undefined;
     }
     stats.decrypted++;
-    if (!stats.keys.includes(r.key.label)) stats.keys.push(r.key.label);
-    const rtp = parseRtp(r.rtp);
-    if (rtp === undefined) {
-      stats.failed['not-rtp'] = (stats.failed['not-rtp'] ?? 0) + 1;
-      return undefined;
+    if (stats.keys[stats.keys.length - 1] !== r.key.label && !stats.keys.includes(r.key.label)) stats.keys.push(r.key.label);
+    // The header is authenticated but not encrypted, so only the payload changes (RFC 3711 §3.1); padding, when
+    // the P bit is set, is inside the encrypted part and is counted by its last byte.
+    const plain = r.rtp;
+    let end = plain.length;
+    if (rtp.padding) {
+      const pad = end > rtp.headerLength ? (plain[end - 1] as number) : 0;
+      if (pad === 0 || rtp.headerLength + pad > end) {
+        stats.failed['not-rtp'] = (stats.failed['not-rtp'] ?? 0) + 1;
+        return undefined;
+      }
+      end -= pad;
     }
-    return { raw: r.rtp, rtp };
+    rtp.payload = plain.subarray(rtp.headerLength, end);
+    return plain;
   }
 
   /** One associated RTCP packet: SRTCP is authenticated and counted per direction. */
