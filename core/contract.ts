@@ -154,6 +154,13 @@ export interface PayloadBlock {
   primary: boolean;
 }
 
+/** Audio a batch decoder delivers after its packet: the packet's RTP timestamp and sequence number, and its PCM. */
+export interface DelayedAudio {
+  rtpTimestamp: number;
+  seq: number;
+  pcm: Int16Array;
+}
+
 /** One decoder per stream (decoders keep state across packets). */
 export interface Decoder {
   /** Output sample rate of decode()'s PCM. */
@@ -169,6 +176,13 @@ export interface Decoder {
    * the primary block with its payload type's decoder and uses redundant blocks to fill packets that were lost.
    */
   unwrap?(payload: Buffer, rtp?: RtpFrameInfo): PayloadBlock[];
+  /**
+   * Batch decoders: decode() may return null for a packet and deliver its audio a little later (within ~100 ms
+   * of capture time), here. The recorder drains after every decode(), and calls flush() when a stream pauses and
+   * before it ends, so nothing stays held.
+   */
+  drainAudio?(): DelayedAudio[];
+  flush?(): void;
   /**
    * Decode one RTP payload to 16-bit mono PCM; null when the payload carries no audio (events, comfort noise).
    * The array may be reused by the next decode() call (no allocation per packet): a caller that keeps it copies.

@@ -69,7 +69,14 @@ interface StreamRec {
   /** Payload type → rtpmap for RED blocks, as of `protGen`. */
   maps: Map<number, SdpRtpMap | null> | undefined;
   red: RedState | undefined;
+  /** Capture time of this stream's newest packet. */
+  lastTs: number;
+  /** Batch decoders: capture times of recent packets by RTP timestamp, to place audio delivered late. */
+  capTimes: Map<number, number> | undefined;
 }
+
+/** A batch decoder's stream idle this long (capture time) has its held packets decoded. */
+const BATCH_IDLE_US = 60_000;
 
 /** RFC 2198: which RTP timestamps of a RED stream have been decoded (to fill losses from redundancy, once). */
 interface RedState {
@@ -287,6 +294,7 @@ export class CallRecorder {
     const ts = a.pkt.ts;
     const rtp = a.rtp;
     const st = this.streamOf(rec, a, ts);
+    st.lastTs = ts;
     const side = rec.sides[st.side];
     side.lastStream = st.key;
     side.lastFlow = a.flow;
@@ -320,12 +328,46 @@ export class CallRecorder {
       this.keepRaw(rec, a.pkt, raw, dec.decoder.notDecoded);
       return;
     }
+    if (dec.decoder.drainAudio !== undefined) this.noteCaptureTime(st, rtp.timestamp, ts);
     // The parsed packet is an RtpFrameInfo already: no object per packet.
     const pcm = this.decodeOne(rec, side, dec, rtp.payload, rtp);
     const events = dec.decoder.drainEvents?.();
     if (events !== undefined && events.length > 0) this.noteEvents(rec, st.side, events, dec.clockRate, a);
+    if (dec.decoder.drainAudio !== undefined) this.placeDelayed(rec, st, side, dec, ts);
     if (pcm === null || pcm.length === 0) return;
     this.place(rec, st, side, dec, rtp.timestamp, rtp.seq, pcm, ts);
+  }
+
+  private noteCaptureTime(st: StreamRec, rtpTimestamp: number, ts: number): void {
+    const m = (st.capTimes ??= new Map());
+    m.set(rtpTimestamp, ts);
+    if (m.size > 64) m.delete(m.keys().next().value as number);
+  }
+
+  /** Audio a batch decoder delivered late, placed at its own packets' positions and capture times. */
+  private placeDelayed(rec: Recording, st: StreamRec, side: SideState, dec: DecoderEntry, fallbackTs: number): void {
+    const chunks = (dec.decoder.drainAudio as NonNullable<Decoder['drainAudio']>)();
+    for (const c of chunks) {
+      if (c.pcm.length === 0) continue;
+      this.place(rec, st, side, dec, c.rtpTimestamp, c.seq, c.pcm, st.capTimes?.get(c.rtpTimestamp) ?? fallbackTs);
+    }
+  }
+
+  /** Batch decoders of streams that paused (or, with `all`, every one) give up what they hold. */
+  private flushBatches(rec: Recording, now: number, all: boolean): void {
+    for (const list of rec.streams.values()) {
+      for (const st of list) {
+        if (st.capTimes === undefined || (!all && now - st.lastTs < BATCH_IDLE_US)) continue;
+        // The stream's batch decoders: its own, or those of the payload types inside its RED.
+        const side = rec.sides[st.side];
+        const prefix = `${st.ssrc}:`;
+        for (const [key, dec] of side.decoders) {
+          if (dec.decoder.flush === undefined || !key.startsWith(prefix)) continue;
+          dec.decoder.flush();
+          this.placeDelayed(rec, st, side, dec, st.lastTs);
+        }
+      }
+    }
   }
 
   private decodeOne(rec: Recording, side: SideState, dec: DecoderEntry, payload: Buffer, info: RtpFrameInfo): Int16Array | null {
@@ -357,6 +399,7 @@ export class CallRecorder {
     // Flushing every packet costs more than it saves: every 100 ms of capture time is plenty (the ring holds 1.2 s).
     if (ts - rec.lastAdvance >= ADVANCE_EVERY_US) {
       rec.lastAdvance = ts;
+      this.flushBatches(rec, ts, false);
       timeline.advance(ts);
     }
   }
@@ -443,9 +486,11 @@ export class CallRecorder {
         continue;
       }
       const seq = (rtp.seq - (blocks.length - 1 - i)) & 0xffff;
+      if (dec.decoder.drainAudio !== undefined) this.noteCaptureTime(st, bts, a.pkt.ts);
       const pcm = this.decodeOne(rec, side, dec, b.payload, { ...info, timestamp: bts, seq, payloadType: b.payloadType });
       const events = dec.decoder.drainEvents?.();
       if (events !== undefined && events.length > 0) this.noteEvents(rec, st.side, events, dec.clockRate, a);
+      if (dec.decoder.drainAudio !== undefined) this.placeDelayed(rec, st, side, dec, a.pkt.ts);
       state.recent.push(bts);
       if (state.recent.length > RED_RECENT) state.recent.shift();
       if (state.lastTs < 0 || tsDelta(state.lastTs, bts) > 0) state.lastTs = bts;
@@ -504,7 +549,7 @@ export class CallRecorder {
       tracker = new SequenceTracker();
       side.seq.set(a.rtp.ssrc, tracker);
     }
-    const st: StreamRec = { flow: a.flow, ssrc: a.rtp.ssrc, key, side: sideName, tracker, pt: -1, dec: undefined, protGen: -1, prot: { kind: 'clear' }, keyState: { key: undefined }, maps: undefined, red: undefined };
+    const st: StreamRec = { flow: a.flow, ssrc: a.rtp.ssrc, key, side: sideName, tracker, pt: -1, dec: undefined, protGen: -1, prot: { kind: 'clear' }, keyState: { key: undefined }, maps: undefined, red: undefined, lastTs: ts, capTimes: undefined };
     if (list === undefined) rec.streams.set(a.rtp.ssrc, [st]);
     else list.push(st);
     return st;
@@ -665,6 +710,7 @@ export class CallRecorder {
     for (const rec of this.active.values()) {
       // Silence after the last packet is written when (if) audio resumes: a call whose media stopped, or that
       // ends with the capture, gets no trailing silence; a gap (hold) is filled by the next packet's position.
+      this.flushBatches(rec, now, false);
       rec.timeline?.advance(Math.min(now, rec.lastAudioTs + windowUs));
       if (now - rec.lastMetaAt > this.opts.metadataEverySec * US) {
         rec.lastMetaAt = now;
@@ -691,6 +737,7 @@ export class CallRecorder {
 
   private finish(rec: Recording): void {
     if (rec.finished) return;
+    this.flushBatches(rec, 0, true);
     rec.finished = true;
     rec.timeline?.finish();
     try {

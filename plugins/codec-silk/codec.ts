@@ -31,7 +31,7 @@
  *     so such payloads are treated as lost;
  *   - an empty entry is decoded as a lost frame (the range decoder fails on it and the SDK runs its PLC).
  */
-import type { Codec, Decoder, RtpFrameInfo, StreamInfo } from '../../core/contract';
+import type { Codec, Decoder, DelayedAudio, RtpFrameInfo, StreamInfo } from '../../core/contract';
 import type { SilkWasm } from './silk-wasm-sync';
 
 export const SILK_HEADER = Buffer.from('\x02#!SILK_V3', 'latin1');
@@ -119,12 +119,20 @@ export class SilkStreamDecoder implements Decoder {
   concealed = 0;
 
   private concealment: ConcealedAudio[] = [];
+  /** Batch mode: in-order one-frame packets held to be decoded together, and audio decoded but not yet taken. */
+  private pending: Array<{ entry: Entry; rtpTimestamp: number; seq: number }> = [];
+  private ready: DelayedAudio[] = [];
 
   constructor(
     private readonly silk: SilkWasm,
     readonly clockRate: number,
     /** Frames of history re-decoded before each packet: more is closer to a continuous decode, and slower. */
     readonly historyFrames = WARMUP_FRAMES,
+    /**
+     * Consecutive packets decoded in one container (their audio comes through drainAudio()): the history is then
+     * re-decoded once per batch instead of once per packet. 1 = per packet, audio returned by decode().
+     */
+    readonly batchPackets = 1,
   ) {
     this.sampleRate = clockRate;
     this.frame = clockRate / 50;
@@ -139,6 +147,18 @@ export class SilkStreamDecoder implements Decoder {
     if (tooLarge) throw new Error(`SILK payload of ${payload.length} bytes exceeds the ${SILK_MAX_PAYLOAD}-byte limit`);
     this.packets++;
 
+    if (this.batchPackets > 1 && rtp !== undefined && pos !== STRAY && this.extendsBatch(entry, pos)) {
+      this.pending.push({ entry, rtpTimestamp: rtp.timestamp, seq: rtp.seq });
+      if (this.pending.length >= this.batchPackets) this.decodePending();
+      return null;
+    }
+    // Not a continuation (first packet, a gap, a late packet, several frames): the held batch goes first.
+    this.decodePending();
+    return this.decodeEntry(entry, pos === STRAY ? STRAY : this.history.indexOf(entry));
+  }
+
+  /** Per packet: a container of the history before the entry (historyFrames frames) and the entry. */
+  private decodeEntry(entry: Entry, pos: number): Int16Array {
     // History: the entries before this one, at most historyFrames frames of them, without leading lost ones.
     let win: Entry[];
     if (pos === STRAY) {
@@ -180,6 +200,79 @@ export class SilkStreamDecoder implements Decoder {
       }
     }
     return pcm.slice(before, end);
+  }
+
+  /**
+   * The entry continues the stream right after the previous packet (no gap, one 20 ms frame from its timestamp),
+   * so it can join the batch: the batch's packets then decode exactly as they would one by one.
+   */
+  private extendsBatch(entry: Entry, pos: number): boolean {
+    if (pos !== this.history.length - 1 || pos === 0) return false;
+    const prev = this.history[pos - 1] as Entry;
+    if (prev.payload === null || tsDelta(prev.timestamp, entry.timestamp) !== this.frame * (this.clockRate / this.sampleRate)) return false;
+    const last = this.pending[this.pending.length - 1];
+    // The first packet of a batch follows a packet already decoded (its frame count known); later ones the batch.
+    return last === undefined ? prev.samples === this.frame : last.entry === prev;
+  }
+
+  /** Decodes the held batch: one container of history + batch; each packet gets its 20 ms. */
+  private decodePending(): void {
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    const first = this.history.indexOf(batch[0]!.entry);
+    const last = this.history.indexOf(batch[batch.length - 1]!.entry);
+    let contiguous = first >= 0 && last - first === batch.length - 1;
+    for (let i = 0; contiguous && i < batch.length; i++) contiguous = this.history[first + i] === batch[i]!.entry;
+    let pcm: Int16Array | undefined;
+    let before = 0;
+    if (contiguous) {
+      let start = first;
+      let frames = 0;
+      while (start > 0 && frames < this.historyFrames) {
+        start--;
+        frames += Math.max(1, Math.round((this.history[start] as Entry).samples / this.frame));
+      }
+      while (start < first && (this.history[start] as Entry).payload === null) start++;
+      const win = this.history.slice(start, last + 1);
+      for (let i = 0; i < first - start; i++) before += (win[i] as Entry).samples;
+      const { container, trailingFrames } = buildContainer(win.map((e) => e.payload));
+      try {
+        pcm = this.silk.decodeContainer(container, this.sampleRate);
+      } catch {
+        pcm = undefined; // one by one below: each failure is then the packet's own
+      }
+      // A packet held as one frame that carried several would shift the split: decode one by one instead.
+      if (pcm !== undefined && pcm.length - trailingFrames * this.frame - before !== batch.length * this.frame) pcm = undefined;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const b = batch[i]!;
+      let out: Int16Array;
+      if (pcm !== undefined) {
+        out = pcm.slice(before + i * this.frame, before + (i + 1) * this.frame);
+        b.entry.samples = this.frame;
+      } else {
+        const pos = this.history.indexOf(b.entry);
+        try {
+          out = this.decodeEntry(b.entry, pos < 0 ? STRAY : pos);
+        } catch {
+          continue; // counted as lost by the next packets (decodeEntry marked it)
+        }
+      }
+      this.ready.push({ rtpTimestamp: b.rtpTimestamp, seq: b.seq, pcm: out });
+    }
+  }
+
+  /** Audio of batched packets, decoded since the last call (in packet order). */
+  drainAudio(): DelayedAudio[] {
+    const out = this.ready;
+    this.ready = [];
+    return out;
+  }
+
+  /** Decodes whatever the batch holds (the stream paused, or ends). */
+  flush(): void {
+    this.decodePending();
   }
 
   /**
@@ -269,6 +362,7 @@ export class SilkStreamDecoder implements Decoder {
   }
 
   close(): void {
+    this.decodePending();
     this.history.length = 0;
     this.concealment = [];
   }
@@ -279,6 +373,8 @@ export interface SilkCodecOptions {
   silk16PayloadTypes: readonly number[];
   /** Frames of history re-decoded with each packet (default WARMUP_FRAMES). */
   historyFrames?: number;
+  /** Consecutive packets decoded together, their audio delivered through drainAudio() (default 1: per packet). */
+  batchPackets?: number;
 }
 
 /** The codec service: SILK at every rate silk-wasm decodes, plus the configured rtpmap-less payload types. */
@@ -293,7 +389,7 @@ export function createSilkCodec(silk: SilkWasm, opts: SilkCodecOptions): Codec {
       if (stream.encoding.toUpperCase() !== 'SILK' || !(SILK_RATES as readonly number[]).includes(stream.clockRate)) {
         throw new Error(`codec-silk decodes SILK at ${SILK_RATES.join('/')} Hz only, not "${stream.encoding}/${stream.clockRate}" (payload type ${stream.payloadType})`);
       }
-      return new SilkStreamDecoder(silk, stream.clockRate, opts.historyFrames ?? WARMUP_FRAMES);
+      return new SilkStreamDecoder(silk, stream.clockRate, opts.historyFrames ?? WARMUP_FRAMES, opts.batchPackets ?? 1);
     },
   };
 }

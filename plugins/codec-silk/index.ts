@@ -32,6 +32,14 @@ export default definePlugin<SilkCodecOptions>({
     properties: {
       silk8PayloadTypes: ptList(DEFAULT_SILK8_PAYLOAD_TYPES, 'SILK/8000'),
       silk16PayloadTypes: ptList(DEFAULT_SILK16_PAYLOAD_TYPES, 'SILK/16000'),
+      batchPackets: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 8,
+        default: 4,
+        description:
+          'Consecutive packets decoded in one go (the history is re-decoded once per batch, not per packet: about 3x faster at 4); their audio reaches the recording up to (batchPackets - 1) x 20 ms later, well inside media.reorderWindowMs. 1 = per packet.',
+      },
       historyFrames: {
         type: 'integer',
         minimum: 1,

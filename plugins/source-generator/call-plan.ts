@@ -13,6 +13,7 @@ import { lyncOfferBody, lyncSingleSdp, plainSdp, type MediaDirection } from './s
 import { SipCallBuilder, type SipBody } from './sip-builder';
 import { toneFrequency, type Direction } from './tones';
 import type { CallTruth, Disposition, SdesKeyTruth, SipMessageTruth } from './truth';
+import { edgePartyOf, emptyEdgeTruth, planEdge, relayThroughEdge, type EdgePlan } from './edge-plan';
 
 const MS = 1000;
 
@@ -45,11 +46,15 @@ export interface CallPlan {
   truth: CallTruth;
   events: WireEvent[];
   streams: StreamPlan[];
+  /** TURN media paths: the remote party's leg to the Edge. */
+  edge?: EdgePlan;
 }
 
 export function planCall(s: ResolvedScenario, index: number, disposition: Disposition, start: number): CallPlan {
   const rng = new Rng(deriveSeed(s.seed, index, 1));
   const id = callIdentity(s, index, rng);
+  const edgeParty = edgePartyOf(s, index);
+  if (edgeParty !== undefined) relayThroughEdge(s, id, edgeParty);
   const tcp = s.sipTransport === 'tcp';
   const ssrc = { caller: rng.u32(), callee: rng.u32() };
   const sip = new SipCallBuilder({
@@ -176,6 +181,12 @@ export function planCall(s: ResolvedScenario, index: number, disposition: Dispos
       seed: deriveSeed(s.seed, index, dir === 'caller' ? 4 : 5),
     };
   };
+  if (edgeParty !== undefined && s.edgeMediaDelayMs !== null) {
+    // Nothing passes the Edge before the relay path is up: the capture there starts late.
+    const ready = ta + s.edgeMediaDelayMs * MS;
+    calleeStart = Math.max(calleeStart, ready);
+    if (callerStart !== null) callerStart = Math.max(callerStart, ready);
+  }
   if (calleeStart < mediaEnd) streams.push(stream('callee', calleeStart, calleeGaps));
   if (callerStart !== null && callerStart < mediaEnd) streams.push(stream('caller', callerStart, []));
 
@@ -208,7 +219,12 @@ export function planCall(s: ResolvedScenario, index: number, disposition: Dispos
   if (disposition === 'answered' || disposition === 'no-bye') truth.answer = ta;
   if (hold !== undefined) truth.hold = hold;
   if (hangup !== undefined) truth.hangup = hangup;
-  return { id, truth, events, streams };
+  const plan: CallPlan = { id, truth, events, streams };
+  if (edgeParty !== undefined) {
+    plan.edge = planEdge(s, index, id, edgeParty, t0, truth.answer, mediaEnd);
+    truth.edge = emptyEdgeTruth(plan.edge);
+  }
+  return plan;
 }
 
 function sdesTruth(side: SideIdentity): SdesKeyTruth {

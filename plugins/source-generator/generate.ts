@@ -14,6 +14,7 @@ import { resolveScenario, type GeneratorOptions, type ResolvedScenario } from '.
 import { ActorHeap, type Actor } from './scheduler';
 import { SipActor, TcpConnection } from './sip-stream';
 import { GeneratedTruth, type CallTruth, type Disposition, type TruthTotals } from './truth';
+import { mediaSinks } from './media-sinks';
 
 export type { GeneratorOptions } from './scenario';
 export { GeneratedTruth } from './truth';
@@ -96,18 +97,24 @@ async function run(s: ResolvedScenario, out: RecordSink, backpressure: () => Pro
     const plan = planCall(s, i, DISPOSITIONS[disp[i] as number] ?? 'answered', callStart(i));
     const truth = plan.truth;
     calls.push(truth);
-    let remaining = plan.streams.length + 1;
+    // Only a TURN path takes an order number, so a direct path's frames keep their order.
+    const sinks = mediaSinks(s, plan, out, plan.edge === undefined ? -1 : order++, (lastT) => {
+      if (lastT > truth.end) truth.end = lastT;
+      done();
+    });
+    let remaining = plan.streams.length + 1 + (sinks.edge === undefined ? 0 : 1);
     const done = (): void => {
       if (--remaining > 0) return;
       for (const d of [truth.media.caller, truth.media.callee]) if (d !== undefined && d.lastTime > truth.end) truth.end = d.lastTime;
     };
+    if (sinks.edge !== undefined) heap.push(sinks.edge);
     const isn = new Rng(deriveSeed(s.seed, i, 6));
     const tcp = s.sipTransport !== 'tcp' ? undefined : (shared ?? new TcpConnection(plan.id.sipClient, plan.id.server, isn.u32(), isn.u32()));
     heap.push(new SipActor(plan.events, { client: plan.id.sipClient, server: plan.id.server, mtu: s.mtu, tcp, tcpSegmentSize: s.tcpSegmentSize }, out, order++, done));
     for (const sp of plan.streams) {
       const dt = emptyDirectionTruth(sp);
       truth.media[sp.dir] = dt;
-      heap.push(new MediaActor(sp, s, out, order++, dt, done));
+      heap.push(new MediaActor(sp, s, out, order++, dt, done, sinks.of(sp.dir)));
     }
   };
 

@@ -6,7 +6,7 @@
  */
 import type { StreamPlan } from './call-plan';
 import { Rng } from './random';
-import { FrameCycle, RtpFlowWriter, type PayloadSource, type RecordSink } from './rtp-builder';
+import { FrameCycle, RtpFlowWriter, RtpPacketBuilder, type PayloadSource, type RecordSink, type RtpPacketSink } from './rtp-builder';
 import type { ResolvedScenario } from './scenario';
 import type { Actor } from './scheduler';
 import { SAMPLE_RATE, ToneSource } from './tones';
@@ -26,7 +26,7 @@ interface Packet {
 export class MediaActor implements Actor {
   time = Infinity;
   private readonly rng: Rng;
-  private readonly flow: RtpFlowWriter;
+  private readonly flow: RtpFlowWriter | RtpPacketBuilder;
   private readonly payload: PayloadSource;
   private readonly usPerSample: number;
   private readonly ptimeUs: number;
@@ -56,6 +56,8 @@ export class MediaActor implements Actor {
     readonly order: number,
     readonly truth: DirectionTruth,
     private readonly onDone: () => void,
+    /** Where packets go instead of plain UDP frames (SRTP, TURN at the Edge). */
+    sink?: RtpPacketSink,
   ) {
     this.rng = new Rng(plan.seed);
     this.ptimeUs = s.ptimeMs * 1000;
@@ -66,7 +68,8 @@ export class MediaActor implements Actor {
     this.changeSlot = plan.change === null ? Infinity : Math.max(1, Math.ceil((plan.change.at - plan.start) / this.ptimeUs));
     this.jitterUs = s.jitterMs * 1000;
     this.payload = s.payloads === null ? new ToneSource(s.codec, plan.hz, s.markerBursts) : new FrameCycle(s.payloads.frames, this.spp, plan.seed % s.payloads.frames.length);
-    this.flow = new RtpFlowWriter(plan.src, plan.dst, s.payloadType, this.spp, this.payload, this.rng.u32());
+    const ipId = this.rng.u32(); // drawn either way: the stream's loss and reordering stay the same whatever the path
+    this.flow = sink === undefined ? new RtpFlowWriter(plan.src, plan.dst, s.payloadType, this.spp, this.payload, ipId) : new RtpPacketBuilder(s.payloadType, this.spp, this.payload, sink);
     this.schedule(this.nextSent(0));
   }
 

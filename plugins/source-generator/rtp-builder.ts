@@ -84,3 +84,27 @@ export class RtpFlowWriter {
     this.payload.fill(b, off + UDP_FRAME_OVERHEAD + RTP_HEADER, sample, this.samples);
   }
 }
+
+/** Where a stream's RTP goes when it is not written as a plain UDP frame (SRTP, TURN-wrapped at the Edge). */
+export interface RtpPacketSink {
+  /** One RTP packet (a fresh buffer the sink may keep) sent at capture time tsMicros. */
+  packet(out: RecordSink, tsMicros: number, rtp: Buffer): void;
+}
+
+/** RtpFlowWriter's twin for a sink: builds each RTP packet in its own buffer and hands it on. */
+export class RtpPacketBuilder {
+  constructor(
+    private readonly pt: number,
+    private readonly samples: number,
+    private readonly payload: PayloadSource,
+    private readonly sink: RtpPacketSink,
+  ) {}
+
+  write(out: RecordSink, tsMicros: number, marker: boolean, seq: number, ts: number, ssrc: number, sample: number): void {
+    const len = this.payload.size(sample, this.samples);
+    const b = Buffer.allocUnsafe(RTP_HEADER + len);
+    writeRtpHeader(b, 0, this.pt, marker, seq, ts, ssrc);
+    this.payload.fill(b, RTP_HEADER, sample, this.samples);
+    this.sink.packet(out, tsMicros, b);
+  }
+}

@@ -6,6 +6,9 @@ import { ErrorCodes, TaplineError } from '../../core/errors';
 
 export type G711Codec = 'PCMU' | 'PCMA';
 export type SipTransport = 'udp' | 'tcp';
+/** How media looks where it is captured: plain RTP, or wrapped in TURN on a remote user's leg to the Edge. */
+export type MediaPath = 'direct' | 'turn-udp' | 'msturn-udp' | 'msturn-tcp';
+export type EdgeParty = 'caller' | 'callee' | 'alternate';
 
 export interface GeneratorAddresses {
   /** First two octets of caller addresses; call i (0-based) gets <prefix>.<(i+1)>>8>.<(i+1)&255>. Default '10.1'. */
@@ -24,6 +27,8 @@ export interface GeneratorAddresses {
   domain?: string;
   /** With sipTransport 'tcp' and tcpShared: the one client (a gateway) every call's SIP comes from. Default '10.0.0.20'. */
   sharedClient?: string;
+  /** With a TURN mediaPath: the Edge's public IP (TURN on UDP 3478 and TCP 443; the remote party's relay candidate). Default '198.51.100.10'. */
+  edgePublic?: string;
 }
 
 export interface SilencePattern {
@@ -123,6 +128,20 @@ export interface GeneratorOptions {
   /** Classic pcap with nanosecond timestamps. Default false. */
   nanosecond?: boolean;
   addresses?: GeneratorAddresses;
+  /**
+   * Each call's media as the capture sees it: 'direct' (plain RTP between the parties), or the remote user's leg to
+   * the Edge Server (edgeParty; its SDP's relay candidate is the Edge) wrapped in TURN: 'turn-udp' RFC 5766 Send/Data
+   * indications, then ChannelData after a ChannelBind; 'msturn-udp' MS-TURN Send requests / Data Indications 0x0115;
+   * 'msturn-tcp' pseudo-TLS then MS-TURN TCP framing on 443 (Send/Data in 0x02 frames, raw media in 0x03 frames after
+   * Set Active Destination). The other party's leg (Edge relay ↔ peer) is not in the capture. Default 'direct'.
+   */
+  mediaPath?: MediaPath;
+  /** TURN paths: the remote party behind the Edge; 'alternate' = the caller in even-numbered calls (index 0, 2...). Default 'caller'. */
+  edgeParty?: EdgeParty;
+  /** TURN paths: media reaches the Edge only this long after the 200 OK (ICE through the relay settles then); audio before it, early media included, is not captured. Default: no delay (early media passes the Edge too). */
+  edgeMediaDelayMs?: number;
+  /** SRTP-protect the RTP with each sender's own SDP key, MKI 1 (lync or srtp), as a Lync client sends it; else RTP is written clear. Default false. */
+  protectMedia?: boolean;
 }
 
 export interface ResolvedScenario {
@@ -156,6 +175,11 @@ export interface ResolvedScenario {
   startTime: number;
   nanosecond: boolean;
   addresses: Required<GeneratorAddresses>;
+  mediaPath: MediaPath;
+  edgeParty: EdgeParty;
+  /** null: no delay (early media passes the Edge too). */
+  edgeMediaDelayMs: number | null;
+  protectMedia: boolean;
 }
 
 export const DEFAULT_START_TIME = Date.UTC(2024, 0, 15, 9, 0, 0) * 1000;
@@ -169,7 +193,11 @@ export const DEFAULT_ADDRESSES: Readonly<Required<GeneratorAddresses>> = {
   calleeRtpBase: 40000,
   domain: 'tapline.test',
   sharedClient: '10.0.0.20',
+  edgePublic: '198.51.100.10',
 };
+
+const MEDIA_PATHS: readonly MediaPath[] = ['direct', 'turn-udp', 'msturn-udp', 'msturn-tcp'];
+const EDGE_PARTIES: readonly EdgeParty[] = ['caller', 'callee', 'alternate'];
 
 function check(name: string, v: number, min: number, max: number, integer = false): number {
   if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
@@ -199,6 +227,12 @@ export function resolveScenario(o: GeneratorOptions = {}): ResolvedScenario {
   const lyncMultipart = o.lyncMultipart ?? 'alternative';
   const payloads = o.payloads === undefined ? null : resolvePayloads(o.payloads, o.payloadType);
   if (lyncMultipart !== 'alternative' && lyncMultipart !== 'mixed') throw new TaplineError(ErrorCodes.USAGE, `generator option lyncMultipart must be alternative or mixed`);
+  const mediaPath = o.mediaPath ?? 'direct';
+  if (!MEDIA_PATHS.includes(mediaPath)) throw new TaplineError(ErrorCodes.USAGE, `generator option mediaPath must be one of ${MEDIA_PATHS.join(', ')} (got ${String(mediaPath)})`, { option: 'mediaPath' });
+  const edgeParty = o.edgeParty ?? 'caller';
+  if (!EDGE_PARTIES.includes(edgeParty)) throw new TaplineError(ErrorCodes.USAGE, `generator option edgeParty must be one of ${EDGE_PARTIES.join(', ')} (got ${String(edgeParty)})`, { option: 'edgeParty' });
+  const protectMedia = o.protectMedia ?? false;
+  if (protectMedia && o.lync !== true && o.srtp !== true) throw new TaplineError(ErrorCodes.USAGE, 'generator option protectMedia needs lync or srtp (the keys come from the SDP)', { option: 'protectMedia' });
   return {
     calls,
     concurrency: check('concurrency', o.concurrency ?? Math.max(1, calls), 1, 10_000_000, true),
@@ -230,6 +264,10 @@ export function resolveScenario(o: GeneratorOptions = {}): ResolvedScenario {
     startTime: check('startTime', o.startTime ?? DEFAULT_START_TIME, 0, 2 ** 52, true),
     nanosecond: o.nanosecond ?? false,
     addresses: { ...DEFAULT_ADDRESSES, ...(o.addresses ?? {}) },
+    mediaPath,
+    edgeParty,
+    edgeMediaDelayMs: o.edgeMediaDelayMs === undefined ? null : check('edgeMediaDelayMs', o.edgeMediaDelayMs, 0, 600_000),
+    protectMedia,
   };
 }
 

@@ -18,14 +18,14 @@ interface Decoded {
 }
 
 async function decoded(o: GeneratorOptions): Promise<Decoded> {
-  const out: Decoded = { truth: undefined as unknown as GeneratedTruth, sip: [], rtp: [] };
-  out.truth = await generateFrames({ mtu: 65535, ...o }, (f) => {
+  const sip: TransportPacket[] = [];
+  const rtp: TransportPacket[] = [];
+  const truth = await generateFrames({ mtu: 65535, ...o }, (f) => {
     const p = decodeFrame(f);
     assert.ok(!isSkipReason(p), `frame ${f.frameNo}: ${String(p)}`);
-    const copy = { ...p, payload: Buffer.from(p.payload) };
-    (p.sport === 5060 || p.dport === 5060 ? out.sip : out.rtp).push(copy);
+    (p.sport === 5060 || p.dport === 5060 ? sip : rtp).push({ ...p, payload: Buffer.from(p.payload) });
   });
-  return out;
+  return { truth, sip, rtp };
 }
 
 /** SDP lines of the message, and the o= user (caller1, callee1...) or, for Lync bodies, the sending address. */

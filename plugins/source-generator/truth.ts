@@ -86,8 +86,31 @@ export interface CallTruth {
   sip: SipMessageTruth[];
   /** caller = caller → callee stream, callee = callee → caller stream (absent when no media flowed). */
   media: { caller?: DirectionTruth; callee?: DirectionTruth };
-  /** SDES (lync or srtp): the key each side sends with. The generator writes RTP clear; protect it with these. */
+  /** SDES (lync or srtp): the key each side sends with. RTP is written clear unless protectMedia; protect it with these. */
   srtp?: { caller: SdesKeyTruth; callee: SdesKeyTruth };
+  /** TURN media paths: the remote party's leg to the Edge, which carries both directions' RTP wrapped. */
+  edge?: EdgeTruth;
+}
+
+/** A call's leg to the Edge (mediaPath other than 'direct'); media.caller/callee src/dst stay the RTP's own ends. */
+export interface EdgeTruth {
+  path: 'turn-udp' | 'msturn-udp' | 'msturn-tcp';
+  /** The remote party: its RTP goes client → Edge (Send...), the other party's comes Edge → client (Data...). */
+  party: 'caller' | 'callee';
+  /** The client's address as the Edge sees it (UDP: its srflx candidate; TCP: that IP, an ephemeral port). */
+  client: { ip: string; port: number };
+  /** The Edge's TURN listener (public IP, 3478/udp or 443/tcp). */
+  server: { ip: string; port: number };
+  /** The allocation's relayed address: the party's SDP relay candidate. */
+  relay: { ip: string; port: number };
+  /** The other party's address, where the Edge relays to and from. */
+  peer: { ip: string; port: number };
+  /**
+   * Messages written, by kind: 'allocate', 'allocate-success', 'channel-bind', 'channel-bind-success',
+   * 'send-indication', 'data-indication', 'channel-data', 'ms-send', 'ms-data-indication',
+   * 'set-active-destination', 'set-active-destination-success', 'tcp-data' (0x03 frames), 'pseudo-tls' (records).
+   */
+  messages: Record<string, number>;
 }
 
 /** The key a side writes in its own SDP (RFC 4568), i.e. the key it sends with. */
@@ -104,7 +127,7 @@ export interface TruthTotals {
   rtpPackets: number;
   rtpLost: number;
   sipMessages: number;
-  /** Frames carrying no SIP or RTP: TCP handshakes, pure ACKs, FINs, IP fragments after the first. */
+  /** Frames carrying no SIP or RTP: TCP handshakes, pure ACKs, FINs, IP fragments after the first, TURN control messages and pseudo-TLS, the second segment of a split TURN TCP frame. */
   otherFrames: number;
   /** By label, e.g. { INVITE: 10, '200': 18 }. */
   sipByLabel: Record<string, number>;
