@@ -12,6 +12,8 @@ export interface GenerateCliOptions {
   codec: 'PCMU' | 'PCMA';
   loss: string;
   lync?: boolean;
+  clearMedia?: boolean;
+  mediaPath?: 'direct' | 'turn-udp' | 'msturn-udp' | 'msturn-tcp';
   seed: string;
 }
 
@@ -30,6 +32,9 @@ export async function generateCommand(opts: GenerateCliOptions): Promise<void> {
     lossRate: num('loss', opts.loss, 0, 1),
     seed: num('seed', opts.seed, 0, 2 ** 31),
     lync: opts.lync === true,
+    // Lync SDP offers SRTP keys: the media is encrypted with them, as a real client's would be.
+    protectMedia: opts.lync === true && opts.clearMedia !== true,
+    mediaPath: opts.mediaPath ?? 'direct',
   };
   if (opts.concurrency !== undefined) g.concurrency = num('concurrency', opts.concurrency, 1, 1_000_000);
   const truth = await generateCalls(g, out);

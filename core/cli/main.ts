@@ -49,7 +49,9 @@ export function buildProgram(): Command {
     .option('--duration <sec>', 'seconds of audio per call', '10')
     .addOption(new Option('--codec <name>', 'audio codec').choices(['PCMU', 'PCMA']).default('PCMU'))
     .option('--loss <rate>', 'packet loss rate 0..1', '0')
-    .option('--lync', 'Lync-style SIP and SDP (multipart bodies, candidates, crypto lines)')
+    .option('--lync', 'Lync-style SIP and SDP (multipart bodies, candidates, crypto lines), media SRTP-encrypted with those keys')
+    .option('--clear-media', 'with --lync: leave the RTP unencrypted (the SDP still offers keys: recordings are then flagged "not decrypted")')
+    .addOption(new Option('--media-path <path>', 'how the media reaches the capture point (TURN paths: as the Edge sees them)').choices(['direct', 'turn-udp', 'msturn-udp', 'msturn-tcp']).default('direct'))
     .option('--seed <n>', 'random seed', '1')
     // Loaded on use: the generator is not needed to record.
     .action(async (o: GenerateCliOptions) => (require('./generate') as typeof import('./generate')).generateCommand(o));
