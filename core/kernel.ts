@@ -145,6 +145,7 @@ export class Kernel {
       metadataEverySec: cfg.media.metadataEverySec,
       srtp: cfg.media.srtp,
       keepUndecoded: cfg.media.keepUndecoded,
+      backgroundWrites: cfg.media.backgroundWrites,
       policy: k.policy,
     });
     if (k.mode?.associate !== undefined) k.associator.fallback = k.mode.associate.bind(k.mode);

@@ -16,6 +16,7 @@ export interface TaplineConfig {
     metadataEverySec: number;
     srtp: SrtpConfig;
     keepUndecoded: boolean;
+    backgroundWrites: boolean;
   };
   sip: { ports: number[]; detectOnAnyPort: boolean; maxMessageBytes: number };
   dialogs: { idleTimeoutSec: number; setupTimeoutSec: number; sessionExpiresGrace: number };

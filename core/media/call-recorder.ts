@@ -44,6 +44,8 @@ export interface CallRecorderOptions {
   keepUndecoded?: boolean;
   /** Which calls are recorded (users, licences, mode); every call when absent. */
   policy?: RecordingPolicy;
+  /** media.backgroundWrites: WAV writes through libuv's thread pool (default false: synchronous). */
+  backgroundWrites?: boolean;
 }
 
 interface DecoderEntry {
@@ -656,7 +658,7 @@ export class CallRecorder {
     const channels = this.opts.layout === 'stereo' ? 2 : 1;
     if (rec.files !== undefined) {
       try {
-        rec.writer = new WavWriter(rec.files.audio, { sampleRate: rate, channels, background: true });
+        rec.writer = new WavWriter(rec.files.audio, { sampleRate: rate, channels, background: this.opts.backgroundWrites === true });
       } catch (e) {
         this.counters.inc('recordings.storeErrors');
         this.log.error(`cannot write ${rec.files.audio}: ${(e as Error).message}`);
@@ -773,6 +775,16 @@ export class CallRecorder {
     this.finished.push(meta);
     this.counters.inc('recordings.finished');
     this.storeUpdate(rec, true, meta);
+    // Kept a while for links (a Replaces INVITE after the replaced call ended): without its audio state.
+    rec.timeline = undefined;
+    rec.writer = undefined;
+    rec.raw = undefined;
+    rec.sipLog = undefined;
+    rec.streams.clear();
+    rec.streamSide.clear();
+    rec.dtmfByKey.clear();
+    for (const side of ['caller', 'callee'] as const) rec.sides[side].decoders.clear();
+    rec.keys.dispose();
     this.recentlyFinished.set(rec.call.key, rec);
     if (this.recentlyFinished.size > 1000) this.recentlyFinished.delete(this.recentlyFinished.keys().next().value as string);
   }

@@ -82,6 +82,11 @@ export class CallSrtpKeys {
     return this.protection[side];
   }
 
+  /** Forgets every key and context (the recording is finished). */
+  dispose(): void {
+    this.keys.length = 0;
+  }
+
   /** Every key of the call, newest first. */
   allKeys(): readonly SrtpKey[] {
     return this.keys;
