@@ -266,8 +266,9 @@ export class CallRecorder {
     this.link(rec);
     if (this.store !== undefined) {
       try {
+        // The catalogue row is the record of a running call; metadata.json follows at the first refresh
+        // (media.metadataEverySec) or the end, and a crash before then is recovered from the row and the WAV.
         rec.files = this.store.begin({ id: rec.id, callId: call.callId, start: call.times.start, from: call.caller.uri, to: call.callee.uri });
-        this.store.update(this.metadata(rec, 'recording'), false);
       } catch (e) {
         this.counters.inc('recordings.storeErrors');
         this.log.error(`cannot start the recording of call ${call.callId}: ${(e as Error).message}`);
