@@ -59,7 +59,7 @@ interface StreamState {
 }
 
 /** Ring capacity beyond the reorder window, covering packets placed ahead of the capture clock. */
-const MARGIN_MS = 1000;
+const MARGIN_MS = 600;
 /** Largest chunk handed to the sink (bounds the allocation when a long silence is flushed). */
 const MAX_CHUNK_SEC = 1;
 /** Streams idle this long (output time) are forgotten; if they come back they are anchored afresh. */

@@ -76,12 +76,12 @@ function toLeBytes(pcm: Int16Array): Buffer {
 
 /**
  * Audio gathered before one write(2): up to `syncEverySec` of it, within these bounds. A data write costs about
- * the same (~70 µs here) from 4 to 32 KiB, so fewer, larger writes save time (32 KiB: a thousand calls' buffers
- * are 32 MiB). A header rewrite (one cached page) is cheap and follows every data write, so the header never
+ * the same (~70 µs here) from 4 to 32 KiB, so fewer, larger writes save time (24 KiB: a thousand calls' buffers
+ * are 24 MiB). A header rewrite (one cached page) is cheap and follows every data write, so the header never
  * claims bytes that are not in the file.
  */
 const MIN_BUFFER_BYTES = 4 * 1024;
-const MAX_BUFFER_BYTES = 32 * 1024;
+const MAX_BUFFER_BYTES = 24 * 1024;
 
 export class WavWriter {
   private fd: number | undefined;
