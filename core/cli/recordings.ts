@@ -3,7 +3,8 @@
  * while a recorder is running. The catalogue module (a native SQLite binding) is loaded only when these run.
  */
 import * as fs from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { DIR_HELP, parseLimit } from './catalogue-options';
 import type { CatalogueEntry } from '../contract';
 import type { RecordingMetadata } from '../media/metadata';
 import { loadConfigFile } from '../config/load';
@@ -33,13 +34,6 @@ type StorageModule = typeof import('../../plugins/storage-local/index');
 type CatalogueModule = typeof import('../../plugins/storage-local/catalogue');
 type RecoverModule = typeof import('../../plugins/storage-local/recover');
 
-function parseLimit(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return n;
-}
-
-const DIR_HELP = 'recordings folder (as given to `record --out`); its catalogue.sqlite is read instead of the configured one';
 
 export function addRecordingsCommands(program: Command): void {
   const rec = program.command('recordings').description('List and inspect recordings in the storage-local catalogue (read-only).');

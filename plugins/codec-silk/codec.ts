@@ -157,6 +157,18 @@ export class SilkStreamDecoder implements Decoder {
     return this.decodeEntry(entry, pos === STRAY ? STRAY : this.history.indexOf(entry));
   }
 
+  /** Where the history before history[pos] starts: historyFrames frames back, without leading lost entries. */
+  private historyStart(pos: number): number {
+    let start = pos;
+    let frames = 0;
+    while (start > 0 && frames < this.historyFrames) {
+      start--;
+      frames += Math.max(1, Math.round((this.history[start] as Entry).samples / this.frame));
+    }
+    while (start < pos && (this.history[start] as Entry).payload === null) start++;
+    return start;
+  }
+
   /** Per packet: a container of the history before the entry (historyFrames frames) and the entry. */
   private decodeEntry(entry: Entry, pos: number): Int16Array {
     // History: the entries before this one, at most historyFrames frames of them, without leading lost ones.
@@ -164,14 +176,7 @@ export class SilkStreamDecoder implements Decoder {
     if (pos === STRAY) {
       win = [entry];
     } else {
-      let start = pos;
-      let frames = 0;
-      while (start > 0 && frames < this.historyFrames) {
-        start--;
-        frames += Math.max(1, Math.round((this.history[start] as Entry).samples / this.frame));
-      }
-      while (start < pos && (this.history[start] as Entry).payload === null) start++;
-      win = this.history.slice(start, pos + 1);
+      win = this.history.slice(this.historyStart(pos), pos + 1);
     }
     let pcm: Int16Array | undefined;
     let before = 0;
@@ -227,13 +232,7 @@ export class SilkStreamDecoder implements Decoder {
     let pcm: Int16Array | undefined;
     let before = 0;
     if (contiguous) {
-      let start = first;
-      let frames = 0;
-      while (start > 0 && frames < this.historyFrames) {
-        start--;
-        frames += Math.max(1, Math.round((this.history[start] as Entry).samples / this.frame));
-      }
-      while (start < first && (this.history[start] as Entry).payload === null) start++;
+      const start = this.historyStart(first);
       const win = this.history.slice(start, last + 1);
       for (let i = 0; i < first - start; i++) before += (win[i] as Entry).samples;
       const { container, trailingFrames } = buildContainer(win.map((e) => e.payload));

@@ -4,7 +4,8 @@
  * loaded only when these run.
  */
 import * as fs from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { DIR_HELP, parseLimit } from '../../core/cli/catalogue-options';
 import type { CatalogueEntry, ChatTranscript, TranscriptEntry } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import { printable, storagePathsFor } from '../../core/cli/recordings';
@@ -33,13 +34,6 @@ export interface ChatsShowOptions {
   dir?: string;
 }
 
-function parseLimit(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return n;
-}
-
-const DIR_HELP = 'recordings folder (as given to `record --out`); its catalogue.sqlite is read instead of the configured one';
 
 export function addChatsCommands(program: Command): void {
   const chats = program.command('chats').description('List and read chat transcripts in the storage-local catalogue (read-only).');
