@@ -8,6 +8,7 @@
  * same command on a tiny capture, over the peak number of concurrent calls). Reference in the same run: tshark
  * reading the same file (`tshark -n -r FILE -T fields -e frame.number`, stdout drained).
  *
+ * The big capture is recorded twice and the faster run reported (each verified; memory: the higher peak).
  * Correctness is checked while measuring: 1,000 recordings (summary, metadata.json files, audio.wav files and
  * catalogue rows), every one ~60 s of audio (summary and WAV header), and RTP packets recorded = the generator's
  * total. The output folder (~2 GB of WAV) is deleted afterwards.
@@ -35,6 +36,8 @@ const SCENARIO = { calls: 1000, concurrency: 1000, durationSec: 60, codec: 'PCMU
 const TINY = { calls: 2, concurrency: 2, durationSec: 2, codec: 'PCMU', seed: 1 } as const satisfies GeneratorOptions;
 /** RTP packets per second one G.711 call carries at 20 ms ptime, both directions. */
 const PPS_PER_CALL = 100;
+/** Runs of the big capture; the fastest is reported (every one is verified). */
+const RUNS = 2;
 /** A recording's audio may differ from the talk time by this much (first/last packet, 20 ms framing). */
 const DURATION_TOLERANCE_SEC = 0.5;
 
@@ -545,16 +548,34 @@ export async function benchRecording(): Promise<BenchResult[]> {
     await warmRead(cap.file);
     const ts = await tsharkReference(cap.file, ex.frames);
 
-    const bigDir = path.join(work, 'big');
-    fs.mkdirSync(bigDir);
+    // Best of RUNS (each verified in full): on a shared machine another tenant can slow one run by a third. The
+    // memory figures take the highest peak of the runs.
     if (profileDir !== undefined) fs.mkdirSync(profileDir, { recursive: true });
-    const big = await recordCommand(cap.file, bigDir, profileDir);
-    const checks = verify(big.doc, path.join(bigDir, 'out'), ex, SCENARIO.durationSec);
+    const runs = profileDir === undefined ? RUNS : 1;
+    let big: RecordRun | undefined;
+    let checks: { problems: number; text: string } | undefined;
     let outBytes = 0;
-    for (const e of fs.readdirSync(path.join(bigDir, 'out'), { withFileTypes: true, recursive: true })) {
-      if (e.isFile()) outBytes += fs.statSync(path.join(e.parentPath, e.name)).size;
+    let peakRss: number | undefined;
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const bigDir = path.join(work, `big${i}`);
+      fs.mkdirSync(bigDir);
+      const r = await recordCommand(cap.file, bigDir, profileDir);
+      const c = verify(r.doc, path.join(bigDir, 'out'), ex, SCENARIO.durationSec);
+      times.push(r.run.sec);
+      if (r.run.peakRss !== undefined) peakRss = Math.max(peakRss ?? 0, r.run.peakRss);
+      if (checks === undefined || c.problems > checks.problems) checks = c;
+      if (big === undefined || r.run.sec < big.run.sec) {
+        big = r;
+        outBytes = 0;
+        for (const e of fs.readdirSync(path.join(bigDir, 'out'), { withFileTypes: true, recursive: true })) {
+          if (e.isFile()) outBytes += fs.statSync(path.join(e.parentPath, e.name)).size;
+        }
+      }
+      fs.rmSync(bigDir, { recursive: true, force: true });
     }
-    fs.rmSync(bigDir, { recursive: true, force: true });
+    if (big === undefined || checks === undefined) throw new Error('record: no run');
+    if (peakRss !== undefined) big.run.peakRss = peakRss;
 
     const run = big.run;
     const pps = ex.rtpPackets / run.sec;
@@ -574,7 +595,7 @@ export async function benchRecording(): Promise<BenchResult[]> {
       value: Math.round(pps),
       unit: 'packets/s',
       notes:
-        `\`tapline record --pcap FILE --out DIR --no-progress --json\`${prof}, ${run.sec.toFixed(2)} s from spawn to exit (Node start-up, ` +
+        `\`tapline record --pcap FILE --out DIR --no-progress --json\`${prof}, best of ${times.map((t) => t.toFixed(2)).join(' s, ')} s from spawn to exit (Node start-up, ` +
         `WAVs, metadata, catalogue and summary included; the same command on a tiny capture takes ${tiny.run.sec.toFixed(2)} s); ${capture}${cores}. ` +
         `${ts.note}; both rates are the capture's RTP packets over each tool's wall time. ${checks.text}; ${(outBytes / 1e9).toFixed(2)} GB written, deleted afterwards`,
     };
