@@ -19,7 +19,7 @@ import { SequenceTracker, tsDelta } from './rtp';
 import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
 import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
 import { RawMediaKeeper } from './raw-keeper';
-import type { RecordedUser, RecordingPolicy } from '../policy/recording-policy';
+import { NOT_RECORDABLE, type RecordedUser, type RecordingPolicy } from '../policy/recording-policy';
 import { userKey } from '../policy/users';
 import { renderSipMessage } from '../sip/render';
 import type { SipMessage } from '../sip/types';
@@ -176,6 +176,7 @@ export class CallRecorder {
     dialogs.on('callEnd', (c) => this.onCallEnd(c));
     dialogs.on('callUpdate', (c, what) => {
       if (what === 'refer') this.onRefer(c);
+      else if (what === 'answered') this.onAnswered(c);
     });
     if (opts.policy?.cfg.recordSipDialogs === true) {
       dialogs.on('callMessage', (c, msg) => this.logSip(c, msg));
@@ -187,6 +188,16 @@ export class CallRecorder {
     if (rec === undefined || rec.finished) return;
     const log = (rec.sipLog ??= []);
     if (log.length < 10_000) log.push(renderSipMessage(msg));
+  }
+
+  /** The answer can change what the mode hears (the answering fork's SDP, its relay candidates): ask again. */
+  private onAnswered(call: Call): void {
+    const rec = this.active.get(call.key);
+    const policy = this.opts.policy;
+    if (rec === undefined || policy?.mode?.recordable === undefined) return;
+    for (const f of rec.flags) if (f.startsWith(NOT_RECORDABLE)) rec.flags.delete(f);
+    const flag = policy.modeFlag(call);
+    if (flag !== undefined) rec.flags.add(flag);
   }
 
   private onRefer(call: Call): void {
@@ -881,7 +892,7 @@ export class CallRecorder {
     }
     this.opts.policy?.mode?.annotate?.(rec.call, meta);
     // The mode said it could not hear this call, yet audio came: keep it, and say so rather than contradict it.
-    if (meta.audio !== undefined) meta.flags = meta.flags.map((f) => (f.startsWith('not recordable in ') ? `${f} (audio was captured nonetheless)` : f));
+    if (meta.audio !== undefined) meta.flags = meta.flags.map((f) => (f.startsWith(NOT_RECORDABLE) ? `${f} (audio was captured nonetheless)` : f));
     return meta;
   }
 }

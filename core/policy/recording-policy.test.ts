@@ -10,6 +10,7 @@ import { DEFAULT_POLICY, RecordingPolicy } from './recording-policy';
 import { UserDirectory, type UserEntry } from './users';
 import storageLocal from '../../plugins/storage-local/index';
 import g711 from '../../plugins/codec-g711/index';
+import { Tokens } from '../tokens';
 
 const user = (uri: string, o: Partial<UserEntry> = {}): UserEntry => ({ uri, call: true, chat: false, endpointIp: '0.0.0.0', ...o });
 const T0 = Date.UTC(2026, 0, 1) * 1000;
@@ -104,6 +105,31 @@ describe('policy through the kernel', function () {
     h.sip(response(200, 'OK', 'INVITE', { callId, from: `<${from}>`, toTag: 't', body: sdp('10.0.0.2', 5000) }), { ts: t + 1000 });
     h.sip(request('BYE', { callId, from: `<${from}>`, toTag: 't', cseq: 2 }), { ts: t + 2000 });
   }
+
+  it("a mode's verdict is asked again at the answer (the answering side's SDP can change what the mode hears)", async () => {
+    // A mode that hears only answered calls whose callee answered with 10.0.0.9 (a stand-in for "via the Edge").
+    const mode: RecordingMode = {
+      name: 'test',
+      recordable: (c) => (c.sdp.some((r) => r.from === 'callee' && r.text.includes('10.0.0.9')) ? { recordable: true } : { recordable: false, reason: 'not via the Edge yet' }),
+    };
+    const plugin = {
+      name: 'mode-test',
+      kind: 'mode',
+      api: 1,
+      optionsSchema: { type: 'object' },
+      register: (ctx: { container: { register: (t: unknown, v: unknown) => void } }) => ctx.container.register(Tokens.Mode, { useValue: mode }),
+    };
+    const h = await PluginHarness.create(plugin, { with: [{ plugin: storageLocal, options: { dir } }] });
+    h.sip(request('INVITE', { callId: 'e1', body: sdp('10.0.0.1', 4000) }), { ts: T0 });
+    h.sip(response(200, 'OK', 'INVITE', { callId: 'e1', toTag: 't', body: sdp('10.0.0.9', 5000) }), { ts: T0 + 1000 });
+    h.sip(request('BYE', { callId: 'e1', toTag: 't', cseq: 2 }), { ts: T0 + 2000 });
+    h.sip(request('INVITE', { callId: 'e2', body: sdp('10.0.0.1', 4002) }), { ts: T0 + 3000 });
+    h.sip(response(200, 'OK', 'INVITE', { callId: 'e2', toTag: 't', body: sdp('10.0.0.2', 5002) }), { ts: T0 + 4000 });
+    h.sip(request('BYE', { callId: 'e2', toTag: 't', cseq: 2 }), { ts: T0 + 5000 });
+    await h.stop();
+    const flags = Object.fromEntries(h.kernel.recorder.finished.map((r) => [r.call.callId, r.flags.filter((f) => f.startsWith('not recordable'))]));
+    assert.deepEqual(flags, { e1: [], e2: ['not recordable in test mode: not via the Edge yet'] });
+  });
 
   it('only licensed users are recorded; a disallowed user agent leaves no call at all; SIP debug logs are written', async () => {
     const log = path.join(dir, 'all-sip.txt');

@@ -23,6 +23,9 @@ export type CallDecision =
   | { record: true; users: RecordedUser[]; flags: string[] }
   | { record: false; reason: string };
 
+/** How a mode's "cannot hear this call" flag begins. */
+export const NOT_RECORDABLE = 'not recordable in ';
+
 export const DEFAULT_POLICY: PolicyConfig = {
   recorderId: 1,
   recordAllWithoutUsers: true,
@@ -92,9 +95,15 @@ export class RecordingPolicy {
       // Both parties recorded users: one recording, both named in it.
       users = users.sort((a, b) => (a.side === b.side ? 0 : a.side === 'caller' ? -1 : 1));
     }
-    const verdict = this.mode?.recordable?.(call);
-    if (verdict !== undefined && !verdict.recordable) flags.push(`not recordable in ${this.mode?.name} mode: ${verdict.reason}`);
+    const modeFlag = this.modeFlag(call);
+    if (modeFlag !== undefined) flags.push(modeFlag);
     return { record: true, users, flags };
+  }
+
+  /** The mode's verdict on a call as a flag ('not recordable in … mode: …'), or undefined when it can hear it. */
+  modeFlag(call: Call): string | undefined {
+    const verdict = this.mode?.recordable?.(call);
+    return verdict !== undefined && !verdict.recordable ? `${NOT_RECORDABLE}${this.mode?.name} mode: ${verdict.reason}` : undefined;
   }
 
   /** Why a SIP message is to be ignored (a disallowed user agent), or undefined. */
