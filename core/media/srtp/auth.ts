@@ -33,8 +33,9 @@ export class HmacSha1 {
   private inner: Buffer;
   /** K ⊕ opad, then the inner digest (one-shot path). */
   private readonly outer: Buffer;
-  private readonly innerState: crypto.Hash;
-  private readonly outerState: crypto.Hash;
+  /** Hash.copy path only (a recorder holds a context per key: no native hash objects it does not use). */
+  private readonly innerState: crypto.Hash | undefined;
+  private readonly outerState: crypto.Hash | undefined;
   private readonly fast: OneShot | undefined;
   private readonly js: boolean;
   private readonly ipadState: Sha1State;
@@ -48,7 +49,8 @@ export class HmacSha1 {
     this.fast = path === 'crypto.hash' || path === 'auto' ? oneShot : undefined;
     // RFC 2104: keys longer than the block are hashed first (SRTP's are 20 bytes, so never in practice).
     const k = key.length > SHA1_BLOCK ? crypto.createHash('sha1').update(key).digest() : key;
-    this.inner = Buffer.alloc(SHA1_BLOCK + 1500, 0);
+    // The one-shot path appends the message here (it grows on demand); the JS path needs the pad block only.
+    this.inner = Buffer.alloc(this.js ? SHA1_BLOCK : SHA1_BLOCK + 1500, 0);
     this.outer = Buffer.alloc(SHA1_BLOCK + SHA1_LEN, 0);
     this.inner.fill(0x36, 0, SHA1_BLOCK);
     this.outer.fill(0x5c, 0, SHA1_BLOCK);
@@ -56,8 +58,9 @@ export class HmacSha1 {
       this.inner[i] = (this.inner[i] as number) ^ (k[i] as number);
       this.outer[i] = (this.outer[i] as number) ^ (k[i] as number);
     }
-    this.innerState = crypto.createHash('sha1').update(this.inner.subarray(0, SHA1_BLOCK));
-    this.outerState = crypto.createHash('sha1').update(this.outer.subarray(0, SHA1_BLOCK));
+    const copyPath = !this.js && this.fast === undefined;
+    this.innerState = copyPath ? crypto.createHash('sha1').update(this.inner.subarray(0, SHA1_BLOCK)) : undefined;
+    this.outerState = copyPath ? crypto.createHash('sha1').update(this.outer.subarray(0, SHA1_BLOCK)) : undefined;
     this.ipadState = midstate(this.inner.subarray(0, SHA1_BLOCK));
     this.opadState = midstate(this.outer.subarray(0, SHA1_BLOCK));
   }
@@ -106,13 +109,13 @@ export class HmacSha1 {
       for (let i = 0; i < SHA1_LEN; i++) o[SHA1_BLOCK + i] = ih[i] as number;
       return fast('sha1', o, 'buffer');
     }
-    const h = this.innerState.copy().update(data.subarray(start, end));
+    const h = (this.innerState as crypto.Hash).copy().update(data.subarray(start, end));
     if (roc !== undefined) {
       const r = Buffer.allocUnsafe(4);
       r.writeUInt32BE(roc >>> 0, 0);
       h.update(r);
     }
-    return this.outerState.copy().update(h.digest()).digest();
+    return (this.outerState as crypto.Hash).copy().update(h.digest()).digest();
   }
 
   /** True when the truncated HMAC (RFC 3711 §4.2.1) equals tag[tagStart, tagStart + tagLength); constant time. */

@@ -13,8 +13,8 @@ export const AES_BLOCK = 16;
 /** AES-128 keystream generator for one session key (or one master key, for the KDF). */
 export class AesCm {
   private readonly ecb: Cipher;
-  /** Scratch for counter blocks; grows to the largest packet seen. */
-  private counters: Buffer = Buffer.alloc(AES_BLOCK * 96);
+  /** Scratch for counter blocks; grows to the largest packet seen (empty until transform/keystream is used). */
+  private counters: Buffer = Buffer.alloc(0);
 
   constructor(key: Buffer) {
     if (key.length !== 16) throw new RangeError(`AES-128 key must be 16 bytes, got ${key.length}`);
