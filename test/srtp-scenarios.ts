@@ -400,17 +400,10 @@ function bye(cap: Capture, l: SipLeg, t: number, cseq: number, fromCaller = true
 // ---------------------------------------------------------------------------------------------------------------
 // Media: plain packets per sender, protected by libsrtp (all streams of a scenario in one python run).
 
-interface PeriodPlan {
+type PeriodPlan = Pick<PeriodTruth, 'hz' | 'key' | 'sdpKey' | 'tag' | 'mkiLength' | 'sdpTs' | 'answerTs'> & {
   /** Packets sent at or after this time use this period's key and tone. */
   from: number;
-  hz: number;
-  key: SdesKey;
-  sdpKey: SdesKey | null;
-  tag: CryptoTag | null;
-  mkiLength: 0 | 1;
-  sdpTs: number;
-  answerTs: number;
-}
+};
 
 interface StreamPlan {
   side: Side;

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { DIR_HELP, parseLimit } from './catalogue-options';
+import { DIR_HELP, parseLimit, type CatalogueListOptions } from './catalogue-options';
 import type { CatalogueEntry } from '../contract';
 import type { RecordingMetadata } from '../media/metadata';
 import { loadConfigFile } from '../config/load';
@@ -14,15 +14,7 @@ import { ErrorCodes, TaplineError } from '../errors';
 import type { StorageLocalOptions, StoragePaths } from '../../plugins/storage-local/index';
 import type { Catalogue } from '../../plugins/storage-local/catalogue';
 
-export interface RecordingsListOptions {
-  from?: string;
-  to?: string;
-  user?: string;
-  limit?: number;
-  json?: boolean;
-  config?: string;
-  dir?: string;
-}
+export type RecordingsListOptions = CatalogueListOptions;
 
 export interface RecordingsShowOptions {
   json?: boolean;

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { DIR_HELP, parseLimit } from '../../core/cli/catalogue-options';
+import { DIR_HELP, parseLimit, type CatalogueListOptions } from '../../core/cli/catalogue-options';
 import type { CatalogueEntry, ChatTranscript, TranscriptEntry } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import { printable, storagePathsFor } from '../../core/cli/recordings';
@@ -18,15 +18,7 @@ function openCatalogue(file: string): Catalogue {
   return (require('./catalogue') as typeof import('./catalogue')).Catalogue.open(file, { readonly: true });
 }
 
-export interface ChatsListOptions {
-  from?: string;
-  to?: string;
-  user?: string;
-  limit?: number;
-  json?: boolean;
-  config?: string;
-  dir?: string;
-}
+export type ChatsListOptions = CatalogueListOptions;
 
 export interface ChatsShowOptions {
   json?: boolean;

@@ -79,8 +79,13 @@ export function writeIv(iv: Buffer, salt: Buffer, ssrc: number, index: number): 
   iv[5] = (iv[5] as number) ^ ((ssrc >>> 16) & 0xff);
   iv[6] = (iv[6] as number) ^ ((ssrc >>> 8) & 0xff);
   iv[7] = (iv[7] as number) ^ (ssrc & 0xff);
-  const hi = Math.floor(index / 0x100000000); // top 16 bits of the 48-bit index
-  const lo = index >>> 0;
+  xorIndex48(iv, index);
+}
+
+/** XORs a 48-bit value (packet index, or the KDF's r) into IV bytes 8..13, big-endian (RFC 3711 §4.1.1, §4.3.1). */
+export function xorIndex48(iv: Buffer, value: number): void {
+  const hi = Math.floor(value / 0x100000000); // top 16 bits
+  const lo = value >>> 0;
   iv[8] = (iv[8] as number) ^ ((hi >>> 8) & 0xff);
   iv[9] = (iv[9] as number) ^ (hi & 0xff);
   iv[10] = (iv[10] as number) ^ (lo >>> 24);

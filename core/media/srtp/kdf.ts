@@ -3,7 +3,7 @@
  * (RFC 3711 §4.3, AES-CM PRF of §4.3.3).
  */
 import { ErrorCodes, TaplineError } from '../../errors';
-import { AesCm } from './cipher';
+import { AesCm, xorIndex48 } from './cipher';
 
 /** Master key and salt lengths of the AES_CM_128 suites (RFC 4568 §6.2.1). */
 export const MASTER_KEY_LENGTH = 16;
@@ -84,14 +84,7 @@ function prf(aes: AesCm, masterSalt: Buffer, label: KdfLabel, r: number, length:
   masterSalt.copy(iv, 0, 0, MASTER_SALT_LENGTH);
   // key_id is 7 bytes (label then the 48-bit r), right-aligned against the 14-byte salt: bytes 7..13.
   iv[7] = (iv[7] as number) ^ label;
-  const hi = Math.floor(r / 0x100000000);
-  const lo = r >>> 0;
-  iv[8] = (iv[8] as number) ^ ((hi >>> 8) & 0xff);
-  iv[9] = (iv[9] as number) ^ (hi & 0xff);
-  iv[10] = (iv[10] as number) ^ (lo >>> 24);
-  iv[11] = (iv[11] as number) ^ ((lo >>> 16) & 0xff);
-  iv[12] = (iv[12] as number) ^ ((lo >>> 8) & 0xff);
-  iv[13] = (iv[13] as number) ^ (lo & 0xff);
+  xorIndex48(iv, r);
   return Buffer.from(aes.keystream(iv, length).subarray(0, length));
 }
 
