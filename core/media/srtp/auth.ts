@@ -9,7 +9,7 @@
  * Measured here for a 182-byte packet: one-shot ≈ 370k HMAC/s, Hash.copy() ≈ 235-280k, createHmac ≈ 290k.
  */
 import * as crypto from 'node:crypto';
-import { digestInto, finish, midstate, type Sha1State } from './sha1';
+import { compress, digestInto, finish, midstate, type Sha1State } from './sha1';
 
 const SHA1_BLOCK = 64;
 const SHA1_LEN = 20;
@@ -28,6 +28,16 @@ const oneShot: OneShot | undefined = (() => {
   }
 })();
 
+/** 64 bytes: room for a 20-byte digest, then 0x80, zeros and the bit length of opad block + digest (672). */
+function outerPaddedBlock(): Uint8Array {
+  const b = new Uint8Array(SHA1_BLOCK);
+  b[SHA1_LEN] = 0x80;
+  const bits = (SHA1_BLOCK + SHA1_LEN) * 8;
+  b[SHA1_BLOCK - 2] = bits >>> 8;
+  b[SHA1_BLOCK - 1] = bits & 0xff;
+  return b;
+}
+
 export class HmacSha1 {
   /** K ⊕ ipad, then room for the message (one-shot path). */
   private inner: Buffer;
@@ -41,7 +51,8 @@ export class HmacSha1 {
   private readonly ipadState: Sha1State;
   private readonly opadState: Sha1State;
   private readonly st = new Int32Array(5);
-  private readonly innerDigest = new Uint8Array(20);
+  /** The outer hash's only block after the opad midstate: the inner digest, then constant SHA-1 padding. */
+  private readonly outerBlock = outerPaddedBlock();
 
   /** `path` picks the implementation (tests compare them); 'auto' is the fastest: 'js'. */
   constructor(key: Buffer, path: 'auto' | 'js' | 'crypto.hash' | 'Hash.copy' = 'auto') {
@@ -70,9 +81,9 @@ export class HmacSha1 {
     const st = this.st;
     st.set(this.ipadState);
     finish(st, SHA1_BLOCK, data, start, end, roc);
-    digestInto(st, this.innerDigest, 0);
+    digestInto(st, this.outerBlock, 0);
     st.set(this.opadState);
-    finish(st, SHA1_BLOCK, this.innerDigest, 0, SHA1_LEN);
+    compress(st, this.outerBlock, 0);
     return st;
   }
 

@@ -9,6 +9,8 @@
  * Nothing is ever returned for a packet that did not authenticate.
  */
 import { HmacSha1 } from './auth';
+import { KeystreamRun } from './keystream-run';
+import { outputSlab } from './slab';
 import { AesCm, writeIv } from './cipher';
 import { checkMasterKey, deriveSessionKeys } from './kdf';
 import { ReplayWindow } from './replay';
@@ -79,16 +81,10 @@ export interface SrtpStreamInfo {
 interface Stream {
   replay: ReplayWindow;
   mkiLength: number;
-  /** Keystream of the packet indices [ks.start, ks.start + KS_PACKETS), `ks.stride` bytes each (RTP only). */
-  ks?: { start: number; stride: number; buf: Buffer };
+  /** Keystream of the next packet indices (RTP only). */
+  ks?: KeystreamRun;
 }
 
-/**
- * Packets whose keystream is made in one AES call. A packet's keystream depends only on the SSRC and its index,
- * and indices come in order, so one native call serves the next 16 packets (a call costs about as much as the
- * AES work of a whole G.711 packet).
- */
-const KS_PACKETS = 16;
 /** Payloads longer than this are decrypted directly (not worth caching). */
 const KS_MAX_STRIDE = 1024;
 
@@ -269,38 +265,33 @@ export class SrtpContext {
     return this.rtpKeys.hmac.verify(p, 0, authEnd, roc, p, p.length - this.tagLength, this.tagLength);
   }
 
-  /** decryptRtp() with the keystream taken from the stream's precomputed run of indices. */
+  /**
+   * decryptRtp() with the keystream taken from the stream's precomputed run of indices, into slab memory: the
+   * packet copied by one memcpy, then its payload XORed a 32-bit word at a time (the header length is a
+   * multiple of 4 and slab regions are 8-aligned, so the payload's words are aligned too).
+   */
   private decryptCached(stream: Stream, p: Buffer, hdr: number, authEnd: number, ssrc: number, index: number): Buffer {
     const len = authEnd - hdr;
     const stride = ((len + 15) >>> 4) << 4;
     if (stride > KS_MAX_STRIDE) return this.decryptRtp(p, hdr, authEnd, ssrc, index);
     let ks = stream.ks;
-    if (ks === undefined || index < ks.start || index >= ks.start + KS_PACKETS || stride > ks.stride) {
-      ks = this.keystreamRun(ssrc, index, Math.max(stride, ks?.stride ?? 0));
+    if (ks === undefined || stride > ks.stride) {
+      ks = new KeystreamRun(Math.max(stride, ks?.stride ?? 0), this.rtpKeys.salt, ssrc);
       stream.ks = ks;
     }
-    const out = Buffer.allocUnsafe(authEnd);
-    for (let i = 0; i < hdr; i++) out[i] = p[i] as number;
-    const k = ks.buf;
-    const o = (index - ks.start) * ks.stride - hdr;
-    for (let i = hdr; i < authEnd; i++) out[i] = (p[i] as number) ^ (k[o + i] as number);
-    return out;
-  }
-
-  /** Keystream for KS_PACKETS consecutive indices from `index`, `stride` bytes each, in one AES-ECB call. */
-  private keystreamRun(ssrc: number, index: number, stride: number): { start: number; stride: number; buf: Buffer } {
-    const blocks = stride >>> 4;
-    const counters = Buffer.allocUnsafe(KS_PACKETS * stride);
-    const iv = this.iv;
-    for (let n = 0; n < KS_PACKETS; n++) {
-      writeIv(iv, this.rtpKeys.salt, ssrc, index + n);
-      for (let j = 0, o = n * stride; j < blocks; j++, o += 16) {
-        for (let b = 0; b < 14; b++) counters[o + b] = iv[b] as number;
-        counters[o + 14] = j >>> 8;
-        counters[o + 15] = j & 0xff;
-      }
-    }
-    return { start: index, stride, buf: this.rtpKeys.aes.encryptBlocks(counters) };
+    if (!ks.covers(index)) ks.refill(this.rtpKeys.aes, index);
+    const slab = outputSlab;
+    const off = slab.take(authEnd);
+    const out = slab.buffer;
+    p.copy(out, off, 0, authEnd);
+    const w = slab.int32;
+    const k = ks.words;
+    const wi = (off + hdr) >>> 2;
+    const ki = ks.wordAt(index);
+    // The last word may run up to 3 bytes past the payload: inside the slab region (rounded to 8) and the stride.
+    const n = (len + 3) >>> 2;
+    for (let j = 0; j < n; j++) w[wi + j] = (w[wi + j] as number) ^ (k[ki + j] as number);
+    return out.subarray(off, off + authEnd);
   }
 
   private decryptRtp(p: Buffer, hdr: number, authEnd: number, ssrc: number, index: number): Buffer {
