@@ -17,7 +17,7 @@ import { CallTimeline } from './timeline';
 import { WavWriter } from './wav';
 import { SequenceTracker, tsDelta } from './rtp';
 import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
-import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
+import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKey, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
 import { RawMediaKeeper } from './raw-keeper';
 import { NOT_RECORDABLE, type RecordedUser, type RecordingPolicy } from '../policy/recording-policy';
 import { userKey } from '../policy/users';
@@ -321,25 +321,25 @@ export class CallRecorder {
       st.prot = rec.keys.sideProtection(st.side);
       st.maps = undefined;
     }
-    let raw = a.pkt.payload;
+    // SRTP: the decrypted payload (padding included); the plain packet is rebuilt only if it must be kept raw.
+    let plain: Buffer | undefined;
     if (st.prot.kind !== 'clear') {
-      const plain = this.decrypt(rec, st, side, a.pkt, rtp, ts);
+      plain = this.decrypt(rec, st, side, a.pkt, rtp, ts);
       if (plain === undefined) return;
-      raw = plain;
     }
     if (!st.tracker.add(rtp.seq)) return; // duplicate
     let dec = st.pt === rtp.payloadType ? st.dec : undefined;
     if (dec === undefined) {
       dec = this.decoderFor(rec, st, rtp.payloadType, a.rtpmap ?? this.staticMap(rtp.payloadType));
       if (dec === undefined) {
-        this.keepRaw(rec, a.pkt, raw, `payload type ${rtp.payloadType}: no decoder`);
+        this.keepRaw(rec, a.pkt, rtp, plain, `payload type ${rtp.payloadType}: no decoder`);
         return;
       }
     }
-    if (dec.decoder.unwrap !== undefined) return this.onRed(rec, st, side, dec, rtp, raw, a);
+    if (dec.decoder.unwrap !== undefined) return this.onRed(rec, st, side, dec, rtp, plain, a);
     if (dec.decoder.notDecoded !== undefined) {
       side.undecoded++;
-      this.keepRaw(rec, a.pkt, raw, dec.decoder.notDecoded);
+      this.keepRaw(rec, a.pkt, rtp, plain, dec.decoder.notDecoded);
       return;
     }
     if (dec.decoder.drainAudio !== undefined) this.noteCaptureTime(st, rtp.timestamp, ts);
@@ -418,10 +418,10 @@ export class CallRecorder {
     }
   }
 
-  /** SRTP: the plain packet, or undefined (counted) when it cannot be decrypted. */
   /**
-   * SRTP: the plain packet (the associator's RtpPacket, its payload pointed at the plaintext: this recorder is its
-   * last reader), or undefined (counted) when it cannot be decrypted.
+   * SRTP: the decrypted payload, padding included (SrtpContext.unprotectPayload: its plain header right before
+   * it), with the associator's RtpPacket payload pointed at the plaintext without padding (this recorder is its
+   * last reader); undefined (counted) when the packet cannot be decrypted.
    */
   private decrypt(rec: Recording, st: StreamRec, side: SideState, pkt: TransportPacket, rtp: RtpPacket, ts: number): Buffer | undefined {
     const stats = (side.srtp ??= newSrtpStats());
@@ -430,27 +430,27 @@ export class CallRecorder {
       return undefined;
     }
     const r = rec.keys.unprotect(st.side, pkt.payload, ts, st.keyState);
-    if (!r.ok) {
-      stats.failed[r.reason] = (stats.failed[r.reason] ?? 0) + 1;
-      this.counters.inc(`srtp.${r.reason}`);
+    if (typeof r === 'string') {
+      stats.failed[r] = (stats.failed[r] ?? 0) + 1;
+      this.counters.inc(`srtp.${r}`);
       return undefined;
     }
     stats.decrypted++;
-    if (stats.keys[stats.keys.length - 1] !== r.key.label && !stats.keys.includes(r.key.label)) stats.keys.push(r.key.label);
+    const label = (st.keyState.used as SrtpKey).label;
+    if (stats.keys[stats.keys.length - 1] !== label && !stats.keys.includes(label)) stats.keys.push(label);
     // The header is authenticated but not encrypted, so only the payload changes (RFC 3711 §3.1); padding, when
     // the P bit is set, is inside the encrypted part and is counted by its last byte.
-    const plain = r.rtp;
-    let end = plain.length;
     if (rtp.padding) {
-      const pad = end > rtp.headerLength ? (plain[end - 1] as number) : 0;
-      if (pad === 0 || rtp.headerLength + pad > end) {
+      const pad = r.length > 0 ? (r[r.length - 1] as number) : 0;
+      if (pad === 0 || pad > r.length) {
         stats.failed['not-rtp'] = (stats.failed['not-rtp'] ?? 0) + 1;
         return undefined;
       }
-      end -= pad;
+      rtp.payload = r.subarray(0, r.length - pad);
+    } else {
+      rtp.payload = r;
     }
-    rtp.payload = plain.subarray(rtp.headerLength, end);
-    return plain;
+    return r;
   }
 
   /** One associated RTCP packet: SRTCP is authenticated and counted per direction. */
@@ -471,7 +471,7 @@ export class CallRecorder {
    * anything decoded so far on this stream (its own packet was lost), before the primary, so decoders see
    * their packets in order.
    */
-  private onRed(rec: Recording, st: StreamRec, side: SideState, red: DecoderEntry, rtp: RtpPacket, raw: Buffer, a: AssociatedRtp): void {
+  private onRed(rec: Recording, st: StreamRec, side: SideState, red: DecoderEntry, rtp: RtpPacket, plain: Buffer | undefined, a: AssociatedRtp): void {
     const info: RtpFrameInfo = { timestamp: rtp.timestamp, seq: rtp.seq, marker: rtp.marker, ssrc: rtp.ssrc, payloadType: rtp.payloadType };
     let blocks;
     try {
@@ -511,7 +511,7 @@ export class CallRecorder {
       if (!b.primary) side.recovered++;
       if (pcm !== null && pcm.length > 0) this.place(rec, st, side, dec, bts, seq, pcm, a.pkt.ts);
     }
-    if (rawReason !== undefined) this.keepRaw(rec, a.pkt, raw, rawReason);
+    if (rawReason !== undefined) this.keepRaw(rec, a.pkt, rtp, plain, rawReason);
   }
 
   /** RFC 3264 §5.1 for payload types inside RED: the receiver's SDP, else the sender's, else RFC 3551. */
@@ -528,8 +528,11 @@ export class CallRecorder {
     return m ?? undefined;
   }
 
-  /** Media no codec turns into audio: kept losslessly beside the recording (media.keepUndecoded), and flagged. */
-  private keepRaw(rec: Recording, pkt: TransportPacket, raw: Buffer, reason: string): void {
+  /**
+   * Media no codec turns into audio: kept losslessly beside the recording (media.keepUndecoded), and flagged.
+   * `plain`: for SRTP, the decrypted payload as decrypt() returned it (its plain header right before it).
+   */
+  private keepRaw(rec: Recording, pkt: TransportPacket, rtp: RtpPacket, plain: Buffer | undefined, reason: string): void {
     const first = !rec.rawReasons.has(reason);
     if (first) rec.rawReasons.add(reason);
     if (this.opts.keepUndecoded === false || rec.files === undefined) {
@@ -538,6 +541,8 @@ export class CallRecorder {
     }
     try {
       rec.raw ??= new RawMediaKeeper(rec.files.dir);
+      const h = rtp.headerLength;
+      const raw = plain === undefined ? pkt.payload : Buffer.from(plain.buffer, plain.byteOffset - h, h + plain.length);
       rec.raw.write(pkt.ts, pkt.src, pkt.sport, pkt.dst, pkt.dport, raw);
       if (first) rec.flags.add(`${reason}: the RTP is kept losslessly in media.pcap, with the call's SDP in sdp.txt`);
     } catch (e) {
@@ -563,7 +568,7 @@ export class CallRecorder {
       tracker = new SequenceTracker();
       side.seq.set(a.rtp.ssrc, tracker);
     }
-    const st: StreamRec = { flow: a.flow, ssrc: a.rtp.ssrc, key, side: sideName, tracker, pt: -1, dec: undefined, protGen: -1, prot: { kind: 'clear' }, keyState: { key: undefined }, maps: undefined, red: undefined, lastTs: ts, capTimes: undefined };
+    const st: StreamRec = { flow: a.flow, ssrc: a.rtp.ssrc, key, side: sideName, tracker, pt: -1, dec: undefined, protGen: -1, prot: { kind: 'clear' }, keyState: { key: undefined, used: undefined }, maps: undefined, red: undefined, lastTs: ts, capTimes: undefined };
     if (list === undefined) rec.streams.set(a.rtp.ssrc, [st]);
     else list.push(st);
     return st;

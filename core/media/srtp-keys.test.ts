@@ -43,7 +43,7 @@ function protect(key: string, seqs: number[], opts: { mki?: number; ssrc?: numbe
 function decryptAll(keys: CallSrtpKeys, side: 'caller' | 'callee', packets: Buffer[], ts: number, st: StreamKeyState = { key: undefined }): Array<string> {
   return packets.map((p) => {
     const r = keys.unprotect(side, p, ts, st);
-    return r.ok ? `ok:${r.rtp[12]}` : r.reason;
+    return typeof r === 'string' ? r : `ok:${r[0]}`;
   });
 }
 

@@ -45,11 +45,10 @@ export type SideProtection =
   /** SRTP without a key Tapline can read (no a=crypto, DTLS-SRTP, unsupported suite, ignored by policy). */
   | { kind: 'no-key'; reason: string };
 
-export type UnprotectOutcome = { ok: true; rtp: Buffer; key: SrtpKey } | { ok: false; reason: SrtpFailure };
-
-/** Per-stream memory: the key that last authenticated this stream's packets. */
+/** Per-stream memory: the key this stream's packets are expected under, and the key that opened the last one. */
 export interface StreamKeyState {
   key: SrtpKey | undefined;
+  used?: SrtpKey;
 }
 
 /** A call in which a party took part before (for ignoreKeysOnReplaces): found by the call recorder. */
@@ -92,42 +91,48 @@ export class CallSrtpKeys {
     return this.keys;
   }
 
-  /** Authenticates and decrypts one SRTP packet `side` sent at capture time `ts`. */
-  unprotect(side: Side, packet: Buffer, ts: number, st: StreamKeyState): UnprotectOutcome {
+  /**
+   * Authenticates and decrypts one SRTP packet `side` sent at capture time `ts`: its decrypted payload
+   * (SrtpContext.unprotectPayload), or why no key of the call opens it. The key that did is left in `st.used`.
+   */
+  unprotect(side: Side, packet: Buffer, ts: number, st: StreamKeyState): Buffer | SrtpFailure {
     let reason: SrtpFailure | undefined;
     const cur = st.key;
     if (cur !== undefined && (cur.until >= ts || this.opts.keyReset)) {
-      const r = cur.ctx.unprotect(packet);
-      if (r.ok) {
+      const r = cur.ctx.unprotectPayload(packet);
+      if (typeof r !== 'string') {
         // A newer key of this side means a re-key is due: its packets show up on the next failure.
-        return { ok: true, rtp: r.rtp, key: cur };
+        st.used = cur;
+        return r;
       }
-      reason = r.reason;
       // A replayed (duplicate) packet is not a reason to look for another key.
-      if (r.reason === 'replay') return { ok: false, reason };
+      if (r === 'replay') return r;
+      reason = r;
     }
     // The side's own keys in force at ts, newest first; then (key reset) any other key of the call.
     for (const k of this.keys) {
       if (k === cur || k.side !== side || k.since > ts + US || k.until < ts) continue;
-      const r = k.ctx.unprotect(packet);
-      if (r.ok) {
+      const r = k.ctx.unprotectPayload(packet);
+      if (typeof r !== 'string') {
         // A straggler under the previous key does not pull the stream back to it.
         if (cur === undefined || k.since >= cur.since) st.key = k;
-        return { ok: true, rtp: r.rtp, key: k };
+        st.used = k;
+        return r;
       }
-      reason ??= r.reason;
+      reason ??= r;
     }
     if (this.opts.keyReset) {
       for (const k of this.keys) {
         if (k === cur || (k.side === side && k.since <= ts + US && k.until >= ts)) continue;
-        const r = k.ctx.unprotect(packet);
-        if (r.ok) {
+        const r = k.ctx.unprotectPayload(packet);
+        if (typeof r !== 'string') {
           st.key = k;
-          return { ok: true, rtp: r.rtp, key: k };
+          st.used = k;
+          return r;
         }
       }
     }
-    return { ok: false, reason: reason ?? 'auth' };
+    return reason ?? 'auth';
   }
 
   /** Authenticates (and decrypts) one SRTCP packet `side` sent. */

@@ -128,6 +128,8 @@ export class SrtpContext {
   private readonly rtpStreams = new Map<number, Stream>();
   private readonly rtcpStreams = new Map<number, Stream>();
   private readonly iv = Buffer.alloc(16);
+  private lastIndex = 0;
+  private lastHeaderLength = 0;
 
   constructor(opts: SrtpContextOptions) {
     if (!(opts.suite in SRTP_TAG_LENGTH)) throw new RangeError(`unsupported SRTP suite ${String(opts.suite)}`);
@@ -162,9 +164,28 @@ export class SrtpContext {
 
   /** Authenticates and decrypts one SRTP packet (RFC 3711 §3.3). The input buffer is not modified. */
   unprotect(packet: Buffer): SrtpResult {
+    const r = this.unprotectPayload(packet);
+    if (typeof r === 'string') return { ok: false, reason: r };
+    // The plain header sits right before the payload in the same memory (see decryptCached / decryptRtp).
+    const hdr = this.lastHeaderLength;
+    const index = this.lastIndex;
+    return { ok: true, rtp: Buffer.from(r.buffer, r.byteOffset - hdr, hdr + r.length), roc: Math.floor(index / 0x10000), index };
+  }
+
+  /**
+   * unprotect() for the recording hot path: the decrypted payload alone (no MKI, no tag; padding, if the P bit is
+   * set, still at its end), or why the packet was refused; no result object per packet. The packet index is in
+   * lastIndex until the next call.
+   */
+  unprotectPayload(packet: Buffer): Buffer | SrtpFailure {
     const r = this.unprotectRtp(packet);
-    this.stats.rtp[r.ok ? 'ok' : r.reason]++;
+    this.stats.rtp[typeof r === 'string' ? r : 'ok']++;
     return r;
+  }
+
+  /** Packet index (ROC · 2^16 + SEQ) of the last packet unprotectPayload() accepted. */
+  get lastPacketIndex(): number {
+    return this.lastIndex;
   }
 
   /** Authenticates and, when its E flag is set, decrypts one SRTCP packet (RFC 3711 §3.4). Input not modified. */
@@ -174,12 +195,12 @@ export class SrtpContext {
     return r;
   }
 
-  private unprotectRtp(p: Buffer): SrtpResult {
+  private unprotectRtp(p: Buffer): Buffer | SrtpFailure {
     const len = p.length;
-    if (len < 12) return { ok: false, reason: 'short' };
+    if (len < 12) return 'short';
     const b1 = p[1] as number;
     // Version 2, and not RTCP's PT 192-223 (RFC 5761 §4) which would arrive here with rtcp-mux.
-    if ((p[0] as number) >> 6 !== 2 || (b1 >= 192 && b1 <= 223)) return { ok: false, reason: 'not-rtp' };
+    if ((p[0] as number) >> 6 !== 2 || (b1 >= 192 && b1 <= 223)) return 'not-rtp';
     const seq = ((p[2] as number) << 8) | (p[3] as number);
     const ssrc = p.readUInt32BE(8);
     const stream = this.rtpStreams.get(ssrc);
@@ -187,13 +208,15 @@ export class SrtpContext {
     if (stream !== undefined) {
       const authEnd = len - this.tagLength - stream.mkiLength;
       const hdr = rtpHeaderLength(p, authEnd);
-      if (hdr < 0) return { ok: false, reason: 'short' };
-      if (!this.mkiMatches(p, authEnd, stream.mkiLength)) return { ok: false, reason: 'mki' };
+      if (hdr < 0) return 'short';
+      if (!this.mkiMatches(p, authEnd, stream.mkiLength)) return 'mki';
       const index = estimateIndex(stream.replay.highest, seq);
-      if (index < 0 || stream.replay.check(index) !== 'ok') return { ok: false, reason: index < 0 ? 'auth' : 'replay' };
-      if (!this.rtpAuthentic(p, authEnd, index)) return { ok: false, reason: 'auth' };
+      if (index < 0 || stream.replay.check(index) !== 'ok') return index < 0 ? 'auth' : 'replay';
+      if (!this.rtpAuthentic(p, authEnd, index)) return 'auth';
       stream.replay.accept(index);
-      return { ok: true, rtp: this.decryptCached(stream, p, hdr, authEnd, ssrc, index), roc: Math.floor(index / 0x10000), index };
+      this.lastIndex = index;
+      this.lastHeaderLength = hdr;
+      return this.decryptCached(stream, p, hdr, authEnd, ssrc, index);
     }
 
     // First packet of this SSRC: find the MKI layout and ROC under which it authenticates.
@@ -215,10 +238,12 @@ export class SrtpContext {
         const s: Stream = { replay: new ReplayWindow(this.windowSize), mkiLength };
         s.replay.accept(index);
         this.rtpStreams.set(ssrc, s);
-        return { ok: true, rtp: this.decryptRtp(p, hdr, authEnd, ssrc, index), roc, index };
+        this.lastIndex = index;
+        this.lastHeaderLength = hdr;
+        return this.decryptRtp(p, hdr, authEnd, ssrc, index);
       }
     }
-    return { ok: false, reason };
+    return reason;
   }
 
   private unprotectSrtcp(p: Buffer): SrtcpResult {
@@ -281,22 +306,25 @@ export class SrtpContext {
     }
     if (!ks.covers(index)) ks.refill(this.rtpKeys.aes, index);
     const slab = outputSlab;
-    const off = slab.take(authEnd);
+    // The whole packet (MKI and tag too) is copied: TypedArray set() of a whole array is a plain memcpy, where
+    // Buffer.copy() of a range makes a view object first.
+    const off = slab.take(p.length);
     const out = slab.buffer;
-    p.copy(out, off, 0, authEnd);
+    out.set(p, off);
     const w = slab.int32;
     const k = ks.words;
     const wi = (off + hdr) >>> 2;
     const ki = ks.wordAt(index);
-    // The last word may run up to 3 bytes past the payload: inside the slab region (rounded to 8) and the stride.
+    // The last word may run up to 3 bytes past the payload: inside the slab region and the keystream stride.
     const n = (len + 3) >>> 2;
     for (let j = 0; j < n; j++) w[wi + j] = (w[wi + j] as number) ^ (k[ki + j] as number);
-    return out.subarray(off, off + authEnd);
+    return out.subarray(off + hdr, off + authEnd);
   }
 
+  /** The decrypted payload, its plain header right before it in the same memory. */
   private decryptRtp(p: Buffer, hdr: number, authEnd: number, ssrc: number, index: number): Buffer {
     writeIv(this.iv, this.rtpKeys.salt, ssrc, index);
-    return this.rtpKeys.aes.transform(this.iv, p, hdr, authEnd);
+    return this.rtpKeys.aes.transform(this.iv, p, hdr, authEnd).subarray(hdr);
   }
 
   /** The MKI (big-endian, `mkiLength` bytes at `at`) equals the expected value, or any value is accepted. */
