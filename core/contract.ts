@@ -174,6 +174,7 @@ export interface Decoder {
   /**
    * Container formats (RFC 2198 RED): split a payload into blocks instead of decoding it. The recorder decodes
    * the primary block with its payload type's decoder and uses redundant blocks to fill packets that were lost.
+   * `payload` is valid only during this call (see decode()); the blocks are used before the next packet.
    */
   unwrap?(payload: Buffer, rtp?: RtpFrameInfo): PayloadBlock[];
   /**
@@ -186,6 +187,8 @@ export interface Decoder {
   /**
    * Decode one RTP payload to 16-bit mono PCM; null when the payload carries no audio (events, comfort noise).
    * The array may be reused by the next decode() call (no allocation per packet): a caller that keeps it copies.
+   * Likewise `payload` is valid only during this call (decrypted SRTP lives in reused memory): a decoder that
+   * keeps payloads past it (batch decoders) copies them.
    */
   decode(payload: Buffer, rtp?: RtpFrameInfo): Int16Array | null;
   /** Events found since the last call (DTMF digits, comfort-noise levels). */

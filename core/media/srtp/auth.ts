@@ -9,7 +9,7 @@
  * Measured here for a 182-byte packet: one-shot ≈ 370k HMAC/s, Hash.copy() ≈ 235-280k, createHmac ≈ 290k.
  */
 import * as crypto from 'node:crypto';
-import { compress, digestInto, finish, midstate, type Sha1State } from './sha1';
+import { compress, digestInto, finish, finishInPlace, midstate, viewOf, type Sha1State } from './sha1';
 
 const SHA1_BLOCK = 64;
 const SHA1_LEN = 20;
@@ -28,6 +28,16 @@ const oneShot: OneShot | undefined = (() => {
   }
 })();
 
+/** Digest words of the HMAC being computed (JS path; one HMAC at a time, so shared by every key). */
+const ST = new Int32Array(5);
+
+/** The first tagLength bytes of the digest words `w` equal tag[tagStart...]; constant time. */
+function tagMatches(w: Int32Array, tag: Buffer, tagStart: number, tagLength: number): boolean {
+  let diff = 0;
+  for (let i = 0; i < tagLength; i++) diff |= ((w[i >> 2]! >>> (24 - 8 * (i & 3))) & 0xff) ^ (tag[tagStart + i] as number);
+  return diff === 0;
+}
+
 /** 64 bytes: room for a 20-byte digest, then 0x80, zeros and the bit length of opad block + digest (672). */
 function outerPaddedBlock(): Uint8Array {
   const b = new Uint8Array(SHA1_BLOCK);
@@ -37,6 +47,9 @@ function outerPaddedBlock(): Uint8Array {
   b[SHA1_BLOCK - 1] = bits & 0xff;
   return b;
 }
+
+/** The outer hash's only block after the opad midstate (shared: rewritten for every HMAC). */
+const OUTER_VIEW = viewOf(outerPaddedBlock());
 
 export class HmacSha1 {
   /** K ⊕ ipad, then room for the message (one-shot path). */
@@ -50,9 +63,6 @@ export class HmacSha1 {
   private readonly js: boolean;
   private readonly ipadState: Sha1State;
   private readonly opadState: Sha1State;
-  private readonly st = new Int32Array(5);
-  /** The outer hash's only block after the opad midstate: the inner digest, then constant SHA-1 padding. */
-  private readonly outerBlock = outerPaddedBlock();
 
   /** `path` picks the implementation (tests compare them); 'auto' is the fastest: 'js'. */
   constructor(key: Buffer, path: 'auto' | 'js' | 'crypto.hash' | 'Hash.copy' = 'auto') {
@@ -76,15 +86,31 @@ export class HmacSha1 {
     this.opadState = midstate(this.outer.subarray(0, SHA1_BLOCK));
   }
 
-  /** JS path: the HMAC's five digest words into this.st. */
+  /** JS path: the HMAC's five digest words (in the shared ST, valid until the next HMAC). */
   private macWords(data: Buffer, start: number, end: number, roc?: number): Int32Array {
-    const st = this.st;
-    st.set(this.ipadState);
-    finish(st, SHA1_BLOCK, data, start, end, roc);
-    digestInto(st, this.outerBlock, 0);
-    st.set(this.opadState);
-    compress(st, this.outerBlock, 0);
-    return st;
+    ST.set(this.ipadState);
+    finish(ST, SHA1_BLOCK, data, start, end, roc);
+    return this.outerHash();
+  }
+
+  /** The outer hash over the inner digest in ST: one block after the opad midstate. */
+  private outerHash(): Int32Array {
+    const v = OUTER_VIEW;
+    for (let i = 0; i < 5; i++) v.setInt32(4 * i, ST[i] as number);
+    ST.set(this.opadState);
+    compress(ST, v, 0);
+    return ST;
+  }
+
+  /**
+   * verify() of an SRTP packet copied into scratch memory `v` (the recording hot path): the ROC and SHA-1 padding
+   * are written in place after v[end] (IN_PLACE_ROOM bytes, which must be free), so nothing is copied.
+   */
+  verifyInPlace(v: DataView, start: number, end: number, roc: number, tag: Buffer, tagStart: number, tagLength: number): boolean {
+    if (!this.js) return this.verify(Buffer.from(v.buffer, v.byteOffset, v.byteLength), start, end, roc, tag, tagStart, tagLength);
+    ST.set(this.ipadState);
+    finishInPlace(ST, SHA1_BLOCK, v, start, end, roc);
+    return tagMatches(this.outerHash(), tag, tagStart, tagLength);
   }
 
   /**
@@ -131,12 +157,7 @@ export class HmacSha1 {
 
   /** True when the truncated HMAC (RFC 3711 §4.2.1) equals tag[tagStart, tagStart + tagLength); constant time. */
   verify(data: Buffer, start: number, end: number, roc: number | undefined, tag: Buffer, tagStart: number, tagLength: number): boolean {
-    if (this.js) {
-      const w = this.macWords(data, start, end, roc);
-      let diff = 0;
-      for (let i = 0; i < tagLength; i++) diff |= ((w[i >> 2]! >>> (24 - 8 * (i & 3))) & 0xff) ^ (tag[tagStart + i] as number);
-      return diff === 0;
-    }
+    if (this.js) return tagMatches(this.macWords(data, start, end, roc), tag, tagStart, tagLength);
     const m = this.mac(data, start, end, roc);
     let diff = 0;
     for (let i = 0; i < tagLength; i++) diff |= (m[i] as number) ^ (tag[tagStart + i] as number);

@@ -10,7 +10,8 @@
  */
 import { HmacSha1 } from './auth';
 import { KeystreamRun } from './keystream-run';
-import { outputSlab } from './slab';
+import { IN_PLACE_ROOM } from './sha1';
+import { outputRing } from './output-ring';
 import { AesCm, writeIv } from './cipher';
 import { checkMasterKey, deriveSessionKeys } from './kdf';
 import { ReplayWindow } from './replay';
@@ -166,16 +167,20 @@ export class SrtpContext {
   unprotect(packet: Buffer): SrtpResult {
     const r = this.unprotectPayload(packet);
     if (typeof r === 'string') return { ok: false, reason: r };
-    // The plain header sits right before the payload in the same memory (see decryptCached / decryptRtp).
+    // The plain header sits right before the payload in the same memory (see decryptCached / decryptRtp); the
+    // ring is reused, so the caller gets its own copy.
     const hdr = this.lastHeaderLength;
     const index = this.lastIndex;
-    return { ok: true, rtp: Buffer.from(r.buffer, r.byteOffset - hdr, hdr + r.length), roc: Math.floor(index / 0x10000), index };
+    const rtp = Buffer.allocUnsafe(hdr + r.length);
+    rtp.set(new Uint8Array(r.buffer, r.byteOffset - hdr, hdr + r.length));
+    return { ok: true, rtp, roc: Math.floor(index / 0x10000), index };
   }
 
   /**
    * unprotect() for the recording hot path: the decrypted payload alone (no MKI, no tag; padding, if the P bit is
-   * set, still at its end), or why the packet was refused; no result object per packet. The packet index is in
-   * lastIndex until the next call.
+   * set, still at its end), its plain header right before it in memory, or why the packet was refused; no result
+   * object per packet. The payload lives in a reused ring (output-ring.ts): valid while the caller handles this
+   * packet, copied by a caller that keeps it. The packet index is in lastPacketIndex until the next call.
    */
   unprotectPayload(packet: Buffer): Buffer | SrtpFailure {
     const r = this.unprotectRtp(packet);
@@ -212,11 +217,17 @@ export class SrtpContext {
       if (!this.mkiMatches(p, authEnd, stream.mkiLength)) return 'mki';
       const index = estimateIndex(stream.replay.highest, seq);
       if (index < 0 || stream.replay.check(index) !== 'ok') return index < 0 ? 'auth' : 'replay';
-      if (!this.rtpAuthentic(p, authEnd, index)) return 'auth';
+      // Authenticated and decrypted in the output ring: one copy of the packet, no per-packet buffer.
+      const ring = outputRing;
+      const off = ring.take(authEnd + IN_PLACE_ROOM);
+      ring.buffer.set(p, off);
+      const roc = Math.floor(index / 0x10000) >>> 0;
+      const tagLength = this.tagLength;
+      if (!this.rtpKeys.hmac.verifyInPlace(ring.view, off, off + authEnd, roc, p, len - tagLength, tagLength)) return 'auth';
       stream.replay.accept(index);
       this.lastIndex = index;
       this.lastHeaderLength = hdr;
-      return this.decryptCached(stream, p, hdr, authEnd, ssrc, index);
+      return this.decryptCached(stream, p, off, hdr, authEnd, ssrc, index);
     }
 
     // First packet of this SSRC: find the MKI layout and ROC under which it authenticates.
@@ -291,11 +302,11 @@ export class SrtpContext {
   }
 
   /**
-   * decryptRtp() with the keystream taken from the stream's precomputed run of indices, into slab memory: the
-   * packet copied by one memcpy, then its payload XORed a 32-bit word at a time (the header length is a
-   * multiple of 4 and slab regions are 8-aligned, so the payload's words are aligned too).
+   * Decrypts the packet that unprotectRtp() copied to outputRing at `off`, in place, with the keystream of the
+   * stream's precomputed run of indices, a 32-bit word at a time (the header length is a multiple of 4 and ring
+   * regions are 8-aligned, so the payload's words are aligned). Returns the payload, its header before it.
    */
-  private decryptCached(stream: Stream, p: Buffer, hdr: number, authEnd: number, ssrc: number, index: number): Buffer {
+  private decryptCached(stream: Stream, p: Buffer, off: number, hdr: number, authEnd: number, ssrc: number, index: number): Buffer {
     const len = authEnd - hdr;
     const stride = ((len + 15) >>> 4) << 4;
     if (stride > KS_MAX_STRIDE) return this.decryptRtp(p, hdr, authEnd, ssrc, index);
@@ -305,20 +316,14 @@ export class SrtpContext {
       stream.ks = ks;
     }
     if (!ks.covers(index)) ks.refill(this.rtpKeys.aes, index);
-    const slab = outputSlab;
-    // The whole packet (MKI and tag too) is copied: TypedArray set() of a whole array is a plain memcpy, where
-    // Buffer.copy() of a range makes a view object first.
-    const off = slab.take(p.length);
-    const out = slab.buffer;
-    out.set(p, off);
-    const w = slab.int32;
+    const w = outputRing.int32;
     const k = ks.words;
     const wi = (off + hdr) >>> 2;
     const ki = ks.wordAt(index);
-    // The last word may run up to 3 bytes past the payload: inside the slab region and the keystream stride.
+    // The last word may run up to 3 bytes past the payload: inside the ring region and the keystream stride.
     const n = (len + 3) >>> 2;
     for (let j = 0; j < n; j++) w[wi + j] = (w[wi + j] as number) ^ (k[ki + j] as number);
-    return out.subarray(off + hdr, off + authEnd);
+    return outputRing.buffer.subarray(off + hdr, off + authEnd);
   }
 
   /** The decrypted payload, its plain header right before it in the same memory. */

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { HmacSha1 } from './auth';
-import { digestInto, finish, SHA1_IV } from './sha1';
+import { digestInto, finish, finishInPlace, IN_PLACE_ROOM, SHA1_IV, viewOf } from './sha1';
 
 describe('SHA-1 / HMAC-SHA1 in JS (sha1.ts) against node:crypto', () => {
   it('hashes FIPS 180 "abc" and lengths around every block boundary like node:crypto', () => {
@@ -12,6 +12,24 @@ describe('SHA-1 / HMAC-SHA1 in JS (sha1.ts) against node:crypto', () => {
       const out = Buffer.alloc(20);
       digestInto(h, out, 0);
       assert.equal(out.toString('hex'), createHash('sha1').update(m).digest('hex'), `length ${len}`);
+    }
+  });
+
+  it('finishes in place (ROC and padding written after the message, within IN_PLACE_ROOM) like node:crypto', () => {
+    for (let len = 0; len <= 200; len++) {
+      const m = randomBytes(len);
+      const roc = (len * 2654435761) >>> 0;
+      const r = Buffer.alloc(4);
+      r.writeUInt32BE(roc);
+      // The message at offset 5 of scratch memory, guard bytes after the room that must stay untouched.
+      const scratch = Buffer.alloc(5 + len + IN_PLACE_ROOM + 16, 0xa5);
+      m.copy(scratch, 5);
+      const h = Int32Array.from(SHA1_IV);
+      finishInPlace(h, 0, viewOf(scratch), 5, 5 + len, roc);
+      const out = Buffer.alloc(20);
+      digestInto(h, out, 0);
+      assert.equal(out.toString('hex'), createHash('sha1').update(m).update(r).digest('hex'), `length ${len}`);
+      assert.ok(scratch.subarray(5 + len + IN_PLACE_ROOM).every((b) => b === 0xa5), `length ${len}: wrote past IN_PLACE_ROOM`);
     }
   });
 
