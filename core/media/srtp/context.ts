@@ -127,6 +127,9 @@ export class SrtpContext {
   private readonly rtpKeys: Keys;
   private readonly rtcpKeys: Keys;
   private readonly rtpStreams = new Map<number, Stream>();
+  /** The SSRC last seen and its stream: a key is one sender's, so nearly every packet hits (no Map lookup). */
+  private lastSsrc = -1;
+  private lastStream: Stream | undefined;
   private readonly rtcpStreams = new Map<number, Stream>();
   private readonly iv = Buffer.alloc(16);
   private lastIndex = 0;
@@ -208,7 +211,14 @@ export class SrtpContext {
     if ((p[0] as number) >> 6 !== 2 || (b1 >= 192 && b1 <= 223)) return 'not-rtp';
     const seq = ((p[2] as number) << 8) | (p[3] as number);
     const ssrc = p.readUInt32BE(8);
-    const stream = this.rtpStreams.get(ssrc);
+    let stream = this.lastStream;
+    if (ssrc !== this.lastSsrc) {
+      stream = this.rtpStreams.get(ssrc);
+      if (stream !== undefined) {
+        this.lastSsrc = ssrc;
+        this.lastStream = stream;
+      }
+    }
 
     if (stream !== undefined) {
       const authEnd = len - this.tagLength - stream.mkiLength;
