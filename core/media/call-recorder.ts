@@ -68,6 +68,8 @@ interface StreamRec {
   protGen: number;
   prot: SideProtection;
   keyState: StreamKeyState;
+  /** The key whose label is already in the side's srtp.keys (checked again only when the key changes). */
+  keyNoted: SrtpKey | undefined;
   /** Payload type → rtpmap for RED blocks, as of `protGen`. */
   maps: Map<number, SdpRtpMap | null> | undefined;
   red: RedState | undefined;
@@ -436,8 +438,11 @@ export class CallRecorder {
       return undefined;
     }
     stats.decrypted++;
-    const label = (st.keyState.used as SrtpKey).label;
-    if (stats.keys[stats.keys.length - 1] !== label && !stats.keys.includes(label)) stats.keys.push(label);
+    const used = st.keyState.used as SrtpKey;
+    if (used !== st.keyNoted) {
+      st.keyNoted = used;
+      if (!stats.keys.includes(used.label)) stats.keys.push(used.label);
+    }
     // The header is authenticated but not encrypted, so only the payload changes (RFC 3711 §3.1); padding, when
     // the P bit is set, is inside the encrypted part and is counted by its last byte.
     if (rtp.padding) {
@@ -568,7 +573,7 @@ export class CallRecorder {
       tracker = new SequenceTracker();
       side.seq.set(a.rtp.ssrc, tracker);
     }
-    const st: StreamRec = { flow: a.flow, ssrc: a.rtp.ssrc, key, side: sideName, tracker, pt: -1, dec: undefined, protGen: -1, prot: { kind: 'clear' }, keyState: { key: undefined, used: undefined }, maps: undefined, red: undefined, lastTs: ts, capTimes: undefined };
+    const st: StreamRec = { flow: a.flow, ssrc: a.rtp.ssrc, key, side: sideName, tracker, pt: -1, dec: undefined, protGen: -1, prot: { kind: 'clear' }, keyState: { key: undefined, used: undefined }, keyNoted: undefined, maps: undefined, red: undefined, lastTs: ts, capTimes: undefined };
     if (list === undefined) rec.streams.set(a.rtp.ssrc, [st]);
     else list.push(st);
     return st;

@@ -61,8 +61,17 @@ export class HmacSha1 {
   private readonly outerState: crypto.Hash | undefined;
   private readonly fast: OneShot | undefined;
   private readonly js: boolean;
-  private readonly ipadState: Sha1State;
-  private readonly opadState: Sha1State;
+  /** The K⊕ipad and K⊕opad midstates as plain fields: copied into ST per HMAC without a TypedArray.set call. */
+  private readonly i0: number;
+  private readonly i1: number;
+  private readonly i2: number;
+  private readonly i3: number;
+  private readonly i4: number;
+  private readonly o0: number;
+  private readonly o1: number;
+  private readonly o2: number;
+  private readonly o3: number;
+  private readonly o4: number;
 
   /** `path` picks the implementation (tests compare them); 'auto' is the fastest: 'js'. */
   constructor(key: Buffer, path: 'auto' | 'js' | 'crypto.hash' | 'Hash.copy' = 'auto') {
@@ -82,22 +91,36 @@ export class HmacSha1 {
     const copyPath = !this.js && this.fast === undefined;
     this.innerState = copyPath ? crypto.createHash('sha1').update(this.inner.subarray(0, SHA1_BLOCK)) : undefined;
     this.outerState = copyPath ? crypto.createHash('sha1').update(this.outer.subarray(0, SHA1_BLOCK)) : undefined;
-    this.ipadState = midstate(this.inner.subarray(0, SHA1_BLOCK));
-    this.opadState = midstate(this.outer.subarray(0, SHA1_BLOCK));
+    const ip: Sha1State = midstate(this.inner.subarray(0, SHA1_BLOCK));
+    const op: Sha1State = midstate(this.outer.subarray(0, SHA1_BLOCK));
+    [this.i0, this.i1, this.i2, this.i3, this.i4] = [ip[0]!, ip[1]!, ip[2]!, ip[3]!, ip[4]!];
+    [this.o0, this.o1, this.o2, this.o3, this.o4] = [op[0]!, op[1]!, op[2]!, op[3]!, op[4]!];
   }
 
   /** JS path: the HMAC's five digest words (in the shared ST, valid until the next HMAC). */
   private macWords(data: Buffer, start: number, end: number, roc?: number): Int32Array {
-    ST.set(this.ipadState);
+    this.startInner();
     finish(ST, SHA1_BLOCK, data, start, end, roc);
     return this.outerHash();
+  }
+
+  private startInner(): void {
+    ST[0] = this.i0;
+    ST[1] = this.i1;
+    ST[2] = this.i2;
+    ST[3] = this.i3;
+    ST[4] = this.i4;
   }
 
   /** The outer hash over the inner digest in ST: one block after the opad midstate. */
   private outerHash(): Int32Array {
     const v = OUTER_VIEW;
     for (let i = 0; i < 5; i++) v.setInt32(4 * i, ST[i] as number);
-    ST.set(this.opadState);
+    ST[0] = this.o0;
+    ST[1] = this.o1;
+    ST[2] = this.o2;
+    ST[3] = this.o3;
+    ST[4] = this.o4;
     compress(ST, v, 0);
     return ST;
   }
@@ -108,7 +131,7 @@ export class HmacSha1 {
    */
   verifyInPlace(v: DataView, start: number, end: number, roc: number, tag: Buffer, tagStart: number, tagLength: number): boolean {
     if (!this.js) return this.verify(Buffer.from(v.buffer, v.byteOffset, v.byteLength), start, end, roc, tag, tagStart, tagLength);
-    ST.set(this.ipadState);
+    this.startInner();
     finishInPlace(ST, SHA1_BLOCK, v, start, end, roc);
     return tagMatches(this.outerHash(), tag, tagStart, tagLength);
   }
