@@ -3,7 +3,7 @@
  * record command in a child process (srtp-record-child), RTP packets/s from spawn to exit, and the SRTP run as a
  * ratio to the clear run of the same run of this bench (the machines are noisy: only same-run ratios mean much).
  *
- *   G.711: 200 concurrent 60 s PCMU calls (1.2M RTP packets), clear and SRTP recorded alternately, twice each,
+ *   G.711: 200 concurrent 60 s PCMU calls (1.2M RTP packets), clear and SRTP recorded alternately, three times each,
  *          best run of each kept. Target: SRTP costs < 40% more than clear.
  *   SILK:  12 concurrent 60 s SILK/16000 calls (PT 104, 20 ms packets from silk-wasm's encoder, reused by every
  *          call), clear and SRTP. SILK decode speed = seconds of audio ÷ CPU seconds of the recorder process
@@ -30,7 +30,7 @@ const SILK = { calls: 12, concurrency: 12, durationSec: 60, payloadType: 104, se
 /** Seconds of speech-like audio encoded once; calls cycle through its packets from different offsets. */
 const SILK_SOURCE_SEC = 10;
 /** Clear/SRTP recordings of the G.711 pair, alternated; the best of each is reported. */
-const G711_ROUNDS = 2;
+const G711_ROUNDS = 3;
 /** Decoder-alone run: streams × packets (2 × 60 s). */
 const ALONE = { streams: 2, packets: 3000 } as const;
 const CONTINUOUS_PACKETS = 6000;
