@@ -15,7 +15,7 @@ import type { AssociatedRtp, PlacedAudio, RtpPacket } from './types';
 import type { DirectionStats, DtmfEvent, RecordingMetadata, SrtpDirectionStats } from './metadata';
 import { CallTimeline } from './timeline';
 import { WavWriter } from './wav';
-import { SequenceTracker, tsDelta } from './rtp';
+import { parseRtp, SequenceTracker, tsDelta } from './rtp';
 import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
 import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKey, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
 import { RawMediaKeeper } from './raw-keeper';
@@ -29,6 +29,8 @@ import { latestSdp, otherSide, pickMedia } from './associator-index';
 
 const US = 1_000_000;
 const ADVANCE_EVERY_US = 100_000;
+/** Packets held per stream while its side's SRTP answer is pending (10 s of 20 ms packets). */
+const MAX_HELD = 500;
 
 export interface CallRecorderOptions {
   /** 'stereo': caller left, callee right; 'mixed': both sides summed to mono. */
@@ -73,6 +75,8 @@ interface StreamRec {
   /** Payload type → rtpmap for RED blocks, as of `protGen`. */
   maps: Map<number, SdpRtpMap | null> | undefined;
   red: RedState | undefined;
+  /** Packets (copies) that arrived while the side's SRTP answer was pending, replayed once it is known. */
+  held: AssociatedRtp[] | undefined;
   /** Capture time of this stream's newest packet. */
   lastTs: number;
   /** Batch decoders: capture times of recent packets by RTP timestamp, to place audio delivered late. */
@@ -323,6 +327,8 @@ export class CallRecorder {
       st.prot = rec.keys.sideProtection(st.side);
       st.maps = undefined;
     }
+    if (st.prot.kind === 'pending') return this.hold(rec, st, side, a);
+    if (st.held !== undefined) this.releaseHeld(rec, st);
     // SRTP: the decrypted payload (padding included); the plain packet is rebuilt only if it must be kept raw.
     let plain: Buffer | undefined;
     if (st.prot.kind !== 'clear') {
@@ -458,13 +464,57 @@ export class CallRecorder {
     return r;
   }
 
+  /**
+   * A packet of a side whose SRTP answer is not in yet: kept (a copy: capture buffers may be reused) until the
+   * answer says how to read it. At most MAX_HELD per stream; older ones are counted as not decrypted (no key).
+   */
+  private hold(rec: Recording, st: StreamRec, side: SideState, a: AssociatedRtp): void {
+    const held = (st.held ??= []);
+    if (held.length >= MAX_HELD) {
+      held.shift();
+      this.countNoKey(side, 1);
+    }
+    const payload = Buffer.from(a.pkt.payload);
+    const rtp = parseRtp(payload);
+    if (rtp === undefined) return;
+    held.push({ ...a, pkt: { ...a.pkt, payload }, rtp });
+    this.counters.inc('srtp.heldForAnswer');
+  }
+
+  /** Held packets go through onRtp() now that the side's protection is known (in capture order, before the next). */
+  private releaseHeld(rec: Recording, st: StreamRec): void {
+    const held = st.held ?? [];
+    st.held = undefined;
+    for (const h of held) this.onRtp(h);
+  }
+
+  private countNoKey(side: SideState, n: number): void {
+    const stats = (side.srtp ??= newSrtpStats());
+    stats.failed['no-key'] = (stats.failed['no-key'] ?? 0) + n;
+  }
+
+  /** At the end of a recording: held packets are replayed if the answer came, else counted as not decrypted. */
+  private settleHeld(rec: Recording): void {
+    rec.keys.refresh();
+    for (const list of rec.streams.values()) {
+      for (const st of list) {
+        if (st.held === undefined) continue;
+        if (rec.keys.sideProtection(st.side).kind !== 'pending') this.releaseHeld(rec, st);
+        else {
+          this.countNoKey(rec.sides[st.side], st.held.length);
+          st.held = undefined;
+        }
+      }
+    }
+  }
+
   /** One associated RTCP packet: SRTCP is authenticated and counted per direction. */
   onRtcp(x: { call: Call; sender: Side; pkt: TransportPacket }): void {
     const rec = this.active.get(x.call.key) ?? this.ending.get(x.call.key);
     if (rec === undefined || rec.finished) return;
     if (rec.keys.refresh()) rec.protGen++;
     const prot = rec.keys.sideProtection(x.sender);
-    if (prot.kind === 'clear') return;
+    if (prot.kind === 'clear' || prot.kind === 'pending') return;
     const stats = (rec.sides[x.sender].srtp ??= newSrtpStats());
     const r = prot.kind === 'srtp' ? rec.keys.unprotectRtcp(x.sender, x.pkt.payload, x.pkt.ts) : undefined;
     if (r?.ok === true) stats.srtcp.ok++;
@@ -573,7 +623,7 @@ export class CallRecorder {
       tracker = new SequenceTracker();
       side.seq.set(a.rtp.ssrc, tracker);
     }
-    const st: StreamRec = { flow: a.flow, ssrc: a.rtp.ssrc, key, side: sideName, tracker, pt: -1, dec: undefined, protGen: -1, prot: { kind: 'clear' }, keyState: { key: undefined, used: undefined }, keyNoted: undefined, maps: undefined, red: undefined, lastTs: ts, capTimes: undefined };
+    const st: StreamRec = { flow: a.flow, ssrc: a.rtp.ssrc, key, side: sideName, tracker, pt: -1, dec: undefined, protGen: -1, prot: { kind: 'clear' }, keyState: { key: undefined, used: undefined }, keyNoted: undefined, maps: undefined, red: undefined, held: undefined, lastTs: ts, capTimes: undefined };
     if (list === undefined) rec.streams.set(a.rtp.ssrc, [st]);
     else list.push(st);
     return st;
@@ -746,8 +796,8 @@ export class CallRecorder {
     for (const [key, rec] of this.ending) {
       // No advance here: an ended call's audio stops at its last packet, not at the next unrelated frame.
       if (rec.endedAt !== undefined && now - rec.endedAt > this.opts.endLingerSec * US) {
+        this.finish(rec); // before the delete: held packets it replays look their recording up
         this.ending.delete(key);
-        this.finish(rec);
       }
     }
   }
@@ -761,6 +811,7 @@ export class CallRecorder {
 
   private finish(rec: Recording): void {
     if (rec.finished) return;
+    this.settleHeld(rec);
     this.flushBatches(rec, 0, true);
     rec.finished = true;
     rec.timeline?.finish();
@@ -920,7 +971,9 @@ function srtpFlags(who: Side, s: SrtpDirectionStats, prot: SideProtection): stri
   const why =
     prot.kind === 'no-key'
       ? `no key: ${prot.reason}`
-      : `${s.failed['auth'] ?? 0} failed authentication with every key in the call's SDP (wrong key?)${s.failed['mki'] ? `, ${s.failed['mki']} had an unexpected MKI` : ''}`;
+      : prot.kind === 'pending'
+        ? `no key: the ${who}'s SDP answer, which brings its key, was never seen`
+        : `${s.failed['auth'] ?? 0} failed authentication with every key in the call's SDP (wrong key?)${s.failed['mki'] ? `, ${s.failed['mki']} had an unexpected MKI` : ''}`;
   if (s.decrypted === 0) return [`not decrypted: the ${who}'s audio (${refused} SRTP packets): ${why}`];
   // A few refusals around a re-key are normal; more is worth a listener's attention.
   if (refused > Math.max(10, s.decrypted / 100)) return [`partly not decrypted: ${refused} of the ${who}'s ${refused + s.decrypted} SRTP packets: ${why}`];

@@ -43,7 +43,13 @@ export type SideProtection =
   | { kind: 'clear' }
   | { kind: 'srtp' }
   /** SRTP without a key Tapline can read (no a=crypto, DTLS-SRTP, unsupported suite, ignored by policy). */
-  | { kind: 'no-key'; reason: string };
+  | { kind: 'no-key'; reason: string }
+  /**
+   * The other side offered SRTP and this side's answer (which brings its key) is not in yet: its media may
+   * arrive first (forwarded SIP and mirrored RTP race), so its packets wait for the answer instead of being
+   * taken for clear RTP.
+   */
+  | { kind: 'pending' };
 
 /** Per-stream memory: the key this stream's packets are expected under, and the key that opened the last one. */
 export interface StreamKeyState {
@@ -59,6 +65,8 @@ export class CallSrtpKeys {
   private readonly keys: SrtpKey[] = [];
   private readonly protection: Record<Side, SideProtection> = { caller: { kind: 'clear' }, callee: { kind: 'clear' } };
   private seen = 0;
+  /** Sides whose SDP has been read. */
+  private readonly sdpFrom: Record<Side, boolean> = { caller: false, callee: false };
   /** Problems with key material (bad base64, unsupported suite), once each. */
   readonly problems = new Set<string>();
 
@@ -158,6 +166,9 @@ export class CallSrtpKeys {
     const side = rec.from;
     const savp = /SAVP/i.test(media.proto);
     const lines = media.crypto;
+    const other: Side = side === 'caller' ? 'callee' : 'caller';
+    if (rec.role === 'offer' && (savp || lines.length > 0) && !this.sdpFrom[other]) this.protection[other] = { kind: 'pending' };
+    this.sdpFrom[side] = true;
     if (rec.role === 'answer') {
       const offer = this.offerBefore(all, i, side);
       const offerMedia = offer !== undefined ? pickMedia(offer.sdp, 0, 'audio') : undefined;

@@ -1,0 +1,110 @@
+/**
+ * SRTP media that arrives before the SDP answer that brings its key: forwarded SIP and mirrored RTP travel
+ * different paths, so a callee's first packets are often captured before its 200 OK. They must wait for the
+ * answer (and then decrypt), not be decoded as clear RTP (noise) — and if the answer never comes, they are
+ * counted and flagged as not decrypted. Packets are protected by libsrtp.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PluginHarness } from '../../core/testing/index';
+import { readWav } from '../../core/media/wav';
+import { parseInlineKey } from '../../core/media/srtp/index';
+import type { RecordingMetadata } from '../../core/media/metadata';
+import storageLocal from '../../plugins/storage-local/index';
+import g711 from '../../plugins/codec-g711/index';
+import { request, response } from '../sip-text';
+import { pcmu, RtpStream, tone } from '../rtp-build';
+import { bestLag } from '../pcm-correlation';
+import { describeLibsrtp, libsrtp } from '../srtp-reference';
+
+const T0 = Date.UTC(2026, 0, 1) * 1000;
+const CALLER = { src: '10.0.0.1', sport: 5060, dst: '10.0.0.2', dport: 5060 };
+const CALLEE = { src: '10.0.0.2', sport: 5060, dst: '10.0.0.1', dport: 5060 };
+const FROM_CALLER = { src: '10.0.0.1', sport: 4000, dst: '10.0.0.2', dport: 5000 };
+const FROM_CALLEE = { src: '10.0.0.2', sport: 5000, dst: '10.0.0.1', dport: 4000 };
+const CALLER_KEY = Buffer.alloc(30, 0x11).toString('base64');
+const CALLEE_KEY = Buffer.alloc(30, 0x22).toString('base64');
+const PACKETS = 100;
+
+function sdp(ip: string, port: number, key: string): string {
+  return ['v=0', `o=- 1 1 IN IP4 ${ip}`, 's=-', `c=IN IP4 ${ip}`, 't=0 0', `m=audio ${port} RTP/SAVP 0`, 'a=rtpmap:0 PCMU/8000', `a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${key}|2^31|1:1`, 'a=sendrecv', ''].join('\r\n');
+}
+
+/** PACKETS of a tone as SRTP under `key` (MKI 1), by libsrtp. */
+function protectedTone(ssrc: number, hz: number, key: string): { packets: Buffer[]; src: Int16Array } {
+  const src = tone(hz, 0, PACKETS * 160);
+  const stream = new RtpStream(ssrc);
+  const plain = Array.from({ length: PACKETS }, (_, i) => stream.next(0, pcmu(src.subarray(i * 160, (i + 1) * 160)), 160));
+  const { masterKey, masterSalt } = parseInlineKey(key);
+  return { packets: libsrtp({ op: 'protect', suite: 'AES_CM_128_HMAC_SHA1_80', masterKey, masterSalt, mki: Buffer.from([1]), packets: plain }).packets as Buffer[], src };
+}
+
+function channel(samples: Int16Array, ch: 0 | 1): Int16Array {
+  const out = new Int16Array(samples.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = samples[2 * i + ch] as number;
+  return out;
+}
+
+describeLibsrtp('SRTP captured before the SDP answer that brings its key', function () {
+  this.timeout(60_000);
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  async function harness(): Promise<PluginHarness> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-srtp-early-'));
+    dirs.push(dir);
+    return PluginHarness.create(storageLocal, { options: { dir }, with: [{ plugin: g711 }] });
+  }
+
+  it("the callee's packets before its 200 OK wait for it, then decrypt: none decoded as clear RTP, the tone from the first packet", async () => {
+    const h = await harness();
+    const callee = protectedTone(0xca11ee, 1000, CALLEE_KEY);
+    const caller = protectedTone(0xca11e4, 600, CALLER_KEY);
+    h.sip(request('INVITE', { body: sdp('10.0.0.1', 4000, CALLER_KEY) }), { ...CALLER, ts: T0 });
+    // The first 25 callee packets (0.5 s) are captured before the answer.
+    const early = 25;
+    for (let i = 0; i < early; i++) h.packet({ ...FROM_CALLEE, ts: T0 + 10_000 + i * 20_000, payload: callee.packets[i] as Buffer });
+    const answerAt = T0 + 10_000 + early * 20_000;
+    h.sip(response(200, 'OK', 'INVITE', { toTag: 't1', body: sdp('10.0.0.2', 5000, CALLEE_KEY) }), { ...CALLEE, ts: answerAt });
+    h.sip(request('ACK', { toTag: 't1' }), { ...CALLER, ts: answerAt + 1000 });
+    for (let i = early; i < PACKETS; i++) h.packet({ ...FROM_CALLEE, ts: T0 + 10_000 + i * 20_000 + 2000, payload: callee.packets[i] as Buffer });
+    for (let i = 0; i < PACKETS; i++) h.packet({ ...FROM_CALLER, ts: answerAt + 3000 + i * 20_000, payload: caller.packets[i] as Buffer });
+    const end = answerAt + 3000 + PACKETS * 20_000;
+    h.sip(request('BYE', { toTag: 't1', cseq: 9 }), { ...CALLER, ts: end });
+    h.sip(response(200, 'OK', 'BYE', { toTag: 't1', cseq: 9 }), { ...CALLEE, ts: end + 5000 });
+    await h.stop();
+
+    const m = h.kernel.recorder.finished[0] as RecordingMetadata;
+    assert.equal(m.callee.packets, PACKETS, JSON.stringify(m.callee));
+    assert.equal(m.srtp?.callee?.decrypted, PACKETS, JSON.stringify(m.srtp));
+    assert.deepEqual(m.srtp?.callee?.failed, {});
+    assert.equal(m.srtp?.caller?.decrypted, PACKETS);
+    assert.ok(!m.flags.some((f) => /decrypt/.test(f)), m.flags.join('; '));
+    const right = channel(readWav(m.audio!.file).samples, 1);
+    // The callee's channel holds the whole tone, its first packet included (the early ones are not noise).
+    const { corr } = bestLag(callee.src, right.subarray(0, callee.src.length + 800), 800);
+    assert.ok(corr > 0.99, `callee channel vs its tone: corr ${corr}`);
+  });
+
+  it('if the answer never comes, the held packets are counted and flagged "not decrypted", not decoded', async () => {
+    const h = await harness();
+    const callee = protectedTone(0xca11ee, 1000, CALLEE_KEY);
+    h.sip(request('INVITE', { body: sdp('10.0.0.1', 4000, CALLER_KEY) }), { ...CALLER, ts: T0 });
+    for (let i = 0; i < 30; i++) h.packet({ ...FROM_CALLEE, ts: T0 + 10_000 + i * 20_000, payload: callee.packets[i] as Buffer });
+    // The 200 OK is missing from the capture; the ACK and BYE are seen.
+    h.sip(request('ACK', { toTag: 't1' }), { ...CALLER, ts: T0 + 700_000 });
+    h.sip(request('BYE', { toTag: 't1', cseq: 9 }), { ...CALLER, ts: T0 + 800_000 });
+    h.sip(response(200, 'OK', 'BYE', { toTag: 't1', cseq: 9 }), { ...CALLEE, ts: T0 + 805_000 });
+    await h.stop();
+
+    const m = h.kernel.recorder.finished[0] as RecordingMetadata | undefined;
+    assert.ok(m !== undefined, 'a recording of the call');
+    assert.equal(m.callee.packets, 0, 'nothing decoded from packets that could not be decrypted');
+    assert.equal(m.srtp?.callee?.failed['no-key'], 30, JSON.stringify(m.srtp));
+    assert.ok(m.flags.some((f) => /not decrypted: the callee's audio \(30 SRTP packets\): no key: the callee's SDP answer/.test(f)), m.flags.join('; '));
+  });
+});
