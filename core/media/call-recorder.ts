@@ -326,12 +326,12 @@ export class CallRecorder {
       st.protGen = rec.protGen;
       st.prot = rec.keys.sideProtection(st.side);
       st.maps = undefined;
+      if (st.held !== undefined && st.prot.kind !== 'pending') this.releaseHeld(rec, st);
     }
-    if (st.prot.kind === 'pending') return this.hold(rec, st, side, a);
-    if (st.held !== undefined) this.releaseHeld(rec, st);
     // SRTP: the decrypted payload (padding included); the plain packet is rebuilt only if it must be kept raw.
     let plain: Buffer | undefined;
     if (st.prot.kind !== 'clear') {
+      if (st.prot.kind === 'pending') return this.hold(rec, st, side, a);
       plain = this.decrypt(rec, st, side, a.pkt, rtp, ts);
       if (plain === undefined) return;
     }
