@@ -148,7 +148,8 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
       this.emit('rtcp', { call: b.call, sender: b.sender, pkt });
       return;
     }
-    const rtp = parseRtp(buf);
+    // A P bit whose count does not fit may be SRTP (encrypted padding, tag last): the recorder checks it later.
+    const rtp = parseRtp(buf, true);
     if (rtp === undefined) {
       this.pending[NOT_RTP]++;
       return;

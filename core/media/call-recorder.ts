@@ -334,6 +334,10 @@ export class CallRecorder {
       if (st.prot.kind === 'pending') return this.hold(rec, st, side, a);
       plain = this.decrypt(rec, st, side, a.pkt, rtp, ts);
       if (plain === undefined) return;
+    } else if (rtp.paddingUnchecked === true) {
+      // Clear RTP whose padding count does not fit (RFC 3550 A.1: not a valid packet).
+      this.counters.inc('media.badPadding');
+      return;
     }
     if (!st.tracker.add(rtp.seq)) return; // duplicate
     let dec = st.pt === rtp.payloadType ? st.dec : undefined;
@@ -475,7 +479,7 @@ export class CallRecorder {
       this.countNoKey(side, 1);
     }
     const payload = Buffer.from(a.pkt.payload);
-    const rtp = parseRtp(payload);
+    const rtp = parseRtp(payload, true);
     if (rtp === undefined) return;
     held.push({ ...a, pkt: { ...a.pkt, payload }, rtp });
     this.counters.inc('srtp.heldForAnswer');

@@ -58,6 +58,21 @@ describe('media/rtp', () => {
       assert.deepEqual([...p.payload], [0xaa, 0xbb]);
     });
 
+    it('with uncheckedPadding (SRTP: encrypted padding, tag last) keeps a P-bit packet whose count does not fit', () => {
+      const b = rtpBytes({ payload: Buffer.alloc(3) });
+      b[0] |= 0x20;
+      b[b.length - 1] = 200;
+      assert.equal(parseRtp(b), undefined);
+      const p = parseRtp(b, true);
+      assert.ok(p);
+      assert.equal(p.paddingUnchecked, true);
+      assert.equal(p.payload.length, 3, 'the payload runs to the end');
+      const ok = parseRtp(rtpBytes({ pad: 4, payload: Buffer.from([1, 2]) }), true);
+      assert.ok(ok);
+      assert.equal(ok.paddingUnchecked, undefined, 'a count that fits is applied as usual');
+      assert.deepEqual([...ok.payload], [1, 2]);
+    });
+
     it('rejects malformed packets without throwing', () => {
       const good = rtpBytes({ payload: Buffer.alloc(4) });
       const bad: Buffer[] = [

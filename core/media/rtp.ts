@@ -7,8 +7,10 @@ import type { RtpPacket } from './types';
 /**
  * RFC 3550 §5.1 header parse. Returns undefined unless the version is 2 and the CSRC list, header extension and
  * padding count all fit the buffer. Structural only: RTCP (see isRtcp) also passes, so test isRtcp first.
+ * `uncheckedPadding`: a P bit whose count does not fit is accepted (paddingUnchecked, payload to the end), for
+ * SRTP, where the padding is encrypted and the last byte belongs to the authentication tag.
  */
-export function parseRtp(buf: Buffer): RtpPacket | undefined {
+export function parseRtp(buf: Buffer, uncheckedPadding = false): RtpPacket | undefined {
   const len = buf.length;
   if (len < 12) return undefined;
   const b0 = buf[0] as number;
@@ -25,16 +27,18 @@ export function parseRtp(buf: Buffer): RtpPacket | undefined {
   }
   const padding = (b0 & 0x20) !== 0;
   let end = len;
+  let unchecked = false;
   if (padding) {
     // The last octet counts the padding including itself, so 0 is invalid (RFC 3550 §5.1, A.1 validity check).
     const pad = buf[len - 1] as number;
-    if (pad === 0 || off + pad > len) return undefined;
-    end = len - pad;
+    if (pad !== 0 && off + pad <= len) end = len - pad;
+    else if (uncheckedPadding) unchecked = true;
+    else return undefined;
   }
   const csrc: number[] = [];
   for (let i = 0; i < cc; i++) csrc.push(buf.readUInt32BE(12 + i * 4));
   const b1 = buf[1] as number;
-  return {
+  const p: RtpPacket = {
     version: 2,
     padding,
     extension,
@@ -47,6 +51,8 @@ export function parseRtp(buf: Buffer): RtpPacket | undefined {
     payload: buf.subarray(off, end),
     headerLength: off,
   };
+  if (unchecked) p.paddingUnchecked = true;
+  return p;
 }
 
 /**

@@ -18,6 +18,11 @@ export interface RtpPacket {
   payload: Buffer;
   /** Bytes before the payload. */
   headerLength: number;
+  /**
+   * Set (true) when the P bit is on but the last byte cannot be a padding count: an SRTP packet, whose padding is
+   * encrypted and whose last byte is its tag's. `payload` then runs to the end; padding is checked after decryption.
+   */
+  paddingUnchecked?: boolean;
 }
 
 /** One RTP packet bound to a call and to the side that sent it. */
