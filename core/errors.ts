@@ -22,6 +22,8 @@ export const ErrorCodes = {
   SDP_PARSE: 'TAPLINE_ERR_SDP_PARSE',
   PACKET_DECODE: 'TAPLINE_ERR_PACKET_DECODE',
   USAGE: 'TAPLINE_ERR_USAGE',
+  /** Misuse of the native SRTP addon (native/srtp): thrown by the C code as a TypeError/RangeError with this code. */
+  SRTP_NATIVE: 'TAPLINE_ERR_SRTP_NATIVE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -12,6 +12,7 @@ import { HmacSha1 } from './auth';
 import { KeystreamRun } from './keystream-run';
 import { IN_PLACE_ROOM } from './sha1';
 import { outputRing } from './output-ring';
+import { srtpNative, type NativeKeys } from './native';
 import { AesCm, writeIv } from './cipher';
 import { checkMasterKey, deriveSessionKeys } from './kdf';
 import { ReplayWindow } from './replay';
@@ -39,6 +40,11 @@ export interface SrtpContextOptions {
   replayWindow?: number;
   /** Highest ROC tried on an SSRC's first packet (a recorder joining mid-call). Default 2. */
   maxRocProbe?: number;
+  /**
+   * Authenticate and decrypt a known stream's packets in the native addon when it is loaded (native.ts). Default
+   * true; false keeps this context on the TypeScript path (the tests run both and compare).
+   */
+  native?: boolean;
 }
 
 /** Why a packet was refused. */
@@ -126,6 +132,8 @@ export class SrtpContext {
   private readonly layouts: readonly number[];
   private readonly rtpKeys: Keys;
   private readonly rtcpKeys: Keys;
+  /** The RTP session keys inside the native addon, when this context uses it. */
+  private readonly nativeKeys: NativeKeys | undefined;
   private readonly rtpStreams = new Map<number, Stream>();
   /** The SSRC last seen and its stream: a key is one sender's, so nearly every packet hits (no Map lookup). */
   private lastSsrc = -1;
@@ -156,6 +164,12 @@ export class SrtpContext {
     const k = deriveSessionKeys(opts.masterKey, opts.masterSalt);
     this.rtpKeys = { aes: new AesCm(k.rtpKey), hmac: new HmacSha1(k.rtpAuth), salt: k.rtpSalt };
     this.rtcpKeys = { aes: new AesCm(k.rtcpKey), hmac: new HmacSha1(k.rtcpAuth), salt: k.rtcpSalt };
+    this.nativeKeys = opts.native !== false && srtpNative !== undefined ? srtpNative.createKeys(k.rtpAuth, k.rtpKey, k.rtpSalt) : undefined;
+  }
+
+  /** Whether this context's known streams are handled by the native addon. */
+  get usesNative(): boolean {
+    return this.nativeKeys !== undefined;
   }
 
   /** Known state of an SSRC, once one of its packets authenticated. */
@@ -229,12 +243,22 @@ export class SrtpContext {
       if (!this.mkiMatches(p, authEnd, stream.mkiLength)) return 'mki';
       const index = estimateIndex(stream.replay.highest, seq);
       if (index < 0 || stream.replay.check(index) !== 'ok') return index < 0 ? 'auth' : 'replay';
-      // Authenticated and decrypted in the output ring: one copy of the packet, no per-packet buffer.
       const ring = outputRing;
-      const off = ring.take(authEnd + IN_PLACE_ROOM);
-      ring.buffer.set(p, off);
       const roc = Math.floor(index / 0x10000) >>> 0;
       const tagLength = this.tagLength;
+      const nk = this.nativeKeys;
+      if (nk !== undefined) {
+        // The addon authenticates the packet where it is and writes header + plain payload into the ring.
+        const at = ring.take(authEnd);
+        if (!(srtpNative as NonNullable<typeof srtpNative>).unprotect(nk, p, authEnd, hdr, roc, tagLength, at)) return 'auth';
+        stream.replay.accept(index);
+        this.lastIndex = index;
+        this.lastHeaderLength = hdr;
+        return ring.buffer.subarray(at + hdr, at + authEnd);
+      }
+      // Authenticated and decrypted in the output ring: one copy of the packet, no per-packet buffer.
+      const off = ring.take(authEnd + IN_PLACE_ROOM);
+      ring.buffer.set(p, off);
       if (!this.rtpKeys.hmac.verifyInPlace(ring.view, off, off + authEnd, roc, p, len - tagLength, tagLength)) return 'auth';
       stream.replay.accept(index);
       this.lastIndex = index;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { readCapture } from '../../net/capture-reader';
 import { isSkipReason, PacketDecoder } from '../../net/decode';
 import { corpusPath, describeCorpus } from '../../../test/corpus';
+import { SRTP_BACKENDS } from '../../../test/srtp-backends';
 import { haveLibsrtp, libsrtp, LIBSRTP_MISSING } from '../../../test/srtp-reference';
 import { ALAW_TABLE } from '../../../plugins/codec-g711/g711';
 import { isRtcp, parseRtp } from '../rtp';
@@ -114,40 +115,42 @@ describeCorpus('media/srtp: captures with known keys (SRTP_KEYS.tsv)', () => {
 
   for (const row of keyRows()) {
     const ssrcHex = `0x${row.ssrc.toString(16).toUpperCase()}`;
-    it(`${row.file} SSRC ${ssrcHex}: every SRTP packet authenticates and matches libsrtp's plaintext`, async function () {
-      const all = await load(row.file);
-      const srtp = all.filter((d) => isRtpOf(d, row.ssrc));
-      assert.ok(srtp.length > 100, `${srtp.length} packets of ${ssrcHex}`);
-      const expected = EXPECTED_PACKETS.get(row.ssrc);
-      if (expected !== undefined) assert.equal(srtp.length, expected, 'packets found, TURN framing removed');
-      const { masterKey, masterSalt } = parseInlineKey(row.inline);
-      const ctx = new SrtpContext({ suite: row.suite, masterKey, masterSalt });
-      const plain: Buffer[] = [];
-      for (const p of srtp) {
-        const r = ctx.unprotect(p);
-        assert.ok(r.ok, `packet seq ${p.readUInt16BE(2)}: ${r.ok ? '' : r.reason}`);
-        plain.push(r.rtp);
-      }
-      assert.equal(ctx.stats.rtp.ok, srtp.length);
-      // SRTCP of the same sender (rtcp-mux), when the capture has any.
-      const srtcp = all.filter((d) => isRtcpOf(d, row.ssrc));
-      for (const p of srtcp) {
-        const r = ctx.unprotectRtcp(p);
-        assert.ok(r.ok, `SRTCP: ${r.ok ? '' : r.reason}`);
-        assert.ok(isRtcp(r.rtcp));
-      }
-      console.log(`      ${row.file} ${ssrcHex}: ${srtp.length}/${srtp.length} SRTP, ${srtcp.length}/${srtcp.length} SRTCP authenticated (ROC ${ctx.streamInfo(row.ssrc)?.roc})`);
+    for (const backend of SRTP_BACKENDS) {
+      it(`${row.file} SSRC ${ssrcHex} (${backend.name} path): every SRTP packet authenticates and matches libsrtp's plaintext`, async function () {
+        const all = await load(row.file);
+        const srtp = all.filter((d) => isRtpOf(d, row.ssrc));
+        assert.ok(srtp.length > 100, `${srtp.length} packets of ${ssrcHex}`);
+        const expected = EXPECTED_PACKETS.get(row.ssrc);
+        if (expected !== undefined) assert.equal(srtp.length, expected, 'packets found, TURN framing removed');
+        const { masterKey, masterSalt } = parseInlineKey(row.inline);
+        const ctx = new SrtpContext({ suite: row.suite, masterKey, masterSalt, native: backend.native });
+        const plain: Buffer[] = [];
+        for (const p of srtp) {
+          const r = ctx.unprotect(p);
+          assert.ok(r.ok, `packet seq ${p.readUInt16BE(2)}: ${r.ok ? '' : r.reason}`);
+          plain.push(r.rtp);
+        }
+        assert.equal(ctx.stats.rtp.ok, srtp.length);
+        // SRTCP of the same sender (rtcp-mux), when the capture has any.
+        const srtcp = all.filter((d) => isRtcpOf(d, row.ssrc));
+        for (const p of srtcp) {
+          const r = ctx.unprotectRtcp(p);
+          assert.ok(r.ok, `SRTCP: ${r.ok ? '' : r.reason}`);
+          assert.ok(isRtcp(r.rtcp));
+        }
+        console.log(`      ${row.file} ${ssrcHex}: ${srtp.length}/${srtp.length} SRTP, ${srtcp.length}/${srtcp.length} SRTCP authenticated (ROC ${ctx.streamInfo(row.ssrc)?.roc})`);
 
-      if (!haveLibsrtp) {
-        console.log(`      (libsrtp comparison skipped: ${LIBSRTP_MISSING})`);
-        return;
-      }
-      const ref = libsrtp({ op: 'unprotect', suite: row.suite, masterKey, masterSalt, window: 1024, packets: srtp });
-      const refPlain = ref.packets.filter((p): p is Buffer => p !== null);
-      assert.equal(refPlain.length, srtp.length, 'libsrtp accepts every packet too');
-      assert.equal(payloadHash(plain), payloadHash(refPlain));
-      assert.deepEqual(plain, refPlain, 'whole packets identical to libsrtp');
-    });
+        if (!haveLibsrtp) {
+          console.log(`      (libsrtp comparison skipped: ${LIBSRTP_MISSING})`);
+          return;
+        }
+        const ref = libsrtp({ op: 'unprotect', suite: row.suite, masterKey, masterSalt, window: 1024, packets: srtp });
+        const refPlain = ref.packets.filter((p): p is Buffer => p !== null);
+        assert.equal(refPlain.length, srtp.length, 'libsrtp accepts every packet too');
+        assert.equal(payloadHash(plain), payloadHash(refPlain));
+        assert.deepEqual(plain, refPlain, 'whole packets identical to libsrtp');
+      });
+    }
   }
 
   it('marseillaise: the decrypted PCMA is music (loud, smooth), the ciphertext is noise', async () => {
