@@ -49,7 +49,10 @@ const prefix = resolve(dirname(process.execPath), '..');
 if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
 const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 if (r.status !== 0 || !existsSync(addon)) {
-  const tail = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-8).join('\n');
+  // The compiler's own complaint, not node-gyp's stack trace.
+  const lines = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n');
+  const errors = lines.filter((l) => /error|not found|No such file/i.test(l) && !/^gyp ERR! (stack|System|command|cwd|node|not ok)/.test(l));
+  const tail = (errors.length > 0 ? errors.slice(0, 6) : lines.slice(-8)).join('\n');
   say(`native SRTP addon not built (node-gyp exit ${r.status ?? r.signal}); SRTP uses the TypeScript path. node-gyp said:\n${tail}`);
   process.exit(0);
 }

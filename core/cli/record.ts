@@ -7,6 +7,7 @@ import { prepareConfig } from '../plugins/loader';
 import { Kernel } from '../kernel';
 import { summarizeCall } from '../dialog/summary';
 import { ErrorCodes, TaplineError } from '../errors';
+import { srtpNativeStatus } from '../media/srtp/native';
 import type { Source, SourceProgress } from '../contract';
 import topSchema from '../../schema/tapline.schema.json';
 
@@ -99,6 +100,7 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
     })),
     unmatchedStreams: summary.unmatched,
     counters: summary.counters,
+    srtp: srtpPath(),
   };
   const summaryFile = path.join(outDir, 'summary.json');
   fs.writeFileSync(summaryFile, JSON.stringify(doc, null, 2) + '\n');
@@ -114,6 +116,13 @@ interface SummaryDoc {
   recordings: Array<{ id: string; callId: string; audio?: string; durationSec?: number; packets: object; lost: object; dtmf: string; flags: string[] }>;
   unmatchedStreams: unknown[];
   counters: Record<string, number>;
+  /** Which code decrypted SRTP: the native addon (native/srtp) or the slower TypeScript path, and why. */
+  srtp: { path: 'native' | 'typescript'; reason?: string };
+}
+
+function srtpPath(): SummaryDoc['srtp'] {
+  const st = srtpNativeStatus();
+  return st.loaded ? { path: 'native' } : { path: 'typescript', ...(st.reason !== undefined ? { reason: st.reason } : {}) };
 }
 
 function renderSummary(doc: SummaryDoc, file: string): string {
@@ -136,6 +145,7 @@ function renderSummary(doc: SummaryDoc, file: string): string {
   lines.push(
     `SIP messages: ${pick('core.sip.messages')}, SIP errors: ${pick('core.sip.errors')}, media packets: ${pick('core.media.packets')}, skipped frames: ${pick('core.frames.skipped')}`,
   );
+  if (doc.srtp.path === 'typescript') lines.push(`note: SRTP is decrypted on the slower TypeScript path: ${doc.srtp.reason ?? 'native addon not loaded'}`);
   lines.push(`summary written to ${file}`);
   return lines.join('\n') + '\n';
 }

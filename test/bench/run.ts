@@ -32,7 +32,7 @@ const BENCHES: BenchSpec[] = [
   { id: 'pipeline', module: 'pipeline-bench', fn: 'benchPipeline', title: 'Core pipeline, end to end' },
   // ~80 s of recording + ~125 s of tshark on a 1.4 GB capture (+ ~10 s to generate it on a first run).
   { id: 'recording', module: 'recording-bench', fn: 'benchRecording', title: 'Recording, end to end (record CLI)', timeoutMs: 900_000 },
-  // ~60-90 s of recording, clear and SRTP (+ ~40 s to generate and protect its captures on a first run).
+  // ~90-120 s of recording: clear, SRTP and SRTP on the TypeScript path (+ ~40 s to generate and protect its captures on a first run).
   { id: 'srtp', module: 'srtp-bench', fn: 'benchSrtp', title: 'SRTP and SILK, end to end (record command)', timeoutMs: 600_000 },
 ];
 

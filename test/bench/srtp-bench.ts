@@ -5,6 +5,7 @@
  *
  *   G.711: 200 concurrent 60 s PCMU calls (1.2M RTP packets), clear and SRTP recorded alternately, three times each,
  *          best run of each kept (each round's own ratio is printed too). Target: SRTP costs < 40% more than clear.
+ *          SRTP is also recorded with the native addon off (TAPLINE_SRTP_NATIVE=0), as a reference without target.
  *   SILK:  12 concurrent 60 s SILK/16000 calls (PT 104, 20 ms packets from silk-wasm's encoder, reused by every
  *          call), clear and SRTP. SILK decode speed = seconds of audio ÷ CPU seconds of the recorder process
  *          (process.cpuUsage in the child: pcap, SIP, SRTP and WAV writing included). Target ≥ 100× real time per
@@ -72,17 +73,38 @@ function pairNote(p: CapturePair, what: string): string {
   return `${what}: ${ex.frames} frames, ${ex.rtpPackets} RTP packets, ${ex.captureSec.toFixed(1)} s of traffic (${made})`;
 }
 
-async function recordRounds(p: CapturePair, rounds: number, mode: Omit<RecordMode, 'srtp'>, problems: string[]): Promise<{ clear: RecordRun[]; srtp: RecordRun[] }> {
-  const out = { clear: [] as RecordRun[], srtp: [] as RecordRun[] };
+interface Rounds {
+  clear: RecordRun[];
+  srtp: RecordRun[];
+  /** SRTP with the native addon turned off (TAPLINE_SRTP_NATIVE=0), when asked for. */
+  srtpTs: RecordRun[];
+}
+
+async function recordRounds(p: CapturePair, rounds: number, mode: Omit<RecordMode, 'srtp'>, problems: string[], withTs = false): Promise<Rounds> {
+  const out: Rounds = { clear: [], srtp: [], srtpTs: [] };
+  const kinds = [
+    { label: 'clear', srtp: false, into: out.clear },
+    { label: 'SRTP ', srtp: true, into: out.srtp },
+    ...(withTs ? [{ label: 'SRTP (TypeScript path)', srtp: true, srtpNative: false, into: out.srtpTs }] : []),
+  ];
   for (let i = 0; i < rounds; i++) {
-    for (const srtp of [false, true]) {
-      const r = await recordAndCheck(srtp ? p.srtp : p.clear, p.expected, { ...mode, srtp });
-      (srtp ? out.srtp : out.clear).push(r);
-      for (const x of r.problems) problems.push(`${mode.codec} ${srtp ? 'SRTP' : 'clear'}: ${x}`);
-      console.log(`  ${mode.codec} ${srtp ? 'SRTP ' : 'clear'}: ${r.wallSec.toFixed(2)} s, CPU ${r.cpuSec.toFixed(2)} s${r.problems.length > 0 ? ' — CORRECTNESS FAILED' : ''}`);
+    for (const k of kinds) {
+      const r = await recordAndCheck(k.srtp ? p.srtp : p.clear, p.expected, { ...mode, srtp: k.srtp, ...(k.srtpNative === false ? { srtpNative: false } : {}) });
+      k.into.push(r);
+      for (const x of r.problems) problems.push(`${mode.codec} ${k.label.trim()}: ${x}`);
+      console.log(`  ${mode.codec} ${k.label}: ${r.wallSec.toFixed(2)} s, CPU ${r.cpuSec.toFixed(2)} s${r.problems.length > 0 ? ' — CORRECTNESS FAILED' : ''}`);
     }
   }
   return out;
+}
+
+/** Each round's SRTP run against that round's clear run (machine noise shows as their spread), and the median. */
+function roundRatios(srtp: readonly RecordRun[], clear: readonly RecordRun[]): { pairs: number[]; median: number } {
+  const pairs = srtp.map((r, i) => (r.wallSec / (clear[i] as RecordRun).wallSec - 1) * 100);
+  const sorted = [...pairs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return { pairs, median };
 }
 
 function signed(v: number): string {
@@ -107,7 +129,7 @@ export async function benchSrtp(): Promise<BenchResult[]> {
   pruneCaptures([g711.key, silk.key]);
 
   const problems: string[] = [];
-  const g = await recordRounds(g711, G711_ROUNDS, { codec: 'PCMU/8000', durationSec: G711.durationSec }, problems);
+  const g = await recordRounds(g711, G711_ROUNDS, { codec: 'PCMU/8000', durationSec: G711.durationSec }, problems, true);
   const s = await recordRounds(silk, 1, { codec: `SILK/${SILK_RATE}`, durationSec: SILK.durationSec }, problems);
   const alone = await bestOf(DECODE_RUNS, () => decoderAloneSpeed(packets, ALONE.streams, ALONE.packets));
   const continuous = await bestOf(DECODE_RUNS, () => continuousDecodeSpeed(packets, CONTINUOUS_PACKETS));
@@ -118,11 +140,9 @@ export async function benchSrtp(): Promise<BenchResult[]> {
   const costPct = (gs.wallSec / gc.wallSec - 1) * 100;
   const cpuCostPct = (gs.cpuSec / gc.cpuSec - 1) * 100;
   const usPerPacket = ((gs.recordCpuSec - gc.recordCpuSec) / gEx.rtpPackets) * 1e6;
-  // Each round's SRTP run against the clear run just before it: shows how much of the figure is machine noise.
-  const pairs = g.srtp.map((r, i) => (r.wallSec / (g.clear[i] as RecordRun).wallSec - 1) * 100);
-  const sortedPairs = [...pairs].sort((a, b) => a - b);
-  const mid = sortedPairs.length >> 1;
-  const medianPair = sortedPairs.length % 2 === 1 ? (sortedPairs[mid] as number) : ((sortedPairs[mid - 1] as number) + (sortedPairs[mid] as number)) / 2;
+  const { pairs, median: medianPair } = roundRatios(g.srtp, g.clear);
+  const gt = best(g.srtpTs);
+  const ts = roundRatios(g.srtpTs, g.clear);
   const sc = s.clear[0] as RecordRun;
   const ss = s.srtp[0] as RecordRun;
   const sEx = silk.expected;
@@ -171,7 +191,18 @@ export async function benchSrtp(): Promise<BenchResult[]> {
         `SRTP wall ${gs.wallSec.toFixed(2)} s ÷ clear wall ${gc.wallSec.toFixed(2)} s − 1, same calls, same run` +
         (costPct >= MAX_SRTP_COST_PCT ? ` — TARGET MISSED (< ${MAX_SRTP_COST_PCT}%)` : '') +
         `; by CPU time ${cpuCostPct.toFixed(1)}% (${usPerPacket.toFixed(2)} µs more CPU per RTP packet); ` +
-        `round by round (SRTP ÷ the clear run before it) ${pairs.map((v) => `${signed(v)}%`).join(', ')}, median ${signed(medianPair)}%`,
+        `round by round (SRTP ÷ the clear run before it) ${pairs.map((v) => `${signed(v)}%`).join(', ')}, median ${signed(medianPair)}%; ` +
+        `SRTP decrypted by the ${gs.srtpPath}`,
+    },
+    {
+      name: 'G.711 SRTP, TypeScript path: cost over clear',
+      value: round((gt.wallSec / gc.wallSec - 1) * 100, 1),
+      unit: '%',
+      notes:
+        `for reference (no target): the same SRTP calls with the native addon off (TAPLINE_SRTP_NATIVE=0), the path a machine without a C ` +
+        `compiler runs; best ${walls(g.srtpTs)} ÷ clear ${gc.wallSec.toFixed(2)} s; by CPU ${((gt.cpuSec / gc.cpuSec - 1) * 100).toFixed(1)}% ` +
+        `(${(((gt.recordCpuSec - gc.recordCpuSec) / gEx.rtpPackets) * 1e6).toFixed(2)} µs per packet); round by round ` +
+        `${ts.pairs.map((v) => `${signed(v)}%`).join(', ')}, median ${signed(ts.median)}%; ${gt.decrypted} packets decrypted`,
     },
     {
       name: 'SILK clear: RTP packets/s end to end',
@@ -204,7 +235,7 @@ export async function benchSrtp(): Promise<BenchResult[]> {
       name: 'correctness problems',
       value: problems.length,
       unit: 'problems',
-      notes: problems.length === 0 ? `all ${g.clear.length + g.srtp.length + 2} runs verified; G.711 SRTP ${gs.text}; SILK SRTP ${ss.text}` : `CORRECTNESS FAILED: ${problems.join('; ')}`,
+      notes: problems.length === 0 ? `all ${g.clear.length + g.srtp.length + g.srtpTs.length + 2} runs verified; G.711 SRTP ${gs.text}; SILK SRTP ${ss.text}` : `CORRECTNESS FAILED: ${problems.join('; ')}`,
     },
   ];
 }

@@ -19,6 +19,8 @@ const RECORD_TIMEOUT_MS = 300_000;
 
 export interface RecordMode {
   srtp: boolean;
+  /** false: the recorder runs with TAPLINE_SRTP_NATIVE=0 (SRTP on the TypeScript path). Default: as built. */
+  srtpNative?: boolean;
   /** The rtpmap every direction must have been decoded as, e.g. 'PCMU/8000'. */
   codec: string;
   durationSec: number;
@@ -37,6 +39,8 @@ export interface RecordRun {
   failed: Record<string, number>;
   /** One line: what was verified, or what failed. */
   text: string;
+  /** Which code decrypted SRTP, from summary.json (and why not the native addon). */
+  srtpPath: string;
 }
 
 interface SummaryDoc {
@@ -44,6 +48,7 @@ interface SummaryDoc {
   recordings: Array<{ durationSec?: number; packets: { caller: number; callee: number }; lost: { caller: number; callee: number }; flags: string[] }>;
   unmatchedStreams: unknown[];
   counters: Record<string, number>;
+  srtp?: { path: 'native' | 'typescript'; reason?: string };
 }
 
 function childFile(): string {
@@ -51,10 +56,11 @@ function childFile(): string {
   return path.join(__dirname, `srtp-record-child${path.extname(__filename)}`);
 }
 
-function runChild(pcap: string, work: string): Promise<{ wallSec: number; msg: RecordChildMessage }> {
+function runChild(pcap: string, work: string, native: boolean): Promise<{ wallSec: number; msg: RecordChildMessage }> {
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
-    const child = fork(childFile(), ['--pcap', pcap, '--out', path.join(work, 'out')], { cwd: work, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const env = native ? process.env : { ...process.env, TAPLINE_SRTP_NATIVE: '0' };
+    const child = fork(childFile(), ['--pcap', pcap, '--out', path.join(work, 'out')], { cwd: work, env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     let msg: RecordChildMessage | undefined;
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), RECORD_TIMEOUT_MS);
@@ -82,7 +88,7 @@ function metadataFiles(dir: string): string[] {
     .map((e) => path.join(e.parentPath, e.name));
 }
 
-function verify(outDir: string, ex: Expected, mode: RecordMode): Pick<RecordRun, 'problems' | 'decrypted' | 'failed' | 'text'> {
+function verify(outDir: string, ex: Expected, mode: RecordMode): Pick<RecordRun, 'problems' | 'decrypted' | 'failed' | 'text' | 'srtpPath'> {
   const problems: string[] = [];
   const doc = JSON.parse(fs.readFileSync(path.join(outDir, 'summary.json'), 'utf8')) as SummaryDoc;
   const recs = doc.recordings;
@@ -140,15 +146,18 @@ function verify(outDir: string, ex: Expected, mode: RecordMode): Pick<RecordRun,
 
   const what = `${recs.length} recordings (${metas.length} metadata.json) of ${ex.answered} calls, ${rtp} RTP packets recorded = the generator's ${ex.rtpPackets}, 0 lost, all ${mode.codec}, no flags`;
   const srtp = mode.srtp ? `; SRTP: ${decrypted} decrypted = every RTP packet, ${failed['auth'] ?? 0} auth failures, no other SRTP failure` : '; clear: no SRTP metadata';
+  const path_ = doc.srtp?.path ?? 'unknown';
+  if (mode.srtpNative === false && path_ !== 'typescript') problems.push(`TAPLINE_SRTP_NATIVE=0 ignored: SRTP path ${path_}`);
+  const srtpPath = path_ === 'native' ? 'native addon' : `${path_}${doc.srtp?.reason !== undefined ? ` (${doc.srtp.reason})` : ''}`;
   const text = problems.length === 0 ? `verified: ${what}${srtp}` : `CORRECTNESS FAILED: ${problems.join('; ')}`;
-  return { problems, decrypted, failed, text };
+  return { problems, decrypted, failed, text, srtpPath };
 }
 
 /** Records `pcap` in a child process and checks the result; throws only when the recorder itself fails. */
 export async function recordAndCheck(pcap: string, ex: Expected, mode: RecordMode): Promise<RecordRun> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}run-`));
   try {
-    const { wallSec, msg } = await runChild(pcap, work);
+    const { wallSec, msg } = await runChild(pcap, work, mode.srtpNative !== false);
     if (msg.kind === 'error') throw new Error(`record ${path.basename(pcap)}: ${msg.message}`);
     return { wallSec, cpuSec: msg.cpuSec, recordCpuSec: msg.recordCpuSec, recordWallSec: msg.recordWallSec, maxRssKiB: msg.maxRssKiB, ...verify(path.join(work, 'out'), ex, mode) };
   } finally {

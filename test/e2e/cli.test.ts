@@ -8,8 +8,8 @@ import { repoRoot, corpusPath, describeCorpus } from '../corpus';
 
 const cli = path.join(repoRoot, 'dist', 'core', 'cli', 'main.js');
 
-function run(args: string[], cwd = os.tmpdir()): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+function run(args: string[], cwd = os.tmpdir(), env: NodeJS.ProcessEnv = process.env): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', timeout: 120_000, env });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
@@ -63,6 +63,33 @@ describe('tapline CLI', function () {
     const r = run(['record', '--pcap', '/nonexistent.pcap'], scratch());
     assert.equal(r.code, 1);
     assert.match(r.err, /capture file not found: \/nonexistent\.pcap/);
+  });
+
+  it('SRTP calls record the same WAVs on the native and the TypeScript path; the summary says which ran', function () {
+    const dir = scratch();
+    const pcap = path.join(dir, 'lync.pcap');
+    assert.equal(run(['generate', '--out', pcap, '--calls', '2', '--duration', '3', '--lync']).code, 0);
+    const record = (name: string, env: NodeJS.ProcessEnv): { out: string; summary: { srtp: { path: string; reason?: string }; recordings: Array<{ audio?: string; flags: string[] }> } } => {
+      const out = path.join(dir, name);
+      const r = run(['record', '--pcap', pcap, '--out', out, '--no-progress'], dir, env);
+      assert.equal(r.code, 0, r.err);
+      return { out: r.out, summary: JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) };
+    };
+    const ts = record('ts', { ...process.env, TAPLINE_SRTP_NATIVE: '0' });
+    assert.deepEqual(ts.summary.srtp, { path: 'typescript', reason: 'disabled by TAPLINE_SRTP_NATIVE=0' });
+    assert.match(ts.out, /note: SRTP is decrypted on the slower TypeScript path: disabled by TAPLINE_SRTP_NATIVE=0/);
+    const { TAPLINE_SRTP_NATIVE: _off, ...env } = process.env;
+    const nat = record('native', env);
+    if (nat.summary.srtp.path !== 'native') {
+      assert.ok(process.env['TAPLINE_SRTP_NATIVE'] === '0', `native SRTP addon not used: ${nat.summary.srtp.reason}`);
+      this.skip();
+    }
+    assert.doesNotMatch(nat.out, /TypeScript path/);
+    const wavs = (doc: typeof ts.summary): Buffer[] => doc.recordings.map((r) => fs.readFileSync(r.audio as string));
+    assert.equal(nat.summary.recordings.length, 2);
+    for (const r of [...nat.summary.recordings, ...ts.summary.recordings]) assert.deepEqual(r.flags, [], 'every packet decrypted');
+    const [a, b] = [wavs(nat.summary), wavs(ts.summary)];
+    a.forEach((w, i) => assert.ok(w.length > 44 + 8000 && w.equals(b[i] as Buffer), `recording ${i}: identical WAV on both paths`));
   });
 
   describeCorpus('with corpus captures', () => {

@@ -1,6 +1,7 @@
 /**
  * SRTP/SRTCP receiving side (RFC 3711) for the AES_CM_128_HMAC_SHA1_80/_32 suites that SDES (RFC 4568) and
- * Lync/SfB use, on node:crypto only.
+ * Lync/SfB use, on node:crypto, with the per-packet work of a known stream in an optional native addon on the same
+ * OpenSSL (native.ts).
  *
  *   const { masterKey, masterSalt } = parseInlineKey(sdpCryptoKey.keySalt);
  *   const ctx = new SrtpContext({ suite: 'AES_CM_128_HMAC_SHA1_80', masterKey, masterSalt, mkiLength: 1 });
@@ -16,3 +17,5 @@ export { SRTCP_TAG_LENGTH } from './srtcp';
 export { AesCm } from './cipher';
 export { HmacSha1, HMAC_PATH } from './auth';
 export { ReplayWindow } from './replay';
+export { srtpNativeStatus } from './native';
+export type { SrtpNativeStatus } from './native';
