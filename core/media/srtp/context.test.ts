@@ -333,6 +333,25 @@ for (const backend of SRTP_BACKENDS) {
           assert.deepEqual(noProbe.unprotect(prot[start] as Buffer), { ok: false, reason: 'auth' });
         });
 
+        it('a capture gap of more than 2^15 packets: the ROC is found again by authentication and nothing after it is lost', () => {
+          // Gap within ROC 0 (the estimate goes below index 0) and gap across the wrap (the estimate says ROC 0, it is 1).
+          for (const resume of [40_000, 65536 - FIRST_SEQ + 2000]) {
+            const c = ctx();
+            for (let i = 0; i < 100; i++) okRtp(c.unprotect(prot[i] as Buffer));
+            const bad = Buffer.from(prot[resume] as Buffer);
+            bad[bad.length - 1] ^= 1;
+            assert.deepEqual(c.unprotect(bad), { ok: false, reason: 'auth' }, 'a bad tag after the gap is still refused');
+            for (let i = resume; i < Math.min(N, resume + 3000); i++) {
+              const r = c.unprotect(prot[i] as Buffer);
+              assert.ok(r.ok, `packet ${i} after a gap of ${resume - 100}: ${r.ok ? '' : r.reason}`);
+              assert.equal(r.index, FIRST_SEQ + i);
+              if (i % 499 === 0 || i === resume) assert.deepEqual(r.rtp, plain[i]);
+            }
+            assert.equal(c.stats.rtp.auth, 1);
+            assert.equal(c.streamInfo(SSRC)?.roc, Math.floor((FIRST_SEQ + Math.min(N, resume + 3000) - 1) / 65536));
+          }
+        });
+
         it('a late packet from before the wrap is still decrypted with the old ROC', () => {
           const c = ctx();
           const wrapAt = 65536 - FIRST_SEQ; // first packet with ROC 1 (seq 0)

@@ -242,7 +242,8 @@ export class SrtpContext {
       if (hdr < 0) return 'short';
       if (!this.mkiMatches(p, authEnd, stream.mkiLength)) return 'mki';
       const index = estimateIndex(stream.replay.highest, seq);
-      if (index < 0 || stream.replay.check(index) !== 'ok') return index < 0 ? 'auth' : 'replay';
+      if (index < 0) return this.resync(stream, p, hdr, authEnd, seq, ssrc, -1);
+      if (stream.replay.check(index) !== 'ok') return 'replay';
       const ring = outputRing;
       const roc = Math.floor(index / 0x10000) >>> 0;
       const tagLength = this.tagLength;
@@ -250,7 +251,7 @@ export class SrtpContext {
       if (nk !== undefined) {
         // The addon authenticates the packet where it is and writes header + plain payload into the ring.
         const at = ring.take(authEnd);
-        if (!(srtpNative as NonNullable<typeof srtpNative>).unprotect(nk, p, authEnd, hdr, roc, tagLength, at)) return 'auth';
+        if (!(srtpNative as NonNullable<typeof srtpNative>).unprotect(nk, p, authEnd, hdr, roc, tagLength, at)) return this.resync(stream, p, hdr, authEnd, seq, ssrc, roc);
         stream.replay.accept(index);
         this.lastIndex = index;
         this.lastHeaderLength = hdr;
@@ -259,7 +260,7 @@ export class SrtpContext {
       // Authenticated and decrypted in the output ring: one copy of the packet, no per-packet buffer.
       const off = ring.take(authEnd + IN_PLACE_ROOM);
       ring.buffer.set(p, off);
-      if (!this.rtpKeys.hmac.verifyInPlace(ring.view, off, off + authEnd, roc, p, len - tagLength, tagLength)) return 'auth';
+      if (!this.rtpKeys.hmac.verifyInPlace(ring.view, off, off + authEnd, roc, p, len - tagLength, tagLength)) return this.resync(stream, p, hdr, authEnd, seq, ssrc, roc);
       stream.replay.accept(index);
       this.lastIndex = index;
       this.lastHeaderLength = hdr;
@@ -291,6 +292,27 @@ export class SrtpContext {
       }
     }
     return reason;
+  }
+
+  /**
+   * A known stream's packet that did not authenticate under the estimated ROC (`triedRoc`, -1 for none). The
+   * estimate is only right while fewer than 2^15 packets go missing (RFC 3711 §3.3.1); after a longer capture gap
+   * (about 11 minutes of 20 ms packets) it is off by one or two, and without this every later packet of the stream
+   * would be refused. So the ROCs around the highest one are tried too, before the packet is refused as 'auth'.
+   * Only authentication decides, so a wrong key or a forged packet still fails (at a few more HMACs).
+   */
+  private resync(stream: Stream, p: Buffer, hdr: number, authEnd: number, seq: number, ssrc: number, triedRoc: number): Buffer | SrtpFailure {
+    const hiRoc = Math.floor(stream.replay.highest / 0x10000);
+    for (const roc of [hiRoc + 1, hiRoc + 2, hiRoc, hiRoc - 1]) {
+      if (roc === triedRoc || roc < 0 || roc > 0xffffffff) continue;
+      const index = roc * 0x10000 + seq;
+      if (stream.replay.check(index) !== 'ok' || !this.rtpAuthentic(p, authEnd, index)) continue;
+      stream.replay.accept(index);
+      this.lastIndex = index;
+      this.lastHeaderLength = hdr;
+      return this.decryptRtp(p, hdr, authEnd, ssrc, index);
+    }
+    return 'auth';
   }
 
   private unprotectSrtcp(p: Buffer): SrtcpResult {
