@@ -40,6 +40,11 @@ export interface UdpInput {
   ts?: number;
   payload: Buffer | string;
   proto?: 'udp' | 'tcp';
+  /**
+   * TCP only: the segment's sequence number. By default each direction of a connection continues where its last
+   * segment ended, so consecutive packet() calls form one byte stream (give `seq` to test gaps or retransmissions).
+   */
+  seq?: number;
 }
 
 /** What the pipeline emitted while the test fed it. */
@@ -57,6 +62,8 @@ export class PluginHarness {
   readonly recorded: Recorded;
   private clock = Date.UTC(2026, 0, 1) * 1000;
   private frameNo = 0;
+  /** Next TCP sequence number per direction (src:sport>dst:dport). */
+  private readonly tcpNext = new Map<string, number>();
 
   private constructor(
     readonly kernel: Kernel,
@@ -138,7 +145,12 @@ export class PluginHarness {
       dport: p.dport ?? 5060,
       payload,
     };
-    if (pkt.proto === 'tcp') pkt.tcp = { seq: 0, ack: 0, flags: 0x18 };
+    if (pkt.proto === 'tcp') {
+      const flow = `${pkt.src}:${pkt.sport}>${pkt.dst}:${pkt.dport}`;
+      const seq = (p.seq ?? this.tcpNext.get(flow) ?? 1000) >>> 0;
+      this.tcpNext.set(flow, (seq + payload.length) >>> 0);
+      pkt.tcp = { seq, ack: 0, flags: 0x18 };
+    }
     this.kernel.ingest.packet(pkt);
   }
 
