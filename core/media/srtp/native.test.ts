@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { describeLibsrtp, libsrtp } from '../../../test/srtp-reference';
 import { ErrorCodes } from '../../errors';
 import { deriveSessionKeys, SrtpContext, type SrtpSuite } from './index';
-import { srtpNative, srtpNativeStatus, type NativeSrtp } from './native';
+import { nativeSelfTest, srtpNative, srtpNativeStatus, type NativeKeys, type NativeSrtp } from './native';
 import { outputRing } from './output-ring';
 
 const MASTER_KEY = Buffer.from('e1f97a0d3e018be0d64fa32c06de4139', 'hex');
@@ -66,6 +66,21 @@ describe('media/srtp: the native addon (native/srtp)', () => {
     assert.ok(st.loaded, `native SRTP addon not loaded: ${st.reason}`);
     assert.ok(srtpNative !== undefined);
     console.log(`      native SRTP addon: ${st.path}`);
+  });
+
+  it('an addon that authenticates or decrypts wrongly fails the self-test run at load (and is not used)', function () {
+    if (srtpNative === undefined) this.skip();
+    const real = srtpNative as NativeSrtp;
+    assert.equal(nativeSelfTest(real), undefined);
+    const fake = (unprotect: NativeSrtp['unprotect']): NativeSrtp => ({ createKeys: (a, e, s) => real.createKeys(a, e, s), setOutput: () => undefined, unprotect });
+    assert.match(nativeSelfTest(fake(() => false)) ?? '', /did not authenticate/);
+    assert.match(nativeSelfTest(fake(() => true)) ?? '', /wrong bytes|damaged tag/);
+    // Right bytes, but a damaged tag accepted too.
+    const accepting = fake((k: NativeKeys, p, authEnd, hdr, roc, tagLength, off) => {
+      real.unprotect(k, p, authEnd, hdr, roc, tagLength, off);
+      return true;
+    });
+    assert.match(nativeSelfTest(accepting) ?? '', /damaged tag authenticated/);
   });
 
   it('a context uses it by default and not with native: false', function () {

@@ -6,8 +6,10 @@
  * It is built by `native/build.js` at `npm install` and `npm run build`. When it is missing (no C compiler, or
  * TAPLINE_SRTP_NATIVE=0) the TypeScript path runs alone; srtpNativeStatus() says which and why.
  */
+import { createCipheriv, createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { writeIv } from './cipher';
 import { outputRing } from './output-ring';
 
 declare const nativeKeysBrand: unique symbol;
@@ -46,6 +48,38 @@ function findAddon(): string | undefined {
   }
 }
 
+/**
+ * One packet protected with node:crypto (HMAC-SHA1, AES-128-CTR), ROC 1, a payload past the addon's 1 KiB
+ * keystream chunk: the addon must open it to the same bytes and refuse it with one tag bit flipped. An addon built
+ * against other OpenSSL headers than the running Node's would fail here, not on every packet of a recording.
+ */
+export function nativeSelfTest(addon: NativeSrtp): string | undefined {
+  const authKey = Buffer.from(Array.from({ length: 20 }, (_, i) => (i * 37 + 11) & 0xff));
+  const encKey = Buffer.from(Array.from({ length: 16 }, (_, i) => (i * 53 + 7) & 0xff));
+  const salt = Buffer.from(Array.from({ length: 14 }, (_, i) => (i * 91 + 3) & 0xff));
+  const roc = 1;
+  const plain = Buffer.alloc(12 + 1100);
+  plain[0] = 0x80;
+  plain.writeUInt16BE(0xfff0, 2);
+  plain.writeUInt32BE(0x12345678, 4);
+  plain.writeUInt32BE(0xdeadbeef, 8);
+  for (let i = 12; i < plain.length; i++) plain[i] = (i * 31) & 0xff;
+  const iv = Buffer.alloc(16);
+  writeIv(iv, salt, 0xdeadbeef, roc * 0x10000 + 0xfff0);
+  const c = createCipheriv('aes-128-ctr', encKey, iv);
+  const body = Buffer.concat([plain.subarray(0, 12), c.update(plain.subarray(12)), c.final()]);
+  const rocBytes = Buffer.alloc(4);
+  rocBytes.writeUInt32BE(roc);
+  const tag = createHmac('sha1', authKey).update(body).update(rocBytes).digest().subarray(0, 10);
+  const packet = Buffer.concat([body, tag]);
+  const keys = addon.createKeys(authKey, encKey, salt);
+  if (!addon.unprotect(keys, packet, body.length, 12, roc, 10, 0)) return 'a correctly protected packet did not authenticate';
+  if (!outputRing.buffer.subarray(0, body.length).equals(plain)) return 'a packet decrypted to the wrong bytes';
+  packet[packet.length - 1] ^= 1;
+  if (addon.unprotect(keys, packet, body.length, 12, roc, 10, 0)) return 'a packet with a damaged tag authenticated';
+  return undefined;
+}
+
 function load(): { addon?: NativeSrtp; status: SrtpNativeStatus } {
   if (process.env['TAPLINE_SRTP_NATIVE'] === '0') return { status: { loaded: false, reason: 'disabled by TAPLINE_SRTP_NATIVE=0' } };
   const path = findAddon();
@@ -55,6 +89,8 @@ function load(): { addon?: NativeSrtp; status: SrtpNativeStatus } {
   try {
     const addon = require(path) as NativeSrtp;
     addon.setOutput(outputRing.buffer);
+    const wrong = nativeSelfTest(addon);
+    if (wrong !== undefined) return { status: { loaded: false, path, reason: `${path} failed its self-test (${wrong}); rebuild it with node native/build.js` } };
     return { addon, status: { loaded: true, path } };
   } catch (e) {
     return { status: { loaded: false, path, reason: `cannot load ${path}: ${(e as Error).message}` } };
