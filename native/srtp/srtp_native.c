@@ -119,6 +119,7 @@ static napi_value set_output(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   instance *in;
   CHECK(napi_get_instance_data(env, (void **)&in));
+  if (in == NULL) return throw_type(env, "srtp_native: not initialised");
   void *d;
   size_t len;
   if (argc != 1 || napi_get_buffer_info(env, argv[0], &d, &len) != napi_ok) return throw_type(env, "srtp_native.setOutput(buffer)");
@@ -160,7 +161,7 @@ static napi_value unprotect(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_uint32(env, argv[4], &roc));
   CHECK(napi_get_value_uint32(env, argv[5], &tag_len));
   CHECK(napi_get_value_uint32(env, argv[6], &off));
-  if (k == NULL || in->output == NULL) return throw_type(env, "srtp_native.unprotect: no keys or no output buffer");
+  if (k == NULL || in == NULL || in->output == NULL) return throw_type(env, "srtp_native.unprotect: no keys or no output buffer");
   if (tag_len == 0 || tag_len > MAX_TAG_LEN || (size_t)auth_end + tag_len > len || hdr < 12 || hdr > auth_end ||
       (size_t)off + auth_end > in->output_len)
     return throw_range(env, "srtp_native.unprotect: lengths out of range");
