@@ -21,7 +21,7 @@ function say(msg) {
 }
 
 if (process.env.TAPLINE_SRTP_NATIVE === '0') {
-  say('native SRTP addon not built (TAPLINE_SRTP_NATIVE=0)');
+  say('native SRTP addon build skipped (TAPLINE_SRTP_NATIVE=0): SRTP uses the TypeScript path');
   process.exit(0);
 }
 if (process.argv.includes('--if-stale') && existsSync(addon)) {
