@@ -27,3 +27,11 @@ export function bestLag(a: Int16Array, b: Int16Array, maxLag: number): { lag: nu
   }
   return best;
 }
+
+/** One channel of interleaved 16-bit PCM (e.g. a recording's stereo WAV: 0 caller, 1 callee), as 16-bit PCM. */
+export function channelOf(samples: Int16Array, channels: number, index: number): Int16Array {
+  const n = Math.floor(samples.length / channels);
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) out[i] = samples[i * channels + index] as number;
+  return out;
+}

@@ -47,6 +47,7 @@ import { readCapture } from '../../core/net/capture-reader';
 import { decodeFrame, isSkipReason } from '../../core/net/decode';
 import { parseRtp } from '../../core/media/rtp';
 import { recordCapture } from '../record-capture';
+import { channelOf } from '../pcm-correlation';
 
 type Dir = 'caller' | 'callee';
 const DIRS: readonly Dir[] = ['caller', 'callee'];
@@ -156,13 +157,6 @@ function rebuildSlots(s: ResolvedScenario, call: CallTruth, dir: Dir, d: Directi
 
 // ---------------------------------------------------------------------------------------------------------------
 // Measurements.
-
-function channelOf(samples: Int16Array, channels: number, index: number): Int16Array {
-  const n = Math.floor(samples.length / channels);
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = samples[i * channels + index]!;
-  return out;
-}
 
 /** The generator's audio for stream samples [sample, sample + n), decoded as a receiver would. */
 function expectedPcm(tone: ToneSource, table: Int16Array, sample: number, n: number): Int16Array {

@@ -22,7 +22,7 @@ import rtaudio from '../../plugins/codec-rtaudio/index';
 import { encodeRed } from '../../plugins/codec-red/red';
 import { request, response } from '../sip-text';
 import { pcmu, RtpStream, tone } from '../rtp-build';
-import { bestLag } from '../pcm-correlation';
+import { bestLag, channelOf } from '../pcm-correlation';
 import { describeLibsrtp, libsrtp } from '../srtp-reference';
 
 const T0 = Date.UTC(2026, 0, 1) * 1000;
@@ -56,12 +56,6 @@ function call(h: PluginHarness, offer: string, answer: string): void {
 function hangUp(h: PluginHarness, at: number): void {
   h.sip(request('BYE', { toTag: 't1', cseq: 9 }), { ...CALLER, ts: at });
   h.sip(response(200, 'OK', 'BYE', { toTag: 't1', cseq: 9 }), { ...CALLEE, ts: at + 5000 });
-}
-
-function channel(samples: Int16Array, ch: 0 | 1): Int16Array {
-  const out = new Int16Array(samples.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = samples[2 * i + ch] as number;
-  return out;
 }
 
 /** Samples of `x` that are exactly zero in runs of at least `run` (concealed gaps, not quiet audio). */
@@ -109,7 +103,7 @@ describe('Lync codec paths through the recorder', function () {
     assert.deepEqual(m.callee.codecs.sort(), ['PCMU/8000', 'RED/8000']);
     assert.equal(m.callee.lost, lost.size);
     assert.equal(m.callee.recovered, lost.size, JSON.stringify(m.callee));
-    const right = channel(readWav(m.audio!.file).samples, 1);
+    const right = channelOf(readWav(m.audio!.file).samples, 2, 1);
     const { lag, corr } = bestLag(src, right, 400);
     console.log(`      callee channel vs the tone sent: corr ${corr.toFixed(5)} at lag ${lag}; concealed (zero) samples ${zeroRuns(right, 40)}`);
     assert.ok(corr > 0.999, `corr ${corr}`);
@@ -197,8 +191,8 @@ describe('Lync codec paths through the recorder', function () {
     assert.deepEqual([m.caller.codecs, m.callee.codecs], [['SILK/16000'], ['PCMU/8000']]);
     assert.equal(m.audio?.sampleRate, 16000);
     const wav = readWav(m.audio!.file);
-    const left = channel(wav.samples, 0);
-    const right = channel(wav.samples, 1);
+    const left = channelOf(wav.samples, 2, 0);
+    const right = channelOf(wav.samples, 2, 1);
     // Pure tones: a lag search over a few periods finds the phase (SILK adds a few ms of delay).
     const l = bestLag(src16.subarray(3200, 3200 + 16000), left.subarray(3200), 800);
     const ref1k = tone(1000, 0, n * 320, 16000);

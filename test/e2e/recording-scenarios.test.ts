@@ -21,6 +21,7 @@ import { ALAW_TABLE, ULAW_TABLE } from '../../plugins/codec-g711/g711';
 import { goertzelPower } from '../../plugins/source-generator/tones';
 import { request, response } from '../sip-text';
 import { comfortNoise, dtmfEvent, l16, pcma, pcmu, RtpStream, tone } from '../rtp-build';
+import { channelOf } from '../pcm-correlation';
 
 const T0 = Date.UTC(2026, 0, 1) * 1000;
 const MS = 1000;
@@ -167,13 +168,6 @@ function only(recs: RecordingMetadata[]): RecordingMetadata & { audio: NonNullab
   const r = recs[0]!;
   assert.ok(r.audio !== undefined, 'the recording has audio');
   return r as RecordingMetadata & { audio: NonNullable<RecordingMetadata['audio']> };
-}
-
-function channelOf(samples: Int16Array, channels: number, index: number): Int16Array {
-  const n = Math.floor(samples.length / channels);
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = samples[i * channels + index]!;
-  return out;
 }
 
 /** Position (samples) of a capture time in a recording's WAV. */

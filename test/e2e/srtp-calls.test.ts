@@ -25,6 +25,7 @@ import { goertzelPower } from '../../plugins/source-generator/tones';
 import { recordCapture, type RecordedCapture } from '../record-capture';
 import { describeLibsrtp } from '../srtp-reference';
 import { SAMPLE_RATE, SCENARIOS, SIDES, TONE_DBFS, type CallTruth, type DirectionTruth, type PeriodTruth, type Scenario, type ScenarioName, type Side } from '../srtp-scenarios';
+import { channelOf } from '../pcm-correlation';
 
 interface SrtpStats {
   decrypted: number;
@@ -45,13 +46,6 @@ const SHORT_OVERLAP_SEC = 0.02;
 const srtpOf = (m: RecordingMetadata, side: Side): SrtpStats | undefined => (m as { srtp?: Partial<Record<Side, SrtpStats>> }).srtp?.[side];
 const keyCount = (k: unknown): number => (Array.isArray(k) ? k.length : typeof k === 'number' ? k : NaN);
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
-
-function channelOf(samples: Int16Array, channels: number, index: number): Int16Array {
-  const n = Math.floor(samples.length / channels);
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = samples[i * channels + index] as number;
-  return out;
-}
 
 interface Opened {
   meta: RecordingMetadata;

@@ -18,7 +18,7 @@ import storageLocal from '../../plugins/storage-local/index';
 import g711 from '../../plugins/codec-g711/index';
 import { request, response } from '../sip-text';
 import { pcmu, RtpStream, tone } from '../rtp-build';
-import { bestLag } from '../pcm-correlation';
+import { bestLag, channelOf } from '../pcm-correlation';
 import { describeLibsrtp, libsrtp } from '../srtp-reference';
 
 const T0 = Date.UTC(2026, 0, 1) * 1000;
@@ -52,12 +52,6 @@ function protectedTone(ssrc: number, hz: number, key: string, pad = false): { pa
   });
   const { masterKey, masterSalt } = parseInlineKey(key);
   return { packets: libsrtp({ op: 'protect', suite: 'AES_CM_128_HMAC_SHA1_80', masterKey, masterSalt, mki: Buffer.from([1]), packets: plain }).packets as Buffer[], src };
-}
-
-function channel(samples: Int16Array, ch: 0 | 1): Int16Array {
-  const out = new Int16Array(samples.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = samples[2 * i + ch] as number;
-  return out;
 }
 
 describeLibsrtp('SRTP edge cases: media before the SDP answer that brings its key, padded SRTP', function () {
@@ -97,7 +91,7 @@ describeLibsrtp('SRTP edge cases: media before the SDP answer that brings its ke
     assert.deepEqual(m.srtp?.callee?.failed, {});
     assert.equal(m.srtp?.caller?.decrypted, PACKETS);
     assert.ok(!m.flags.some((f) => /decrypt/.test(f)), m.flags.join('; '));
-    const right = channel(readWav(m.audio!.file).samples, 1);
+    const right = channelOf(readWav(m.audio!.file).samples, 2, 1);
     // The callee's channel holds the whole tone, its first packet included (the early ones are not noise).
     const { corr } = bestLag(callee.src, right.subarray(0, callee.src.length + 800), 800);
     assert.ok(corr > 0.99, `callee channel vs its tone: corr ${corr}`);
@@ -130,7 +124,7 @@ describeLibsrtp('SRTP edge cases: media before the SDP answer that brings its ke
     }
     const wav = readWav(m.audio!.file).samples;
     for (const [ch, src] of [[0, caller.src], [1, callee.src]] as const) {
-      const { corr } = bestLag(src, channel(wav, ch).subarray(0, src.length + 800), 800);
+      const { corr } = bestLag(src, channelOf(wav, 2, ch).subarray(0, src.length + 800), 800);
       assert.ok(corr > 0.99, `channel ${ch} vs its tone: corr ${corr} (padding decoded as audio would lower it)`);
     }
   });
