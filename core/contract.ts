@@ -7,6 +7,10 @@ import type { ErrorCode } from './errors';
 import type { RawFrame, TransportPacket } from './net/types';
 import type { Call, Side } from './dialog/types';
 import type { RecordingMetadata } from './media/metadata';
+import type { Metrics } from './contracts/metrics';
+import type { LifecycleBus } from './contracts/lifecycle';
+import type { Clock } from './contracts/clock';
+import type { CommandSpec } from './contracts/commands';
 
 /** Bump on any breaking change to this file. Checked before any plugin code runs. */
 export const TAPLINE_API = 1;
@@ -47,6 +51,12 @@ export interface PluginContext<O = unknown> {
   readonly signal: AbortSignal;
   /** Folder of the config file (relative paths in options resolve against it). */
   readonly configDir: string;
+  /** Prometheus metrics (served on the ops port by `tapline serve`). */
+  readonly metrics: Metrics;
+  /** Lifecycle events of calls, recordings and chats. */
+  readonly events: LifecycleBus;
+  /** Capture time when replaying files, the wall clock when live; ticks drive timers. */
+  readonly clock: Clock;
   /** Throw a named error attributed to this plugin. */
   error(code: ErrorCode, message: string, details?: Record<string, unknown>): never;
 }
@@ -71,6 +81,8 @@ export interface PluginManifest<O = unknown> {
   readonly optionsSchema: JsonSchema;
   /** Codec plugins: the encodings they decode, as 'NAME/clockrate' ('PCMU/8000'), case-insensitive. */
   readonly encodings?: readonly string[];
+  /** CLI commands this plugin adds (`recordings list`...), available whether or not the config enables it. */
+  readonly commands?: readonly CommandSpec[];
   /** Bind services into ctx.container. Must not open sockets or files: that is start()'s job. */
   register(ctx: PluginContext<O>): void | PluginLifecycle | Promise<void | PluginLifecycle>;
 }

@@ -26,6 +26,9 @@ import type { RecordingMetadata } from './media/metadata';
 import type { RecordingStore } from './contract';
 import { UserDirectory } from './policy/users';
 import { EndpointDirectory } from './policy/endpoints';
+import { PromMetrics } from './metrics';
+import { LifecycleHub } from './lifecycle';
+import { CaptureClock } from './clock';
 
 export interface KernelOptions {
   logger?: Logger;
@@ -76,6 +79,9 @@ export class Kernel {
   /** The users' endpoint IPs, configured or learned from the signalling. */
   readonly endpoints: EndpointDirectory;
   private stopped = false;
+  readonly metrics = new PromMetrics();
+  readonly events = new LifecycleHub();
+  readonly clock = new CaptureClock();
 
   private constructor(
     readonly prepared: PreparedConfig,
@@ -107,7 +113,7 @@ export class Kernel {
     for (const p of this.endpoints.problems) this.log.warn(p);
     this.endpoints.attach(this.dialogs, this.bus);
     this.root.register(Tokens.Endpoints, { useValue: this.endpoints });
-    this.host = new PluginHost(this.root, this.log, this.counters, prepared.dir, opts.hookTimeoutMs);
+    this.host = new PluginHost(this.root, this.log, this.counters, prepared.dir, { metrics: this.metrics, events: this.events, clock: this.clock }, opts.hookTimeoutMs);
   }
 
   /** Registers every plugin (manifests were checked by prepareConfig) and collects what they contribute. */

@@ -5,6 +5,9 @@
  */
 import type { DependencyContainer } from 'tsyringe';
 import type { Logger, PluginContext, PluginLifecycle, PluginManifest } from '../contract';
+import type { Metrics } from '../contracts/metrics';
+import type { LifecycleBus } from '../contracts/lifecycle';
+import type { Clock } from '../contracts/clock';
 import { ErrorCodes, TaplineError, type ErrorCode } from '../errors';
 import type { CounterSet } from '../counters';
 import type { LoadedConfig, PluginEntry, TaplineConfig } from '../config/types';
@@ -125,6 +128,13 @@ function wrapHookError(e: unknown, plugin: string, hook: string): TaplineError {
   return new TaplineError(ErrorCodes.PLUGIN_HOOK, `plugin "${plugin}" failed in ${hook}: ${err?.message ?? String(e)}`, { plugin, hook, pluginCode: err?.code }, e);
 }
 
+/** Services every plugin context carries. */
+export interface HostServices {
+  metrics: Metrics;
+  events: LifecycleBus;
+  clock: Clock;
+}
+
 /** Runs plugins' register/start/stop with per-plugin contexts and child containers. */
 export class PluginHost {
   readonly hosted: HostedPlugin[] = [];
@@ -136,6 +146,7 @@ export class PluginHost {
     private readonly log: Logger,
     private readonly counters: CounterSet,
     private readonly configDir: string,
+    private readonly services: HostServices,
     private readonly hookTimeoutMs = 10_000,
   ) {}
 
@@ -152,6 +163,9 @@ export class PluginHost {
         counters: this.counters.scoped(manifest.name),
         signal: this.abort.signal,
         configDir: this.configDir,
+        metrics: this.services.metrics,
+        events: this.services.events,
+        clock: this.services.clock,
         error: (code: ErrorCode, message: string, details?: Record<string, unknown>): never => {
           throw new TaplineError(code, `${manifest.name}: ${message}`, { plugin: manifest.name, ...details });
         },
