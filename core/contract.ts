@@ -4,13 +4,20 @@
  */
 import type { DependencyContainer } from 'tsyringe';
 import type { ErrorCode } from './errors';
-import type { RawFrame, TransportPacket } from './net/types';
+import type { TransportPacket } from './net/types';
 import type { Call, Side } from './dialog/types';
 import type { RecordingMetadata } from './media/metadata';
 import type { Metrics } from './contracts/metrics';
 import type { LifecycleBus } from './contracts/lifecycle';
 import type { Clock } from './contracts/clock';
 import type { CommandSpec } from './contracts/commands';
+
+export * from './contracts/ingest';
+export * from './contracts/clock';
+export * from './contracts/storage';
+export * from './contracts/metrics';
+export * from './contracts/commands';
+export * from './contracts/lifecycle';
 
 /** Bump on any breaking change to this file. Checked before any plugin code runs. */
 export const TAPLINE_API = 1;
@@ -94,33 +101,6 @@ export function definePlugin<O>(manifest: PluginManifest<O>): PluginManifest<O> 
 
 // ---------------------------------------------------------------------------------------------
 // Services plugins contribute (registered under the tokens in core/tokens.ts).
-
-export interface SourceProgress {
-  /** Bytes (or units) done and total, when known; drives the CLI progress bar. */
-  done: number;
-  total?: number;
-}
-
-export interface FrameSink {
-  /** Called synchronously for every frame, in capture order. */
-  frame(frame: RawFrame): void;
-  /** A frame or block the source could not read; counted and reported, the run goes on. */
-  skip(reason: string, detail?: string): void;
-}
-
-export interface SourceRunResult {
-  frames: number;
-  /** A non-fatal problem that ended reading early (e.g. a truncated file): what was read still counts. */
-  warning?: string;
-}
-
-/** A source of captured frames: a file, a live interface, a forwarder socket. */
-export interface Source {
-  readonly name: string;
-  /** A label naming where frames come from (file path, interface), kept in metadata. */
-  readonly label: string;
-  run(sink: FrameSink, signal: AbortSignal, onProgress?: (p: SourceProgress) => void): Promise<SourceRunResult>;
-}
 
 /** Describes the RTP stream a decoder is created for. */
 export interface StreamInfo {
@@ -217,24 +197,6 @@ export interface Codec {
   createDecoder(stream: StreamInfo): Decoder;
 }
 
-/** What the core knows when a call's recording begins. */
-export interface RecordingStart {
-  /** Unique recording id assigned by the core. */
-  id: string;
-  callId: string;
-  /** Capture time the call started, µs since the epoch. */
-  start: number;
-  from: string;
-  to: string;
-}
-
-/** Where a recording's files go. The core writes the audio; the store owns paths and the catalogue. */
-export interface RecordingFiles {
-  dir: string;
-  audio: string;
-  metadata: string;
-}
-
 export interface CatalogueQuery {
   /** ISO date-times or dates; calls that started within [from, to). */
   from?: string;
@@ -256,18 +218,6 @@ export interface CatalogueEntry {
   status: string;
   audio?: string;
   metadata: string;
-}
-
-/** A storage plugin: files by date and call, and a catalogue that can be queried. */
-export interface RecordingStore {
-  begin(info: RecordingStart): RecordingFiles;
-  /** Metadata so far (done=false, while the call runs) or final (done=true). */
-  update(meta: RecordingMetadata, done: boolean): void;
-  /** At start-up: repair and catalogue recordings a crash left unfinished; returns their ids. */
-  recover(): string[];
-  list(q: CatalogueQuery): CatalogueEntry[];
-  get(id: string): { entry: CatalogueEntry; metadata: RecordingMetadata } | undefined;
-  close(): void;
 }
 
 // ---------------------------------------------------------------------------------------------

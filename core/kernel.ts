@@ -1,57 +1,41 @@
 /**
- * The kernel: a root DI container with the core services, the plugins registered into child containers,
- * and the one-way pipeline source → frame → packet → SIP / media → dialogs. Small on purpose: features are plugins.
+ * The kernel: a root DI container with the core services, the plugins registered into child containers and what
+ * they contribute (contributions.ts), and the one-way pipeline sources → ingest → SIP / media → dialogs →
+ * associator → call recorder → sink queue → storage. It keeps state only for calls in progress: finished calls and
+ * recordings leave as lifecycle events. RecorderService (core/service/) runs it: sources, clock, stop, reload.
  */
 import 'reflect-metadata';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
-import type { Logger, Source, SourceProgress, RecordingMode } from './contract';
+import type { Logger, RecordingMode, RecordingSink, Source } from './contract';
 import type { TransportPacket } from './net/types';
 import { Tokens } from './tokens';
 import { CounterSet } from './counters';
 import { CodecRegistry } from './codec-registry';
 import { DialogTracker } from './dialog/tracker';
-import type { Call } from './dialog/types';
 import { PacketBus } from './bus';
 import { createLogger } from './log';
-import { ErrorCodes, TaplineError } from './errors';
 import { PluginHost, type PreparedConfig } from './plugins/loader';
 import { Ingest } from './pipeline/ingest';
 import { MediaAssociator } from './media/associator';
 import { CallRecorder } from './media/call-recorder';
-import { WavWriter } from './media/wav';
 import { RecordingPolicy } from './policy/recording-policy';
 import { SipMessageLog } from './policy/sip-log';
 import * as path from 'node:path';
-import type { RecordingMetadata } from './media/metadata';
-import type { RecordingStore } from './contract';
 import { UserDirectory } from './policy/users';
 import { EndpointDirectory } from './policy/endpoints';
 import { PromMetrics } from './metrics';
-import { LifecycleHub } from './lifecycle';
-import { CaptureClock } from './clock';
+import { bridgeCallEvents, LifecycleHub } from './lifecycle';
+import { ServiceClock } from './clock';
+import { Contributions, Points } from './contributions';
+import { SinkQueue } from './storage/sink-queue';
+import type { TaplineConfig } from './config/types';
 
 export interface KernelOptions {
   logger?: Logger;
   /** Per-hook timeout for plugin register/start/stop. */
   hookTimeoutMs?: number;
-}
-
-export interface SourceReport {
-  source: string;
-  label: string;
-  frames: number;
-  warning?: string;
-  error?: string;
-}
-
-export interface RunSummary {
-  sources: SourceReport[];
-  /** Calls that ended (in end order). */
-  calls: Call[];
-  recordings: RecordingMetadata[];
-  /** RTP streams no call claimed. */
-  unmatched: ReturnType<MediaAssociator['unmatchedStreams']>;
-  counters: Record<string, number>;
+  /** Shared with the ops endpoint; a fresh registry by default. */
+  metrics?: PromMetrics;
 }
 
 export class Kernel {
@@ -63,25 +47,25 @@ export class Kernel {
   readonly dialogs: DialogTracker;
   readonly ingest: Ingest;
   readonly associator: MediaAssociator;
-  /** Set once plugins are registered (it needs the storage plugin's store, if any). */
+  readonly metrics: PromMetrics;
+  readonly events = new LifecycleHub();
+  readonly clock = new ServiceClock();
+  readonly contributions: Contributions;
+  /** Set once plugins are registered (it needs the storage plugin's sink, if any). */
   recorder!: CallRecorder;
-  store: RecordingStore | undefined;
+  /** In front of the storage plugin's sink, when one is enabled. */
+  queue: SinkQueue | undefined;
   /** The recording mode plugin's, when one is enabled. */
   mode: RecordingMode | undefined;
   /** Who is recorded (set once plugins, and so the mode, are registered). */
   policy!: RecordingPolicy;
   private sipLog: SipMessageLog | undefined;
   readonly host: PluginHost;
-  readonly sources: Array<{ plugin: string; source: Source }> = [];
-  readonly endedCalls: Call[] = [];
   /** The recorded users and their licences (config `users`, `usersFile`). */
   readonly users: UserDirectory;
   /** The users' endpoint IPs, configured or learned from the signalling. */
   readonly endpoints: EndpointDirectory;
   private stopped = false;
-  readonly metrics = new PromMetrics();
-  readonly events = new LifecycleHub();
-  readonly clock = new CaptureClock();
 
   private constructor(
     readonly prepared: PreparedConfig,
@@ -89,14 +73,18 @@ export class Kernel {
   ) {
     const cfg = prepared.config;
     this.log = opts.logger ?? createLogger(cfg.log.level);
+    this.metrics = opts.metrics ?? new PromMetrics();
     // A child of tsyringe's global container, never the global itself: two kernels in one process stay apart.
     this.root = globalContainer.createChildContainer();
+    this.contributions = new Contributions(this.root);
     this.dialogs = new DialogTracker(cfg.dialogs);
-    this.dialogs.on('callEnd', (c) => this.endedCalls.push(c));
+    bridgeCallEvents(this.dialogs, this.events);
     const core = this.counters.scoped('core');
-    this.ingest = new Ingest(cfg, this.bus, this.dialogs, core, (ts) => {
-      this.dialogs.tick(ts);
-      this.recorder.tick(ts);
+    this.ingest = new Ingest(cfg, this.bus, this.dialogs, core, {
+      observeTime: (ts) => this.clock.observe(ts),
+      writable: () => this.queue?.writable(),
+      metrics: this.metrics,
+      beforeScrape: (fn) => this.metrics.beforeScrape(fn),
     });
     this.associator = new MediaAssociator(this.dialogs, core, { endLingerSec: cfg.media.endLingerSec });
     this.bus.on('media', (p) => this.associator.onMedia(p));
@@ -106,6 +94,9 @@ export class Kernel {
     this.root.register(Tokens.Bus, { useValue: this.bus });
     this.root.register(Tokens.Dialogs, { useValue: this.dialogs });
     this.root.register(Tokens.Codecs, { useValue: this.codecs });
+    this.root.register(Tokens.Metrics, { useValue: this.metrics });
+    this.root.register(Tokens.Events, { useValue: this.events });
+    this.root.register(Tokens.Clock, { useValue: this.clock });
     this.root.register(Tokens.MediaInput, { useValue: { push: (p: TransportPacket) => this.associator.onMedia(p) } });
     this.users = UserDirectory.fromConfig(cfg, prepared.dir);
     this.root.register(Tokens.Users, { useValue: this.users });
@@ -114,111 +105,127 @@ export class Kernel {
     this.endpoints.attach(this.dialogs, this.bus);
     this.root.register(Tokens.Endpoints, { useValue: this.endpoints });
     this.host = new PluginHost(this.root, this.log, this.counters, prepared.dir, { metrics: this.metrics, events: this.events, clock: this.clock }, opts.hookTimeoutMs);
+    this.clock.onTick((now) => this.tick(now));
   }
 
   /** Registers every plugin (manifests were checked by prepareConfig) and collects what they contribute. */
   static async create(prepared: PreparedConfig, opts: KernelOptions = {}): Promise<Kernel> {
     const k = new Kernel(prepared, opts);
-    await k.host.registerAll(prepared.plugins, (h) => {
-      const c = h.container;
-      if (c.isRegistered(Tokens.Codec, false)) for (const codec of c.resolveAll(Tokens.Codec)) k.codecs.add(codec, h.ctx.name);
-      if (c.isRegistered(Tokens.Source, false)) for (const source of c.resolveAll(Tokens.Source)) k.sources.push({ plugin: h.ctx.name, source });
-      if (c.isRegistered(Tokens.Storage, false)) {
-        if (k.store !== undefined) throw new TaplineError(ErrorCodes.PLUGIN_DUPLICATE, `two storage plugins are enabled (the second is "${h.ctx.name}"); enable one`);
-        k.store = c.resolve(Tokens.Storage);
-      }
-      if (c.isRegistered(Tokens.Mode, false)) {
-        if (k.mode !== undefined) throw new TaplineError(ErrorCodes.PLUGIN_DUPLICATE, `two recording modes are enabled ("${k.mode.name}" and the one of "${h.ctx.name}"); enable one`);
-        k.mode = c.resolve(Tokens.Mode);
-      }
-      if (c.isRegistered(Tokens.Transcripts, false)) {
-        if (k.root.isRegistered(Tokens.Transcripts, false)) throw new TaplineError(ErrorCodes.PLUGIN_DUPLICATE, `two plugins keep chat transcripts (the second is "${h.ctx.name}"); enable one`);
-        // Into the root, so the chat plugin (in a sibling container) resolves it from start() on.
-        k.root.register(Tokens.Transcripts, { useValue: c.resolve(Tokens.Transcripts) });
-      }
-    });
+    await k.host.registerAll(prepared.plugins, (h) => k.contributions.collect(h.ctx.name, h.container));
+    for (const c of k.contributions.all(Points.Codec)) k.codecs.add(c.value, c.plugin);
+    k.mode = k.contributions.one(Points.Mode);
+    const sink = k.contributions.one(Points.Storage);
     const cfg = prepared.config;
+    if (sink !== undefined) {
+      k.queue = new SinkQueue(sink, {
+        maxBytes: cfg.storage.queueMaxBytes,
+        log: k.log.child({ stage: 'storage-queue' }),
+        counters: k.counters.scoped('core'),
+        metrics: k.metrics,
+        onError: (id, op, err) => k.recorder.storageFailed(id, op, err),
+      });
+    }
     k.policy = new RecordingPolicy(k.users, cfg.policy, k.mode);
     const policy = k.policy;
     k.ingest.sipFilter = (msg) => policy.ignoresSip(msg);
     if (cfg.policy.logAllSipMessages !== null) k.sipLog = new SipMessageLog(path.resolve(prepared.dir, cfg.policy.logAllSipMessages));
     const sipLog = k.sipLog;
     if (sipLog !== undefined) k.ingest.sipTap = (msg, meta) => sipLog.write(msg, meta);
-    k.recorder = new CallRecorder(k.dialogs, k.codecs, k.store, k.counters.scoped('core'), k.log, {
-      layout: cfg.output.layout,
-      endLingerSec: cfg.media.endLingerSec,
-      reorderWindowMs: cfg.media.reorderWindowMs,
-      metadataEverySec: cfg.media.metadataEverySec,
-      srtp: cfg.media.srtp,
-      keepUndecoded: cfg.media.keepUndecoded,
-      backgroundWrites: cfg.media.backgroundWrites,
-      policy: k.policy,
-    });
+    k.recorder = new CallRecorder(
+      k.dialogs,
+      k.codecs,
+      k.queue,
+      k.counters.scoped('core'),
+      k.log,
+      {
+        layout: cfg.output.layout,
+        endLingerSec: cfg.media.endLingerSec,
+        reorderWindowMs: cfg.media.reorderWindowMs,
+        metadataEverySec: cfg.media.metadataEverySec,
+        srtp: cfg.media.srtp,
+        keepUndecoded: cfg.media.keepUndecoded,
+        policy: k.policy,
+      },
+      k.events,
+    );
     if (k.mode?.associate !== undefined) k.associator.fallback = k.mode.associate.bind(k.mode);
     k.associator.on('rtp', (a) => k.recorder.onRtp(a));
     k.associator.on('rtcp', (x) => k.recorder.onRtcp(x));
+    k.registerGauges();
     return k;
   }
 
+  /** The sources plugins contributed. */
+  get sources(): ReadonlyArray<{ plugin: string; source: Source }> {
+    return this.contributions.all(Points.Source).map((c) => ({ plugin: c.plugin, source: c.value }));
+  }
+
+  /** The storage plugin's sink, when one is enabled. */
+  get sink(): RecordingSink | undefined {
+    return this.queue?.sink;
+  }
+
+  get config(): TaplineConfig {
+    return this.prepared.config;
+  }
+
+  /** Starts plugins (register() ran in create()), then has storage repair what an unclean stop left. */
   async start(): Promise<void> {
     await this.host.startAll();
-    if (this.store !== undefined) {
-      const recovered = this.store.recover();
-      if (recovered.length > 0) this.log.warn(`repaired and catalogued ${recovered.length} recording(s) left unfinished by an unclean shutdown`, { ids: recovered });
+    if (this.queue !== undefined) {
+      try {
+        const recovered = await this.queue.sink.recover();
+        if (recovered.length > 0) this.log.warn(`repaired and catalogued ${recovered.length} recording(s) left unfinished by an unclean shutdown`, { ids: recovered });
+      } catch (e) {
+        this.log.error(`storage could not recover unfinished recordings: ${(e as Error).message}`);
+      }
     }
+    this.clock.start();
+  }
+
+  /** Timers of every stage, on the clock's tick (capture time or wall clock). */
+  private tick(now: number): void {
+    this.dialogs.tick(now);
+    this.recorder.tick(now);
+    this.associator.tick(now);
+  }
+
+  private registerGauges(): void {
+    const m = this.metrics;
+    m.gauge('tapline_calls_in_progress', 'Calls being followed (SIP dialogs not ended)', [], (g) => g.set(this.dialogs.size));
+    m.gauge('tapline_recordings_in_progress', 'Recordings not yet finished', [], (g) => g.set(this.recorder.recordingsInProgress));
+    const snapshot = m.gauge('tapline_core_counter', 'Every internal counter of the pipeline by name (see the README for the documented ones)', ['name'], (g) => {
+      for (const [name, v] of Object.entries(this.counters.snapshot())) g.set(v, { name });
+    });
+    void snapshot;
   }
 
   /**
-   * Runs every source to its end (file sources) in turn. A source that fails is reported, and what it
-   * delivered before failing still counts; the others still run.
+   * Closes every open call (finishing and cataloguing its recording), drains the storage queue (at most
+   * `drainTimeoutMs`), and stops plugins in reverse order. Idempotent. False when storage did not finish in time.
    */
-  async runSources(onProgress?: (source: Source, p: SourceProgress) => void, signal?: AbortSignal): Promise<SourceReport[]> {
-    const reports: SourceReport[] = [];
-    const ac = new AbortController();
-    const abort = (): void => ac.abort();
-    signal?.addEventListener('abort', abort);
-    try {
-      for (const { source } of this.sources) {
-        const report: SourceReport = { source: source.name, label: source.label, frames: 0 };
-        this.ingest.beginCapture(source.label);
-        try {
-          const res = await source.run(this.ingest, ac.signal, onProgress === undefined ? undefined : (p) => onProgress(source, p));
-          report.frames = res.frames;
-          if (res.warning !== undefined) {
-            report.warning = res.warning;
-            this.log.warn(`${source.label}: ${res.warning}`);
-          }
-        } catch (e) {
-          report.error = (e as Error).message;
-          this.log.error(`${source.label}: ${report.error}`, { code: (e as { code?: string }).code });
-        }
-        this.ingest.endCapture();
-        reports.push(report);
-        if (ac.signal.aborted) break;
-      }
-    } finally {
-      signal?.removeEventListener('abort', abort);
-    }
-    return reports;
-  }
-
-  /** Closes every open call and stops plugins in reverse order. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  async stop(drainTimeoutMs = Infinity): Promise<boolean> {
+    if (this.stopped) return true;
     this.stopped = true;
+    this.clock.stop();
     this.ingest.flush();
-    this.dialogs.closeAll(this.ingest.lastTs);
+    this.dialogs.closeAll(Math.max(this.ingest.lastTs, this.clock.now()));
     this.associator.flush();
     this.recorder.close();
-    // WAV data still on its way to the disk lands before storage plugins stop (and before anyone reads it).
-    await WavWriter.settled();
+    let drained = true;
+    if (this.queue !== undefined) {
+      drained = await this.queue.drain(drainTimeoutMs);
+      if (!drained) this.log.error(`storage did not finish within ${drainTimeoutMs} ms: ${this.queue.depth} operation(s) still pending`);
+      try {
+        await this.queue.sink.shutdown?.();
+      } catch (e) {
+        this.log.error(`storage shutdown failed: ${(e as Error).message}`);
+      }
+    }
     this.sipLog?.close();
     const errors = await this.host.stopAll();
     this.root.dispose?.();
     if (errors.length > 0) this.log.warn(`${errors.length} plugin(s) failed to stop cleanly`);
-  }
-
-  summary(sources: SourceReport[]): RunSummary {
-    return { sources, calls: this.endedCalls, recordings: this.recorder.finished, unmatched: this.associator.unmatchedStreams(), counters: this.counters.snapshot() };
+    return drained;
   }
 }

@@ -19,6 +19,7 @@ export class PromMetrics implements Metrics {
   readonly registry = new prom.Registry();
   private readonly metrics = new Map<string, { kind: string; m: AnyMetric; api: CounterMetric | GaugeMetric | HistogramMetric }>();
   private readonly drops: CounterMetric;
+  private readonly scrapeHooks: Array<() => void> = [];
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics === true) prom.collectDefaultMetrics({ register: this.registry, prefix: 'tapline_process_' });
@@ -81,8 +82,14 @@ export class PromMetrics implements Metrics {
     this.drops.inc({ stage, reason, source }, count);
   }
 
+  /** Work to do before each scrape (counters batched on a hot path are written out). */
+  beforeScrape(fn: () => void): void {
+    this.scrapeHooks.push(fn);
+  }
+
   /** The Prometheus text exposition. */
   async text(): Promise<string> {
+    for (const f of this.scrapeHooks) f();
     return this.registry.metrics();
   }
 

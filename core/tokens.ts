@@ -1,6 +1,6 @@
 /** DI tokens: registered symbols (Symbol.for), so a plugin with its own copy of tapline still matches; never strings, and every resolution names its token explicitly (works under tsx too). */
 import type { InjectionToken } from 'tsyringe';
-import type { Codec, Counters, Logger, RecordingStore, Source, TranscriptStore, MediaInput, RecordingMode } from './contract';
+import type { Codec, Counters, Logger, RecordingSink, Source, TranscriptStore, MediaInput, RecordingMode, Metrics, LifecycleBus, Clock } from './contract';
 import type { UserDirectory } from './policy/users';
 import type { EndpointDirectory } from './policy/endpoints';
 import type { CodecRegistry } from './codec-registry';
@@ -19,8 +19,12 @@ export const Tokens = {
   Codecs: Symbol.for('tapline.CodecRegistry') as InjectionToken<CodecRegistry>,
   /** Multi-bound: every source plugin registers its Source here. */
   Source: Symbol.for('tapline.Source') as InjectionToken<Source>,
-  /** The storage plugin's store (one). */
-  Storage: Symbol.for('tapline.Storage') as InjectionToken<RecordingStore>,
+  /** The storage plugin's recording sink (one): audio, attachments and metadata pass through it. */
+  Storage: Symbol.for('tapline.Storage') as InjectionToken<RecordingSink>,
+  Metrics: Symbol.for('tapline.Metrics') as InjectionToken<Metrics>,
+  /** Lifecycle events of calls, recordings and chats. */
+  Events: Symbol.for('tapline.Events') as InjectionToken<LifecycleBus>,
+  Clock: Symbol.for('tapline.Clock') as InjectionToken<Clock>,
   /** Multi-bound: every codec plugin registers its Codec here. */
   Codec: Symbol.for('tapline.Codec') as InjectionToken<Codec>,
   /** The recording mode plugin's RecordingMode (at most one). */

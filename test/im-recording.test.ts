@@ -43,7 +43,7 @@ describe('chat with storage-local: transcripts in the recordings store, linked t
 
     // Calls: only the audio call; the IM INVITE was left to the chat plugin (not an empty recording).
     assert.deepEqual(h.recorded.callsStarted.map((c) => c.callId), ['av-call-1']);
-    assert.deepEqual(h.kernel.recorder.finished.map((r) => r.call.callId), ['av-call-1']);
+    assert.deepEqual(h.recorded.recordings.map((r) => r.call.callId), ['av-call-1']);
     assert.equal(h.kernel.dialogs.stats.imSessions, 1);
 
     const t = h.resolveAll<ChatRecorder>(ChatRecorderToken)[0]!.finished[0]!;
@@ -69,7 +69,7 @@ describe('chat with storage-local: transcripts in the recordings store, linked t
       assert.match(text, /\[2026-04-01 08:00:00Z\] Alice Agent <sip:alice@example\.com>: Can we talk\?/);
       assert.match(text, /Kept for: sip:alice@example\.com \(chat licence\)/);
     } finally {
-      store.close();
+      store.closeCatalogue();
     }
   });
 
@@ -86,7 +86,7 @@ describe('chat with storage-local: transcripts in the recordings store, linked t
     try {
       assert.equal(store.listTranscripts({}).length, 1, 'written before storage-local closed its catalogue');
     } finally {
-      store.close();
+      store.closeCatalogue();
     }
   });
 });

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { PluginHarness, type Recorded } from '../core/testing/index';
 import type { PluginManifest } from '../core/contract';
 import type { RecordingMetadata } from '../core/media/metadata';
-import { readWav } from '../core/media/wav';
+import { readWav } from '../plugins/storage-local/wav';
 import storageLocal from '../plugins/storage-local/index';
 import g711 from '../plugins/codec-g711/index';
 import { dominantTone, goertzelPower } from '../plugins/source-generator/tones';
@@ -36,7 +36,7 @@ export async function runMode(mode: PluginManifest<unknown> | unknown, options: 
   const res = await h.pcap(file);
   assert.equal(res.warning, undefined);
   const recorded = await h.stop();
-  const recordings = h.kernel.recorder.finished;
+  const recordings = h.recorded.recordings;
   const byCallId = new Map<string, RecordingMetadata>();
   for (const r of recordings) {
     assert.ok(!byCallId.has(r.call.callId), `one recording per call (${r.call.callId})`);

@@ -26,7 +26,7 @@ export async function recordCapture(file: string, config: Record<string, unknown
   const h = await PluginHarness.create(storageLocal, { options: { dir }, with: [{ plugin: g711 }, { plugin: telephoneEvent }, { plugin: cn }, { plugin: g722 }, { plugin: silk }, { plugin: red }, { plugin: rtaudio }], config });
   const res = await h.pcap(file);
   const recorded = await h.stop();
-  const out: RecordedCapture = { dir, recordings: h.kernel.recorder.finished, recorded, counters: h.counters() };
+  const out: RecordedCapture = { dir, recordings: h.recorded.recordings, recorded, counters: h.counters() };
   if (res.warning !== undefined) out.warning = res.warning;
   return out;
 }

@@ -1,11 +1,12 @@
-/** `tapline record`: run the configured pipeline over capture files, with a progress bar and a summary. */
+/** `tapline record`: the recorder service over capture files, with a progress bar and a summary built from its events. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { loadConfigFile } from '../config/load';
 import { prepareConfig } from '../plugins/loader';
-import { Kernel } from '../kernel';
-import { summarizeCall } from '../dialog/summary';
+import { RecorderService, type SourceReport } from '../service/recorder-service';
+import type { CallSummary } from '../dialog/summary';
+import type { RecordingMetadata } from '../media/metadata';
 import { ErrorCodes, TaplineError } from '../errors';
 import { srtpNativeStatus } from '../media/srtp/native';
 import type { Source, SourceProgress } from '../contract';
@@ -55,12 +56,6 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
   const prepared = await prepareConfig(loaded);
   const storageEntry = prepared.plugins.find((p) => p.manifest.name === 'storage-local');
   const outDir = path.resolve(opts.out ?? (typeof storageEntry?.options.dir === 'string' ? path.resolve(prepared.dir, storageEntry.options.dir) : prepared.config.output.dir));
-  const kernel = await Kernel.create(prepared);
-  if (kernel.sources.length === 0) {
-    throw new TaplineError(ErrorCodes.USAGE, 'nothing to record from: give --pcap FILE or enable a source plugin in the config');
-  }
-  fs.mkdirSync(outDir, { recursive: true });
-  await kernel.start();
 
   const showBar = opts.progress !== false && process.stderr.isTTY === true && opts.json !== true;
   const bar = showBar ? new SingleBar({ format: '{label} [{bar}] {percentage}% | {value}/{total} MiB | ETA {eta}s', hideCursor: true }, Presets.shades_classic) : undefined;
@@ -74,22 +69,34 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
       bar.start(Math.max(1, mib(p.total)), mib(p.done), { label: path.basename(src.label) });
     } else bar.update(mib(p.done));
   };
-  const ac = new AbortController();
-  const onSigint = (): void => ac.abort();
+  const service = await RecorderService.create(prepared, { onProgress });
+  if (service.kernel.sources.length === 0) {
+    throw new TaplineError(ErrorCodes.USAGE, 'nothing to record from: give --pcap FILE or enable a source plugin in the config');
+  }
+  if (service.live) throw new TaplineError(ErrorCodes.USAGE, 'the config enables live sources: `record` reads capture files; run `tapline serve` for live inputs');
+  // The summary is built from lifecycle events: the service keeps nothing about finished calls.
+  const calls: CallSummary[] = [];
+  const recordings: RecordingMetadata[] = [];
+  service.events.on('callEnded', (e) => calls.push(e.call));
+  service.events.on('recordingFinished', (m) => recordings.push(m));
+  fs.mkdirSync(outDir, { recursive: true });
+
+  const onSigint = (): void => void service.stop();
   process.once('SIGINT', onSigint);
-  let sources;
+  let sources: SourceReport[];
   try {
-    sources = await kernel.runSources(onProgress, ac.signal);
+    await service.start();
+    sources = await service.whenSourcesEnd();
   } finally {
     bar?.stop();
     process.removeListener('SIGINT', onSigint);
-    await kernel.stop();
+    // No deadline for a file replay: everything read is written.
+    await service.stop(Infinity);
   }
-  const summary = kernel.summary(sources);
   const doc: SummaryDoc = {
-    sources: summary.sources,
-    calls: summary.calls.map(summarizeCall),
-    recordings: summary.recordings.map((r) => ({
+    sources: sources.map((s) => ({ label: s.label, frames: s.frames, ...(s.warning !== undefined ? { warning: s.warning } : {}), ...(s.error !== undefined ? { error: s.error } : {}) })),
+    calls,
+    recordings: recordings.map((r) => ({
       id: r.id,
       callId: r.call.callId,
       ...(r.audio ? { audio: r.audio.file, durationSec: r.audio.durationSec } : {}),
@@ -98,8 +105,8 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
       dtmf: r.dtmf.map((d) => d.digit).join(''),
       flags: r.flags,
     })),
-    unmatchedStreams: summary.unmatched,
-    counters: summary.counters,
+    unmatchedStreams: service.kernel.associator.unmatchedStreams(),
+    counters: service.kernel.counters.snapshot(),
     srtp: srtpPath(),
   };
   const summaryFile = path.join(outDir, 'summary.json');
@@ -112,7 +119,7 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
 
 interface SummaryDoc {
   sources: Array<{ label: string; frames: number; warning?: string; error?: string }>;
-  calls: ReturnType<typeof summarizeCall>[];
+  calls: CallSummary[];
   recordings: Array<{ id: string; callId: string; audio?: string; durationSec?: number; packets: object; lost: object; dtmf: string; flags: string[] }>;
   unmatchedStreams: unknown[];
   counters: Record<string, number>;

@@ -16,13 +16,24 @@ export interface TaplineConfig {
     metadataEverySec: number;
     srtp: SrtpConfig;
     keepUndecoded: boolean;
-    backgroundWrites: boolean;
   };
+  storage: { queueMaxBytes: number };
+  service: { stopTimeoutSec: number; ops: OpsConfig };
   sip: { ports: number[]; detectOnAnyPort: boolean; maxMessageBytes: number };
   dialogs: { idleTimeoutSec: number; setupTimeoutSec: number; sessionExpiresGrace: number };
   capture: { fragmentTimeoutSec: number; tcpFlowIdleSec: number };
   log: { level: LogLevel };
   policy: PolicyConfig;
+}
+
+/** service.ops: the ops HTTP endpoint (schema/tapline.schema.json $defs/ops). */
+export interface OpsConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  allow: string[];
+  token: string | null;
+  tokenFile: string | null;
 }
 
 /** policy: what is recorded (schema/tapline.schema.json). */

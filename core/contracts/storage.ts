@@ -22,6 +22,8 @@ export interface RecordingLocation {
   base: string;
   /** The audio file or object. */
   audio: string;
+  /** What the audio is stored as ('wav'). */
+  format: string;
 }
 
 export interface AudioFormat {

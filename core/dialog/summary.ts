@@ -31,6 +31,10 @@ export interface CallSummary {
   messages: Record<string, number>;
   warnings: string[];
   origin?: string;
+  /** Capture nodes (HEP agents) the signalling came through. */
+  nodes?: string[];
+  /** The recorder joined the call in progress at this request. */
+  joinedMidCall?: string;
 }
 
 const iso = (us: number): string => new Date(us / 1000).toISOString();
@@ -83,5 +87,7 @@ export function summarizeCall(c: Call): CallSummary {
   if (c.replaces !== undefined) s.replaces = c.replaces.callId;
   if (c.conversationId !== undefined) s.conversationId = c.conversationId;
   if (c.origin !== undefined) s.origin = c.origin;
+  if (c.nodes !== undefined) s.nodes = [...c.nodes];
+  if (c.joinedMidCall !== undefined) s.joinedMidCall = c.joinedMidCall;
   return s;
 }

@@ -41,6 +41,16 @@ function party(na: NameAddr): Party {
   return p;
 }
 
+/** Capture nodes a call's signalling was seen by (a handful at most: the proxies and SBCs on its path). */
+function noteNode(call: Call, meta: SipMeta): void {
+  const n = meta.node;
+  if (n === undefined) return;
+  const label = n.name !== undefined && n.name !== '' ? (n.id !== undefined ? `${n.name} (${n.id})` : n.name) : n.id !== undefined ? `capture id ${n.id}` : undefined;
+  if (label === undefined) return;
+  const list = (call.nodes ??= []);
+  if (!list.includes(label) && list.length < 8) list.push(label);
+}
+
 function dispositionFor(status: number): Disposition {
   if (status >= 200 && status < 300) return 'answered';
   if (status === 487) return 'cancelled';
@@ -112,10 +122,15 @@ export class DialogTracker extends Emitter<DialogEvents> {
   private readonly recent = new Map<string, { call: Call; until: number }>();
   private nextTick = 0;
   /** Calls ever started, SDP bodies that failed to parse, messages of no call, IM-only INVITEs (not calls). */
-  readonly stats = { calls: 0, badSdp: 0, orphanMessages: 0, imSessions: 0, focusSessions: 0 };
+  readonly stats = { calls: 0, badSdp: 0, orphanMessages: 0, imSessions: 0, focusSessions: 0, joinedMidCall: 0 };
 
   constructor(private readonly timers: DialogTimers = DEFAULT_TIMERS) {
     super();
+  }
+
+  /** Calls in progress. */
+  get size(): number {
+    return this.calls.size;
   }
 
   active(): Call[] {
@@ -131,8 +146,8 @@ export class DialogTracker extends Emitter<DialogEvents> {
     return (this.byCallId.get(callId) ?? []).map((k) => this.calls.get(k)).filter((c): c is Call => c !== undefined);
   }
 
+  /** One SIP message. Timers are not run from here: the service clock ticks them (capture time or wall clock). */
   onMessage(msg: SipMessage, meta: SipMeta): void {
-    this.tick(meta.ts);
     const call = msg.kind === 'request' ? this.onRequest(msg, meta) : this.onResponse(msg, meta);
     if (call === undefined) return;
     const label = msg.kind === 'request' ? msg.method : String(msg.status);
@@ -216,10 +231,12 @@ export class DialogTracker extends Emitter<DialogEvents> {
       if (call === undefined) call = this.start(req, meta, fromTag);
       else this.retryInvite(call, req);
     }
+    if (call === undefined && toTag !== undefined && (req.method === 'INVITE' || req.method === 'UPDATE')) call = this.joinMidCall(req, meta, fromTag, toTag);
     if (call === undefined) {
       this.stats.orphanMessages++;
       return undefined;
     }
+    noteNode(call, meta);
     if (call.state === 'terminated') return call; // trailing message of an ended call: counted only
     const side = this.sideOf(call, req);
     call.times.lastActivity = Math.max(call.times.lastActivity, meta.ts);
@@ -262,7 +279,32 @@ export class DialogTracker extends Emitter<DialogEvents> {
     return call;
   }
 
-  private start(req: SipRequest, meta: SipMeta, fromTag: string | undefined): Call {
+  /**
+   * An in-dialog re-INVITE or UPDATE with SDP for a dialog never seen: the recorder started (or restarted) during
+   * the call. The call is taken up as answered, its sender as the caller; the SDP it carries and the answer to it
+   * explain the media from here on. Without SDP (a session refresh) there is nothing to record yet: orphan.
+   */
+  private joinMidCall(req: SipRequest, meta: SipMeta, fromTag: string | undefined, toTag: string): Call | undefined {
+    let body: Buffer | undefined;
+    try {
+      body = findSdpBody(req);
+    } catch {
+      return undefined;
+    }
+    if (body === undefined || body.length === 0 || isImOnlyInvite(req)) return undefined;
+    const call = this.start(req, meta, fromTag, req.method === 'INVITE' ? 're-INVITE' : 'UPDATE');
+    call.state = 'confirmed';
+    call.disposition = 'answered';
+    call.times.answer = meta.ts;
+    call.toTag = toTag;
+    call.callee.tag = toTag;
+    call.legs.set(toTag, { toTag, state: 'confirmed', firstStatus: 200 });
+    this.stats.joinedMidCall++;
+    this.emit('callUpdate', call, 'answered');
+    return call;
+  }
+
+  private start(req: SipRequest, meta: SipMeta, fromTag: string | undefined, joinedMidCall?: Call['joinedMidCall']): Call {
     const key = `${req.callId}|${fromTag ?? ''}`;
     const call: Call = {
       key,
@@ -285,6 +327,7 @@ export class DialogTracker extends Emitter<DialogEvents> {
       warnings: [],
     };
     if (meta.origin !== undefined) call.origin = meta.origin;
+    if (joinedMidCall !== undefined) call.joinedMidCall = joinedMidCall;
     const conv = req.headers.get('Ms-Conversation-ID');
     if (conv !== undefined) call.conversationId = conv;
     const ua = req.headers.get('User-Agent');
@@ -344,6 +387,7 @@ export class DialogTracker extends Emitter<DialogEvents> {
       this.stats.orphanMessages++;
       return undefined;
     }
+    noteNode(call, meta);
     if (call.state === 'terminated') return call;
     call.times.lastActivity = Math.max(call.times.lastActivity, meta.ts);
     if (res.cseq.method === 'INVITE') this.onInviteResponse(call, res, meta, toTag);

@@ -26,6 +26,8 @@ export interface SipMeta {
   transport: string; // 'udp', 'tcp', 'ws', 'hep'...
   /** Capture or connection the message came from (file path, interface, peer). */
   origin?: string;
+  /** The capture node that saw it (HEP capture id / node name). */
+  node?: { id?: number; name?: string };
 }
 
 export interface Party {
@@ -102,6 +104,13 @@ export interface Call {
   refers: Array<{ ts: number; by: Side; referTo: string; referredBy?: string }>;
   /** SIP messages seen for this call, by method or status. */
   messageCounts: Record<string, number>;
+  /**
+   * The recorder joined this call in progress: its first message was an in-dialog re-INVITE or UPDATE with SDP
+   * (a recorder started or restarted mid-call). Caller and callee are then that request's sender and receiver.
+   */
+  joinedMidCall?: 're-INVITE' | 'UPDATE';
+  /** Capture nodes (HEP agents, forwarders) its signalling came through, by name or id. */
+  nodes?: string[];
   /** Problems with this call's signalling (bad SDP...), kept for its metadata. */
   warnings: string[];
   origin?: string;

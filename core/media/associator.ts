@@ -168,6 +168,11 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     this.emit('rtp', { call: b.call, sender: b.sender, flow: flow.key, how: b.how, rtp, pkt, rtpmap });
   }
 
+  /** The clock's tick: expiries and idle-flow sweeps happen on an idle link too. */
+  tick(now: number): void {
+    if (now >= this.nextHousekeeping) this.housekeeping(now);
+  }
+
   /** RTP streams no call claimed (newest last), for the run report. */
   unmatchedStreams(): UnmatchedStream[] {
     return [...this.unmatched.values()].map((e) => ({ ...e.stream, payloadTypes: [...e.stream.payloadTypes] }));

@@ -4,7 +4,7 @@
  * the storage plugin. A call's recording is finished a little after the call ends, so trailing packets still count.
  */
 import { randomUUID } from 'node:crypto';
-import type { Counters, Decoder, Logger, RecordingFiles, RecordingStore, RtpFrameInfo } from '../contract';
+import type { Counters, Decoder, Logger, RtpFrameInfo } from '../contract';
 import type { CodecRegistry } from '../codec-registry';
 import type { DialogTracker } from '../dialog/tracker';
 import type { Call, Side } from '../dialog/types';
@@ -14,17 +14,17 @@ import type { SdpRtpMap } from '../sdp/types';
 import type { AssociatedRtp, PlacedAudio, RtpPacket } from './types';
 import type { DirectionStats, DtmfEvent, RecordingMetadata, SrtpDirectionStats } from './metadata';
 import { CallTimeline } from './timeline';
-import { WavWriter } from './wav';
 import { parseRtp, SequenceTracker, tsDelta } from './rtp';
 import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
 import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKey, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
-import { RawMediaKeeper } from './raw-keeper';
+import { RAW_MEDIA_FILE, RAW_SDP_FILE, renderSdps } from './raw-keeper';
+import { RecordingOutput } from './recording-output';
+import type { SinkQueue } from '../storage/sink-queue';
+import { callEventInfo, type LifecycleHub } from '../lifecycle';
 import { NOT_RECORDABLE, type RecordedUser, type RecordingPolicy } from '../policy/recording-policy';
 import { userKey } from '../policy/users';
 import { renderSipMessage } from '../sip/render';
 import type { SipMessage } from '../sip/types';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { latestSdp, otherSide, pickMedia } from './associator-index';
 
 const US = 1_000_000;
@@ -46,9 +46,12 @@ export interface CallRecorderOptions {
   keepUndecoded?: boolean;
   /** Which calls are recorded (users, licences, mode); every call when absent. */
   policy?: RecordingPolicy;
-  /** media.backgroundWrites: WAV writes through libuv's thread pool (default false: synchronous). */
-  backgroundWrites?: boolean;
 }
+
+/** The SIP dialog of a recording, kept beside it (policy.recordSipDialogs). */
+const SIP_LOG_FILE = 'sip.txt';
+/** SIP messages kept per recording for sip.txt. */
+const MAX_SIP_LOG = 10_000;
 
 interface DecoderEntry {
   decoder: Decoder;
@@ -113,8 +116,7 @@ interface SideState {
 interface Recording {
   call: Call;
   id: string;
-  files?: RecordingFiles;
-  writer?: WavWriter;
+  out: RecordingOutput;
   timeline?: CallTimeline;
   sampleRate?: number;
   audioStart?: number;
@@ -130,8 +132,6 @@ interface Recording {
   keys: CallSrtpKeys;
   /** Bumped when the call's SDPs change (streams re-read their protection). */
   protGen: number;
-  raw?: RawMediaKeeper;
-  writeFailed?: boolean;
   users: RecordedUser[];
   links: NonNullable<RecordingMetadata['links']>;
   /** policy.recordSipDialogs: the call's SIP messages, rendered. */
@@ -164,7 +164,6 @@ export class CallRecorder {
   private readonly recentlyFinished = new Map<string, Recording>();
   /** Recordings whose calls ended, waiting out the linger, by key. */
   private readonly ending = new Map<string, Recording>();
-  readonly finished: RecordingMetadata[] = [];
   private nextTick = 0;
   private readonly srtpOpts: SrtpKeyOptions;
   private readonly placed: PlacedAudio = { streamId: '', rtpTimestamp: 0, clockRate: 8000, captureTs: 0, seq: 0, pcm: new Int16Array(0), pcmRate: 8000 };
@@ -172,10 +171,11 @@ export class CallRecorder {
   constructor(
     private readonly dialogs: DialogTracker,
     private readonly codecs: CodecRegistry,
-    private readonly store: RecordingStore | undefined,
+    private readonly queue: SinkQueue | undefined,
     private readonly counters: Counters,
     private readonly log: Logger,
     private readonly opts: CallRecorderOptions,
+    private readonly events?: LifecycleHub,
   ) {
     this.srtpOpts = opts.srtp ?? DEFAULT_SRTP_KEY_OPTIONS;
     dialogs.on('callStart', (c) => this.onCallStart(c));
@@ -193,7 +193,7 @@ export class CallRecorder {
     const rec = this.active.get(call.key) ?? this.ending.get(call.key);
     if (rec === undefined || rec.finished) return;
     const log = (rec.sipLog ??= []);
-    if (log.length < 10_000) log.push(renderSipMessage(msg));
+    if (log.length < MAX_SIP_LOG) log.push(renderSipMessage(msg));
   }
 
   /** The answer can change what the mode hears (the answering fork's SDP, its relay candidates): ask again. */
@@ -257,11 +257,18 @@ export class CallRecorder {
       this.skipped.set(call.key, decision.reason);
       this.counters.inc('recordings.notRecorded');
       this.log.debug(`call ${call.callId} not recorded: ${decision.reason}`);
+      this.events?.emit('callNotRecorded', { ...callEventInfo(call, call.times.start), reason: decision.reason });
       return;
     }
+    const id = randomUUID();
+    const start = { id, callId: call.callId, start: call.times.start, from: call.caller.uri, to: call.callee.uri };
+    // The catalogue entry is the record of a running call; metadata follows at the first refresh
+    // (media.metadataEverySec) or the end, and a crash before then is recovered from the entry and the audio.
+    const out = new RecordingOutput(this.queue, start, this.queue?.sink.locate(start));
     const rec: Recording = {
       call,
-      id: randomUUID(),
+      id,
+      out,
       sides: { caller: newSide(), callee: newSide() },
       streamSide: new Map(),
       streams: new Map(),
@@ -279,17 +286,30 @@ export class CallRecorder {
       finished: false,
     };
     for (const f of decision.flags) rec.flags.add(f);
+    if (call.joinedMidCall !== undefined) rec.flags.add(`joined mid-call: the recorder first saw this call at its ${call.joinedMidCall} (an in-dialog request); what was said before is not recorded`);
     this.active.set(call.key, rec);
+    this.recordingsInProgress++;
     this.link(rec);
-    if (this.store !== undefined) {
-      try {
-        // The catalogue row is the record of a running call; metadata.json follows at the first refresh
-        // (media.metadataEverySec) or the end, and a crash before then is recovered from the row and the WAV.
-        rec.files = this.store.begin({ id: rec.id, callId: call.callId, start: call.times.start, from: call.caller.uri, to: call.callee.uri });
-      } catch (e) {
-        this.counters.inc('recordings.storeErrors');
-        this.log.error(`cannot start the recording of call ${call.callId}: ${(e as Error).message}`);
-      }
+    this.events?.emit('recordingStarted', {
+      id,
+      callKey: call.key,
+      callId: call.callId,
+      at: iso(call.times.start),
+      audio: out.location?.audio ?? '',
+      users: rec.users.map((u) => ({ uri: u.uri, side: u.side })),
+      joinedMidCall: call.joinedMidCall !== undefined,
+    });
+  }
+
+  /** Recordings not yet finished (calls in progress and those waiting out the linger). */
+  recordingsInProgress = 0;
+
+  /** A sink operation of this recording failed: said in its metadata while it still runs. */
+  storageFailed(id: string, op: string, err: Error): void {
+    for (const rec of [...this.active.values(), ...this.ending.values()]) {
+      if (rec.id !== id || rec.finished) continue;
+      flagOnce(rec.flags, `storage failed (${op})`, err.message);
+      return;
     }
   }
 
@@ -594,23 +614,14 @@ export class CallRecorder {
   private keepRaw(rec: Recording, pkt: TransportPacket, rtp: RtpPacket, plain: Buffer | undefined, reason: string): void {
     const first = !rec.rawReasons.has(reason);
     if (first) rec.rawReasons.add(reason);
-    if (this.opts.keepUndecoded === false || rec.files === undefined) {
+    if (this.opts.keepUndecoded === false || !rec.out.stored) {
       if (first) rec.flags.add(reason);
       return;
     }
-    try {
-      rec.raw ??= new RawMediaKeeper(rec.files.dir);
-      const h = rtp.headerLength;
-      const raw = plain === undefined ? pkt.payload : Buffer.from(plain.buffer, plain.byteOffset - h, h + plain.length);
-      rec.raw.write(pkt.ts, pkt.src, pkt.sport, pkt.dst, pkt.dport, raw);
-      if (first) rec.flags.add(`${reason}: the RTP is kept losslessly in media.pcap, with the call's SDP in sdp.txt`);
-    } catch (e) {
-      if (first) {
-        rec.flags.add(reason);
-        this.counters.inc('recordings.storeErrors');
-        this.log.error(`cannot keep undecoded media of call ${rec.call.callId}: ${(e as Error).message}`);
-      }
-    }
+    const h = rtp.headerLength;
+    const raw = plain === undefined ? pkt.payload : Buffer.from(plain.buffer, plain.byteOffset - h, h + plain.length);
+    rec.out.keepRaw(pkt.ts, pkt.src, pkt.sport, pkt.dst, pkt.dport, raw);
+    if (first) rec.flags.add(`${reason}: the RTP is kept losslessly in ${RAW_MEDIA_FILE}, with the call's SDP in ${RAW_SDP_FILE}`);
   }
 
   /** Per-stream state, found by SSRC (a number) then flow (a string the associator already holds): no per-packet strings. */
@@ -732,32 +743,14 @@ export class CallRecorder {
     rec.sampleRate = rate;
     rec.audioStart = ts;
     const channels = this.opts.layout === 'stereo' ? 2 : 1;
-    if (rec.files !== undefined) {
-      try {
-        rec.writer = new WavWriter(rec.files.audio, { sampleRate: rate, channels, background: this.opts.backgroundWrites === true });
-      } catch (e) {
-        this.counters.inc('recordings.storeErrors');
-        this.log.error(`cannot write ${rec.files.audio}: ${(e as Error).message}`);
-      }
-    }
-    const writer = rec.writer;
+    const out = rec.out;
+    out.openAudio({ sampleRate: rate, channels });
     const mixed = this.opts.layout === 'mixed';
     rec.timeline = new CallTimeline({
       sampleRate: rate,
       startTs: ts,
       reorderWindowMs: this.opts.reorderWindowMs,
-      sink: (stereo) => {
-        if (writer === undefined || rec.writeFailed === true) return;
-        try {
-          writer.write(mixed ? mixDown(stereo) : stereo);
-        } catch (e) {
-          // A full or failing disk: say so once; what is already in the file stays (the header covers it).
-          rec.writeFailed = true;
-          rec.flags.add(`audio writing stopped: ${(e as Error).message}`);
-          this.counters.inc('recordings.storeErrors');
-          this.log.error(`cannot write ${writer.path}: ${(e as Error).message}`);
-        }
-      },
+      sink: (stereo) => out.writeAudio(mixed ? mixDown(stereo) : stereo),
     });
     return rec.timeline;
   }
@@ -792,9 +785,8 @@ export class CallRecorder {
       rec.timeline?.advance(Math.min(now, rec.lastAudioTs + windowUs));
       if (now - rec.lastMetaAt > this.opts.metadataEverySec * US) {
         rec.lastMetaAt = now;
-        rec.writer?.sync?.();
-        rec.raw?.flush();
-        this.storeUpdate(rec, false);
+        rec.out.flushRaw();
+        rec.out.update(this.metadata(rec, 'recording'));
       }
     }
     for (const [key, rec] of this.ending) {
@@ -819,19 +811,6 @@ export class CallRecorder {
     this.flushBatches(rec, 0, true);
     rec.finished = true;
     rec.timeline?.finish();
-    try {
-      rec.writer?.close();
-    } catch (e) {
-      this.log.error(`closing ${rec.files?.audio}: ${(e as Error).message}`);
-    }
-    if (rec.raw !== undefined) {
-      try {
-        rec.raw.close();
-        rec.raw.writeSdp(rec.call.sdp, (r) => r.text);
-      } catch (e) {
-        this.log.error(`closing ${rec.raw.pcapPath}: ${(e as Error).message}`);
-      }
-    }
     for (const side of ['caller', 'callee'] as const) {
       for (const d of rec.sides[side].decoders.values()) {
         d.decoder.close();
@@ -840,22 +819,17 @@ export class CallRecorder {
         if (events !== undefined && events.length > 0) this.noteClosingEvents(rec, side, events, Number(d.encoding.split('/')[1]) || 8000);
       }
     }
-    if (rec.sipLog !== undefined && rec.files !== undefined) {
-      try {
-        fs.writeFileSync(path.join(rec.files.dir, 'sip.txt'), rec.sipLog.join('\n'));
-      } catch (e) {
-        this.log.error(`cannot write the SIP dialog of ${rec.call.callId}: ${(e as Error).message}`);
-      }
-    }
+    rec.out.flushRaw();
+    if (rec.out.rawPackets > 0) rec.out.attach(RAW_SDP_FILE, Buffer.from(renderSdps(rec.call.sdp)), 'replace');
+    if (rec.sipLog !== undefined) rec.out.attach(SIP_LOG_FILE, Buffer.from(rec.sipLog.join('\n')), 'replace');
     const meta = this.metadata(rec, 'complete');
     rec.finalMeta = meta;
-    this.finished.push(meta);
     this.counters.inc('recordings.finished');
-    this.storeUpdate(rec, true, meta);
+    this.recordingsInProgress--;
+    rec.out.close(meta);
+    this.events?.emit('recordingFinished', meta);
     // Kept a while for links (a Replaces INVITE after the replaced call ended): without its audio state.
     rec.timeline = undefined;
-    rec.writer = undefined;
-    rec.raw = undefined;
     rec.sipLog = undefined;
     rec.streams.clear();
     rec.streamSide.clear();
@@ -866,21 +840,11 @@ export class CallRecorder {
     if (this.recentlyFinished.size > 1000) this.recentlyFinished.delete(this.recentlyFinished.keys().next().value as string);
   }
 
-  /** A finished recording gained a link: its metadata (kept in `finished` and the store) says so too. */
+  /** A finished recording gained a link: its stored metadata says so too (and the object the event carried). */
   private relink(rec: Recording): void {
     if (!rec.finished || rec.finalMeta === undefined) return;
     rec.finalMeta.links = [...rec.links];
-    this.storeUpdate(rec, true, rec.finalMeta);
-  }
-
-  private storeUpdate(rec: Recording, done: boolean, meta?: RecordingMetadata): void {
-    if (this.store === undefined || rec.files === undefined) return;
-    try {
-      this.store.update(meta ?? this.metadata(rec, done ? 'complete' : 'recording'), done);
-    } catch (e) {
-      this.counters.inc('recordings.storeErrors');
-      this.log.error(`cannot update recording ${rec.id}: ${(e as Error).message}`);
-    }
+    rec.out.update(rec.finalMeta);
   }
 
   private srtpMetadata(rec: Recording, meta: RecordingMetadata): void {
@@ -941,17 +905,22 @@ export class CallRecorder {
     }
     this.srtpMetadata(rec, meta);
     for (const p of rec.keys.problems) if (!meta.flags.includes(p)) meta.flags.push(p);
-    if (rec.raw !== undefined) meta.rawMedia = { file: rec.raw.pcapPath, sdp: rec.raw.sdpPath, packets: rec.raw.packets, reasons: [...rec.rawReasons] };
-    if (rec.files !== undefined && rec.writer !== undefined && rec.sampleRate !== undefined && rec.audioStart !== undefined) {
+    const out = rec.out;
+    if (out.droppedAttachmentBytes > 0) meta.flags.push(`${out.droppedAttachmentBytes} bytes of attachments (undecoded media, SIP) were dropped: storage fell behind and its queue was full`);
+    if (out.rawPackets > 0) meta.rawMedia = { file: out.attachmentPath(RAW_MEDIA_FILE) ?? RAW_MEDIA_FILE, sdp: out.attachmentPath(RAW_SDP_FILE) ?? RAW_SDP_FILE, packets: out.rawPackets, reasons: [...rec.rawReasons] };
+    if (out.location !== undefined && out.audioFormat !== undefined && rec.sampleRate !== undefined && rec.audioStart !== undefined) {
       meta.audio = {
-        file: rec.files.audio,
-        format: 'wav',
+        file: out.location.audio,
+        format: out.location.format,
         channels: this.opts.layout === 'stereo' ? 2 : 1,
         layout: this.opts.layout === 'stereo' ? 'stereo-caller-left' : 'mono-mixed',
         sampleRate: rec.sampleRate,
-        durationSec: Math.round((rec.writer.frames / rec.sampleRate) * 1000) / 1000,
+        durationSec: Math.round((out.frames / rec.sampleRate) * 1000) / 1000,
         start: new Date((rec.timeline?.origin ?? rec.audioStart) / 1000).toISOString(),
       };
+      if (out.droppedFrames > 0) {
+        meta.flags.push(`${(out.droppedFrames / rec.sampleRate).toFixed(2)} s of audio were dropped (silence in the file): storage fell behind and its queue was full`);
+      }
     } else if (rec.sides.caller.seq.size + rec.sides.callee.seq.size === 0 && meta.srtp === undefined) {
       meta.flags.push('no audio was seen for this call');
     }
@@ -963,6 +932,8 @@ export class CallRecorder {
 }
 
 /** One flag per kind of problem (the first packet's detail), however many packets have it: counts are in the stats. */
+const iso = (us: number): string => new Date(us / 1000).toISOString();
+
 function flagOnce(flags: Set<string>, what: string, detail: string): void {
   for (const f of flags) if (f.startsWith(what)) return;
   flags.add(`${what} (first: ${detail})`);

@@ -47,8 +47,10 @@ export interface RecordingMetadata {
   /** 'inbound' / 'outbound' / 'internal' when policy knows local users; 'unknown' otherwise. */
   direction: string;
   audio?: {
+    /** Where storage keeps it (a path, or an object URL). */
     file: string;
-    format: 'wav';
+    /** 'wav' (16-bit PCM). */
+    format: string;
     channels: 1 | 2;
     /** Left = caller, right = callee for stereo. */
     layout: 'stereo-caller-left' | 'mono-mixed';

@@ -25,6 +25,8 @@ export interface ReadCaptureOptions {
   onSkip?: (reason: string, detail: string) => void;
   /** Bytes per read; tests use tiny values to cross record boundaries at every offset. */
   chunkSize?: number;
+  /** Flow control: awaited between chunks when it returns a promise (the pipeline's storage is behind). */
+  waitWritable?: () => Promise<void> | undefined;
 }
 
 export interface ReadCaptureResult {
@@ -77,6 +79,8 @@ export async function readCapture(
       }
       win.pos = parser.parse(win.buf, win.pos, win.end, win.base, onFrame);
       opts.onProgress?.(win.base + win.pos, size);
+      const wait = opts.waitWritable?.();
+      if (wait !== undefined) await wait;
       if (parser.corrupt !== undefined) {
         warning = parser.corrupt;
         break;

@@ -1,10 +1,13 @@
 /**
- * The front of the pipeline: frames → transport packets (link/IP decode, IP reassembly) → SIP over UDP, SIP over
- * TCP (stream reassembly + Content-Length framing), or media. Nothing here throws on bad input: every problem is
- * counted (and SIP errors reported on the bus), and processing goes on with the next packet.
+ * The front of the pipeline, where every source hands in what it has: link-layer frames and IP packets are decoded
+ * (IP reassembly) into transport packets → SIP over UDP, SIP over TCP (stream reassembly + Content-Length framing),
+ * or media; SIP messages and media datagrams that arrive with their addresses (HEP, the 8008 feed, forwarders) go
+ * straight to their stage. Nothing here throws on bad input: every problem is counted (and SIP errors reported on
+ * the bus), and processing goes on with the next packet. Each source gets its own view (forSource), which names it
+ * as the origin of what it hands in and counts its packets and drops.
  */
-import type { FrameSink, Counters } from '../contract';
-import type { RawFrame, TcpStreamChunk, TransportPacket } from '../net/types';
+import type { Counters, DropStage, IngestSink, IpArrival, MediaArrival, Metrics, SipArrival, CaptureNode } from '../contract';
+import { LinkType, type RawFrame, type TcpStreamChunk, type TransportPacket } from '../net/types';
 import { PacketDecoder } from '../net/decode';
 import { TcpReassembler } from '../net/tcp-reassembly';
 import { parseSipMessage, SipStreamFramer } from '../sip/index';
@@ -20,9 +23,23 @@ import { isWebSocketUpgrade, WebSocketDeframer } from '../net/websocket';
 /** How one direction of a TCP connection is read: SIP framed by Content-Length, SIP over WebSocket, or not at all. */
 type TcpSipFlow = { kind: 'sip'; framer: SipStreamFramer } | { kind: 'ws'; ws: WebSocketDeframer } | { kind: 'other' };
 
-export class Ingest implements FrameSink {
-  /** Capture time of the newest frame seen, µs. */
+export interface IngestOptions {
+  /** Sees every arrival's capture time (the capture clock moves with it; the wall clock ignores it). */
+  observeTime?: (ts: number) => void;
+  /** Flow control for sources that can wait (the storage queue). */
+  writable?: () => Promise<void> | undefined;
+  metrics?: Metrics;
+  /** Registers work to do before each metrics scrape (batched counters are written out then). */
+  beforeScrape?: (fn: () => void) => void;
+}
+
+export class Ingest {
+  /** Capture time of the newest arrival seen, µs. */
   lastTs = 0;
+  private frameNo = 0;
+  /** The arrival being processed: its origin and capture node label what it produces. */
+  private node: CaptureNode | undefined;
+  private readonly rawFrame: RawFrame = { ts: 0, linkType: LinkType.RAW, data: Buffer.alloc(0), origLen: 0, interfaceId: 0, frameNo: 0 };
   private readonly decoder: PacketDecoder;
   private readonly tcp: TcpReassembler;
   private readonly tcpFlows = new Map<string, TcpSipFlow>();
@@ -34,8 +51,7 @@ export class Ingest implements FrameSink {
     private readonly bus: PacketBus,
     private readonly dialogs: DialogTracker,
     private readonly counters: Counters,
-    /** Called with each packet's capture time: drives every capture-time timer (dialogs, recordings). */
-    private readonly clock: (ts: number) => void = (ts) => dialogs.tick(ts),
+    private readonly opts: IngestOptions = {},
   ) {
     this.sipPorts = new Set(cfg.sip.ports);
     this.decoder = new PacketDecoder({
@@ -48,10 +64,58 @@ export class Ingest implements FrameSink {
     });
   }
 
-  beginCapture(label: string): void {
-    this.origin = label;
+  /** A source's view of the ingest: what it hands in is labelled with its origin and counted as its own. */
+  forSource(name: string, label: string): IngestSink {
+    const packetsIn = this.opts.metrics?.counter('tapline_packets_in_total', 'Frames, packets and messages handed in, per source', ['source']);
+    const labels = { source: name };
+    // Counted in batches: a prom-client call per packet would cost more than the packet.
+    let pending = 0;
+    const count = (): void => {
+      if (++pending >= 256) {
+        packetsIn?.inc(labels, pending);
+        pending = 0;
+      }
+    };
+    const flushCount = (): void => {
+      if (pending > 0) packetsIn?.inc(labels, pending);
+      pending = 0;
+    };
+    this.opts.beforeScrape?.(flushCount);
+    return {
+      frame: (f) => {
+        count();
+        this.origin = label;
+        this.node = undefined;
+        this.frame(f);
+      },
+      ipPacket: (p) => {
+        count();
+        this.origin = label;
+        this.ipPacket(p);
+      },
+      sip: (m) => {
+        count();
+        this.origin = m.origin ?? label;
+        this.sip(m);
+      },
+      media: (m) => {
+        count();
+        this.origin = label;
+        this.media(m);
+      },
+      skip: (reason, detail) => this.skip(reason, detail),
+      drop: (stage, reason, n = 1) => this.drop(stage, reason, name, n),
+      writable: () => this.opts.writable?.(),
+    };
   }
 
+  /** Input a source refused or lost. */
+  drop(stage: DropStage, reason: string, source: string, n = 1): void {
+    this.counters.inc(`drops.${stage}.${reason}`, n);
+    this.opts.metrics?.drop(stage, reason, source, n);
+  }
+
+  /** End of a capture file (or of everything): deliver what reassembly holds. */
   endCapture(): void {
     this.flush();
   }
@@ -68,6 +132,10 @@ export class Ingest implements FrameSink {
     this.counters.inc('frames');
     if (f.ts > this.lastTs) this.lastTs = f.ts;
     if (this.bus.hasListeners('frame')) this.bus.emit('frame', f);
+    this.decodeFrame(f);
+  }
+
+  private decodeFrame(f: RawFrame): void {
     const res = this.decoder.decode(f);
     if (typeof res === 'string') {
       if (res !== 'fragment-pending') {
@@ -79,6 +147,56 @@ export class Ingest implements FrameSink {
     this.packet(res);
   }
 
+  /** A whole IP packet (no link layer): decoded like a raw-IP frame. */
+  ipPacket(p: IpArrival): void {
+    this.counters.inc('ipPackets');
+    this.node = p.node;
+    const f = this.rawFrame;
+    f.ts = p.ts;
+    f.data = p.data;
+    f.origLen = p.data.length;
+    f.frameNo = ++this.frameNo;
+    if (p.ts > this.lastTs) this.lastTs = p.ts;
+    this.decodeFrame(f);
+  }
+
+  /** A SIP message with its addresses (HEP, the 8008 feed): parsed as one whole message. */
+  sip(s: SipArrival): void {
+    this.counters.inc('sip.arrivals');
+    if (s.ts > this.lastTs) this.lastTs = s.ts;
+    this.opts.observeTime?.(s.ts);
+    const meta: SipMeta = { ts: s.ts, frameNo: ++this.frameNo, src: s.src, sport: s.sport, dst: s.dst, dport: s.dport, transport: s.transport };
+    if (this.origin !== undefined) meta.origin = this.origin;
+    if (s.node !== undefined) meta.node = s.node;
+    if (isKeepAlive(s.data)) {
+      this.counters.inc('sip.keepalives');
+      return;
+    }
+    try {
+      this.deliver(parseSipMessage(s.data, { transport: 'udp', lenient: true }), meta);
+    } catch (e) {
+      this.sipFailed(e, meta);
+    }
+  }
+
+  /** A media datagram with its 5-tuple. */
+  media(m: MediaArrival): void {
+    if (m.ts > this.lastTs) this.lastTs = m.ts;
+    this.opts.observeTime?.(m.ts);
+    this.counters.inc('media.packets');
+    this.bus.emit('media', {
+      ts: m.ts,
+      frameNo: ++this.frameNo,
+      proto: 'udp',
+      ipVersion: m.src.includes(':') ? 6 : 4,
+      src: m.src,
+      sport: m.sport,
+      dst: m.dst,
+      dport: m.dport,
+      payload: m.payload,
+    });
+  }
+
   skip(reason: string, detail?: string): void {
     this.counters.inc('frames.skipped');
     this.counters.inc(`frames.skipped.${reason}`);
@@ -88,7 +206,7 @@ export class Ingest implements FrameSink {
   /** A decoded UDP datagram or TCP segment. */
   packet(p: TransportPacket): void {
     if (p.ts > this.lastTs) this.lastTs = p.ts;
-    this.clock(p.ts);
+    this.opts.observeTime?.(p.ts);
     if (p.proto === 'udp') this.udp(p);
     else this.tcp.push(p, (chunk) => this.tcpChunk(chunk));
   }
@@ -161,6 +279,7 @@ export class Ingest implements FrameSink {
   private wsMessage(data: Buffer, c: TcpStreamChunk): void {
     const meta: SipMeta = { ts: c.ts, frameNo: c.frameNo, src: c.src, sport: c.sport, dst: c.dst, dport: c.dport, transport: 'ws' };
     if (this.origin !== undefined) meta.origin = this.origin;
+    if (this.node !== undefined) meta.node = this.node;
     try {
       this.deliver(parseSipMessage(data, { transport: 'udp', lenient: true }), meta);
     } catch (e) {
@@ -177,6 +296,7 @@ export class Ingest implements FrameSink {
         ? { ts: c.ts, frameNo: c.frameNo, src: c.src, sport: c.sport, dst: c.dst, dport: c.dport, transport: 'tcp' }
         : { ts: this.lastTs, src: '', sport: 0, dst: '', dport: 0, transport: 'tcp' };
     if (this.origin !== undefined) meta.origin = this.origin;
+    if (this.node !== undefined) meta.node = this.node;
     if (item instanceof TaplineError) this.sipFailed(item, meta);
     else this.deliver(item, meta);
   }
@@ -184,6 +304,7 @@ export class Ingest implements FrameSink {
   private meta(p: TransportPacket, transport: string): SipMeta {
     const m: SipMeta = { ts: p.ts, frameNo: p.frameNo, src: p.src, sport: p.sport, dst: p.dst, dport: p.dport, transport };
     if (this.origin !== undefined) m.origin = this.origin;
+    if (this.node !== undefined) m.node = this.node;
     return m;
   }
 

@@ -80,7 +80,7 @@ export class EndpointDirectory {
   /** Canonical IP → user keys there (configured and current learned addresses). */
   private readonly byIp = new Map<string, Set<string>>();
   private readonly fixed = new Map<string, string>();
-  private readonly disallowed: ReadonlySet<string>;
+  private disallowed: ReadonlySet<string>;
   private readonly historySize: number;
   private readonly windowUs: number;
   private readonly counters: Counters | undefined;
@@ -95,10 +95,19 @@ export class EndpointDirectory {
     this.historySize = Math.max(1, opts.historySize ?? 8);
     this.windowUs = (opts.currentWindowSec ?? 2) * US;
     this.counters = opts.counters;
-    for (const u of users.all()) {
+    this.build(new Map());
+  }
+
+  /** From the users directory: fixed addresses indexed, learning users kept with what they had learned. */
+  private build(learned: ReadonlyMap<string, Learned>): void {
+    this.problems.length = 0;
+    for (const u of this.users.all()) {
       const key = userKey(u.uri) as string; // the directory refused URIs without a key
       if (learnsEndpoint(u)) {
-        this.learning.set(key, { user: u, history: [], current: [] });
+        const prior = learned.get(key);
+        const current = (prior?.current ?? []).filter((ip) => !this.disallowed.has(ip));
+        this.learning.set(key, { user: u, history: prior?.history ?? [], current });
+        for (const ip of current) this.index(key, ip);
         continue;
       }
       const ip = normalizeIp(u.endpointIp.trim());
@@ -109,6 +118,16 @@ export class EndpointDirectory {
       this.fixed.set(key, ip);
       this.index(key, ip);
     }
+  }
+
+  /** After the users directory was replaced (SIGHUP): rebuilt, learned addresses of remaining users kept. */
+  reconfigure(disallowedIps: readonly string[]): void {
+    this.disallowed = new Set(disallowedIps.map((ip) => normalizeIp(ip)));
+    const learned = new Map(this.learning);
+    this.learning.clear();
+    this.fixed.clear();
+    this.byIp.clear();
+    this.build(learned);
   }
 
   /** The directory key of the user a URI names (none for unknown URIs and application URIs such as an MCU's). */
@@ -224,10 +243,10 @@ export class EndpointDirectory {
 
   /** Follows the signalling: SDPs as the dialog tracker records them, Contacts of every SIP message on the bus. */
   attach(dialogs: DialogTracker, bus: PacketBus): void {
-    if (this.learning.size === 0) return;
+    // Always subscribed (cheap when nobody learns): a reload may add learning users.
     bus.on('sip', (msg, meta) => this.observeMessage(msg, meta));
     dialogs.on('callUpdate', (call, what) => {
-      if (what.startsWith('sdp-')) this.onSdp(call, call.sdp[call.sdp.length - 1]);
+      if (this.learning.size > 0 && what.startsWith('sdp-')) this.onSdp(call, call.sdp[call.sdp.length - 1]);
     });
   }
 

@@ -9,6 +9,7 @@ import { request, response, sdp } from '../../test/sip-text';
 import { DEFAULT_POLICY, RecordingPolicy } from './recording-policy';
 import { UserDirectory, type UserEntry } from './users';
 import storageLocal from '../../plugins/storage-local/index';
+import type { LocalStore } from '../../plugins/storage-local/store';
 import g711 from '../../plugins/codec-g711/index';
 import { Tokens } from '../tokens';
 
@@ -127,7 +128,7 @@ describe('policy through the kernel', function () {
     h.sip(response(200, 'OK', 'INVITE', { callId: 'e2', toTag: 't', body: sdp('10.0.0.2', 5002) }), { ts: T0 + 4000 });
     h.sip(request('BYE', { callId: 'e2', toTag: 't', cseq: 2 }), { ts: T0 + 5000 });
     await h.stop();
-    const flags = Object.fromEntries(h.kernel.recorder.finished.map((r) => [r.call.callId, r.flags.filter((f) => f.startsWith('not recordable'))]));
+    const flags = Object.fromEntries(h.recorded.recordings.map((r) => [r.call.callId, r.flags.filter((f) => f.startsWith('not recordable'))]));
     assert.deepEqual(flags, { e1: [], e2: ['not recordable in test mode: not via the Edge yet'] });
   });
 
@@ -145,14 +146,14 @@ describe('policy through the kernel', function () {
     call(h, 'c2', 'sip:carol@x.com', T0 + 10_000);
     call(h, 'c3', 'sip:alice@x.com', T0 + 20_000, 'TestBot/1.0');
     await h.stop();
-    const recs = h.kernel.recorder.finished;
+    const recs = h.recorded.recordings;
     assert.deepEqual(
       recs.map((r) => [r.call.callId, r.users]),
       [['c1', [{ uri: 'sip:alice@x.com', side: 'caller' }]]],
     );
     assert.equal(h.counters()['core.recordings.notRecorded'], 1);
     assert.equal(h.counters()['core.sip.ignoredUserAgent'], 1);
-    const entry = h.kernel.store?.get(recs[0]!.id)?.entry;
+    const entry = (h.kernel.sink as LocalStore | undefined)?.get(recs[0]!.id)?.entry;
     assert.ok(entry !== undefined);
     const dialog = fs.readFileSync(path.join(path.dirname(path.resolve(dir, entry.metadata)), 'sip.txt'), 'utf8');
     assert.match(dialog, /^INVITE sip:bob@example.com SIP\/2.0\r\n/);

@@ -38,16 +38,28 @@ export const DEFAULT_POLICY: PolicyConfig = {
 };
 
 export class RecordingPolicy {
-  private readonly disallowedIps: ReadonlySet<string>;
-  private readonly uaUris: ReadonlySet<string>;
-  private readonly uaTexts: readonly string[];
-  private readonly allowed: readonly string[];
+  private disallowedIps: ReadonlySet<string> = new Set();
+  private uaUris: ReadonlySet<string> = new Set();
+  private uaTexts: readonly string[] = [];
+  private allowed: readonly string[] = [];
+  private current: PolicyConfig;
 
   constructor(
     readonly users: UserDirectory,
-    readonly cfg: PolicyConfig = DEFAULT_POLICY,
+    cfg: PolicyConfig = DEFAULT_POLICY,
     readonly mode?: RecordingMode,
   ) {
+    this.current = cfg;
+    this.reconfigure(cfg);
+  }
+
+  get cfg(): PolicyConfig {
+    return this.current;
+  }
+
+  /** New settings (SIGHUP reload): calls decided already keep their decision. */
+  reconfigure(cfg: PolicyConfig): void {
+    this.current = cfg;
     this.disallowedIps = new Set(cfg.disallowedIps.map((ip) => normalizeIp(ip)));
     const uris = new Set<string>();
     const texts: string[] = [];

@@ -83,8 +83,8 @@ export function isApplicationUri(uri: string): boolean {
 
 /** The users, by URI. */
 export class UserDirectory {
-  private readonly byKey = new Map<string, UserEntry>();
-  readonly localDomains: readonly string[];
+  private byKey = new Map<string, UserEntry>();
+  private domains: readonly string[];
 
   constructor(entries: readonly UserEntry[] = [], localDomains: readonly string[] = [], sources: readonly string[] = []) {
     const firstAt = new Map<string, number>();
@@ -99,7 +99,20 @@ export class UserDirectory {
       firstAt.set(key, i);
       this.byKey.set(key, Object.freeze({ ...u }));
     });
-    this.localDomains = Object.freeze(localDomains.map((d) => d.toLowerCase()));
+    this.domains = Object.freeze(localDomains.map((d) => d.toLowerCase()));
+  }
+
+  get localDomains(): readonly string[] {
+    return this.domains;
+  }
+
+  /**
+   * Takes another directory's users and domains (SIGHUP reload): everyone holding this object (policy, chat,
+   * modes) sees the new list at once, and calls in progress keep the decision made when they started.
+   */
+  replaceWith(other: UserDirectory): void {
+    this.byKey = other.byKey;
+    this.domains = other.domains;
   }
 
   /** From the effective config (users, usersFile, localDomains); the file is read now, relative to configDir. */

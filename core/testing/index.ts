@@ -5,7 +5,8 @@
  */
 import 'reflect-metadata';
 import type { InjectionToken } from 'tsyringe';
-import type { Codec, Decoder, PluginManifest, StreamInfo } from '../contract';
+import type { Codec, Decoder, IngestSink, PluginManifest, StreamInfo } from '../contract';
+import type { RecordingMetadata } from '../media/metadata';
 import type { RawFrame, TransportPacket } from '../net/types';
 import type { SipMessage } from '../sip/types';
 import type { Call, SipMeta } from '../dialog/types';
@@ -55,6 +56,8 @@ export interface Recorded {
   callsStarted: Call[];
   callsEnded: Call[];
   callUpdates: Array<{ call: Call; what: string }>;
+  /** Final metadata of every recording finished (lifecycle event recordingFinished), in finish order. */
+  recordings: RecordingMetadata[];
   logs: LogRecord[];
 }
 
@@ -69,7 +72,7 @@ export class PluginHarness {
     readonly kernel: Kernel,
     logs: LogRecord[],
   ) {
-    this.recorded = { sip: [], sipErrors: [], media: [], callsStarted: [], callsEnded: [], callUpdates: [], logs };
+    this.recorded = { sip: [], sipErrors: [], media: [], callsStarted: [], callsEnded: [], callUpdates: [], recordings: [], logs };
     const r = this.recorded;
     kernel.bus.on('sip', (msg, meta) => r.sip.push({ msg, meta }));
     kernel.bus.on('sipError', (err, meta) => r.sipErrors.push({ err, meta }));
@@ -77,6 +80,7 @@ export class PluginHarness {
     kernel.dialogs.on('callStart', (c) => r.callsStarted.push(c));
     kernel.dialogs.on('callEnd', (c) => r.callsEnded.push(c));
     kernel.dialogs.on('callUpdate', (call, what) => r.callUpdates.push({ call, what }));
+    kernel.events.on('recordingFinished', (m) => r.recordings.push(m));
   }
 
   /** Boots a kernel with `plugin` (a manifest or a module exporting one). Throws config errors like start-up does. */
@@ -160,10 +164,15 @@ export class PluginHarness {
     this.packet({ ...p, payload: wire });
   }
 
-  /** Feeds every frame of a capture file. */
+  /** The ingest as a source named `label` sees it: hand in SIP arrivals, media, IP packets, frames, drops. */
+  source(label = 'harness'): IngestSink {
+    return this.kernel.ingest.forSource('harness', label);
+  }
+
+  /** Feeds every frame of a capture file (waiting for storage as the file source does). */
   async pcap(file: string): Promise<{ frames: number; warning?: string }> {
-    this.kernel.ingest.beginCapture(file);
-    const res = await readCapture(file, (f) => this.kernel.ingest.frame(f), { onSkip: (r, d) => this.kernel.ingest.skip(r, d) });
+    const sink = this.source(file);
+    const res = await readCapture(file, (f) => sink.frame(f), { onSkip: (r, d) => sink.skip(r, d), waitWritable: () => sink.writable() });
     this.kernel.ingest.endCapture();
     const out: { frames: number; warning?: string } = { frames: res.frames };
     if (res.warning !== undefined) out.warning = res.warning;
@@ -182,5 +191,6 @@ export class PluginHarness {
 }
 
 export { Kernel } from '../kernel';
+export { CollectingIngest } from './collecting-ingest';
 export { TAPLINE_API, definePlugin } from '../contract';
 export type { PluginManifest, PluginContext, Codec, Decoder, Source, StreamInfo } from '../contract';

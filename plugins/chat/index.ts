@@ -16,7 +16,7 @@ export const chatManifest = definePlugin<ChatOptions>({
   optionsSchema,
   register(ctx) {
     const users = ctx.container.resolve(Tokens.Users);
-    const recorder = new ChatRecorder(ctx.options, users, ctx.log, ctx.counters);
+    const recorder = new ChatRecorder(ctx.options, users, ctx.log, ctx.counters, ctx.events);
     ctx.container.register(ChatRecorderToken, { useValue: recorder });
     if (users.size === 0 && !ctx.options.recordAll) {
       ctx.log.warn('chat: no users are configured (users / usersFile), so no IM session has a licensed user and no transcript will be kept; set "recordAll": true to keep every session');
@@ -30,7 +30,7 @@ export const chatManifest = definePlugin<ChatOptions>({
         // Resolved at start: the storage plugin may be registered after this one.
         recorder.store = ctx.container.isRegistered(Tokens.Transcripts, true) ? ctx.container.resolve(Tokens.Transcripts) : undefined;
         if (recorder.store === undefined) ctx.log.warn('chat: no storage plugin keeps transcripts (enable storage-local): transcripts are kept in memory only');
-        recorder.attach(ctx.container.resolve(Tokens.Bus), ctx.container.resolve(Tokens.Dialogs));
+        recorder.attach(ctx.container.resolve(Tokens.Bus), ctx.container.resolve(Tokens.Dialogs), ctx.clock);
       },
       stop: () => recorder.close(),
     };

@@ -2,7 +2,7 @@
  * The chat plugin's service: feeds the core's SIP messages to the IM session tracker, decides at each session's end
  * whether it is kept (licence), and hands kept transcripts with their renderings to the transcript store.
  */
-import type { ChatTranscript, Counters, Logger, TranscriptStore } from '../../core/contract';
+import type { ChatTranscript, Clock, Counters, LifecycleBus, Logger, TranscriptStore } from '../../core/contract';
 import type { PacketBus } from '../../core/bus';
 import type { DialogTracker } from '../../core/dialog/tracker';
 import type { UserDirectory } from '../../core/policy/users';
@@ -18,6 +18,8 @@ export interface ChatOptions {
   renderings: Array<'html' | 'text'>;
 }
 
+const iso = (us: number): string => new Date(Math.floor(us / 1000)).toISOString();
+
 /** Transcripts kept in memory for summaries and tests (the store holds them all). */
 const FINISHED_KEPT = 1000;
 /** Calls remembered by Ms-Conversation-ID, to link transcripts to them. */
@@ -31,29 +33,37 @@ export class ChatRecorder {
   private readonly callsByConversation = new Map<string, Array<{ callId: string; start: string }>>();
   private lastTs = 0;
   private readonly unsubscribe: Array<() => void> = [];
+  private clock: Clock | undefined;
 
   constructor(
     private readonly opts: ChatOptions,
     private readonly users: UserDirectory,
     private readonly log: Logger,
     private readonly counters: Counters,
+    private readonly events?: LifecycleBus,
   ) {
     this.tracker = new ChatTracker({ idleTimeoutSec: opts.idleTimeoutSec, typingEvents: opts.typingEvents });
     this.tracker.on('end', (c) => this.onEnd(c));
+    this.tracker.on('start', (c, callId) => this.events?.emit('chatStarted', { key: c.key, callId, at: iso(c.started), participants: [...c.members.values()].map((m) => m.uri) }));
   }
 
-  attach(bus: PacketBus, dialogs?: DialogTracker): void {
+  /** Follows SIP on the bus; the clock's ticks close idle sessions (capture time replaying, the wall clock live). */
+  attach(bus: PacketBus, dialogs?: DialogTracker, clock?: Clock): void {
+    this.clock = clock;
     this.unsubscribe.push(
       bus.on('sip', (msg, meta) => {
         this.lastTs = Math.max(this.lastTs, meta.ts);
         this.tracker.onSip(msg, meta);
       }),
-      // Media keeps capture time moving when no SIP comes: idle sessions still close on time.
-      bus.on('media', (p) => {
-        if (p.ts > this.lastTs) this.lastTs = p.ts;
-        this.tracker.tick(p.ts);
-      }),
     );
+    if (clock !== undefined) {
+      this.unsubscribe.push(
+        clock.onTick((now) => {
+          if (clock.mode === 'capture' && now > this.lastTs) this.lastTs = now;
+          this.tracker.tick(now);
+        }),
+      );
+    }
     if (dialogs !== undefined) {
       this.unsubscribe.push(
         dialogs.on('callStart', (call) => {
@@ -71,7 +81,7 @@ export class ChatRecorder {
 
   /** Ends every open session (end of input, shutdown) and keeps what must be kept. Idempotent. */
   close(): void {
-    this.tracker.closeAll(this.lastTs);
+    this.tracker.closeAll(this.clock?.mode === 'wall' ? Math.max(this.lastTs, this.clock.now()) : this.lastTs);
     for (const off of this.unsubscribe.splice(0)) off();
   }
 
@@ -79,7 +89,9 @@ export class ChatRecorder {
     this.counters.inc('sessions');
     const linked = conv.conversationId !== undefined ? (this.callsByConversation.get(conv.conversationId) ?? []) : [];
     const d = decide(conv, this.users, this.opts.recordAll, linked);
+    const ended = { key: conv.key, callId: [...conv.legs.values()][0]?.callId ?? '', at: iso(conv.endTs ?? conv.lastActivity), participants: [...conv.members.values()].map((m) => m.uri) };
     if (!d.keep) {
+      this.events?.emit('chatEnded', { ...ended, notKept: d.reason === 'no-messages' ? 'no-messages' : 'unlicensed' });
       this.counters.inc(d.reason === 'no-messages' ? 'sessions.empty' : 'sessions.unlicensed');
       this.log.debug(`IM session ${conv.key} not kept: ${d.reason === 'no-messages' ? 'no message was sent' : 'no participant holds the chat licence'}`, {
         participants: [...conv.members.values()].map((m) => m.uri),
@@ -87,6 +99,7 @@ export class ChatRecorder {
       return;
     }
     const t = d.transcript;
+    this.events?.emit('chatEnded', { ...ended, transcript: t });
     this.counters.inc('transcripts');
     this.counters.inc('messages', t.messages.length);
     const bad = t.messages.filter((m) => m.warnings !== undefined).length;

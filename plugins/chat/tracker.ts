@@ -25,6 +25,8 @@ export interface ChatTrackerOptions {
 }
 
 export interface ChatTrackerEvents {
+  /** A conversation began (its first leg's INVITE, or a message of a session joined mid-way). */
+  start: [conv: Conversation, callId: string];
   /** A conversation ended: every leg is closed. */
   end: [conv: Conversation];
 }
@@ -168,6 +170,7 @@ export class ChatTracker extends Emitter<ChatTrackerEvents> {
       if (meta.origin !== undefined) conv.origin = meta.origin;
       this.conversations.set(convKey, conv);
       this.stats.sessions++;
+      this.emit('start', conv, req.callId);
     }
     const convId = req.headers.get('Ms-Conversation-ID');
     if (convId !== undefined && conv.conversationId === undefined) conv.conversationId = convId.trim();

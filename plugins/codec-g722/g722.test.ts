@@ -9,7 +9,7 @@ import { readCapture } from '../../core/net/capture-reader';
 import { isSkipReason, PacketDecoder } from '../../core/net/decode';
 import { isRtcp, parseRtp } from '../../core/media/rtp';
 import { corpusPath, describeCorpus } from '../../test/corpus';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../storage-local/wav';
 import storageLocal from '../storage-local/index';
 import plugin from './index';
 import { g722Codec, G722StreamDecoder } from './codec';
@@ -236,7 +236,7 @@ describe('codec-g722', () => {
         });
         h.sip(sip('BYE sip:b@x SIP/2.0', ['To: <sip:b@x>;tag=t', 'CSeq: 2 BYE'], ''), { ts: T0 + 100_000 + packets.length * 20_000 });
         await h.stop();
-        const [m] = h.kernel.recorder.finished;
+        const [m] = h.recorded.recordings;
         assert.ok(m?.audio !== undefined);
         assert.equal(m.callee.lost, lost.size);
         assert.equal(m.audio.sampleRate, 16000);
@@ -291,7 +291,7 @@ describe('codec-g722', () => {
         const h = await PluginHarness.create(storageLocal, { options: { dir }, with: [{ plugin }] });
         await h.pcap(corpusPath('pcap/ww_sip-rtp-g722.pcap'));
         await h.stop();
-        const [m] = h.kernel.recorder.finished;
+        const [m] = h.recorded.recordings;
         assert.ok(m?.audio !== undefined);
         assert.deepEqual(m.callee.codecs, ['G722/8000']);
         assert.equal(m.callee.packets, 425);

@@ -12,7 +12,7 @@ import { isSkipReason, PacketDecoder } from '../../core/net/decode';
 import { parseRtp } from '../../core/media/rtp';
 import { corpusPath, describeCorpus } from '../../test/corpus';
 import { G722Decoder } from '../codec-g722/g722';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../storage-local/wav';
 import storageLocal from '../storage-local/index';
 import { request, response, sdp } from '../../test/sip-text';
 import { RtpStream } from '../../test/rtp-build';
@@ -334,7 +334,7 @@ describe('codec-silk', function () {
           h.sip(request('BYE', { toTag: 't1', cseq: 9 }), { ...caller, ts: T0 + 100_000 + n * 20_000 });
           h.sip(response(200, 'OK', 'BYE', { toTag: 't1', cseq: 9 }), { ...callee, ts: T0 + 105_000 + n * 20_000 });
           await h.stop();
-          const [m] = h.kernel.recorder.finished;
+          const [m] = h.recorded.recordings;
           assert.ok(m?.audio !== undefined);
           assert.deepEqual(m.callee.codecs, ['SILK/16000']);
           assert.equal(m.callee.undecoded, 0);

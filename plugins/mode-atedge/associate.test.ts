@@ -162,7 +162,7 @@ describe('mode-atedge: the mode alone in the harness', () => {
     }
     await h.stop();
     assert.deepEqual(senders(got), { '11111111': ['caller'], '22222222': ['callee'] });
-    const meta = h.kernel.recorder.finished[0];
+    const meta = h.recorded.recordings[0];
     assert.ok(meta !== undefined);
     for (const side of ['caller', 'callee'] as const) assert.deepEqual([meta[side].packets, meta[side].duplicates], [20, 20], side);
   });

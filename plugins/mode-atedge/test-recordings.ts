@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PluginHarness } from '../../core/testing/index';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../storage-local/wav';
 import type { RecordingMetadata } from '../../core/media/metadata';
 import g711 from '../codec-g711/index';
 import storageLocal from '../storage-local/index';
@@ -33,7 +33,7 @@ export async function recordGenerated(name: string, opts: GeneratorOptions, mode
     const h = await PluginHarness.create(modeAtedge, { options: { edgePublicIps: [EDGE_IP], ...modeOptions }, with: [{ plugin: g711 }, { plugin: storageLocal, options: { dir: path.join(dir, 'rec') } }] });
     await h.pcap(file);
     await h.stop();
-    const recordings = h.kernel.recorder.finished;
+    const recordings = h.recorded.recordings;
     // Read what the checks need before the folder goes.
     for (const m of recordings) if (m.audio !== undefined) wavs.set(m.id, readWav(m.audio.file));
     return { truth, recordings, counters: h.counters() };

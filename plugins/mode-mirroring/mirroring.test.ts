@@ -12,6 +12,7 @@ import type { Call } from '../../core/dialog/types';
 import { UserDirectory } from '../../core/policy/users';
 import type { RecordingMetadata } from '../../core/media/metadata';
 import mirroring from './index';
+import type { LocalStore } from '../storage-local/store';
 import { ScopeClassifier } from './call-scope';
 import { INTERNAL_REASON } from './mirroring-mode';
 import { mirroringCapture, NAT, POLICY, usersFor, MEDIATION, type ModeCapture } from '../../test/mode-scenarios';
@@ -70,7 +71,7 @@ describe('mode-mirroring alone on a generated Mediation Server capture', functio
       assert.ok(flag?.endsWith(INTERNAL_REASON), JSON.stringify(r.flags));
       assert.equal(r.mode?.['scope'], 'internal');
       assert.equal(r.mode?.['recordable'], false);
-      const listed = run.h.kernel.store?.list({ user: 'alice' }).find((x) => x.id === r.id);
+      const listed = (run.h.kernel.sink as LocalStore | undefined)?.list({ user: 'alice' }).find((x) => x.id === r.id);
       assert.ok(listed !== undefined, 'catalogued');
     }
     assert.equal(run.counters['mode-mirroring.internalCalls'], 2);

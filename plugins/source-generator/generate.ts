@@ -27,6 +27,8 @@ const CHECK_EVERY = 4096;
 export interface GenerateControl {
   /** Stops generating between steps; the truth then covers the calls started so far, as far as they got. */
   signal?: AbortSignal;
+  /** Flow control: awaited now and then when it returns a promise (the pipeline's storage is behind). */
+  waitWritable?: () => Promise<void> | undefined;
 }
 
 /** Write the scenario's calls to outPath (pcapng when it ends in .pcapng, classic pcap otherwise). */
@@ -53,7 +55,7 @@ export async function generateFrames(opts: GeneratorOptions, onFrame: (f: RawFra
   const s = resolveScenario(opts);
   const sink = new FrameCallbackSink(onFrame);
   // Yield to the event loop now and then so the caller's abort (and its I/O) can run.
-  const calls = await run(s, sink, () => new Promise<void>((r) => setImmediate(r)), ctl.signal);
+  const calls = await run(s, sink, () => ctl.waitWritable?.() ?? new Promise<void>((r) => setImmediate(r)), ctl.signal);
   sink.flush();
   return new GeneratedTruth('', 'frames', s, calls, totals(calls, sink.frames));
 }

@@ -24,7 +24,7 @@ export default definePlugin<GeneratorOptions>({
         await generateFrames({ ...opts }, (f) => {
           frames++;
           sink.frame(f);
-        }, { signal });
+        }, { signal, waitWritable: () => sink.writable() });
         return { frames };
       },
     };

@@ -10,7 +10,7 @@ describe('source-generator plugin', () => {
     const h = await PluginHarness.create(generator, { options: { calls: 3, durationSec: 2, seed: 7 }, with: [{ plugin: g711 }] });
     const [source] = h.resolveAll(Tokens.Source);
     assert.ok(source !== undefined);
-    const res = await source.run(h.kernel.ingest, new AbortController().signal);
+    const res = await source.run(h.source('generator'), new AbortController().signal, { ready: () => undefined });
     const rec = await h.stop();
     assert.ok(res.frames > 3 * 2 * 2 * 50);
     assert.equal(rec.callsEnded.length, 3);

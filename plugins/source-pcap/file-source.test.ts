@@ -2,10 +2,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { FrameSink, SourceProgress } from '../../core/contract';
+import type { SourceProgress } from '../../core/contract';
+import { CollectingIngest } from '../../core/testing/collecting-ingest';
 import { ErrorCodes, isTaplineError } from '../../core/errors';
 import { buildPcap, PcapngBuilder } from '../../core/net/capture-writer';
-import type { RawFrame } from '../../core/net/types';
 import { PcapFileSource } from './file-source';
 
 describe('source-pcap: PcapFileSource', () => {
@@ -13,19 +13,8 @@ describe('source-pcap: PcapFileSource', () => {
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const frames = Array.from({ length: 50 }, (_, i) => ({ ts: 1_700_000_000_000_000 + i * 20_000, data: Buffer.alloc(200, i) }));
 
-  function sink(): FrameSink & { frames: RawFrame[]; skips: string[] } {
-    const s = {
-      frames: [] as RawFrame[],
-      skips: [] as string[],
-      frame(f: RawFrame): void {
-        s.frames.push(f);
-      },
-      skip(reason: string, detail?: string): void {
-        s.skips.push(`${reason}: ${detail ?? ''}`);
-      },
-    };
-    return s;
-  }
+  const sink = (): CollectingIngest => new CollectingIngest();
+  const ready = { ready: (): void => undefined };
 
   it('streams every frame to the sink with progress up to the file size', async () => {
     const file = path.join(tmp, 'ok.pcap');
@@ -36,7 +25,7 @@ describe('source-pcap: PcapFileSource', () => {
     assert.equal(src.label, file);
     const s = sink();
     const progress: SourceProgress[] = [];
-    const res = await src.run(s, new AbortController().signal, (p) => progress.push(p));
+    const res = await src.run(s, new AbortController().signal, { ...ready, onProgress: (p) => progress.push(p) });
     assert.deepEqual(res, { frames: 50 });
     assert.deepEqual(s.frames.map((f) => f.frameNo), frames.map((_, i) => i + 1));
     assert.deepEqual(progress[progress.length - 1], { done: bytes.length, total: bytes.length });
@@ -46,7 +35,7 @@ describe('source-pcap: PcapFileSource', () => {
     const file = path.join(tmp, 'cut.pcap');
     fs.writeFileSync(file, buildPcap(frames, { linkType: 1 }).subarray(0, 24 + 216 * 10 + 100));
     const s = sink();
-    const res = await new PcapFileSource(file).run(s, new AbortController().signal);
+    const res = await new PcapFileSource(file).run(s, new AbortController().signal, ready);
     assert.deepEqual(res, { frames: 10, warning: `truncated at byte ${24 + 216 * 10} (record 11)` });
     assert.equal(s.frames.length, 10);
   });
@@ -57,7 +46,7 @@ describe('source-pcap: PcapFileSource', () => {
     b.epb(0, frames[0] as (typeof frames)[number]).epb(3, frames[1] as (typeof frames)[number]);
     fs.writeFileSync(file, b.build());
     const s = sink();
-    const res = await new PcapFileSource(file).run(s, new AbortController().signal);
+    const res = await new PcapFileSource(file).run(s, new AbortController().signal, ready);
     assert.equal(res.frames, 1);
     assert.equal(s.skips.length, 1);
     assert.match(s.skips[0] ?? '', /^pcapng-unknown-interface: /);
@@ -68,7 +57,7 @@ describe('source-pcap: PcapFileSource', () => {
     fs.writeFileSync(file, buildPcap(frames, { linkType: 1 }));
     const ac = new AbortController();
     ac.abort();
-    const res = await new PcapFileSource(file).run(sink(), ac.signal);
+    const res = await new PcapFileSource(file).run(sink(), ac.signal, ready);
     assert.ok(res.frames < 50);
   });
 

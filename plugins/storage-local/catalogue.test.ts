@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { ErrorCodes, isTaplineError } from '../../core/errors';
 import { Catalogue, parseQueryDate, SCHEMA_VERSION } from './catalogue';
 import { LocalStore } from './store';
-import { metadataFor, start, tmpDir, us } from './test-fixtures';
+import { metadataFor, start, tmpDir, us, begin } from './test-fixtures';
 
 const usage = (re: RegExp) => (e: unknown): boolean => isTaplineError(e, ErrorCodes.USAGE) && re.test(e.message);
 
@@ -13,12 +13,12 @@ describe('storage-local: catalogue queries', () => {
   const tmp = tmpDir('catalogue');
   const store = new LocalStore({ root: tmp, catalogue: path.join(tmp, 'catalogue.sqlite'), layout: 'date' });
   const ids: Record<string, string> = {};
-  after(() => {
-    store.close();
+  after(async () => {
+    store.closeCatalogue();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  before(() => {
+  before(async () => {
     const calls: Array<[string, string, string, string, string | undefined, string?]> = [
       // key, start, from, to, to display name, transfer target
       ['jan', '2026-01-15T09:00:00Z', 'sip:alice@example.com', 'sip:bob@example.com', undefined],
@@ -29,33 +29,32 @@ describe('storage-local: catalogue queries', () => {
     for (const [key, iso, from, to, toName, referTo] of calls) {
       const info = start({ start: us(iso), from, to });
       ids[key] = info.id;
-      const files = store.begin(info);
-      store.update(
+      const files = (await begin(store, info));
+      await store.close(
         metadataFor(info, files.audio, {}, {
           from: key === 'feb' ? { uri: from, displayName: 'Carol Ng' } : { uri: from },
           to: { uri: to, ...(toName ? { displayName: toName } : {}) },
           refers: referTo ? [{ at: iso, by: 'callee', referTo }] : [],
         }),
-        true,
       );
     }
   });
 
   const listIds = (q: Parameters<LocalStore['list']>[0]): string[] => store.list(q).map((e) => e.id);
 
-  it('lists newest first, default limit 100', () => {
+  it('lists newest first, default limit 100', async () => {
     assert.deepEqual(listIds({}), [ids.mar, ids.feb2, ids.feb, ids.jan]);
     assert.deepEqual(listIds({ limit: 2 }), [ids.mar, ids.feb2]);
   });
 
-  it('from/to select [from, to) on the start time, dates or date-times, with zones', () => {
+  it('from/to select [from, to) on the start time, dates or date-times, with zones', async () => {
     assert.deepEqual(listIds({ from: '2026-02-01T00:00:00Z', to: '2026-03-01T00:00:00Z' }), [ids.feb2, ids.feb]);
     assert.deepEqual(listIds({ from: '2026-02-01T00:00:00.001Z' }), [ids.mar, ids.feb2]);
     assert.deepEqual(listIds({ to: '2026-02-01T01:00+01:00' }), [ids.jan]); // = 00:00Z, when feb started: exclusive
     assert.deepEqual(listIds({ from: '2026-01-15T10:00:00+01:00', to: '2026-01-15T10:00:00.001+01:00' }), [ids.jan]);
   });
 
-  it('parses dates without a zone as local time', () => {
+  it('parses dates without a zone as local time', async () => {
     assert.equal(parseQueryDate('2026-02-03', 'from'), new Date(2026, 1, 3).toISOString());
     assert.equal(parseQueryDate('2026-02-03T04:05', 'from'), new Date(2026, 1, 3, 4, 5).toISOString());
     assert.equal(parseQueryDate('2026-02-03 04:05:06.7', 'from'), new Date(2026, 1, 3, 4, 5, 6, 700).toISOString());
@@ -64,7 +63,7 @@ describe('storage-local: catalogue queries', () => {
     assert.equal(parseQueryDate('2024-02-29', 'from'), new Date(2024, 1, 29).toISOString());
   });
 
-  it('invalid dates and limits are clear usage errors', () => {
+  it('invalid dates and limits are clear usage errors', async () => {
     for (const bad of ['yesterday', '2026-02-30', '2026-13-01', '2026-1-5', '2026-01-01T24:00', '2026-01-01T10:00+25:00', '', '2026-01-01T10:00:00Zjunk', '1e9']) {
       assert.throws(() => store.list({ from: bad }), usage(/invalid from/), bad);
     }
@@ -73,7 +72,7 @@ describe('storage-local: catalogue queries', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) assert.throws(() => store.list({ limit: bad }), usage(/invalid limit/));
   });
 
-  it('user matches a participant URI or display name, as a substring, ignoring case (Unicode too)', () => {
+  it('user matches a participant URI or display name, as a substring, ignoring case (Unicode too)', async () => {
     assert.deepEqual(listIds({ user: 'alice' }), [ids.feb2, ids.jan]);
     assert.deepEqual(listIds({ user: 'ALICE@example' }), [ids.feb2, ids.jan]);
     assert.deepEqual(listIds({ user: 'müller' }), [ids.feb]);
@@ -88,7 +87,7 @@ describe('storage-local: catalogue queries', () => {
     assert.deepEqual(listIds({ user: '_' }), []);
   });
 
-  it('participants table indexed on uri; recordings indexed on start', () => {
+  it('participants table indexed on uri; recordings indexed on start', async () => {
     const db = new Database(path.join(tmp, 'catalogue.sqlite'), { readonly: true });
     try {
       const idx = db.prepare<[], { name: string; tbl_name: string }>("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all();
@@ -104,7 +103,7 @@ describe('storage-local: catalogue queries', () => {
     }
   });
 
-  it('read-only open: works alongside the writer, refuses a missing file, a non-catalogue and a newer schema', () => {
+  it('read-only open: works alongside the writer, refuses a missing file, a non-catalogue and a newer schema', async () => {
     const ro = Catalogue.open(path.join(tmp, 'catalogue.sqlite'), { readonly: true });
     try {
       assert.equal(ro.list({}).length, 4);
@@ -132,7 +131,7 @@ describe('storage-local: catalogue queries', () => {
     assert.throws(() => Catalogue.open(future), usage(/newer than this Tapline understands/));
   });
 
-  it('reopening a current catalogue keeps its rows (no re-migration)', () => {
+  it('reopening a current catalogue keeps its rows (no re-migration)', async () => {
     const again = Catalogue.open(path.join(tmp, 'catalogue.sqlite'));
     try {
       assert.equal(again.list({}).length, 4);

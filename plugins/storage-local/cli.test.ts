@@ -10,7 +10,7 @@ import { buildProgram } from '../../core/cli/main';
 import { isTaplineError } from '../../core/errors';
 import { formatDuration, printable } from '../../core/cli/recordings';
 import { LocalStore } from './store';
-import { crashedWav, metadataFor, start, tmpDir, us } from './test-fixtures';
+import { crashedWav, metadataFor, start, tmpDir, us, begin } from './test-fixtures';
 
 interface Run {
   code: number;
@@ -76,7 +76,7 @@ describe('storage-local: tapline recordings list / show', () => {
   const ids: string[] = [];
   let noMeta = '';
 
-  before(() => {
+  before(async () => {
     fs.writeFileSync(config, JSON.stringify({ plugins: [{ use: 'codec-g711' }, { use: 'storage-local', options: { dir: 'rec' } }] }));
     const store = new LocalStore({ root, catalogue: path.join(root, 'catalogue.sqlite'), layout: 'date' });
     const calls: Array<[string, string, string]> = [
@@ -87,16 +87,16 @@ describe('storage-local: tapline recordings list / show', () => {
     for (const [iso, from, to] of calls) {
       const info = start({ start: us(iso), from, to });
       ids.push(info.id);
-      const files = store.begin(info);
+      const files = (await begin(store, info));
       crashedWav(files.audio, 8000 * 75, 2, 8000);
       const meta = metadataFor(info, files.audio, { dtmf: [{ digit: '5', at: 1.25, durationMs: 120, side: 'caller' }] }, { end: iso, durationSec: 75 });
       if (meta.audio) meta.audio.durationSec = 75;
-      store.update(meta, true);
+      await store.close(meta);
     }
     const lost = start({ start: us('2026-04-01T00:00:00Z') });
     noMeta = lost.id;
-    store.begin(lost); // never updated: no metadata.json
-    store.close();
+    (await begin(store, lost)); // never updated: no metadata.json
+    store.closeCatalogue();
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -194,7 +194,7 @@ describe('storage-local: tapline recordings list / show', () => {
     assert.match(r.out, /show/);
   });
 
-  it('helpers: durations and terminal-safe text', () => {
+  it('helpers: durations and terminal-safe text', async () => {
     assert.equal(formatDuration(undefined), '-');
     assert.equal(formatDuration(5.4), '0:05');
     assert.equal(formatDuration(75), '1:15');

@@ -39,9 +39,9 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
     // Files are opened in start(), not register() (the plugin contract); recover() is the core's to call.
     return {
       start: () => {
-        store.open();
+        store.openCatalogue();
       },
-      stop: () => store.close(),
+      stop: () => store.closeCatalogue(),
     };
   },
 });

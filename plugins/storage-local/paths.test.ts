@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assertInside, recordingDir, safeName, SAFE_NAME_MAX_BYTES } from './paths';
 import { LocalStore } from './store';
-import { start, tmpDir } from './test-fixtures';
+import { start, tmpDir, begin } from './test-fixtures';
 
 /** What every produced name must satisfy, whatever went in. */
 function assertSafe(name: string): void {
@@ -47,7 +47,7 @@ describe('storage-local: safe names', () => {
     it(`makes a safe name from ${label}`, () => assertSafe(safeName(input)));
   }
 
-  it('keeps ordinary Call-IDs readable and encodes the rest one-to-one', () => {
+  it('keeps ordinary Call-IDs readable and encodes the rest one-to-one', async () => {
     assert.equal(safeName('a84b4c76e66710@pc33.atlanta.com'), 'a84b4c76e66710@pc33.atlanta.com');
     assert.equal(safeName('3848276298220188511@atlanta.example.com+1'), '3848276298220188511@atlanta.example.com+1');
     assert.equal(safeName('../../etc/passwd'), '%2E%2E%2F..%2Fetc%2Fpasswd');
@@ -62,7 +62,7 @@ describe('storage-local: safe names', () => {
     assert.equal(safeName(''), '_');
   });
 
-  it('bounds length in bytes without splitting an escape or a character', () => {
+  it('bounds length in bytes without splitting an escape or a character', async () => {
     const long = safeName('😀'.repeat(100));
     assert.ok(Buffer.byteLength(long) <= SAFE_NAME_MAX_BYTES);
     assert.match(long, /^(%[0-9A-F]{2})+$/);
@@ -70,7 +70,7 @@ describe('storage-local: safe names', () => {
     assert.equal(safeName('ж'.repeat(100)), 'ж'.repeat(40));
   });
 
-  it('recordingDir stays inside the root in both layouts', () => {
+  it('recordingDir stays inside the root in both layouts', async () => {
     const root = path.resolve('/tmp/rec-root');
     for (const input of Object.values(HOSTILE)) {
       for (const layout of ['date', 'flat'] as const) {
@@ -87,14 +87,14 @@ describe('storage-local: safe names', () => {
     assert.throws(() => assertInside(root, root), /outside/);
   });
 
-  it('hostile Call-IDs become real folders inside the root, never colliding, Call-ID kept verbatim in the catalogue', () => {
+  it('hostile Call-IDs become real folders inside the root, never colliding, Call-ID kept verbatim in the catalogue', async () => {
     const root = tmpDir('names');
     const store = new LocalStore({ root, catalogue: path.join(root, 'catalogue.sqlite'), layout: 'date' });
     try {
       const dirs = new Set<string>();
       for (const callId of [...Object.values(HOSTILE), ...Object.values(HOSTILE)]) {
         const info = start({ callId });
-        const files = store.begin(info);
+        const files = (await begin(store, info));
         assertInside(root, files.dir);
         assert.ok(fs.statSync(files.dir).isDirectory());
         assert.equal(path.dirname(files.audio), files.dir);
@@ -109,7 +109,7 @@ describe('storage-local: safe names', () => {
       assert.deepEqual(fs.readdirSync(root).filter((n) => !n.startsWith('catalogue.sqlite')), ['2026']);
       assert.equal(fs.readdirSync(path.join(root, '2026', '03', '04')).length, dirs.size);
     } finally {
-      store.close();
+      store.closeCatalogue();
       fs.rmSync(root, { recursive: true, force: true });
     }
   });

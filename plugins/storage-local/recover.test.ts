@@ -3,15 +3,16 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import type { RecordingFiles, RecordingStart } from '../../core/contract';
+import type { RecordingStart } from '../../core/contract';
+import type { RecordingFiles } from './store';
 import type { RecordingMetadata } from '../../core/media/metadata';
-import { readWav } from '../../core/media/wav';
+import { readWav } from './wav';
 import { PluginHarness } from '../../core/testing/index';
 import { Tokens } from '../../core/tokens';
 import { storageLocalManifest } from './index';
 import { ownerIsOtherLiveProcess, ownerTag, RECOVERED_FLAG } from './recover';
 import { LocalStore } from './store';
-import { crashedWav, metadataFor, start, tmpDir } from './test-fixtures';
+import { crashedWav, metadataFor, start, tmpDir, begin } from './test-fixtures';
 
 function headerSizes(file: string): { riff: number; data: number; length: number } {
   const b = fs.readFileSync(file);
@@ -30,35 +31,35 @@ describe('storage-local: recovery after an unclean shutdown', () => {
     open.push(s);
     return s;
   };
-  beforeEach(() => {
+  beforeEach(async () => {
     root = tmpDir('recover');
   });
-  afterEach(() => {
-    for (const s of open.splice(0)) s.close();
+  afterEach(async () => {
+    for (const s of open.splice(0)) s.closeCatalogue();
     fs.rmSync(root, { recursive: true, force: true });
   });
 
   /** A call in progress: begun, metadata refreshed once, WAV written without its final header. */
-  function crashedCall(store: LocalStore, frames: number, over: Partial<RecordingStart> = {}): { info: RecordingStart; files: RecordingFiles } {
+  async function crashedCall(store: LocalStore, frames: number, over: Partial<RecordingStart> = {}): Promise<{ info: RecordingStart; files: RecordingFiles }> {
     const info = start(over);
-    const files = store.begin(info);
-    store.update(metadataFor(info, files.audio), false);
+    const files = (await begin(store, info));
+    await store.update(metadataFor(info, files.audio));
     crashedWav(files.audio, frames, 2, 8000, 3); // 3 bytes of a torn frame at the end
     return { info, files };
   }
 
-  it('repairs the WAV, sets the duration from the audio, marks row and metadata recovered; nothing lost', () => {
+  it('repairs the WAV, sets the duration from the audio, marks row and metadata recovered; nothing lost', async () => {
     const a = newStore();
-    const { info, files } = crashedCall(a, 12_000);
-    const other = crashedCall(a, 800);
+    const { info, files } = await crashedCall(a, 12_000);
+    const other = await crashedCall(a, 800);
     const done = start();
-    const doneFiles = a.begin(done);
-    a.update(metadataFor(done, doneFiles.audio), true);
+    const doneFiles = (await begin(a, done));
+    await a.close(metadataFor(done, doneFiles.audio));
     assert.deepEqual(headerSizes(files.audio), { riff: 0, data: 0, length: 44 + 12_000 * 4 + 3 });
     // "Crash": store a is dropped without close(); a new store (a new process would be the same) recovers.
 
     const b = newStore();
-    assert.deepEqual(b.recover().sort(), [info.id, other.info.id].sort());
+    assert.deepEqual((await b.recover()).sort(), [info.id, other.info.id].sort());
 
     assert.deepEqual(headerSizes(files.audio), { riff: 36 + 48_000, data: 48_000, length: 44 + 48_000 });
     const wav = readWav(files.audio);
@@ -80,21 +81,21 @@ describe('storage-local: recovery after an unclean shutdown', () => {
     assert.equal(b.get(done.id)?.entry.status, 'complete'); // finished recordings untouched
 
     // Idempotent: a second start-up finds nothing more to do, and the flag is not repeated.
-    assert.deepEqual(newStore().recover(), []);
+    assert.deepEqual(await newStore().recover(), []);
     assert.equal(readMeta(files.metadata).flags.filter((f) => f === RECOVERED_FLAG).length, 1);
     assert.equal(b.list({}).length, 3);
   });
 
-  it('a crash before the first metadata write: metadata rebuilt from the row; no audio is not an error', () => {
+  it('a crash before the first metadata write: metadata rebuilt from the row; no audio is not an error', async () => {
     const a = newStore();
     const withAudio = start({ callId: 'early@x' });
-    const f1 = a.begin(withAudio);
+    const f1 = (await begin(a, withAudio));
     crashedWav(f1.audio, 400, 1, 16000);
     const noAudio = start();
-    const f2 = a.begin(noAudio);
+    const f2 = (await begin(a, noAudio));
 
     const b = newStore();
-    assert.deepEqual(b.recover().sort(), [withAudio.id, noAudio.id].sort());
+    assert.deepEqual((await b.recover()).sort(), [withAudio.id, noAudio.id].sort());
     const m1 = readMeta(f1.metadata);
     assert.equal(m1.status, 'recovered');
     assert.equal(m1.call.callId, 'early@x');
@@ -108,25 +109,25 @@ describe('storage-local: recovery after an unclean shutdown', () => {
     assert.equal(b.get(noAudio.id)?.entry.status, 'recovered');
   });
 
-  it('an audio file that cannot be repaired is flagged, the recording still recovered', () => {
+  it('an audio file that cannot be repaired is flagged, the recording still recovered', async () => {
     const a = newStore();
     const info = start();
-    const files = a.begin(info);
-    a.update(metadataFor(info, files.audio), false);
+    const files = (await begin(a, info));
+    await a.update(metadataFor(info, files.audio));
     fs.writeFileSync(files.audio, 'RIFF'); // killed while writing the header
-    assert.deepEqual(newStore().recover(), [info.id]);
+    assert.deepEqual(await newStore().recover(), [info.id]);
     const meta = readMeta(files.metadata);
     assert.ok(meta.flags.some((f) => f.startsWith('audio could not be repaired')));
     assert.ok(meta.flags.includes(RECOVERED_FLAG));
   });
 
-  it('catalogue lost: folders with metadata are catalogued again (crashed ones repaired)', () => {
+  it('catalogue lost: folders with metadata are catalogued again (crashed ones repaired)', async () => {
     const a = newStore();
-    const { info, files } = crashedCall(a, 8000, { from: 'sip:lost@example.com' });
+    const { info, files } = await crashedCall(a, 8000, { from: 'sip:lost@example.com' });
     const done = start({ from: 'sip:kept@example.com' });
-    const doneFiles = a.begin(done);
-    a.update(metadataFor(done, doneFiles.audio, {}, { end: '2026-03-04T10:21:00.000Z' }), true);
-    a.close();
+    const doneFiles = (await begin(a, done));
+    await a.close(metadataFor(done, doneFiles.audio, {}, { end: '2026-03-04T10:21:00.000Z' }));
+    a.closeCatalogue();
     for (const f of fs.readdirSync(root)) if (f.startsWith('catalogue.sqlite')) fs.rmSync(path.join(root, f));
     // Junk that must be ignored: a folder with broken metadata, and a hidden one.
     fs.mkdirSync(path.join(root, '2026', 'junk'), { recursive: true });
@@ -135,7 +136,7 @@ describe('storage-local: recovery after an unclean shutdown', () => {
     fs.writeFileSync(path.join(root, '.trash', 'x', 'metadata.json'), fs.readFileSync(doneFiles.metadata));
 
     const b = newStore();
-    assert.deepEqual(b.recover(), [info.id]); // only the crashed one counts as recovered
+    assert.deepEqual(await b.recover(), [info.id]); // only the crashed one counts as recovered
     assert.equal(b.get(info.id)?.entry.status, 'recovered');
     assert.equal(b.get(info.id)?.entry.durationSec, 1);
     assert.equal(headerSizes(files.audio).data, 32_000);
@@ -144,15 +145,15 @@ describe('storage-local: recovery after an unclean shutdown', () => {
     assert.equal(kept?.end, '2026-03-04T10:21:00.000Z');
     assert.equal(kept?.metadata, doneFiles.metadata);
     assert.deepEqual(b.list({ user: 'lost@' }).map((e) => e.id), [info.id]); // participants rebuilt too
-    assert.deepEqual(newStore().recover(), []);
+    assert.deepEqual(await newStore().recover(), []);
     assert.equal(b.list({}).length, 2);
   });
 
-  it('leaves alone recordings another running process is writing', () => {
+  it('leaves alone recordings another running process is writing', async () => {
     const a = newStore();
-    const live = crashedCall(a, 100);
-    const dead = crashedCall(a, 100);
-    const oldBoot = crashedCall(a, 100);
+    const live = await crashedCall(a, 100);
+    const dead = await crashedCall(a, 100);
+    const oldBoot = await crashedCall(a, 100);
     const deadPid = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
     const [host, boot] = ownerTag().split('|');
     const db = new Database(path.join(root, 'catalogue.sqlite'));
@@ -164,7 +165,7 @@ describe('storage-local: recovery after an unclean shutdown', () => {
     assert.equal(ownerIsOtherLiveProcess(`${host}|${boot}|${process.ppid}`), true);
     assert.equal(ownerIsOtherLiveProcess(ownerTag()), false);
 
-    assert.deepEqual(newStore().recover().sort(), [dead.info.id, oldBoot.info.id].sort());
+    assert.deepEqual((await newStore().recover()).sort(), [dead.info.id, oldBoot.info.id].sort());
     assert.equal(newStore().get(live.info.id)?.entry.status, 'recording');
   });
 
@@ -176,14 +177,16 @@ describe('storage-local: recovery after an unclean shutdown', () => {
       script,
       `import * as fs from 'node:fs';
        import { LocalStore } from '${here}/store';
-       import { crashedWav, metadataFor, start } from '${here}/test-fixtures';
+       import { begin, crashedWav, metadataFor, start } from '${here}/test-fixtures';
        const store = new LocalStore({ root: ${JSON.stringify(root)}, catalogue: ${JSON.stringify(path.join(root, 'catalogue.sqlite'))}, layout: 'date' });
-       const info = start({ callId: 'killed@pbx' });
-       const files = store.begin(info);
-       store.update(metadataFor(info, files.audio), false);
-       crashedWav(files.audio, 16000, 2, 8000, 1);
-       fs.writeFileSync(${JSON.stringify(path.join(root, 'child-id'))}, info.id);
-       process.kill(process.pid, 'SIGKILL');`,
+       (async () => {
+         const info = start({ callId: 'killed@pbx' });
+         const files = await begin(store, info);
+         await store.update(metadataFor(info, files.audio));
+         crashedWav(files.audio, 16000, 2, 8000, 1);
+         fs.writeFileSync(${JSON.stringify(path.join(root, 'child-id'))}, info.id);
+         process.kill(process.pid, 'SIGKILL');
+       })();`,
     );
     const res = spawnSync(process.execPath, ['--import', tsxLoader, script], { encoding: 'utf8', timeout: 30_000 });
     if (res.error) throw res.error;
@@ -192,12 +195,12 @@ describe('storage-local: recovery after an unclean shutdown', () => {
 
     const h = await PluginHarness.create(storageLocalManifest, { options: { dir: root } });
     try {
-      const [store] = h.resolveAll(Tokens.Storage);
+      const [store] = h.resolveAll(Tokens.Storage) as LocalStore[];
       assert.ok(store);
       // The kernel calls recover() at start; it is idempotent, so a second call finds nothing left.
       assert.equal(h.counters()['storage-local.recovered'], 1);
       assert.ok(h.recorded.logs.some((l) => l.level === 'warn' && l.msg.includes(id)));
-      assert.deepEqual(store.recover(), []);
+      assert.deepEqual(await store.recover(), []);
       const got = store.get(id);
       assert.equal(got?.entry.status, 'recovered');
       assert.equal(got?.entry.durationSec, 2);

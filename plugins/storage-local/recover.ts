@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from '../../core/contract';
 import type { RecordingMetadata } from '../../core/media/metadata';
-import { repairWav } from '../../core/media/wav';
+import { repairWav } from './wav';
 import { updateFromMetadata, type Catalogue, type CatalogueRecord, type RecordingUpdate } from './catalogue';
 
 export const RECOVERED_FLAG = 'recovered after an unclean shutdown';
@@ -33,6 +33,24 @@ export function writeJsonAtomic(file: string, value: unknown, durable: boolean):
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** writeJsonAtomic through libuv's thread pool (the storage queue's path: never blocks capture). */
+export async function writeJsonAtomicAsync(file: string, value: unknown, durable: boolean): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++tmpCounter}.tmp`);
+  const fh = await fs.promises.open(tmp, 'wx');
+  try {
+    try {
+      await fh.writeFile(JSON.stringify(value, null, 2) + '\n');
+      if (durable) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, file);
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true });
     throw e;
   }
 }

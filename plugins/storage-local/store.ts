@@ -1,15 +1,20 @@
-/** The local-disk RecordingStore: a folder per recording (date layout), metadata.json beside the audio, a SQLite catalogue. */
+/**
+ * The local-disk recording sink: a folder per recording (date layout) holding the audio as a crash-safe WAV, the
+ * metadata.json beside it and any attachments, and a SQLite catalogue. Everything the core sends arrives through
+ * the sink queue, asynchronously: file writes go through libuv's thread pool, never blocking capture.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
+  AudioFormat,
   CatalogueEntry,
   CatalogueQuery,
   ChatTranscript,
   Counters,
   Logger,
-  RecordingFiles,
+  RecordingLocation,
+  RecordingSink,
   RecordingStart,
-  RecordingStore,
   TranscriptEntry,
   TranscriptFiles,
   TranscriptRenderings,
@@ -18,8 +23,9 @@ import type {
 import type { RecordingMetadata } from '../../core/media/metadata';
 import { Catalogue, updateFromMetadata } from './catalogue';
 import { recordingDir, type Layout } from './paths';
-import { ownerTag, readMetadata, recoverRecordings, writeJsonAtomic } from './recover';
+import { ownerTag, readMetadata, recoverRecordings, writeJsonAtomicAsync } from './recover';
 import { getTranscript, listTranscripts, saveTranscript } from './transcripts';
+import { WavFileWriter } from './wav';
 
 export interface LocalStoreOptions {
   /** Absolute folder the recordings go under. */
@@ -31,16 +37,33 @@ export interface LocalStoreOptions {
   counters?: Counters;
 }
 
-export class LocalStore implements RecordingStore, TranscriptStore {
+/** Where a recording's files are. */
+export interface RecordingFiles {
+  dir: string;
+  audio: string;
+  metadata: string;
+}
+
+const AUDIO_FILE = 'audio.wav';
+const METADATA_FILE = 'metadata.json';
+/** Attachment names the core uses are plain file names. */
+const ATTACHMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+interface Active {
+  files: RecordingFiles;
+  wav?: WavFileWriter;
+}
+
+export class LocalStore implements RecordingSink, TranscriptStore {
   private cat: Catalogue | undefined;
-  /** Recordings begun by this store and not yet done: their files, without a catalogue read per update. */
-  private readonly active = new Map<string, RecordingFiles>();
+  /** Recordings opened by this store and not yet closed. */
+  private readonly active = new Map<string, Active>();
   private readonly owner = ownerTag();
 
   constructor(readonly opts: LocalStoreOptions) {}
 
   /** Opens the catalogue (creating folders and schema); called by start(), or lazily on first use. */
-  open(): Catalogue {
+  openCatalogue(): Catalogue {
     if (this.cat === undefined || !this.cat.isOpen) {
       fs.mkdirSync(this.opts.root, { recursive: true });
       this.cat = Catalogue.open(this.opts.catalogue);
@@ -48,83 +71,133 @@ export class LocalStore implements RecordingStore, TranscriptStore {
     return this.cat;
   }
 
-  begin(info: RecordingStart): RecordingFiles {
-    const cat = this.open();
-    const dir = recordingDir(this.opts.root, this.opts.layout, info.start, info.callId, info.id);
-    fs.mkdirSync(dir, { recursive: true });
-    const files: RecordingFiles = { dir, audio: path.join(dir, 'audio.wav'), metadata: path.join(dir, 'metadata.json') };
+  filesOf(start: RecordingStart): RecordingFiles {
+    const dir = recordingDir(this.opts.root, this.opts.layout, start.start, start.callId, start.id);
+    return { dir, audio: path.join(dir, AUDIO_FILE), metadata: path.join(dir, METADATA_FILE) };
+  }
+
+  locate(start: RecordingStart): RecordingLocation {
+    const f = this.filesOf(start);
+    return { base: f.dir, audio: f.audio, format: 'wav' };
+  }
+
+  async open(start: RecordingStart): Promise<void> {
+    const cat = this.openCatalogue();
+    const files = this.filesOf(start);
+    await fs.promises.mkdir(files.dir, { recursive: true });
+    // The entry is the record of a running call: what a crash recovery starts from.
     cat.insert({
-      id: info.id,
-      callId: info.callId,
-      start: new Date(Math.floor(info.start / 1000)).toISOString(),
-      fromUri: info.from,
-      toUri: info.to,
+      id: start.id,
+      callId: start.callId,
+      start: new Date(Math.floor(start.start / 1000)).toISOString(),
+      fromUri: start.from,
+      toUri: start.to,
       disposition: '',
       status: 'recording',
-      dir,
+      dir: files.dir,
       audio: files.audio,
       metadata: files.metadata,
       owner: this.owner,
       participants: [
-        { uri: info.from, role: 'caller' },
-        { uri: info.to, role: 'callee' },
+        { uri: start.from, role: 'caller' },
+        { uri: start.to, role: 'callee' },
       ],
     });
-    this.active.set(info.id, files);
+    this.active.set(start.id, { files });
     this.opts.counters?.inc('begun');
-    return files;
   }
 
-  update(meta: RecordingMetadata, done: boolean): void {
-    const cat = this.open();
-    const files = this.active.get(meta.id) ?? cat.record(meta.id);
-    if (files === undefined) throw new Error(`storage-local: update for recording ${meta.id}, which was never begun`);
-    // A finished recording is complete even if the caller forgot to say so; a recovered one stays recovered.
-    const final: RecordingMetadata = done && meta.status === 'recording' ? { ...meta, status: 'complete' } : meta;
-    // fsync only the final write: a process crash cannot tear a rename; a power cut may cost a refresh, not the file.
-    writeJsonAtomic(files.metadata, final, done);
-    // No audio file once done without one (no media seen); while running, the file the core will write.
-    const update = updateFromMetadata(final, final.audio?.file ?? (done ? undefined : files.audio));
-    if (!cat.update(meta.id, update)) throw new Error(`storage-local: recording ${meta.id} is not in the catalogue ${cat.file}`);
-    if (done) {
-      this.active.delete(meta.id);
-      this.opts.counters?.inc('completed');
+  private activeOf(id: string): Active {
+    const a = this.active.get(id);
+    if (a === undefined) throw new Error(`storage-local: recording ${id} was never opened (or is closed)`);
+    return a;
+  }
+
+  async openAudio(id: string, format: AudioFormat): Promise<void> {
+    const a = this.activeOf(id);
+    if (a.wav !== undefined) throw new Error(`storage-local: recording ${id} already has audio`);
+    a.wav = await WavFileWriter.create(a.files.audio, format);
+  }
+
+  async writeAudio(id: string, atFrame: number, pcm: Int16Array): Promise<void> {
+    const wav = this.activeOf(id).wav;
+    if (wav === undefined) throw new Error(`storage-local: audio for recording ${id} before its format`);
+    await wav.write(atFrame, pcm);
+  }
+
+  async writeAttachment(id: string, name: string, data: Buffer, mode: 'append' | 'replace'): Promise<void> {
+    if (!ATTACHMENT_NAME.test(name) || name === AUDIO_FILE || name === METADATA_FILE) throw new Error(`storage-local: refusing attachment name ${JSON.stringify(name)}`);
+    const file = path.join(this.activeOf(id).files.dir, name);
+    if (mode === 'append') await fs.promises.appendFile(file, data);
+    else await fs.promises.writeFile(file, data);
+  }
+
+  async update(meta: RecordingMetadata): Promise<void> {
+    await this.store(meta, false);
+  }
+
+  async close(meta: RecordingMetadata): Promise<void> {
+    const a = this.active.get(meta.id);
+    try {
+      await a?.wav?.close();
+    } finally {
+      await this.store(meta, true);
     }
   }
 
-  recover(): string[] {
-    const res = recoverRecordings(this.open(), { root: this.opts.root, skip: new Set(this.active.keys()), ...(this.opts.log ? { log: this.opts.log } : {}) });
+  /** metadata.json and the catalogue entry; a finished recording is complete (a recovered one stays recovered). */
+  private async store(meta: RecordingMetadata, done: boolean): Promise<void> {
+    const cat = this.openCatalogue();
+    const files = this.active.get(meta.id)?.files ?? cat.record(meta.id);
+    if (files === undefined) throw new Error(`storage-local: update for recording ${meta.id}, which was never opened`);
+    const final: RecordingMetadata = done && meta.status === 'recording' ? { ...meta, status: 'complete' } : meta;
+    // fsync only the final write: a process crash cannot tear a rename; a power cut may cost a refresh, not the file.
+    await writeJsonAtomicAsync(files.metadata, final, done);
+    // No audio file once done without one (no media seen); while running, the file the audio will go to.
+    const update = updateFromMetadata(final, final.audio?.file ?? (done || this.active.get(meta.id)?.wav === undefined ? undefined : files.audio));
+    if (!cat.update(meta.id, update)) throw new Error(`storage-local: recording ${meta.id} is not in the catalogue ${cat.file}`);
+    if (done && this.active.delete(meta.id)) this.opts.counters?.inc('completed');
+  }
+
+  async recover(): Promise<string[]> {
+    const res = recoverRecordings(this.openCatalogue(), { root: this.opts.root, skip: new Set(this.active.keys()), ...(this.opts.log ? { log: this.opts.log } : {}) });
     if (res.recovered.length > 0) this.opts.counters?.inc('recovered', res.recovered.length);
     if (res.recatalogued.length > 0) this.opts.counters?.inc('recatalogued', res.recatalogued.length);
     return res.recovered;
   }
 
+  async shutdown(): Promise<void> {
+    // Recordings the queue never closed (a stop past its deadline) keep a consistent WAV header.
+    for (const a of this.active.values()) await a.wav?.close().catch(() => undefined);
+    this.closeCatalogue();
+  }
+
   list(q: CatalogueQuery): CatalogueEntry[] {
-    return this.open().list(q);
+    return this.openCatalogue().list(q);
   }
 
   get(id: string): { entry: CatalogueEntry; metadata: RecordingMetadata } | undefined {
-    const entry = this.open().get(id);
+    const entry = this.openCatalogue().get(id);
     if (entry === undefined) return undefined;
     return { entry, metadata: readMetadata(entry.metadata) };
   }
 
   saveTranscript(t: ChatTranscript, renderings: TranscriptRenderings): TranscriptFiles {
-    const files = saveTranscript(this.open(), this.opts.root, this.opts.layout, t, renderings);
+    const files = saveTranscript(this.openCatalogue(), this.opts.root, this.opts.layout, t, renderings);
     this.opts.counters?.inc('transcripts');
     return files;
   }
 
   listTranscripts(q: CatalogueQuery): TranscriptEntry[] {
-    return listTranscripts(this.open(), q);
+    return listTranscripts(this.openCatalogue(), q);
   }
 
   getTranscript(id: string): { entry: TranscriptEntry; transcript: ChatTranscript; linkedRecordings: CatalogueEntry[] } | undefined {
-    return getTranscript(this.open(), id);
+    return getTranscript(this.openCatalogue(), id);
   }
 
-  /** Idempotent; a later call reopens lazily. */
-  close(): void {
+  /** Closes the catalogue. Idempotent; a later call reopens lazily. */
+  closeCatalogue(): void {
     this.cat?.close();
     this.cat = undefined;
   }

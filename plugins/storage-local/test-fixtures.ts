@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RecordingStart } from '../../core/contract';
 import type { DirectionStats, RecordingMetadata } from '../../core/media/metadata';
+import type { LocalStore, RecordingFiles } from './store';
 
 export function tmpDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `tapline-storage-${tag}-`));
@@ -77,4 +78,10 @@ export function crashedWav(file: string, frames: number, channels: 1 | 2, sample
   fs.writeSync(fd, h, 0, 44, 0);
   fs.writeSync(fd, pcm, 0, pcm.length, 44);
   fs.closeSync(fd);
+}
+
+/** A recording opened in the store, and where its files are (what the sink queue's open() does). */
+export async function begin(store: LocalStore, info: RecordingStart): Promise<RecordingFiles> {
+  await store.open(info);
+  return store.filesOf(info);
 }

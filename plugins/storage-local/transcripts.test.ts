@@ -6,7 +6,7 @@ import type { ChatTranscript } from '../../core/contract';
 import { Catalogue, SCHEMA_VERSION } from './catalogue';
 import { LocalStore } from './store';
 import { listTranscripts, getTranscript } from './transcripts';
-import { metadataFor, start, tmpDir, us } from './test-fixtures';
+import { metadataFor, start, tmpDir, us, begin } from './test-fixtures';
 
 let n = 0;
 function transcript(over: Partial<ChatTranscript> = {}): ChatTranscript {
@@ -36,16 +36,16 @@ function transcript(over: Partial<ChatTranscript> = {}): ChatTranscript {
 describe('storage-local: chat transcripts', () => {
   let tmp: string;
   let store: LocalStore;
-  beforeEach(() => {
+  beforeEach(async () => {
     tmp = tmpDir('transcripts');
     store = new LocalStore({ root: tmp, catalogue: path.join(tmp, 'catalogue.sqlite'), layout: 'date' });
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    store.closeCatalogue();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('writes transcript.json (+ html, txt) under the date layout, the folder name made safe', () => {
+  it('writes transcript.json (+ html, txt) under the date layout, the folder name made safe', async () => {
     const t = transcript({ callId: '../../etc/passwd\u0000x' });
     const files = store.saveTranscript(t, { html: '<p>hi</p>', text: 'hi\n' });
     assert.equal(path.dirname(files.dir), path.join(tmp, '2026', '03', '04'));
@@ -56,7 +56,7 @@ describe('storage-local: chat transcripts', () => {
     assert.deepEqual(fs.readdirSync(files.dir).sort(), ['transcript.html', 'transcript.json', 'transcript.txt'], 'no temp files left');
   });
 
-  it('lists newest first, searchable by participant (URI or name, any case) and time; get returns the transcript', () => {
+  it('lists newest first, searchable by participant (URI or name, any case) and time; get returns the transcript', async () => {
     const a = transcript({ start: '2026-01-10T08:00:00.000Z' });
     const b = transcript({ start: '2026-02-10T08:00:00.000Z', participants: [{ uri: 'sip:zoë@fabrikam.com', name: 'ZOË Ö', role: 'participant', licensed: true }], kind: 'multiparty' });
     const c = transcript({ start: '2026-03-10T08:00:00.000Z' });
@@ -78,12 +78,12 @@ describe('storage-local: chat transcripts', () => {
     assert.deepEqual(store.list({}), [], 'transcripts are not call recordings');
   });
 
-  it('links a transcript to the recordings of calls with the same Ms-Conversation-ID', () => {
+  it('links a transcript to the recordings of calls with the same Ms-Conversation-ID', async () => {
     const info = start({ start: us('2026-03-04T10:01:00Z') });
-    const files = store.begin(info);
-    store.update(metadataFor(info, files.audio, {}, { conversationId: 'CONV-1' }), true);
+    const files = (await begin(store, info));
+    await store.close(metadataFor(info, files.audio, {}, { conversationId: 'CONV-1' }));
     const other = start({ start: us('2026-03-04T10:02:00Z') });
-    store.update(metadataFor(other, store.begin(other).audio, {}, { conversationId: 'CONV-2' }), true);
+    await store.close(metadataFor(other, (await begin(store, other)).audio, {}, { conversationId: 'CONV-2' }));
     const t = transcript({ conversationId: 'CONV-1' });
     store.saveTranscript(t, {});
     const got = store.getTranscript(t.id)!;
@@ -91,10 +91,10 @@ describe('storage-local: chat transcripts', () => {
     assert.equal(got.entry.conversationId, 'CONV-1');
   });
 
-  it('migrates a version 1 catalogue (recordings kept), and a read-only open of one lists no chats', () => {
+  it('migrates a version 1 catalogue (recordings kept), and a read-only open of one lists no chats', async () => {
     const info = start();
-    store.update(metadataFor(info, store.begin(info).audio), true);
-    store.close();
+    await store.close(metadataFor(info, (await begin(store, info)).audio));
+    store.closeCatalogue();
     const file = path.join(tmp, 'catalogue.sqlite');
     const db = new Database(file);
     db.exec('DROP TABLE transcript_participants; DROP TABLE transcripts; DROP INDEX recordings_conversation; ALTER TABLE recordings DROP COLUMN conversation_id;');

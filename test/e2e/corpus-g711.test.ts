@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { corpusPath, describeCorpus } from '../corpus';
 import { haveTshark, tsharkRtpPackets, type TsharkRtp } from '../tshark';
 import { recordCapture } from '../record-capture';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../../plugins/storage-local/wav';
 
 const haveSox = spawnSync('sox', ['--version'], { stdio: 'ignore' }).status === 0;
 

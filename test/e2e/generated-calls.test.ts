@@ -41,7 +41,7 @@ import {
   goertzelPower,
 } from '../../plugins/source-generator/tones';
 import { ALAW_TABLE, ULAW_TABLE } from '../../plugins/codec-g711/g711';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../../plugins/storage-local/wav';
 import type { DirectionStats, RecordingMetadata } from '../../core/media/metadata';
 import { readCapture } from '../../core/net/capture-reader';
 import { decodeFrame, isSkipReason } from '../../core/net/decode';

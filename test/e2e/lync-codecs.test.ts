@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { encode } from 'silk-wasm';
 import { PluginHarness } from '../../core/testing/index';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../../plugins/storage-local/wav';
 import { parseRtp } from '../../core/media/rtp';
 import { readCapture } from '../../core/net/capture-reader';
 import { isSkipReason, PacketDecoder } from '../../core/net/decode';
@@ -99,7 +99,7 @@ describe('Lync codec paths through the recorder', function () {
     }
     hangUp(h, T0 + 100_000 + n * 20_000);
     await h.stop();
-    const m = h.kernel.recorder.finished[0] as RecordingMetadata;
+    const m = h.recorded.recordings[0] as RecordingMetadata;
     assert.deepEqual(m.callee.codecs.sort(), ['PCMU/8000', 'RED/8000']);
     assert.equal(m.callee.lost, lost.size);
     assert.equal(m.callee.recovered, lost.size, JSON.stringify(m.callee));
@@ -130,7 +130,7 @@ describe('Lync codec paths through the recorder', function () {
       prot.forEach((p, i) => h.packet({ ...FROM_CALLER, ts: T0 + 100_000 + i * 20_000, payload: p as Buffer }));
       hangUp(h, T0 + 100_000 + 60 * 20_000);
       await h.stop();
-      const m = h.kernel.recorder.finished[0] as RecordingMetadata;
+      const m = h.recorded.recordings[0] as RecordingMetadata;
       assert.ok(m.flags.some((f) => f.startsWith('RTAudio — not decoded') && /media\.pcap/.test(f)), m.flags.join('; '));
       assert.equal(m.srtp?.caller?.decrypted, 60);
       assert.ok(m.rawMedia !== undefined);
@@ -187,7 +187,7 @@ describe('Lync codec paths through the recorder', function () {
     }
     hangUp(h, T0 + 100_000 + n * 20_000);
     await h.stop();
-    const m = h.kernel.recorder.finished[0] as RecordingMetadata;
+    const m = h.recorded.recordings[0] as RecordingMetadata;
     assert.deepEqual([m.caller.codecs, m.callee.codecs], [['SILK/16000'], ['PCMU/8000']]);
     assert.equal(m.audio?.sampleRate, 16000);
     const wav = readWav(m.audio!.file);

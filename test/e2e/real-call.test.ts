@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { baresipCall, baresipUnavailable, type BaresipCodec } from '../peers/baresip';
 import { recordCapture } from '../record-capture';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../../plugins/storage-local/wav';
 import type { RecordingMetadata } from '../../core/media/metadata';
 import { activeSpan, align, channel, segmentLags, speechMask, type Alignment, type Span } from '../audio-compare';
 

@@ -12,7 +12,7 @@ import { PluginHarness } from '../../core/testing/index';
 import { definePlugin, TAPLINE_API, type Codec, type Decoder } from '../../core/contract';
 import { Tokens } from '../../core/tokens';
 import type { RecordingMetadata } from '../../core/media/metadata';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../../plugins/storage-local/wav';
 import storageLocal from '../../plugins/storage-local/index';
 import g711 from '../../plugins/codec-g711/index';
 import telephoneEvent from '../../plugins/codec-telephone-event/index';
@@ -160,7 +160,7 @@ function bye(f: Feed, t: number, callId = 'call-1@test'): void {
 async function finish(rig: Rig, f: Feed): Promise<RecordingMetadata[]> {
   f.run(rig.h);
   await rig.h.stop();
-  return rig.h.kernel.recorder.finished;
+  return rig.h.recorded.recordings;
 }
 
 function only(recs: RecordingMetadata[]): RecordingMetadata & { audio: NonNullable<RecordingMetadata['audio']> } {

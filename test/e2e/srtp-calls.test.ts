@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RecordingMetadata } from '../../core/media/metadata';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../../plugins/storage-local/wav';
 import { goertzelPower } from '../../plugins/source-generator/tones';
 import { recordCapture, type RecordedCapture } from '../record-capture';
 import { describeLibsrtp } from '../srtp-reference';

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PluginHarness } from '../../core/testing/index';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../../plugins/storage-local/wav';
 import { parseInlineKey } from '../../core/media/srtp/index';
 import type { RecordingMetadata } from '../../core/media/metadata';
 import storageLocal from '../../plugins/storage-local/index';
@@ -85,7 +85,7 @@ describeLibsrtp('SRTP edge cases: media before the SDP answer that brings its ke
     h.sip(response(200, 'OK', 'BYE', { toTag: 't1', cseq: 9 }), { ...CALLEE, ts: end + 5000 });
     await h.stop();
 
-    const m = h.kernel.recorder.finished[0] as RecordingMetadata;
+    const m = h.recorded.recordings[0] as RecordingMetadata;
     assert.equal(m.callee.packets, PACKETS, JSON.stringify(m.callee));
     assert.equal(m.srtp?.callee?.decrypted, PACKETS, JSON.stringify(m.srtp));
     assert.deepEqual(m.srtp?.callee?.failed, {});
@@ -116,7 +116,7 @@ describeLibsrtp('SRTP edge cases: media before the SDP answer that brings its ke
     h.sip(response(200, 'OK', 'BYE', { toTag: 't1', cseq: 9 }), { ...CALLEE, ts: end + 5000 });
     await h.stop();
 
-    const m = h.kernel.recorder.finished[0] as RecordingMetadata;
+    const m = h.recorded.recordings[0] as RecordingMetadata;
     for (const side of ['caller', 'callee'] as const) {
       assert.equal(m[side].packets, PACKETS, `${side}: ${JSON.stringify(m[side])}`);
       assert.equal(m.srtp?.[side]?.decrypted, PACKETS, JSON.stringify(m.srtp));
@@ -140,7 +140,7 @@ describeLibsrtp('SRTP edge cases: media before the SDP answer that brings its ke
     h.sip(response(200, 'OK', 'BYE', { toTag: 't1', cseq: 9 }), { ...CALLEE, ts: T0 + 805_000 });
     await h.stop();
 
-    const m = h.kernel.recorder.finished[0] as RecordingMetadata | undefined;
+    const m = h.recorded.recordings[0] as RecordingMetadata | undefined;
     assert.ok(m !== undefined, 'a recording of the call');
     assert.equal(m.callee.packets, 0, 'nothing decoded from packets that could not be decrypted');
     assert.equal(m.srtp?.callee?.failed['no-key'], 30, JSON.stringify(m.srtp));

@@ -3,7 +3,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readWav, repairWav, WavWriter } from './wav';
+import { readWav, repairWav, WavFileWriter } from './wav';
+
+/** Writes chunks back to back. */
+async function writeAll(w: WavFileWriter, chunks: Int16Array[]): Promise<void> {
+  for (const c of chunks) await w.write(w.frames, c);
+}
 
 const SOX = '/usr/bin/sox';
 const hasSox = fs.existsSync(SOX);
@@ -32,21 +37,21 @@ function soxi(file: string, flag: string): number {
 
 describe('WAV writer', () => {
   let dir: string;
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-wav-'));
   });
-  afterEach(() => {
+  afterEach(async () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('writes a canonical 44-byte header and reads back exactly', () => {
+  it('writes a canonical 44-byte header and reads back exactly', async () => {
     const file = path.join(dir, 'a.wav');
-    const w = new WavWriter(file, { sampleRate: 8000, channels: 2 });
+    const w = await WavFileWriter.create(file, { sampleRate: 8000, channels: 2 });
     const chunks = [tone(160, 2), tone(160, 2, 5), tone(8000, 2, 9)];
-    for (const c of chunks) w.write(c);
+    await writeAll(w, chunks);
     assert.equal(w.frames, 8320);
-    w.close();
-    w.close(); // idempotent
+    await w.close();
+    await w.close(); // idempotent
     const b = fs.readFileSync(file);
     assert.equal(b.length, 44 + 8320 * 4);
     assert.equal(b.toString('latin1', 0, 4), 'RIFF');
@@ -71,62 +76,66 @@ describe('WAV writer', () => {
       o += c.length;
     }
     assert.deepEqual(r.samples, all);
-    assert.throws(() => w.write(tone(1, 2)), /closed/);
+    await assert.rejects(w.write(w.frames, tone(1, 2)), /closed/);
   });
 
-  it('an empty recording is a valid WAV of 0 frames', () => {
+  it('an empty recording is a valid WAV of 0 frames', async () => {
     const file = path.join(dir, 'empty.wav');
-    new WavWriter(file, { sampleRate: 16000, channels: 1 }).close();
+    await (await WavFileWriter.create(file, { sampleRate: 16000, channels: 1 })).close();
     assert.deepEqual(headerSizes(file), { riff: 36, data: 0, length: 44 });
     assert.equal(readWav(file).samples.length, 0);
     assert.deepEqual(repairWav(file), { repaired: false, frames: 0, sampleRate: 16000, channels: 1 });
   });
 
-  it('keeps the header within syncEverySec of the data while writing', () => {
+  it('the header never claims bytes the file lacks, and lags at most one 24 KiB buffer', async () => {
     const file = path.join(dir, 's.wav');
-    const w = new WavWriter(file, { sampleRate: 8000, channels: 1, syncEverySec: 0.5 });
+    const w = await WavFileWriter.create(file, { sampleRate: 8000, channels: 1 });
     for (let i = 0; i < 200; i++) {
-      w.write(tone(160, 1, i));
+      await w.write(w.frames, tone(160, 1, i));
       const h = headerSizes(file);
-      const behind = (h.length - 44 - h.data) / 2;
-      assert.ok(behind >= 0 && behind < 4000, `header ${behind} frames behind`);
+      assert.equal(h.length - 44, h.data, 'header = bytes in the file');
+      assert.ok(w.frames * 2 - h.data <= 24 * 1024, `${w.frames * 2 - h.data} bytes buffered`);
       assert.equal(h.riff, h.data + 36);
     }
-    w.close();
+    await w.close();
   });
 
-  it('background mode: writes land through the thread pool, in order, header exact once settled', async () => {
-    const file = path.join(dir, 'bg.wav');
-    const w = new WavWriter(file, { sampleRate: 8000, channels: 2, background: true });
-    const scratch = new Int16Array(320);
-    const expected: number[] = [];
-    for (let i = 0; i < 400; i++) {
-      // The caller reuses one array, as the timeline does: the writer must not keep it.
-      for (let k = 0; k < scratch.length; k++) scratch[k] = (i * 7 + k) & 0x7fff;
-      w.write(scratch);
-      expected.push(...scratch);
-    }
-    w.write(tone(40_000, 2, 9).subarray(0, 80_000)); // larger than the buffer: written from a copy
-    expected.push(...tone(40_000, 2, 9).subarray(0, 80_000));
-    w.close();
-    w.close(); // idempotent
-    assert.throws(() => w.write(new Int16Array(2)), /closed/);
-    await WavWriter.settled();
+  it('a write at a later frame leaves silence before it; a gap at the very end is silence too', async () => {
+    const file = path.join(dir, 'gap.wav');
+    const w = await WavFileWriter.create(file, { sampleRate: 8000, channels: 2 });
+    const a = tone(100, 2, 1);
+    const b = tone(50, 2, 2);
+    await w.write(0, a);
+    await w.write(30_000, b); // 29,900 frames dropped by the queue in between
+    assert.equal(w.frames, 30_050);
+    await w.write(30_050, b.subarray(0, 0));
+    // Overlapping audio (never sent by the queue) keeps only its new part.
+    await w.write(30_040, tone(20, 2, 3));
+    assert.equal(w.frames, 30_060);
+    await w.close();
     const r = readWav(file);
-    assert.equal(r.samples.length, expected.length);
-    assert.deepEqual([...r.samples], expected);
-    assert.deepEqual(headerSizes(file), { riff: 36 + expected.length * 2, data: expected.length * 2, length: 44 + expected.length * 2 });
-    await WavWriter.settled(); // nothing pending: at once
+    assert.equal(r.samples.length, 30_060 * 2);
+    assert.deepEqual(r.samples.subarray(0, 200), a);
+    assert.ok(r.samples.subarray(200, 60_000).every((v) => v === 0), 'silence in the gap');
+    assert.deepEqual(r.samples.subarray(60_000, 60_100), b);
+    assert.deepEqual(r.samples.subarray(60_100), tone(20, 2, 3).subarray(20));
+
+    const end = path.join(dir, 'gap-end.wav');
+    const e = await WavFileWriter.create(end, { sampleRate: 8000, channels: 1 });
+    await e.write(0, tone(10, 1));
+    await e.write(8000, new Int16Array(0)); // audio up to frame 8000 was dropped, then the call ended
+    await e.close();
+    assert.deepEqual(headerSizes(end), { riff: 36 + 16_000, data: 16_000, length: 44 + 16_000 });
   });
 
-  it('handles odd chunk sizes and rejects partial frames', () => {
+  it('handles odd chunk sizes and rejects partial frames', async () => {
     const file = path.join(dir, 'odd.wav');
-    const w = new WavWriter(file, { sampleRate: 11025, channels: 2, syncEverySec: 0.013 });
+    const w = await WavFileWriter.create(file, { sampleRate: 11025, channels: 2 });
     const sizes = [1, 3, 7, 333, 0, 1001, 5];
     const parts = sizes.map((n, i) => tone(n, 2, i));
-    for (const p of parts) w.write(p);
-    assert.throws(() => w.write(new Int16Array(3)), /whole number/);
-    w.close();
+    await writeAll(w, parts);
+    await assert.rejects(w.write(w.frames, new Int16Array(3)), /whole number/);
+    await w.close();
     const total = sizes.reduce((a, b) => a + b, 0);
     const r = readWav(file);
     assert.equal(r.samples.length, total * 2);
@@ -137,26 +146,28 @@ describe('WAV writer', () => {
     // A write from a view into a larger buffer writes only the view.
     const mono = path.join(dir, 'view.wav');
     const big = tone(100, 1);
-    const m = new WavWriter(mono, { sampleRate: 8000, channels: 1 });
-    m.write(big.subarray(17, 48));
-    m.close();
+    const m = await WavFileWriter.create(mono, { sampleRate: 8000, channels: 1 });
+    await m.write(0, big.subarray(17, 48));
+    await m.close();
     assert.deepEqual(readWav(mono).samples, big.slice(17, 48));
   });
 
-  it('survives being killed mid-call: header at most 1 s behind, repairWav makes it exact', () => {
+  it('survives being killed mid-call: the header matches the file, repairWav makes it exact', async () => {
     const file = path.join(dir, 'killed.wav');
     // A real SIGKILL in a child process: no close(), no exit handlers.
     const ts = __filename.endsWith('.ts');
     const mod = path.join(__dirname, ts ? 'wav.ts' : 'wav.js');
     const script = `
-      const { WavWriter } = require(${JSON.stringify(mod)});
-      const w = new WavWriter(${JSON.stringify(file)}, { sampleRate: 8000, channels: 2 });
-      for (let i = 0; i < 180; i++) {
-        const a = new Int16Array(320);
-        for (let j = 0; j < a.length; j++) a[j] = ((i * 320 + j) * 37) % 65536 - 32768;
-        w.write(a);
-      }
-      process.kill(process.pid, 'SIGKILL');`;
+      const { WavFileWriter } = require(${JSON.stringify(mod)});
+      (async () => {
+        const w = await WavFileWriter.create(${JSON.stringify(file)}, { sampleRate: 8000, channels: 2 });
+        for (let i = 0; i < 180; i++) {
+          const a = new Int16Array(320);
+          for (let j = 0; j < a.length; j++) a[j] = ((i * 320 + j) * 37) % 65536 - 32768;
+          await w.write(w.frames, a);
+        }
+        process.kill(process.pid, 'SIGKILL');
+      })();`;
     const repoRoot = path.resolve(__dirname, ts ? '../..' : '../../..');
     const r = spawnSync(process.execPath, [...(ts ? ['--import', 'tsx'] : []), '-e', script], { cwd: repoRoot, encoding: 'utf8' });
     assert.equal(r.signal, 'SIGKILL', r.stderr);
@@ -165,11 +176,10 @@ describe('WAV writer', () => {
     for (let k = 0; k < expected.length; k++) expected[k] = ((k * 37) % 65536) - 32768;
 
     const h = headerSizes(file);
-    // Samples are gathered into 16 KiB writes: at most that much (0.5 s at 8 kHz stereo) was still in memory.
+    // Samples are gathered into 24 KiB writes: at most that much (0.77 s at 8 kHz stereo) was still in memory.
     const inFile = (h.length - 44) / 4;
-    assert.ok(inFile <= frames && frames - inFile <= 8192, `${frames - inFile} frames never reached the file`);
-    const behindSec = (h.length - 44 - h.data) / 4 / 8000;
-    assert.ok(behindSec >= 0 && behindSec <= 1, `header ${behindSec} s behind`);
+    assert.ok(inFile <= frames && frames - inFile <= 6144, `${frames - inFile} frames never reached the file`);
+    assert.equal(h.data, h.length - 44, 'the header covers exactly what is in the file');
     assert.equal(h.riff, h.data + 36);
     // Readable as it is, just shorter.
     assert.equal(readWav(file).samples.length * 2, h.data);
@@ -185,11 +195,11 @@ describe('WAV writer', () => {
     }
   });
 
-  it('repairs a header left at zero sizes and a file with chunks before the data', () => {
+  it('repairs a header left at zero sizes and a file with chunks before the data', async () => {
     const file = path.join(dir, 'zero.wav');
-    const w = new WavWriter(file, { sampleRate: 16000, channels: 1 });
-    w.write(tone(17777, 1));
-    w.close();
+    const w = await WavFileWriter.create(file, { sampleRate: 16000, channels: 1 });
+    await w.write(0, tone(17777, 1));
+    await w.close();
     // As a writer killed before its first header rewrite leaves it: the data in the file, both sizes zero.
     const fd = fs.openSync(file, 'r+');
     fs.writeSync(fd, Buffer.alloc(4), 0, 4, 4);
@@ -211,7 +221,7 @@ describe('WAV writer', () => {
     assert.deepEqual(readWav(other).samples, readWav(file).samples);
   });
 
-  it('refuses files that are not WAV, and leaves them untouched', () => {
+  it('refuses files that are not WAV, and leaves them untouched', async () => {
     const file = path.join(dir, 'notes.wav');
     const text = 'this is not audio, just some text that is long enough to have a header\n';
     fs.writeFileSync(file, text);
@@ -227,16 +237,16 @@ describe('WAV writer', () => {
     assert.throws(() => repairWav(path.join(dir, 'missing.wav')), /ENOENT/);
   });
 
-  (hasSox ? it : it.skip)('sox agrees with the header (sox --i, soxi)', () => {
+  (hasSox ? it : it.skip)('sox agrees with the header (sox --i, soxi)', async () => {
     for (const [rate, channels, frames] of [
       [8000, 1, 8000],
       [16000, 2, 12345],
       [48000, 2, 1],
     ] as const) {
       const file = path.join(dir, `sox-${rate}-${channels}.wav`);
-      const w = new WavWriter(file, { sampleRate: rate, channels });
-      w.write(tone(frames, channels));
-      w.close();
+      const w = await WavFileWriter.create(file, { sampleRate: rate, channels });
+      await w.write(0, tone(frames, channels));
+      await w.close();
       assert.deepEqual(soxInfo(file), { channels, rate, samples: frames });
       assert.equal(soxi(file, '-s'), frames);
       assert.equal(soxi(file, '-r'), rate);

@@ -1,0 +1,211 @@
+/**
+ * The bounded queue in front of the storage sink (heplify-server's habit: a slow sink never blocks capture). The
+ * pipeline enqueues synchronously and goes on; one worker hands the operations to the sink in order, awaiting each,
+ * so a recording's operations reach storage in the order they were made. Audio and attachments count against a byte
+ * budget: past it they are dropped and counted (and a recording says how much it lost), with a warning at most once
+ * a second. Control operations (open, update, close) are never dropped: there are a bounded number per call in
+ * progress, and a queued metadata refresh is replaced by a newer one rather than queued twice.
+ */
+import type { AudioFormat, Counters, Logger, Metrics, RecordingSink, RecordingStart } from '../contract';
+import type { RecordingMetadata } from '../media/metadata';
+
+export interface SinkQueueOptions {
+  /** Bytes of audio and attachments the queue may hold. */
+  maxBytes: number;
+  log: Logger;
+  counters: Counters;
+  metrics?: Metrics;
+  /** A recording's operation failed in the sink: the recording gets a flag while it still runs. */
+  onError?: (id: string, op: OpKind, err: Error) => void;
+}
+
+export type OpKind = 'open' | 'openAudio' | 'audio' | 'attachment' | 'update' | 'close';
+
+interface Op {
+  kind: OpKind;
+  id: string;
+  bytes: number;
+  run: () => Promise<void>;
+}
+
+const WRITE_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
+
+export class SinkQueue {
+  private readonly ops: Op[] = [];
+  private head = 0;
+  private bytes = 0;
+  private running = false;
+  /** Queued (not yet started) metadata refreshes by recording, replaced by newer ones. */
+  private readonly queuedUpdates = new Map<string, { meta: RecordingMetadata }>();
+  private waitersWritable: Array<() => void> = [];
+  private waitersIdle: Array<() => void> = [];
+  private lastWarn = 0;
+  private suppressed = 0;
+  private readonly latency;
+  private readonly highWater: number;
+  private readonly lowWater: number;
+  /** Totals for status and tests. */
+  readonly stats = { enqueued: 0, completed: 0, failed: 0, droppedOps: 0, droppedBytes: 0 };
+
+  constructor(
+    readonly sink: RecordingSink,
+    private readonly opts: SinkQueueOptions,
+  ) {
+    this.highWater = Math.floor(opts.maxBytes / 2);
+    this.lowWater = Math.floor(opts.maxBytes / 4);
+    const m = opts.metrics;
+    this.latency = m?.histogram('tapline_storage_write_seconds', 'Time the storage sink took per queued operation', WRITE_BUCKETS, ['op']);
+    m?.gauge('tapline_storage_queue_depth', 'Operations waiting in the storage queue', [], (g) => g.set(this.depth));
+    m?.gauge('tapline_storage_queue_bytes', 'Bytes of audio and attachments waiting in the storage queue', [], (g) => g.set(this.bytes));
+  }
+
+  /** Operations waiting or running. */
+  get depth(): number {
+    return this.ops.length - this.head + (this.running ? 1 : 0);
+  }
+
+  get queuedBytes(): number {
+    return this.bytes;
+  }
+
+  /** True while the byte budget is more than half used. */
+  get saturated(): boolean {
+    return this.bytes > this.highWater;
+  }
+
+  open(start: RecordingStart): void {
+    this.push({ kind: 'open', id: start.id, bytes: 0, run: () => this.sink.open(start) });
+  }
+
+  openAudio(id: string, format: AudioFormat): void {
+    this.push({ kind: 'openAudio', id, bytes: 0, run: () => this.sink.openAudio(id, format) });
+  }
+
+  /** Enqueues audio (the queue keeps `pcm`: pass a copy); false when it was dropped (the queue is full). */
+  audio(id: string, atFrame: number, pcm: Int16Array): boolean {
+    const bytes = pcm.byteLength;
+    if (!this.fits(bytes, 'audio')) return false;
+    this.push({ kind: 'audio', id, bytes, run: () => this.sink.writeAudio(id, atFrame, pcm) });
+    return true;
+  }
+
+  attachment(id: string, name: string, data: Buffer, mode: 'append' | 'replace'): boolean {
+    if (!this.fits(data.length, 'attachment')) return false;
+    this.push({ kind: 'attachment', id, bytes: data.length, run: () => this.sink.writeAttachment(id, name, data, mode) });
+    return true;
+  }
+
+  update(meta: RecordingMetadata): void {
+    const queued = this.queuedUpdates.get(meta.id);
+    if (queued !== undefined) {
+      queued.meta = meta;
+      return;
+    }
+    const slot = { meta };
+    this.queuedUpdates.set(meta.id, slot);
+    this.push({
+      kind: 'update',
+      id: meta.id,
+      bytes: 0,
+      run: () => {
+        this.queuedUpdates.delete(meta.id);
+        return this.sink.update(slot.meta);
+      },
+    });
+  }
+
+  close(meta: RecordingMetadata): void {
+    this.push({ kind: 'close', id: meta.id, bytes: 0, run: () => this.sink.close(meta) });
+  }
+
+  /** For sources that can wait (files): a promise while the queue is more than half full. */
+  writable(): Promise<void> | undefined {
+    if (this.bytes <= this.highWater) return undefined;
+    return new Promise((resolve) => this.waitersWritable.push(resolve));
+  }
+
+  /** Resolves when everything queued has reached the sink, or false when `timeoutMs` passes first. */
+  drain(timeoutMs = Infinity): Promise<boolean> {
+    if (this.depth === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve(true);
+      };
+      this.waitersIdle.push(done);
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => {
+          const i = this.waitersIdle.indexOf(done);
+          if (i >= 0) this.waitersIdle.splice(i, 1);
+          resolve(false);
+        }, timeoutMs);
+      }
+    });
+  }
+
+  private fits(bytes: number, kind: OpKind): boolean {
+    if (this.bytes + bytes <= this.opts.maxBytes) return true;
+    this.stats.droppedOps++;
+    this.stats.droppedBytes += bytes;
+    this.opts.counters.inc(`storage.dropped.${kind}`);
+    this.opts.counters.inc('storage.droppedBytes', bytes);
+    this.opts.metrics?.drop('queue', `storage-full-${kind}`, 'storage');
+    const now = Date.now();
+    if (now - this.lastWarn >= 1000) {
+      const more = this.suppressed > 0 ? ` (and ${this.suppressed} more since the last warning)` : '';
+      this.opts.log.warn(`storage queue full (${this.bytes} bytes waiting, limit ${this.opts.maxBytes}): ${kind} dropped${more}; storage is slower than the recordings coming in`);
+      this.lastWarn = now;
+      this.suppressed = 0;
+    } else this.suppressed++;
+    return false;
+  }
+
+  private push(op: Op): void {
+    this.ops.push(op);
+    this.bytes += op.bytes;
+    this.stats.enqueued++;
+    if (!this.running) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.head < this.ops.length) {
+        const op = this.ops[this.head]!;
+        this.ops[this.head] = undefined as unknown as Op; // let the op (and its audio) go
+        this.head++;
+        if (this.head > 1024 && this.head * 2 > this.ops.length) {
+          this.ops.splice(0, this.head);
+          this.head = 0;
+        }
+        const t0 = performance.now();
+        try {
+          await op.run();
+          this.stats.completed++;
+        } catch (e) {
+          this.stats.failed++;
+          this.opts.counters.inc(`storage.errors.${op.kind}`);
+          const err = e instanceof Error ? e : new Error(String(e));
+          this.opts.log.error(`storage: ${op.kind} of recording ${op.id} failed: ${err.message}`);
+          this.opts.onError?.(op.id, op.kind, err);
+        }
+        this.latency?.observe((performance.now() - t0) / 1000, { op: op.kind });
+        this.bytes -= op.bytes;
+        if (this.bytes <= this.lowWater && this.waitersWritable.length > 0) {
+          const w = this.waitersWritable;
+          this.waitersWritable = [];
+          for (const f of w) f();
+        }
+      }
+    } finally {
+      this.ops.length = 0;
+      this.head = 0;
+      this.running = false;
+      const w = [...this.waitersIdle, ...this.waitersWritable];
+      this.waitersIdle = [];
+      this.waitersWritable = [];
+      for (const f of w) f();
+    }
+  }
+}
