@@ -2,15 +2,24 @@
 /** The `tapline` command line. Every command has --help; errors print their code and message, never a stack. */
 import 'reflect-metadata';
 import { Command, Option } from 'commander';
+import type { PluginManifest } from '../contract';
 import { isTaplineError } from '../errors';
 import { recordCommand } from './record';
 import { configCheckCommand, configPrintCommand } from './config-commands';
-import type { GenerateCliOptions } from './generate';
 import { pluginsListCommand } from './plugins-command';
 import { packageInfo } from '../package-info';
+import { addPluginCommands, manifestsWithCommands } from './plugin-commands';
+import { loadConfigFile } from '../config/load';
 
 
-export function buildProgram(): Command {
+/** The core's own commands; everything else comes from plugins (manifest.commands). */
+export const CORE_COMMANDS = ['record', 'serve', 'config', 'plugins', 'sdp'] as const;
+
+/**
+ * The program with the core's commands and the given plugins' commands. buildProgram() with no argument loads
+ * every built-in plugin's commands (synchronously; third-party ones need main(), which reads the config first).
+ */
+export function buildProgram(pluginManifests?: ReadonlyArray<PluginManifest<unknown>>): Command {
   const program = new Command('tapline')
     .description('Tapline: records SIP and Skype for Business / Lync calls and chats from captures and live traffic.')
     .version(packageInfo.version)
@@ -41,34 +50,59 @@ export function buildProgram(): Command {
     .action(configPrintCommand);
 
   program
-    .command('generate')
-    .description('Write a pcap of synthetic SIP calls with RTP (for demos, tests and benchmarks), plus a truth JSON beside it.')
-    .requiredOption('-o, --out <file>', 'pcap file to write')
-    .option('--calls <n>', 'number of calls', '4')
-    .option('--concurrency <n>', 'calls in progress at once')
-    .option('--duration <sec>', 'seconds of audio per call', '10')
-    .addOption(new Option('--codec <name>', 'audio codec').choices(['PCMU', 'PCMA']).default('PCMU'))
-    .option('--loss <rate>', 'packet loss rate 0..1', '0')
-    .option('--lync', 'Lync-style SIP and SDP (multipart bodies, candidates, crypto lines), media SRTP-encrypted with those keys')
-    .option('--clear-media', 'with --lync: leave the RTP unencrypted (the SDP still offers keys: recordings are then flagged "not decrypted")')
-    .addOption(new Option('--media-path <path>', 'how the media reaches the capture point (TURN paths: as the Edge sees them)').choices(['direct', 'turn-udp', 'msturn-udp', 'msturn-tcp']).default('direct'))
-    .option('--seed <n>', 'random seed', '1')
-    // Loaded on use: the generator is not needed to record.
-    .action(async (o: GenerateCliOptions) => (require('./generate') as typeof import('./generate')).generateCommand(o));
+    .command('serve')
+    .description('Run the recorder as a service over the live sources in the config (SIP feed, HEP, forwarded media, local sniffing).')
+    .option('-c, --config <file>', 'config file (default: searched from the current folder)')
+    .addOption(new Option('--log-format <format>', 'log lines as JSON (for journald / log shippers) or text').choices(['json', 'text']).default('json'))
+    // Loaded on use: `record` and the catalogue commands need none of the service's parts.
+    .action(async (o: import('./serve').ServeOptions) => (require('./serve') as typeof import('./serve')).serveCommand(o));
 
   program.command('plugins').description('List the built-in plugins.').action(pluginsListCommand);
 
-  // `recordings list|show` (the storage-local catalogue); required here so this block stays self-contained.
-  (require('./recordings') as typeof import('./recordings')).addRecordingsCommands(program);
-  // `chats list|show` (chat transcripts in the same catalogue).
-  (require('../../plugins/storage-local/transcripts-cli') as typeof import('../../plugins/storage-local/transcripts-cli')).addChatsCommands(program);
   // `sdp suppress` (codec suppression for the signalling path, core/sdp/suppress.ts).
   (require('./sdp-command') as typeof import('./sdp-command')).addSdpCommands(program);
+  addPluginCommands(program, pluginManifests ?? builtinManifestsSync());
   return program;
 }
 
+/** Every built-in plugin's manifest that declares commands. */
+function builtinManifestsSync(): Array<PluginManifest<unknown>> {
+  const { checkManifest, listBuiltinPlugins, resolvePluginModule } = require('../plugins/resolve') as typeof import('../plugins/resolve');
+  const out: Array<PluginManifest<unknown>> = [];
+  for (const name of listBuiltinPlugins()) {
+    try {
+      const m = checkManifest(require(resolvePluginModule(name, process.cwd())), name);
+      if (m.commands !== undefined && m.commands.length > 0) out.push(m);
+    } catch {
+      // a plugin that does not load adds no command (`tapline plugins` says why)
+    }
+  }
+  return out;
+}
+
+/** The plugins a config names, when a config is found (a broken config names none: its own commands report it). */
+async function configuredUses(argv: string[]): Promise<{ uses: string[]; dir: string }> {
+  const i = argv.findIndex((a) => a === '-c' || a === '--config');
+  const explicit = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--config='))?.slice('--config='.length);
+  try {
+    const loaded = await loadConfigFile(explicit);
+    const plugins = (loaded.raw as { plugins?: Array<{ use?: unknown }> } | null)?.plugins;
+    return { uses: Array.isArray(plugins) ? plugins.map((p) => p?.use).filter((u): u is string => typeof u === 'string') : [], dir: loaded.dir };
+  } catch {
+    return { uses: [], dir: process.cwd() };
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  // The core's commands need no plugin commands (record and serve start faster); anything else might be one.
+  const first = argv[2];
+  const core = first !== undefined && (CORE_COMMANDS as readonly string[]).includes(first);
+  let manifests: Array<PluginManifest<unknown>> = [];
+  if (!core) {
+    const { uses, dir } = await configuredUses(argv);
+    manifests = await manifestsWithCommands(uses, dir);
+  }
+  const program = buildProgram(manifests);
   try {
     await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);

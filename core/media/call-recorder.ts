@@ -304,6 +304,11 @@ export class CallRecorder {
   /** Recordings not yet finished (calls in progress and those waiting out the linger). */
   recordingsInProgress = 0;
 
+  /** Finished recordings still remembered for transfer links (bounded). */
+  get retainedForLinks(): number {
+    return this.recentlyFinished.size;
+  }
+
   /** A sink operation of this recording failed: said in its metadata while it still runs. */
   storageFailed(id: string, op: string, err: Error): void {
     for (const rec of [...this.active.values(), ...this.ending.values()]) {

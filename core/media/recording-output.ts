@@ -79,6 +79,8 @@ export class RecordingOutput {
 
   close(meta: RecordingMetadata): void {
     this.raw?.flush();
+    // Audio dropped at the very end still counts: storage extends the file with silence to the full length.
+    if (this.droppedFrames > 0 && this.format !== undefined) this.queue?.audioEnd(this.start.id, this.frames);
     this.queue?.close(meta);
   }
 }

@@ -89,6 +89,14 @@ export class SinkQueue {
     return true;
   }
 
+  /**
+   * The audio's end, when its last chunks were dropped: an empty write at `frames`, so storage knows how long the
+   * audio is (the end is silence). A control operation: never dropped.
+   */
+  audioEnd(id: string, frames: number): void {
+    this.push({ kind: 'audio', id, bytes: 0, run: () => this.sink.writeAudio(id, frames, new Int16Array(0)) });
+  }
+
   attachment(id: string, name: string, data: Buffer, mode: 'append' | 'replace'): boolean {
     if (!this.fits(data.length, 'attachment')) return false;
     this.push({ kind: 'attachment', id, bytes: data.length, run: () => this.sink.writeAttachment(id, name, data, mode) });

@@ -61,6 +61,24 @@ export interface Recorded {
   logs: LogRecord[];
 }
 
+/**
+ * A validated config from plugin manifests (objects, not names) and top-level settings, as prepareConfig() makes
+ * from a file: for booting a Kernel or a RecorderService in a test.
+ */
+export function prepareForTest(plugins: ReadonlyArray<{ plugin: PluginManifest<unknown> | unknown; options?: Record<string, unknown> }>, config: Record<string, unknown> = {}, dir = process.cwd()): PreparedConfig {
+  const cfg: Record<string, unknown> = { ...structuredClone(config), plugins: [] };
+  const problems = validateTopLevel(cfg);
+  const resolved: ResolvedPlugin[] = plugins.map((e, index) => {
+    const manifest = checkManifest(e.plugin, `test entry ${index}`);
+    const options = structuredClone(e.options ?? {});
+    problems.push(...validatePluginOptions(manifest.optionsSchema, options, `/plugins/${index}/options`, manifest.name));
+    return { index, entry: { use: manifest.name, enabled: true, options }, manifest, options };
+  });
+  throwIfProblems('(test harness)', problems);
+  checkCodecClaims(resolved.map((r) => r.manifest));
+  return { dir, config: cfg as unknown as TaplineConfig, plugins: orderByDependencies(resolved) };
+}
+
 export class PluginHarness {
   readonly recorded: Recorded;
   private clock = Date.UTC(2026, 0, 1) * 1000;
@@ -85,18 +103,8 @@ export class PluginHarness {
 
   /** Boots a kernel with `plugin` (a manifest or a module exporting one). Throws config errors like start-up does. */
   static async create(plugin: PluginManifest<unknown> | unknown, opts: HarnessOptions = {}): Promise<PluginHarness> {
-    const entries = [...(plugin === undefined ? [] : [{ plugin, options: opts.options ?? {} }]), ...(opts.with ?? []).map((w) => ({ plugin: w.plugin, options: w.options ?? {} }))];
-    const config: Record<string, unknown> = { ...(opts.config ?? {}), plugins: [] };
-    const problems = validateTopLevel(config);
-    const resolved: ResolvedPlugin[] = entries.map((e, index) => {
-      const manifest = checkManifest(e.plugin, `harness entry ${index}`);
-      const options = structuredClone(e.options);
-      problems.push(...validatePluginOptions(manifest.optionsSchema, options, `/plugins/${index}/options`, manifest.name));
-      return { index, entry: { use: manifest.name, enabled: true, options }, manifest, options };
-    });
-    throwIfProblems('(test harness)', problems);
-    checkCodecClaims(resolved.map((r) => r.manifest));
-    const prepared: PreparedConfig = { dir: process.cwd(), config: config as unknown as TaplineConfig, plugins: orderByDependencies(resolved) };
+    const entries = [...(plugin === undefined ? [] : [{ plugin, options: opts.options ?? {} }]), ...(opts.with ?? [])];
+    const prepared = prepareForTest(entries, opts.config);
     const { log, records } = memoryLogger('debug');
     const kernel = await Kernel.create(prepared, { logger: log, hookTimeoutMs: 5000 });
     const h = new PluginHarness(kernel, records);

@@ -7,6 +7,7 @@ import { Tokens } from '../../core/tokens';
 import { generateFrames } from './generate';
 import type { GeneratorOptions } from './scenario';
 import optionsSchema from './options.schema.json';
+import { generateCommandSpec } from './generate-command';
 
 export default definePlugin<GeneratorOptions>({
   name: 'source-generator',
@@ -14,6 +15,7 @@ export default definePlugin<GeneratorOptions>({
   api: TAPLINE_API,
   description: 'synthetic SIP calls with RTP (tones per call and direction), generated in memory',
   optionsSchema,
+  commands: [generateCommandSpec],
   register(ctx) {
     const opts = ctx.options;
     const source: Source = {

@@ -8,7 +8,7 @@ import type { CatalogueEntry } from '../../core/contract';
 import type { Command } from 'commander';
 import { buildProgram } from '../../core/cli/main';
 import { isTaplineError } from '../../core/errors';
-import { formatDuration, printable } from '../../core/cli/recordings';
+import { formatDuration, printable } from './recordings-cli';
 import { LocalStore } from './store';
 import { crashedWav, metadataFor, start, tmpDir, us, begin } from './test-fixtures';
 

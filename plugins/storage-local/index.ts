@@ -5,6 +5,8 @@ import { Tokens } from '../../core/tokens';
 import type { Layout } from './paths';
 import { LocalStore } from './store';
 import optionsSchema from './options.schema.json';
+import { recordingsCommands } from './recordings-cli';
+import { chatsCommands } from './transcripts-cli';
 
 export const STORAGE_LOCAL = 'storage-local';
 
@@ -32,6 +34,7 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
   api: TAPLINE_API,
   description: 'Recordings and chat transcripts on local disk (YYYY/MM/DD folders, audio.wav + metadata.json, transcript.json) with a SQLite catalogue',
   optionsSchema,
+  commands: [...recordingsCommands, ...chatsCommands],
   register(ctx) {
     const store = new LocalStore({ ...resolveStoragePaths(ctx.options, ctx.configDir), log: ctx.log, counters: ctx.counters });
     ctx.container.register(Tokens.Storage, { useValue: store });

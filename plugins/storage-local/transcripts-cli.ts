@@ -4,11 +4,10 @@
  * loaded only when these run.
  */
 import * as fs from 'node:fs';
-import type { Command } from 'commander';
-import { DIR_HELP, parseLimit, type CatalogueListOptions } from '../../core/cli/catalogue-options';
-import type { CatalogueEntry, ChatTranscript, TranscriptEntry } from '../../core/contract';
+import { CONFIG_OPTION, DIR_OPTION, parseLimit, type CatalogueListOptions } from './catalogue-options';
+import type { CatalogueEntry, ChatTranscript, CommandSpec, TranscriptEntry } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
-import { printable, storagePathsFor } from '../../core/cli/recordings';
+import { printable, storagePathsFor } from './recordings-cli';
 import type { Catalogue } from './catalogue';
 import type { getTranscript as GetTranscript } from './transcripts';
 
@@ -27,28 +26,30 @@ export interface ChatsShowOptions {
 }
 
 
-export function addChatsCommands(program: Command): void {
-  const chats = program.command('chats').description('List and read chat transcripts in the storage-local catalogue (read-only).');
-  chats
-    .command('list')
-    .description('List chat transcripts, newest first. Dates without a zone are local time.')
-    .option('--from <date>', 'chats whose first message was at or after DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], optional Z or ±HH:MM)')
-    .option('--to <date>', 'chats whose first message was before DATE (exclusive)')
-    .option('--user <text>', "a participant's URI or name contains TEXT (case-insensitive)")
-    .option('--limit <n>', 'at most N transcripts', parseLimit, 100)
-    .option('--json', 'print the entries as JSON')
-    .option('--dir <folder>', DIR_HELP)
-    .option('-c, --config <file>', 'config file (default: searched from the current folder)')
-    .action(chatsListCommand);
-  chats
-    .command('show')
-    .description('Print one transcript: participants, messages in order, and the recordings of calls in the same conversation.')
-    .argument('<id>', 'transcript id (as printed by `chats list`)')
-    .option('--json', 'print { entry, transcript, linkedRecordings } as JSON')
-    .option('--dir <folder>', DIR_HELP)
-    .option('-c, --config <file>', 'config file (default: searched from the current folder)')
-    .action(chatsShowCommand);
-}
+/** `chats list` and `chats show`, contributed to the CLI by storage-local's manifest. */
+export const chatsCommands: readonly CommandSpec[] = [
+  {
+    name: 'chats list',
+    description: 'List chat transcripts in the storage-local catalogue (read-only), newest first. Dates without a zone are local time.',
+    options: [
+      { flags: '--from <date>', description: 'chats whose first message was at or after DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], optional Z or ±HH:MM)' },
+      { flags: '--to <date>', description: 'chats whose first message was before DATE (exclusive)' },
+      { flags: '--user <text>', description: "a participant's URI or name contains TEXT (case-insensitive)" },
+      { flags: '--limit <n>', description: 'at most N transcripts', parse: parseLimit, default: 100 },
+      { flags: '--json', description: 'print the entries as JSON' },
+      DIR_OPTION,
+      CONFIG_OPTION,
+    ],
+    run: (_args, o) => chatsListCommand(o as ChatsListOptions),
+  },
+  {
+    name: 'chats show',
+    description: 'Print one transcript: participants, messages in order, and the recordings of calls in the same conversation.',
+    arguments: [{ name: 'id', description: 'transcript id (as printed by `chats list`)' }],
+    options: [{ flags: '--json', description: 'print { entry, transcript, linkedRecordings } as JSON' }, DIR_OPTION, CONFIG_OPTION],
+    run: (args, o) => chatsShowCommand(String(args[0]), o as ChatsShowOptions),
+  },
+];
 
 function localTime(iso: string): string {
   const d = new Date(iso);

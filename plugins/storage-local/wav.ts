@@ -155,11 +155,9 @@ export class WavFileWriter {
     this.closed = true;
     try {
       await this.flush();
-      if (this.fileBytes < this.dataBytes) {
-        await this.fh.truncate(HEADER_BYTES + this.dataBytes);
-        this.fileBytes = this.dataBytes;
-        await this.writeHeader();
-      }
+      // A gap at the very end has no write after it to extend the file: extend it (the new bytes are zeros).
+      const { size } = await this.fh.stat();
+      if (size < HEADER_BYTES + this.dataBytes) await this.fh.truncate(HEADER_BYTES + this.dataBytes);
     } finally {
       await this.fh.close();
     }

@@ -3,16 +3,15 @@
  * while a recorder is running. The catalogue module (a native SQLite binding) is loaded only when these run.
  */
 import * as fs from 'node:fs';
-import type { Command } from 'commander';
-import { DIR_HELP, parseLimit, type CatalogueListOptions } from './catalogue-options';
-import type { CatalogueEntry } from '../contract';
-import type { RecordingMetadata } from '../media/metadata';
-import { loadConfigFile } from '../config/load';
-import { prepareConfig } from '../plugins/loader';
-import { throwIfProblems, validatePluginOptions } from '../config/validate';
-import { ErrorCodes, TaplineError } from '../errors';
-import type { StorageLocalOptions, StoragePaths } from '../../plugins/storage-local/index';
-import type { Catalogue } from '../../plugins/storage-local/catalogue';
+import { CONFIG_OPTION, DIR_OPTION, parseLimit, type CatalogueListOptions } from './catalogue-options';
+import type { CatalogueEntry, CommandSpec } from '../../core/contract';
+import type { RecordingMetadata } from '../../core/media/metadata';
+import { loadConfigFile } from '../../core/config/load';
+import { prepareConfig } from '../../core/plugins/loader';
+import { throwIfProblems, validatePluginOptions } from '../../core/config/validate';
+import { ErrorCodes, TaplineError } from '../../core/errors';
+import type { StorageLocalOptions, StoragePaths } from './index';
+import type { Catalogue } from './catalogue';
 
 export type RecordingsListOptions = CatalogueListOptions;
 
@@ -22,40 +21,42 @@ export interface RecordingsShowOptions {
   dir?: string;
 }
 
-type StorageModule = typeof import('../../plugins/storage-local/index');
-type CatalogueModule = typeof import('../../plugins/storage-local/catalogue');
-type RecoverModule = typeof import('../../plugins/storage-local/recover');
+type StorageModule = typeof import('./index');
+type CatalogueModule = typeof import('./catalogue');
+type RecoverModule = typeof import('./recover');
 
 
-export function addRecordingsCommands(program: Command): void {
-  const rec = program.command('recordings').description('List and inspect recordings in the storage-local catalogue (read-only).');
-  rec
-    .command('list')
-    .description('List recordings, newest first. Dates without a zone are local time.')
-    .option('--from <date>', 'calls that started at or after DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], optional Z or ±HH:MM)')
-    .option('--to <date>', 'calls that started before DATE (exclusive)')
-    .option('--user <text>', "a participant's URI or display name contains TEXT (case-insensitive)")
-    .option('--limit <n>', 'at most N recordings', parseLimit, 100)
-    .option('--json', 'print the entries as JSON')
-    .option('--dir <folder>', DIR_HELP)
-    .option('-c, --config <file>', 'config file (default: searched from the current folder)')
-    .action(recordingsListCommand);
-  rec
-    .command('show')
-    .description("Print one recording's metadata and where its audio is.")
-    .argument('<id>', 'recording id (as printed by `recordings list`)')
-    .option('--json', 'print { entry, metadata } as JSON')
-    .option('--dir <folder>', DIR_HELP)
-    .option('-c, --config <file>', 'config file (default: searched from the current folder)')
-    .action(recordingsShowCommand);
-}
+/** `recordings list` and `recordings show`, contributed to the CLI by storage-local's manifest. */
+export const recordingsCommands: readonly CommandSpec[] = [
+  {
+    name: 'recordings list',
+    description: 'List recordings in the storage-local catalogue (read-only), newest first. Dates without a zone are local time.',
+    options: [
+      { flags: '--from <date>', description: 'calls that started at or after DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], optional Z or ±HH:MM)' },
+      { flags: '--to <date>', description: 'calls that started before DATE (exclusive)' },
+      { flags: '--user <text>', description: "a participant's URI or display name contains TEXT (case-insensitive)" },
+      { flags: '--limit <n>', description: 'at most N recordings', parse: parseLimit, default: 100 },
+      { flags: '--json', description: 'print the entries as JSON' },
+      DIR_OPTION,
+      CONFIG_OPTION,
+    ],
+    run: (_args, o) => recordingsListCommand(o as RecordingsListOptions),
+  },
+  {
+    name: 'recordings show',
+    description: "Print one recording's metadata and where its audio is.",
+    arguments: [{ name: 'id', description: 'recording id (as printed by `recordings list`)' }],
+    options: [{ flags: '--json', description: 'print { entry, metadata } as JSON' }, DIR_OPTION, CONFIG_OPTION],
+    run: (args, o) => recordingsShowCommand(String(args[0]), o as RecordingsShowOptions),
+  },
+];
 
 /**
  * Where storage-local keeps its catalogue: under --dir when given (like `record --out`), else as the config's
  * storage-local options say (its defaults when the config does not enable it).
  */
 export async function storagePathsFor(opts: { config?: string; dir?: string }): Promise<StoragePaths> {
-  const storage = require('../../plugins/storage-local/index') as StorageModule;
+  const storage = require('./index') as StorageModule;
   if (opts.dir !== undefined) return storage.resolveStoragePaths({ dir: opts.dir, layout: 'date' }, process.cwd());
   const loaded = await loadConfigFile(opts.config);
   const prepared = await prepareConfig(loaded);
@@ -69,7 +70,7 @@ export async function storagePathsFor(opts: { config?: string; dir?: string }): 
 }
 
 function openCatalogue(paths: StoragePaths): Catalogue {
-  const { Catalogue } = require('../../plugins/storage-local/catalogue') as CatalogueModule;
+  const { Catalogue } = require('./catalogue') as CatalogueModule;
   return Catalogue.open(paths.catalogue, { readonly: true });
 }
 
@@ -183,7 +184,7 @@ export async function recordingsShowCommand(id: string, opts: RecordingsShowOpti
   if (entry === undefined) {
     throw new TaplineError(ErrorCodes.USAGE, `no recording with id "${printable(id)}" in the catalogue ${paths.catalogue}`, { id, catalogue: paths.catalogue });
   }
-  const { readMetadata } = require('../../plugins/storage-local/recover') as RecoverModule;
+  const { readMetadata } = require('./recover') as RecoverModule;
   let meta: RecordingMetadata | undefined;
   let problem: string | undefined;
   try {
