@@ -6,8 +6,15 @@ import { loadConfigFile } from './load';
 import { prepareConfig } from '../plugins/loader';
 import { ErrorCodes, isTaplineError, type TaplineError } from '../errors';
 
+const made: string[] = [];
+after(() => {
+  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function tmpdir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-cfg-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-cfg-'));
+  made.push(dir);
+  return dir;
 }
 
 describe('config discovery (lilconfig)', () => {

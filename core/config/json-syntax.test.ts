@@ -46,6 +46,14 @@ describe('JSON syntax errors: where and why', () => {
     assert.equal(e.excerpt, '1 | {\n2 | \t"a": 1,\n  | \t      ^');
   });
 
+  it('beyond the nesting it scans, it falls back to V8\'s message and position', () => {
+    const text = '['.repeat(2000);
+    assert.equal(findJsonSyntaxError(text), undefined);
+    const e = explain(text);
+    assert.match(e.reason, /Unexpected end of JSON input/);
+    assert.deepEqual([e.line, e.column], [1, 2001]);
+  });
+
   it('shows the line before and a caret under the column', () => {
     assert.equal(excerptAt('{\n  "a": 1,\n}', 2, 9), '1 | {\n2 |   "a": 1,\n  |         ^');
     assert.deepEqual(lineColumn('ab\ncd', 4), { line: 2, column: 2 });
