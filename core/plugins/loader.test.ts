@@ -155,6 +155,23 @@ describe('plugin loading', function () {
     });
   });
 
+  it('a third-party plugin marks its own path options with x-tapline-path; a schema that does not compile is its problem', async () => {
+    const dir = scratchProject();
+    const tls = (kind: string) =>
+      `module.exports = { name: 'tls-${kind}', kind: 'source', api: 1, optionsSchema: { type: 'object', properties: { certFile: { type: 'string', 'x-tapline-path': '${kind}' } } }, register() {} };`;
+    addPackage(dir, 'p-tls', tls('file'));
+    addPackage(dir, 'p-tls-bad', tls('certificate'));
+    fs.writeFileSync(path.join(dir, 'cert.pem'), '');
+    await prepareIn(dir, { plugins: [{ use: 'p-tls', options: { certFile: 'cert.pem' } }] });
+    await assert.rejects(prepareIn(dir, { plugins: [{ use: 'p-tls', options: { certFile: 'key.pem' } }, { use: 'p-tls-bad', options: {} }] }), (e: unknown) => {
+      const lines = problemLines(e);
+      assert.equal(lines.length, 2, lines.join('\n'));
+      assert.equal(lines[0], `schema: /plugins/0/options/certFile: "key.pem" (${path.join(dir, 'key.pem')}: no such file)`);
+      assert.match(lines[1] ?? '', /^TAPLINE_ERR_PLUGIN_MANIFEST: \/plugins\/1\/use: plugin tls-certificate: its options schema does not compile: .*x-tapline-path/);
+      return true;
+    });
+  });
+
   it('a dependency cycle is one problem naming the loop', async () => {
     const dir = scratchProject();
     const mk = (name: string, deps: string[]) => `module.exports = { name: '${name}', kind: 'sink', api: 1, dependsOn: ${JSON.stringify(deps)}, optionsSchema: {}, register() {} };`;
