@@ -6,8 +6,15 @@ import { loadConfigFile } from './load';
 import { prepareConfig } from '../plugins/loader';
 import { ErrorCodes, isTaplineError, type TaplineError } from '../errors';
 
+const made: string[] = [];
+after(() => {
+  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function tmpdir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-cfg-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-cfg-'));
+  made.push(dir);
+  return dir;
 }
 
 describe('config discovery (lilconfig)', () => {
@@ -52,6 +59,39 @@ describe('config discovery (lilconfig)', () => {
     fs.writeFileSync(path.join(dir, 'tapline.config.json'), '{ "output": ');
     await assert.rejects(loadConfigFile(undefined, dir), (e: TaplineError) => e.code === ErrorCodes.CONFIG_LOAD && e.message.includes('tapline.config.json'));
   });
+
+  const broken: Array<[string, string, string, RegExp, string]> = [
+    ['tapline.config.json', '{\n  "output": {\n    "dir": "rec",\n  }\n}\n', ':3:17: ', /trailing comma before '\}'/, ','],
+    ['.taplinerc', '{\n  // where recordings go\n  "output": {}\n}\n', ':2:3: ', /a comment: JSON has no comments/, '/'],
+    ['.taplinerc.json', '{ "sip": { "ports": [5060,] } }', ':1:26: ', /trailing comma before '\]'/, ','],
+    ['package.json', '{\n  "name": "x",\n  "tapline": { "log": { level: "debug" } }\n}\n', ':3:25: ', /property name without quotes: write "level"/, 'l'],
+  ];
+  for (const [file, text, where, reason, under] of broken) {
+    it(`a syntax error in ${file} names its line and column and shows the line with a caret`, async () => {
+      const dir = tmpdir();
+      fs.writeFileSync(path.join(dir, file), text);
+      await assert.rejects(loadConfigFile(undefined, dir), (e: TaplineError) => {
+        assert.equal(e.code, ErrorCodes.CONFIG_LOAD);
+        const [first, ...excerpt] = e.message.split('\n');
+        assert.ok(first?.startsWith(path.join(dir, file) + where), first);
+        assert.match(first ?? '', reason);
+        const [, column] = where.slice(1, -2).split(':').map(Number) as [number, number];
+        const caret = excerpt[excerpt.length - 1] ?? '';
+        const shown = excerpt[excerpt.length - 2] ?? '';
+        assert.equal(caret.indexOf('^') - caret.indexOf('|'), column + 1, e.message);
+        assert.equal(shown.slice(shown.indexOf('|') + 2)[column - 1], under, 'the caret is under the offending character');
+        assert.deepEqual([e.details.line, e.details.column], where.slice(1, -2).split(':').map(Number));
+        return true;
+      });
+    });
+  }
+
+  it('a file starting with a byte order mark loads', async () => {
+    const dir = tmpdir();
+    fs.writeFileSync(path.join(dir, 'tapline.config.json'), '\uFEFF' + JSON.stringify({ output: { dir: 'bom' } }));
+    const prepared = await prepareConfig(await loadConfigFile(undefined, dir));
+    assert.equal(prepared.config.output.dir, 'bom');
+  });
 });
 
 describe('config validation (ajv, JSON Schema 2020-12)', () => {
@@ -76,7 +116,7 @@ describe('config validation (ajv, JSON Schema 2020-12)', () => {
       assert.match(m, /tapline\.config\.json/);
       assert.match(m, /\/output\/dir: expected string; found 5/);
       assert.match(m, /\/sip\/ports\/1: expected .*65535.*; found 70000/);
-      assert.match(m, /\/sip: expected no property "bogus"/);
+      assert.match(m, /\/sip\/bogus: expected no property "bogus"/);
       assert.match(m, /\/dialogs\/idleTimeoutSec: expected number; found "soon"/);
       assert.match(m, /\/log\/level: expected one of .*; found "loud"/);
       return true;
@@ -86,7 +126,7 @@ describe('config validation (ajv, JSON Schema 2020-12)', () => {
   it('validates plugin options against the plugin schema and names the plugin', async () => {
     await assert.rejects(prepareFrom({ plugins: [{ use: 'codec-g711', options: { speed: 2 } }, { use: 'source-pcap', options: {} }] }), (e: unknown) => {
       assert.ok(isTaplineError(e, ErrorCodes.CONFIG_INVALID));
-      assert.match(e.message, /\/plugins\/0\/options: expected no property "speed".*\(schema of codec-g711\)/);
+      assert.match(e.message, /\/plugins\/0\/options\/speed: expected no property "speed".*\(schema of codec-g711\)/);
       assert.match(e.message, /\/plugins\/1\/options: expected property "files".*\(schema of source-pcap\)/);
       return true;
     });

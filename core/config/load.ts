@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { lilconfig, defaultLoaders, type Loader } from 'lilconfig';
 import { ErrorCodes, TaplineError } from '../errors';
 import type { LoadedConfig } from './types';
+import { explainJsonError, stripBom } from './json-syntax';
 
 export const SEARCH_PLACES = [
   'package.json',
@@ -15,12 +16,23 @@ export const SEARCH_PLACES = [
   'tapline.config.mjs',
 ];
 
-/** JSON with a message naming the file and the line/column of the syntax error. */
+/**
+ * JSON (tapline.config.json, .taplinerc(.json), package.json): a BOM is allowed; a syntax error names the file,
+ * line and column, says what is wrong (a trailing comma, a comment...) and shows the line with a caret.
+ */
 const jsonLoader: Loader = (filepath, content) => {
+  const text = stripBom(content);
   try {
-    return JSON.parse(content) as unknown;
+    return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new TaplineError(ErrorCodes.CONFIG_LOAD, `${filepath}: not valid JSON: ${(e as Error).message}`, { file: filepath });
+    const at = explainJsonError(text, (e as Error).message);
+    throw new TaplineError(ErrorCodes.CONFIG_LOAD, `${filepath}:${at.line}:${at.column}: not valid JSON: ${at.reason}\n${at.excerpt}`, {
+      file: filepath,
+      line: at.line,
+      column: at.column,
+      offset: at.offset,
+      reason: at.reason,
+    });
   }
 };
 

@@ -1,78 +1,39 @@
 /**
- * Validates configuration with ajv (JSON Schema 2020-12): the top-level schema, then each enabled plugin's
+ * Validates configuration with ajv (JSON Schema 2020-12): the top-level schema, and each enabled plugin's
  * options against that plugin's own schema. Defaults are written in; every error is collected, none hidden.
+ * With a base folder, strings marked "x-tapline-path" are checked on disk in the same pass (path-keyword.ts).
  */
-import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
+import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { ErrorCodes, TaplineError } from '../errors';
 import type { JsonSchema } from '../contract';
 import topSchema from '../../schema/tapline.schema.json';
+import { pathKeyword, type PathCheckContext } from './path-keyword';
+import { toProblems } from './schema-problems';
+import type { ConfigProblem } from './problems';
 
-export interface ConfigProblem {
-  /** JSON Pointer into the config file ('/plugins/1/options/port'). */
-  path: string;
-  /** What the schema expected. */
-  expected: string;
-  /** What the file holds there (JSON, shortened). */
-  found: string;
-  /** The plugin whose schema raised it, if any. */
-  plugin?: string;
-}
+export { configInvalidError, formatProblem, formatProblems, inDocumentOrder, throwIfProblems, type ConfigProblem } from './problems';
 
-const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: false });
+// verbose: errors carry their parentSchema (the allowed keys, for "did you mean"); passContext: the path keyword
+// gets the config folder as `this`.
+const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: false, verbose: true, passContext: true });
 addFormats(ajv);
+ajv.addKeyword(pathKeyword);
 const validateTop = ajv.compile(topSchema);
 const pluginValidators = new WeakMap<object, ValidateFunction>();
 
-function describeFound(root: unknown, pointer: string): string {
-  let cur: unknown = root;
-  for (const raw of pointer.split('/').slice(1)) {
-    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (cur === null || typeof cur !== 'object') return 'nothing';
-    cur = (cur as Record<string, unknown>)[key];
-  }
-  if (cur === undefined) return 'nothing';
-  const text = JSON.stringify(cur);
-  return text.length > 60 ? text.slice(0, 57) + '...' : text;
+function run(fn: ValidateFunction, data: unknown, baseDir: string | undefined): boolean {
+  const ctx: PathCheckContext | undefined = baseDir === undefined ? undefined : { baseDir };
+  return fn.call(ctx, data) as boolean;
 }
 
-function expectedOf(err: ErrorObject): string {
-  const p = err.params as Record<string, unknown>;
-  switch (err.keyword) {
-    case 'additionalProperties':
-      return `no property "${String(p.additionalProperty)}" (not a known setting)`;
-    case 'required':
-      return `property "${String(p.missingProperty)}"`;
-    case 'enum':
-      return `one of ${JSON.stringify(p.allowedValues)}`;
-    case 'type':
-      return `${String(p.type)}`;
-    default:
-      return err.message ?? err.keyword;
-  }
+/** Validate the top level, writing defaults in place. Paths are checked against `baseDir` when given. */
+export function validateTopLevel(config: unknown, baseDir?: string): ConfigProblem[] {
+  return run(validateTop, config, baseDir) ? [] : toProblems(validateTop.errors, config, '', topSchema);
 }
 
-function toProblems(errors: ErrorObject[] | null | undefined, data: unknown, prefix: string, plugin?: string): ConfigProblem[] {
-  return (errors ?? []).map((err) => {
-    const p = err.params as Record<string, unknown>;
-    const at = err.keyword === 'additionalProperties' ? `${err.instancePath}/${String(p.additionalProperty)}` : err.instancePath;
-    const problem: ConfigProblem = {
-      path: prefix + (err.instancePath || ''),
-      expected: expectedOf(err),
-      found: describeFound(data, at),
-    };
-    if (plugin !== undefined) problem.plugin = plugin;
-    return problem;
-  });
-}
-
-/** Validate the top level, writing defaults in place. */
-export function validateTopLevel(config: unknown): ConfigProblem[] {
-  return validateTop(config) ? [] : toProblems(validateTop.errors, config, '');
-}
-
-/** Validate one plugin's options (defaults written in place), reporting paths from the config root. */
-export function validatePluginOptions(schema: JsonSchema, options: unknown, pointer: string, plugin: string): ConfigProblem[] {
+/** Compiles (once per schema object) a plugin's options schema; PLUGIN_MANIFEST if it is not a valid schema. */
+export function compilePluginSchema(schema: JsonSchema, plugin: string): ValidateFunction {
   let fn = pluginValidators.get(schema);
   if (fn === undefined) {
     try {
@@ -82,18 +43,14 @@ export function validatePluginOptions(schema: JsonSchema, options: unknown, poin
     }
     pluginValidators.set(schema, fn);
   }
-  return fn(options) ? [] : toProblems(fn.errors, options, pointer, plugin);
+  return fn;
 }
 
-export function formatProblems(file: string | undefined, problems: ConfigProblem[]): string {
-  const where = file ?? '(built-in defaults)';
-  const lines = problems.map(
-    (p) => `  ${p.path || '/'}: expected ${p.expected}; found ${p.found}${p.plugin ? ` (schema of ${p.plugin})` : ''}`,
-  );
-  return `invalid configuration in ${where}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${lines.join('\n')}`;
-}
-
-export function throwIfProblems(file: string | undefined, problems: ConfigProblem[]): void {
-  if (problems.length === 0) return;
-  throw new TaplineError(ErrorCodes.CONFIG_INVALID, formatProblems(file, problems), { file, problems });
+/**
+ * Validate one plugin's options (defaults written in place), reporting paths from the config root (`pointer` is
+ * where the options are). Paths marked "x-tapline-path" are checked against `baseDir` when given.
+ */
+export function validatePluginOptions(schema: JsonSchema, options: unknown, pointer: string, plugin: string, baseDir?: string): ConfigProblem[] {
+  const fn = compilePluginSchema(schema, plugin);
+  return run(fn, options, baseDir) ? [] : toProblems(fn.errors, options, pointer, schema, plugin);
 }

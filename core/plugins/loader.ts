@@ -11,9 +11,18 @@ import type { Clock } from '../contracts/clock';
 import { ErrorCodes, TaplineError, type ErrorCode } from '../errors';
 import type { CounterSet } from '../counters';
 import type { LoadedConfig, PluginEntry, TaplineConfig } from '../config/types';
-import { throwIfProblems, validatePluginOptions, validateTopLevel, type ConfigProblem } from '../config/validate';
-import { checkCodecClaims } from '../codec-registry';
-import { importPlugin } from './resolve';
+import { configInvalidError, inDocumentOrder, throwIfProblems, validateTopLevel, type ConfigProblem } from '../config/validate';
+import { describeValue } from '../config/schema-problems';
+import {
+  codecConflictProblems,
+  dependencyProblems,
+  enabledEntries,
+  hintMisplacedOptions,
+  isPlainObject,
+  optionProblems,
+  resolveEntry,
+  withoutDuplicates,
+} from '../config/plugin-problems';
 
 export interface ResolvedPlugin {
   /** Index in config.plugins (for error paths). */
@@ -38,44 +47,36 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** Validates the config and resolves its plugins; throws CONFIG_INVALID listing every problem. */
+/**
+ * Validates the config and resolves its plugins; throws one CONFIG_INVALID listing every problem found in one pass:
+ * the top level, every resolvable plugin's options, files the config names, unknown, broken and duplicate plugins,
+ * dependsOn and codec claims. `details.problems` carries the list (ConfigProblem[], each with its own code).
+ */
 export async function prepareConfig(loaded: LoadedConfig): Promise<PreparedConfig> {
   const data: unknown = loaded.raw === undefined || loaded.raw === null ? {} : structuredClone(loaded.raw);
-  const problems: ConfigProblem[] = validateTopLevel(data);
-  if (problems.length > 0 || data === null || typeof data !== 'object' || Array.isArray(data)) {
-    if (problems.length === 0) problems.push({ path: '/', expected: 'object', found: JSON.stringify(data) });
-    throwIfProblems(loaded.file, problems);
+  const problems: ConfigProblem[] = validateTopLevel(data, loaded.dir);
+  if (!isPlainObject(data)) {
+    if (problems.length === 0) problems.push({ path: '', expected: 'object', found: describeValue(data) });
+    throw configInvalidError(loaded.file, problems);
   }
-  const config = data as TaplineConfig;
   const resolved: ResolvedPlugin[] = [];
-  for (const [index, entry] of config.plugins.entries()) {
-    if (!entry.enabled) continue;
-    let manifest: PluginManifest<unknown>;
-    try {
-      manifest = await importPlugin(entry.use, loaded.dir);
-    } catch (e) {
-      if (e instanceof TaplineError && e.code === ErrorCodes.PLUGIN_NOT_FOUND) {
-        problems.push({ path: `/plugins/${index}/use`, expected: 'a built-in plugin folder name, or a package/path that resolves', found: JSON.stringify(entry.use) });
-        continue;
-      }
-      throw e;
+  const unresolvedUses = new Set<string>();
+  for (const { index, entry } of enabledEntries(data)) {
+    const manifest = await resolveEntry(entry.use, index, loaded.dir, problems);
+    if (manifest === undefined) {
+      unresolvedUses.add(entry.use);
+      continue;
     }
-    problems.push(...validatePluginOptions(manifest.optionsSchema, entry.options, `/plugins/${index}/options`, manifest.name));
+    hintMisplacedOptions(problems, index, manifest);
+    if (isPlainObject(entry.options)) problems.push(...optionProblems(manifest, entry.options, index, loaded.dir));
     resolved.push({ index, entry, manifest, options: entry.options });
   }
-  throwIfProblems(loaded.file, problems);
+  const unique = withoutDuplicates(resolved, problems);
+  problems.push(...dependencyProblems(unique, data, unresolvedUses));
+  problems.push(...codecConflictProblems(unique));
+  throwIfProblems(loaded.file, inDocumentOrder(problems, loaded.raw));
 
-  const seen = new Map<string, number>();
-  for (const p of resolved) {
-    const prior = seen.get(p.manifest.name);
-    if (prior !== undefined) {
-      throw new TaplineError(ErrorCodes.PLUGIN_DUPLICATE, `plugin "${p.manifest.name}" is enabled twice (plugins[${prior}] and plugins[${p.index}])`, {
-        plugin: p.manifest.name,
-      });
-    }
-    seen.set(p.manifest.name, p.index);
-  }
-  checkCodecClaims(resolved.map((p) => p.manifest));
+  const config = data as unknown as TaplineConfig;
   const prepared: PreparedConfig = { dir: loaded.dir, config: deepFreeze(config), plugins: orderByDependencies(resolved) };
   if (loaded.file !== undefined) prepared.file = loaded.file;
   return prepared;

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, TaplineError } from '../errors';
 import { PLUGIN_KINDS, TAPLINE_API, type PluginManifest } from '../contract';
+import { closestPluginName } from '../config/suggest';
 
 /** plugins/ beside core/ (works from the sources under tsx and from dist/ after tsc). */
 export const BUILTIN_PLUGIN_DIR = path.resolve(__dirname, '..', '..', 'plugins');
@@ -34,10 +35,12 @@ export function resolvePluginModule(use: string, configDir: string): string {
   const file = resolveModuleFrom(use, configDir);
   if (file !== undefined) return file;
   const builtins = listBuiltinPlugins();
+  const suggestion = closestPluginName(use, builtins);
   throw new TaplineError(
     ErrorCodes.PLUGIN_NOT_FOUND,
-    `unknown plugin "${use}": not a built-in plugin (${builtins.join(', ') || 'none'}) and not resolvable as a package or path from ${configDir}`,
-    { use, configDir },
+    `unknown plugin "${use}": not a built-in plugin (${builtins.join(', ') || 'none'}) and not resolvable as a package or path from ${configDir}` +
+      (suggestion === undefined ? '' : `; did you mean "${suggestion}"?`),
+    suggestion === undefined ? { use, configDir } : { use, configDir, suggestion },
   );
 }
 

@@ -42,6 +42,17 @@ describe('tapline CLI', function () {
     assert.match(r.err, /\/dialogs\/idleTimeoutSec: expected must be > 0; found -1/);
   });
 
+  it('config check names the line and column of a JSON syntax error and shows it, and exits 1', () => {
+    const dir = scratch();
+    fs.writeFileSync(path.join(dir, 'tapline.config.json'), '{\n  "plugins": [\n    { "use": "codec-g711" },\n  ]\n}\n');
+    const r = run(['config', 'check'], dir);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /TAPLINE_ERR_CONFIG_LOAD: cannot load .*tapline\.config\.json: 1 problem/);
+    assert.match(r.err, /1\. line 3, column 28: expected valid JSON; found a trailing comma before '\]'/);
+    assert.match(r.err, /3 \|     \{ "use": "codec-g711" \},\n +\| {28}\^/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('config print shows the effective config with defaults', () => {
     const dir = scratch();
     fs.writeFileSync(path.join(dir, '.taplinerc'), JSON.stringify({ sip: { ports: [5070] } }));
