@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import type { PluginManifest } from '../contract';
 import { isTaplineError } from '../errors';
 import { recordCommand } from './record';
-import { configCheckCommand, configPrintCommand } from './config-commands';
+import { addConfigCommands } from './config-commands';
 import { pluginsListCommand } from './plugins-command';
 import { packageInfo } from '../package-info';
 import { addPluginCommands, manifestsWithCommands } from './plugin-commands';
@@ -37,17 +37,7 @@ export function buildProgram(pluginManifests?: ReadonlyArray<PluginManifest<unkn
     .option('--no-progress', 'no progress bar')
     .action(recordCommand);
 
-  const config = program.command('config').description('Check or print the configuration.');
-  config
-    .command('check')
-    .description('Validate the config file (and every enabled plugin\'s options) and list every problem.')
-    .option('-c, --config <file>', 'config file (default: searched from the current folder)')
-    .action(configCheckCommand);
-  config
-    .command('print')
-    .description('Print the effective configuration, defaults filled in, as JSON.')
-    .option('-c, --config <file>', 'config file (default: searched from the current folder)')
-    .action(configPrintCommand);
+  addConfigCommands(program);
 
   program
     .command('serve')
