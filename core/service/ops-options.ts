@@ -87,7 +87,8 @@ export function resolveOpsOptions(opts: Partial<OpsOptions> = {}, configDir = pr
     }
     token = text.trim();
     tokenSource = file;
-    if ((mode & 0o077) !== 0) warnings.push(`the ops token file ${file} can be read by other users (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+    // Group access is how the service user reads a root-owned secret (root:tapline 0640); others must not.
+    if ((mode & 0o007) !== 0) warnings.push(`the ops token file ${file} can be read by other users (mode ${(mode & 0o777).toString(8)}); chmod o-rwx it`);
   }
   if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
     throw new TaplineError(ErrorCodes.OPS_CONFIG, `service.ops: the token from ${tokenSource} has ${token.length} characters; use at least ${MIN_TOKEN_LENGTH} (e.g. openssl rand -hex 32)`, { tokenSource });

@@ -180,6 +180,10 @@ describe('ops endpoint (/metrics, /healthz, /readyz over real HTTP)', () => {
     assert.equal((await request(`${s.url}/readyz`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
     assert.equal((await request(`${s.url}/readyz`)).status, 401);
     assert.ok(mem.records.some((r) => r.level === 'warn' && /ops\.token can be read by other users \(mode 644\)/.test(r.msg)));
+    const warnings = mem.records.filter((r) => r.level === 'warn').length;
+    fs.chmodSync(path.join(tmp, 'ops.token'), 0o640); // root:tapline 0640 is the intended setup
+    s.reload({ port: 0, tokenFile: 'ops.token' }, tmp);
+    assert.equal(mem.records.filter((r) => r.level === 'warn').length, warnings, 'group-readable is fine');
     assert.ok(!mem.records.some((r) => JSON.stringify(r).includes(TOKEN)), 'the token is never logged');
   });
 
