@@ -2,7 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createLogger, createServiceLogger, formatTextLine, memoryLogger, type LogRecord } from './log';
+import Ajv2020 from 'ajv/dist/2020';
+import logSchema from '../schema/defs/log.json';
+import { createLogger, createServiceLogger, formatTextLine, LOG_LEVELS, memoryLogger, type LogRecord } from './log';
 import { ErrorCodes, isTaplineError, TaplineError } from './errors';
 
 /** A destination that keeps each written line. */
@@ -138,5 +140,15 @@ describe('service logger (pino)', () => {
     assert.equal(written.length + log.droppedLines, N, 'every line is either written whole or counted as dropped');
     assert.ok(written.every((l) => (JSON.parse(l) as { msg: string }).msg === 'burst'));
     assert.ok(written.length * 160 <= 8 * 1024 + 4096, `what was written fits the buffer (${written.length} lines)`);
+  });
+
+  it('schema/defs/log.json: the levels are the logger\'s, defaults fill in, unknown keys and formats are refused', () => {
+    assert.deepEqual(logSchema.properties.level.enum, [...LOG_LEVELS]);
+    const validate = new Ajv2020({ useDefaults: true, strict: true, allowUnionTypes: true }).compile(logSchema);
+    const filled: Record<string, unknown> = {};
+    assert.ok(validate(filled));
+    assert.deepEqual(filled, { level: 'info', format: null, file: null });
+    assert.ok(validate({ level: 'warn', format: 'json', file: '/var/log/tapline/tapline.log' }));
+    for (const bad of [{ format: 'pretty' }, { level: 'trace' }, { file: '' }, { colour: true }]) assert.equal(validate(bad), false, JSON.stringify(bad));
   });
 });
