@@ -24,6 +24,13 @@ export const ErrorCodes = {
   USAGE: 'TAPLINE_ERR_USAGE',
   /** Misuse of the native SRTP addon (native/srtp): thrown by the C code as a TypeError/RangeError with this code. */
   SRTP_NATIVE: 'TAPLINE_ERR_SRTP_NATIVE',
+  // Operations of `tapline serve` (core/log.ts, core/service/ops-*.ts)
+  /** A log file that cannot be created or written. */
+  LOG_DESTINATION: 'TAPLINE_ERR_LOG_DESTINATION',
+  /** Ops endpoint options that cannot work: a malformed CIDR, an unreadable or empty token file. */
+  OPS_CONFIG: 'TAPLINE_ERR_OPS_CONFIG',
+  /** The ops endpoint could not listen (address in use, not available, permission). */
+  OPS_LISTEN: 'TAPLINE_ERR_OPS_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

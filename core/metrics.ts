@@ -22,7 +22,9 @@ export class PromMetrics implements Metrics {
   private readonly scrapeHooks: Array<() => void> = [];
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics === true) prom.collectDefaultMetrics({ register: this.registry, prefix: 'tapline_process_' });
+    // prom-client's names already start with process_ or nodejs_: the prefix makes them tapline_process_cpu_…,
+    // tapline_nodejs_eventloop_lag_… (not tapline_process_process_…).
+    if (opts.defaultMetrics === true) prom.collectDefaultMetrics({ register: this.registry, prefix: 'tapline_' });
     this.drops = this.counter('tapline_drops_total', 'Input lost or refused, by pipeline stage (kernel, queue, auth, parse, limit), reason and source', ['stage', 'reason', 'source']);
   }
 
@@ -76,6 +78,33 @@ export class PromMetrics implements Metrics {
     const api: HistogramMetric = { observe: (v, labels) => m.observe(labelsOf(labels), v) };
     this.metrics.set(name, { kind: 'histogram', m, api });
     return api;
+  }
+
+  /**
+   * A counter whose totals live elsewhere (the core's CounterSet, a source's own tally) and are read at each
+   * scrape: the hot path never calls prom-client. `read` reports every series' current total.
+   */
+  collectedCounter(name: string, help: string, labelNames: readonly string[], read: (report: (total: number, labels?: MetricLabels) => void) => void): void {
+    if (this.metrics.has(name)) throw new Error(`metric ${name} is already registered as a ${this.metrics.get(name)!.kind}`);
+    this.check(name);
+    const m: prom.Counter<string> = new prom.Counter({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers: [this.registry],
+      collect: () => {
+        m.reset();
+        read((total, labels) => {
+          if (total > 0) m.inc(labelsOf(labels), total);
+        });
+      },
+    });
+    const api: CounterMetric = {
+      inc: () => {
+        throw new Error(`metric ${name} is read at scrape time; it cannot be incremented`);
+      },
+    };
+    this.metrics.set(name, { kind: 'collected counter', m, api });
   }
 
   drop(stage: DropStage, reason: string, source: string, count = 1): void {
