@@ -29,6 +29,8 @@ import { ServiceClock } from './clock';
 import { Contributions, Points } from './contributions';
 import { SinkQueue } from './storage/sink-queue';
 import type { TaplineConfig } from './config/types';
+import { attachLifecycleMetrics, registerServiceMetrics, type ServiceMetrics } from './service/service-metrics';
+import { exportCounters } from './service/counter-metrics';
 
 export interface KernelOptions {
   logger?: Logger;
@@ -36,6 +38,8 @@ export interface KernelOptions {
   hookTimeoutMs?: number;
   /** Shared with the ops endpoint; a fresh registry by default. */
   metrics?: PromMetrics;
+  /** The service logger's count of lines it had to drop (tapline_log_dropped_lines_total). */
+  logDroppedLines?: () => number;
 }
 
 export class Kernel {
@@ -51,6 +55,8 @@ export class Kernel {
   readonly events = new LifecycleHub();
   readonly clock = new ServiceClock();
   readonly contributions: Contributions;
+  /** Metrics the service sets by hand (sources up, feed connections, storage latency). */
+  serviceMetrics!: ServiceMetrics;
   /** Set once plugins are registered (it needs the storage plugin's sink, if any). */
   recorder!: CallRecorder;
   /** In front of the storage plugin's sink, when one is enabled. */
@@ -84,8 +90,8 @@ export class Kernel {
       observeTime: (ts) => this.clock.observe(ts),
       writable: () => this.queue?.writable(),
       metrics: this.metrics,
-      beforeScrape: (fn) => this.metrics.beforeScrape(fn),
     });
+    this.metrics.beforeScrape(() => this.ingest.flushDrops());
     this.associator = new MediaAssociator(this.dialogs, core, { endLingerSec: cfg.media.endLingerSec });
     this.bus.on('media', (p) => this.associator.onMedia(p));
     this.root.register(Tokens.Logger, { useValue: this.log });
@@ -116,12 +122,20 @@ export class Kernel {
     k.mode = k.contributions.one(Points.Mode);
     const sink = k.contributions.one(Points.Storage);
     const cfg = prepared.config;
+    k.serviceMetrics = registerServiceMetrics(k.metrics, {
+      sourcePackets: () => k.ingest.tallies(),
+      ...(sink !== undefined ? { storageQueue: () => ({ depth: k.queue?.depth ?? 0, bytes: k.queue?.queuedBytes ?? 0, capacityBytes: k.queue?.capacityBytes ?? 0 }) } : {}),
+      ...(opts.logDroppedLines !== undefined ? { logDroppedLines: opts.logDroppedLines } : {}),
+    });
+    exportCounters(k.metrics, k.counters);
+    attachLifecycleMetrics(k.metrics, k.events);
     if (sink !== undefined) {
       k.queue = new SinkQueue(sink, {
         maxBytes: cfg.storage.queueMaxBytes,
         log: k.log.child({ stage: 'storage-queue' }),
         counters: k.counters.scoped('core'),
         metrics: k.metrics,
+        writeSeconds: k.serviceMetrics.storageWriteSeconds,
         onError: (id, op, err) => k.recorder.storageFailed(id, op, err),
       });
     }
@@ -151,7 +165,6 @@ export class Kernel {
     if (k.mode?.associate !== undefined) k.associator.fallback = k.mode.associate.bind(k.mode);
     k.associator.on('rtp', (a) => k.recorder.onRtp(a));
     k.associator.on('rtcp', (x) => k.recorder.onRtcp(x));
-    k.registerGauges();
     return k;
   }
 
@@ -190,16 +203,6 @@ export class Kernel {
     this.associator.tick(now);
   }
 
-  private registerGauges(): void {
-    const m = this.metrics;
-    m.gauge('tapline_calls_in_progress', 'Calls being followed (SIP dialogs not ended)', [], (g) => g.set(this.dialogs.size));
-    m.gauge('tapline_recordings_in_progress', 'Recordings not yet finished', [], (g) => g.set(this.recorder.recordingsInProgress));
-    const snapshot = m.gauge('tapline_core_counter', 'Every internal counter of the pipeline by name (see the README for the documented ones)', ['name'], (g) => {
-      for (const [name, v] of Object.entries(this.counters.snapshot())) g.set(v, { name });
-    });
-    void snapshot;
-  }
-
   /**
    * Closes every open call (finishing and cataloguing its recording), drains the storage queue (at most
    * `drainTimeoutMs`), and stops plugins in reverse order. Idempotent. False when storage did not finish in time.
@@ -212,6 +215,7 @@ export class Kernel {
     this.dialogs.closeAll(Math.max(this.ingest.lastTs, this.clock.now()));
     this.associator.flush();
     this.recorder.close();
+    this.ingest.flushDrops();
     let drained = true;
     if (this.queue !== undefined) {
       drained = await this.queue.drain(drainTimeoutMs);

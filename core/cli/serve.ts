@@ -9,8 +9,10 @@ import { ErrorCodes, TaplineError } from '../errors';
 import { RecorderService } from '../service/recorder-service';
 import { PromMetrics } from '../metrics';
 import { createServiceLogger, type LogFormat } from '../log';
-import { startOpsServer, type OpsServer } from '../service/ops-server';
+import { flushRateLimited } from '../log-rate-limit';
+import { OpsServer } from '../service/ops-server';
 import type { Logger } from '../contract';
+import * as path from 'node:path';
 
 export interface ServeOptions {
   config?: string;
@@ -32,9 +34,13 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const loaded = await loadConfigFile(opts.config);
   const prepared = await prepareConfig(loaded);
   const cfg = prepared.config;
-  const log = createServiceLogger({ level: cfg.log.level, format: opts.logFormat ?? 'json' });
+  const log = createServiceLogger({
+    level: cfg.log.level,
+    format: opts.logFormat ?? cfg.log.format ?? 'json',
+    ...(cfg.log.file !== null ? { destination: { file: path.resolve(prepared.dir, cfg.log.file) } } : {}),
+  });
   const metrics = new PromMetrics({ defaultMetrics: true });
-  const service = await RecorderService.create(prepared, { logger: log, metrics });
+  const service = await RecorderService.create(prepared, { logger: log, metrics, logDroppedLines: () => log.droppedLines });
   if (service.kernel.sources.length === 0) {
     throw new TaplineError(ErrorCodes.USAGE, 'nothing to record from: enable a source plugin in the config (source-sipfeed, source-hep, source-forwarded, source-live)');
   }
@@ -43,8 +49,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
 
   let ops: OpsServer | undefined;
   if (cfg.service.ops.enabled) {
-    ops = await startOpsServer({ ...cfg.service.ops, configDir: prepared.dir }, { metrics, readiness: () => service.readiness(), log: log.child({ component: 'ops' }) });
-    log.info('ops endpoint listening', { url: ops.url });
+    ops = await OpsServer.listen(cfg.service.ops, { metrics, readiness: () => service.readiness(), log: log.child({ component: 'ops' }) }, prepared.dir);
+    log.info('ops endpoint listening', { url: ops.url, allow: cfg.service.ops.allow, token: cfg.service.ops.token !== null || cfg.service.ops.tokenFile !== null });
   }
   await service.start();
 
@@ -59,12 +65,17 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     const res = await service.stop();
     log.info('stopped', { ms: res.ms, drained: res.drained });
     await ops?.close();
+    flushRateLimited(log);
+    await log.close();
     process.exitCode = res.drained ? 0 : 1;
   };
   const reload = async (): Promise<void> => {
+    log.reopen(); // logrotate moved the file: write to a new one
     try {
       const next = await prepareConfig(await loadConfigFile(prepared.file ?? opts.config));
       await service.reload(next);
+      const r = ops?.reload(next.config.service.ops, next.dir);
+      if (r?.restartNeeded === true) log.warn('reload: service.ops host/port changed (restart to apply)');
     } catch (e) {
       log.error(`SIGHUP: the config was not reloaded (the running one is kept): ${(e as Error).message}`);
     }

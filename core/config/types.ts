@@ -1,5 +1,6 @@
 /** The effective configuration shape (schema/tapline.schema.json with defaults applied). */
 import type { LogLevel } from '../log';
+import type { OpsOptions } from '../service/ops-options';
 
 export interface PluginEntry {
   use: string;
@@ -22,19 +23,12 @@ export interface TaplineConfig {
   sip: { ports: number[]; detectOnAnyPort: boolean; maxMessageBytes: number };
   dialogs: { idleTimeoutSec: number; setupTimeoutSec: number; sessionExpiresGrace: number };
   capture: { fragmentTimeoutSec: number; tcpFlowIdleSec: number };
-  log: { level: LogLevel };
+  log: { level: LogLevel; format: 'json' | 'text' | null; file: string | null };
   policy: PolicyConfig;
 }
 
-/** service.ops: the ops HTTP endpoint (schema/tapline.schema.json $defs/ops). */
-export interface OpsConfig {
-  enabled: boolean;
-  host: string;
-  port: number;
-  allow: string[];
-  token: string | null;
-  tokenFile: string | null;
-}
+/** service.ops: the ops HTTP endpoint (schema/defs/ops.json). */
+export type OpsConfig = OpsOptions;
 
 /** policy: what is recorded (schema/tapline.schema.json). */
 export interface PolicyConfig {

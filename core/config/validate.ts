@@ -8,6 +8,8 @@ import addFormats from 'ajv-formats';
 import { ErrorCodes, TaplineError } from '../errors';
 import type { JsonSchema } from '../contract';
 import topSchema from '../../schema/tapline.schema.json';
+import opsSchema from '../../schema/defs/ops.json';
+import logSchema from '../../schema/defs/log.json';
 import { pathKeyword, type PathCheckContext } from './path-keyword';
 import { toProblems } from './schema-problems';
 import type { ConfigProblem } from './problems';
@@ -19,6 +21,9 @@ export { configInvalidError, formatProblem, formatProblems, inDocumentOrder, thr
 const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: false, verbose: true, passContext: true });
 addFormats(ajv);
 ajv.addKeyword(pathKeyword);
+// Fragments the top-level schema refers to by $id (kept beside the code that owns them).
+ajv.addSchema(opsSchema);
+ajv.addSchema(logSchema);
 const validateTop = ajv.compile(topSchema);
 const pluginValidators = new WeakMap<object, ValidateFunction>();
 

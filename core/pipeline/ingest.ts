@@ -23,14 +23,15 @@ import { isWebSocketUpgrade, WebSocketDeframer } from '../net/websocket';
 /** How one direction of a TCP connection is read: SIP framed by Content-Length, SIP over WebSocket, or not at all. */
 type TcpSipFlow = { kind: 'sip'; framer: SipStreamFramer } | { kind: 'ws'; ws: WebSocketDeframer } | { kind: 'other' };
 
+const ARRIVAL_KINDS = ['frame', 'ip', 'sip', 'media'] as const;
+type ArrivalKind = (typeof ARRIVAL_KINDS)[number];
+
 export interface IngestOptions {
   /** Sees every arrival's capture time (the capture clock moves with it; the wall clock ignores it). */
   observeTime?: (ts: number) => void;
   /** Flow control for sources that can wait (the storage queue). */
   writable?: () => Promise<void> | undefined;
   metrics?: Metrics;
-  /** Registers work to do before each metrics scrape (batched counters are written out then). */
-  beforeScrape?: (fn: () => void) => void;
 }
 
 export class Ingest {
@@ -64,55 +65,66 @@ export class Ingest {
     });
   }
 
+  /** Per source: what it handed in, by kind (read at scrape time: no prom-client call per packet). */
+  private readonly tally = new Map<string, Record<ArrivalKind, number>>();
+  /** Drops not yet reported to tapline_drops_total, by stage, reason and source (a flood costs a Map update each). */
+  private readonly pendingDrops = new Map<string, { stage: DropStage; reason: string; source: string; n: number }>();
+
   /** A source's view of the ingest: what it hands in is labelled with its origin and counted as its own. */
   forSource(name: string, label: string): IngestSink {
-    const packetsIn = this.opts.metrics?.counter('tapline_packets_in_total', 'Frames, packets and messages handed in, per source', ['source']);
-    const labels = { source: name };
-    // Counted in batches: a prom-client call per packet would cost more than the packet.
-    let pending = 0;
-    const count = (): void => {
-      if (++pending >= 256) {
-        packetsIn?.inc(labels, pending);
-        pending = 0;
-      }
-    };
-    const flushCount = (): void => {
-      if (pending > 0) packetsIn?.inc(labels, pending);
-      pending = 0;
-    };
-    this.opts.beforeScrape?.(flushCount);
+    let t = this.tally.get(name);
+    if (t === undefined) {
+      t = { frame: 0, ip: 0, sip: 0, media: 0 };
+      this.tally.set(name, t);
+    }
+    const n = t;
     return {
       frame: (f) => {
-        count();
+        n.frame++;
         this.origin = label;
         this.node = undefined;
         this.frame(f);
       },
       ipPacket: (p) => {
-        count();
+        n.ip++;
         this.origin = label;
         this.ipPacket(p);
       },
       sip: (m) => {
-        count();
+        n.sip++;
         this.origin = m.origin ?? label;
         this.sip(m);
       },
       media: (m) => {
-        count();
+        n.media++;
         this.origin = label;
         this.media(m);
       },
       skip: (reason, detail) => this.skip(reason, detail),
-      drop: (stage, reason, n = 1) => this.drop(stage, reason, name, n),
+      drop: (stage, reason, count = 1) => this.drop(stage, reason, name, count),
       writable: () => this.opts.writable?.(),
     };
+  }
+
+  /** [source, kind, total] of everything handed in (tapline_source_packets_total). */
+  *tallies(): Iterable<readonly [string, string, number]> {
+    for (const [source, t] of this.tally) for (const kind of ARRIVAL_KINDS) yield [source, kind, t[kind]] as const;
   }
 
   /** Input a source refused or lost. */
   drop(stage: DropStage, reason: string, source: string, n = 1): void {
     this.counters.inc(`drops.${stage}.${reason}`, n);
-    this.opts.metrics?.drop(stage, reason, source, n);
+    const key = `${stage}\u0000${reason}\u0000${source}`;
+    const d = this.pendingDrops.get(key);
+    if (d !== undefined) d.n += n;
+    else if (this.pendingDrops.size < 1024) this.pendingDrops.set(key, { stage, reason, source, n });
+    else this.opts.metrics?.drop(stage, reason, source, n);
+  }
+
+  /** Reports batched drops (before each metrics scrape, and at stop). */
+  flushDrops(): void {
+    for (const d of this.pendingDrops.values()) this.opts.metrics?.drop(d.stage, d.reason, d.source, d.n);
+    this.pendingDrops.clear();
   }
 
   /** End of a capture file (or of everything): deliver what reassembly holds. */

@@ -52,7 +52,7 @@ export const CORE_COUNTER_RULES: readonly CounterRule[] = [
   { counter: 'core.srtp.heldForAnswer', metric: 'tapline_srtp_held_for_answer_total', help: 'SRTP packets held until the SDP answer with their key arrived' },
   { counter: 'core.srtp.{reason}', metric: 'tapline_srtp_decrypt_failures_total', help: 'SRTP packets not decrypted, by reason (auth: wrong key or corrupt, replay, short, mki, not-rtp)' },
   { counter: 'core.recordings.finished', metric: 'tapline_recordings_finished_total', help: 'Recordings completed and handed to storage' },
-  { counter: 'core.recordings.storeErrors', metric: 'tapline_storage_errors_total', help: 'Storage operations that failed (the recording may be incomplete)' },
+  { counter: 'core.storage.errors.{op}', metric: 'tapline_storage_errors_total', help: 'Storage operations that failed, by operation (the recording may be incomplete; it is flagged)' },
 ];
 
 /** The generic view's name; its `name` label is the counter's dotted name. */

@@ -82,6 +82,7 @@ export class RecorderService {
     const files: Running[] = [];
     const lives: Running[] = [];
     for (const { plugin, source } of this.kernel.sources) {
+      if (source.live === true) this.kernel.serviceMetrics.sourceUp.set(0, { source: plugin });
       const r: Running = { plugin, source, ready: source.live !== true, done: false, report: { source: source.name, plugin, label: source.label, live: source.live === true, frames: 0 } };
       this.running.push(r);
       (source.live === true ? lives : files).push(r);
@@ -107,6 +108,7 @@ export class RecorderService {
         ...(progress !== undefined ? { onProgress: (p: SourceProgress) => progress(r.source, p) } : {}),
         ready: () => {
           r.ready = true;
+          if (r.source.live === true) this.kernel.serviceMetrics.sourceUp.set(1, { source: r.plugin });
         },
       });
       r.report.frames = res.frames;
@@ -119,6 +121,7 @@ export class RecorderService {
       this.log.error(`${r.source.label}: ${r.report.error}`, { code: (e as { code?: string }).code, source: r.plugin });
     }
     r.done = true;
+    if (r.source.live === true) this.kernel.serviceMetrics.sourceUp.set(0, { source: r.plugin });
     // A live source that ends on its own (an interface went away) is reported: the service is then not ready.
     if (r.source.live === true && !this.sourceAbort.signal.aborted) this.log.error(`live source ${r.plugin} (${r.source.label}) stopped`);
   }

@@ -13,7 +13,7 @@ describe('service metrics (sources, storage queue, logger, lifecycle)', () => {
   it('reads per-source totals, the storage queue and dropped log lines at scrape time; set-by-hand ones are returned', async () => {
     const metrics = new PromMetrics();
     const tally = new Map<string, number>([['hep-udp|sip', 10]]);
-    let queue = { depth: 3, capacity: 256 };
+    let queue = { depth: 3, bytes: 4096, capacityBytes: 65536 };
     let queueReads = 0;
     let dropped = 0;
     const s = registerServiceMetrics(metrics, {
@@ -28,8 +28,9 @@ describe('service metrics (sources, storage queue, logger, lifecycle)', () => {
     let text = await metrics.text();
     assert.equal(sample(text, 'tapline_source_packets_total', { source: 'hep-udp', kind: 'sip' }), 10);
     assert.equal(sample(text, 'tapline_storage_queue_depth'), 3);
-    assert.equal(sample(text, 'tapline_storage_queue_capacity'), 256);
-    assert.equal(queueReads, 1, 'one read of the queue serves both gauges');
+    assert.equal(sample(text, 'tapline_storage_queue_capacity_bytes'), 65536);
+    assert.equal(sample(text, 'tapline_storage_queue_bytes'), 4096);
+    assert.equal(queueReads, 1, 'one read of the queue serves all its gauges');
     assert.equal(sample(text, 'tapline_log_dropped_lines_total'), 0, 'a counter without labels shows 0 from the start');
     assert.equal(sample(text, 'tapline_source_up', { source: 'hep-udp' }), 1);
     assert.equal(sample(text, 'tapline_feed_connections', { source: 'feed-8008' }), 2);
@@ -37,7 +38,7 @@ describe('service metrics (sources, storage queue, logger, lifecycle)', () => {
     assert.equal(sample(text, 'tapline_storage_write_seconds_bucket', { op: 'write', le: '0.0025' }), 0);
     tally.set('hep-udp|sip', 25);
     tally.set('pcap-eth0|frame', 1000);
-    queue = { depth: 200, capacity: 256 };
+    queue = { depth: 200, bytes: 60000, capacityBytes: 65536 };
     dropped = 4;
     await new Promise((r) => setImmediate(r));
     text = await metrics.text();

@@ -30,11 +30,17 @@ export const SERVICE_METRICS = def({
   sourceUp: { name: 'tapline_source_up', type: 'gauge', help: '1 while a live source listens or captures, 0 when it is down or restarting', labels: ['source'] },
   feedConnections: { name: 'tapline_feed_connections', type: 'gauge', help: 'Open connections of connection-based sources (HEP over TCP, the 8008 feed, SIPREC)', labels: ['source'] },
   storageQueueDepth: { name: 'tapline_storage_queue_depth', type: 'gauge', help: 'Recording operations waiting in the storage queue', labels: [] },
-  storageQueueCapacity: { name: 'tapline_storage_queue_capacity', type: 'gauge', help: 'Size of the storage queue; at depth = capacity new audio is dropped and counted', labels: [] },
+  storageQueueBytes: { name: 'tapline_storage_queue_bytes', type: 'gauge', help: 'Bytes of audio and attachments waiting in the storage queue', labels: [] },
+  storageQueueCapacity: {
+    name: 'tapline_storage_queue_capacity_bytes',
+    type: 'gauge',
+    help: 'The storage queue byte budget (storage.queueMaxBytes); past it new audio is dropped and counted',
+    labels: [],
+  },
   storageWriteSeconds: {
     name: 'tapline_storage_write_seconds',
     type: 'histogram',
-    help: 'Time storage took per operation (open, write, close)',
+    help: 'Time storage took per queued operation (open, openAudio, audio, attachment, update, close)',
     labels: ['op'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
   },
@@ -54,7 +60,7 @@ export type ServiceMetricKey = keyof typeof SERVICE_METRICS;
 export interface ServiceMetricReaders {
   /** Per source and kind, totals since start: [source, kind, total]. */
   sourcePackets?: () => Iterable<readonly [source: string, kind: string, total: number]>;
-  storageQueue?: () => { depth: number; capacity: number };
+  storageQueue?: () => { depth: number; bytes: number; capacityBytes: number };
   /** ServiceLogger.droppedLines. */
   logDroppedLines?: () => number;
 }
@@ -81,8 +87,8 @@ export function registerServiceMetrics(metrics: PromMetrics, readers: ServiceMet
   }
   if (storageQueue !== undefined) {
     // One read serves both gauges of a scrape (they are collected in the same pass).
-    let q: { depth: number; capacity: number } | undefined;
-    const read = (): { depth: number; capacity: number } => {
+    let q: { depth: number; bytes: number; capacityBytes: number } | undefined;
+    const read = (): { depth: number; bytes: number; capacityBytes: number } => {
       if (q === undefined) {
         q = storageQueue();
         setImmediate(() => (q = undefined));
@@ -90,7 +96,8 @@ export function registerServiceMetrics(metrics: PromMetrics, readers: ServiceMet
       return q;
     };
     gaugeOf(metrics, S.storageQueueDepth, (g) => g.set(read().depth));
-    gaugeOf(metrics, S.storageQueueCapacity, (g) => g.set(read().capacity));
+    gaugeOf(metrics, S.storageQueueBytes, (g) => g.set(read().bytes));
+    gaugeOf(metrics, S.storageQueueCapacity, (g) => g.set(read().capacityBytes));
   }
   if (logDroppedLines !== undefined) {
     metrics.collectedCounter(S.logDroppedLines.name, S.logDroppedLines.help, [], (report) => report(logDroppedLines()));

@@ -6,7 +6,7 @@
  * a second. Control operations (open, update, close) are never dropped: there are a bounded number per call in
  * progress, and a queued metadata refresh is replaced by a newer one rather than queued twice.
  */
-import type { AudioFormat, Counters, Logger, Metrics, RecordingSink, RecordingStart } from '../contract';
+import type { AudioFormat, Counters, HistogramMetric, Logger, Metrics, RecordingSink, RecordingStart } from '../contract';
 import type { RecordingMetadata } from '../media/metadata';
 
 export interface SinkQueueOptions {
@@ -14,7 +14,10 @@ export interface SinkQueueOptions {
   maxBytes: number;
   log: Logger;
   counters: Counters;
+  /** tapline_drops_total for what is dropped. */
   metrics?: Metrics;
+  /** Time per operation (tapline_storage_write_seconds{op}). */
+  writeSeconds?: HistogramMetric;
   /** A recording's operation failed in the sink: the recording gets a flag while it still runs. */
   onError?: (id: string, op: OpKind, err: Error) => void;
 }
@@ -28,8 +31,6 @@ interface Op {
   run: () => Promise<void>;
 }
 
-const WRITE_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
-
 export class SinkQueue {
   private readonly ops: Op[] = [];
   private head = 0;
@@ -41,7 +42,7 @@ export class SinkQueue {
   private waitersIdle: Array<() => void> = [];
   private lastWarn = 0;
   private suppressed = 0;
-  private readonly latency;
+  private readonly latency: HistogramMetric | undefined;
   private readonly highWater: number;
   private readonly lowWater: number;
   /** Totals for status and tests. */
@@ -53,10 +54,7 @@ export class SinkQueue {
   ) {
     this.highWater = Math.floor(opts.maxBytes / 2);
     this.lowWater = Math.floor(opts.maxBytes / 4);
-    const m = opts.metrics;
-    this.latency = m?.histogram('tapline_storage_write_seconds', 'Time the storage sink took per queued operation', WRITE_BUCKETS, ['op']);
-    m?.gauge('tapline_storage_queue_depth', 'Operations waiting in the storage queue', [], (g) => g.set(this.depth));
-    m?.gauge('tapline_storage_queue_bytes', 'Bytes of audio and attachments waiting in the storage queue', [], (g) => g.set(this.bytes));
+    this.latency = opts.writeSeconds;
   }
 
   /** Operations waiting or running. */
@@ -66,6 +64,10 @@ export class SinkQueue {
 
   get queuedBytes(): number {
     return this.bytes;
+  }
+
+  get capacityBytes(): number {
+    return this.opts.maxBytes;
   }
 
   /** True while the byte budget is more than half used. */
