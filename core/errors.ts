@@ -24,6 +24,11 @@ export const ErrorCodes = {
   USAGE: 'TAPLINE_ERR_USAGE',
   /** Misuse of the native SRTP addon (native/srtp): thrown by the C code as a TypeError/RangeError with this code. */
   SRTP_NATIVE: 'TAPLINE_ERR_SRTP_NATIVE',
+  // source-forwarded (TFWD / VXLAN / TZSP listeners)
+  /** Options the schema cannot check: keys missing or malformed, a bad allow-list entry, no listener enabled. */
+  FORWARDED_CONFIG: 'TAPLINE_ERR_FORWARDED_CONFIG',
+  /** A listener could not bind its UDP port (in use, not permitted, no such address). */
+  FORWARDED_LISTEN: 'TAPLINE_ERR_FORWARDED_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
