@@ -149,6 +149,8 @@ export interface SendOptions {
   lossSeed?: number;
   /** Local address to send from (tests of allow-lists send from 127.0.0.2). */
   bindAddress?: string;
+  /** Send a heartbeat (no packets, the next sequence number) at the end; default true. */
+  finalHeartbeat?: boolean;
   /** Cumulative capture drops to report in the header. */
   sensorDrops?: number;
   signal?: AbortSignal;
@@ -157,6 +159,7 @@ export interface SendOptions {
 export interface SendResult {
   /** Packets encoded (sent + lost to injected loss). */
   packets: number;
+  /** Datagrams built, the final heartbeat included. */
   datagrams: number;
   bytes: number;
   /** Injected loss. */
@@ -238,7 +241,8 @@ export async function sendForwarded(opts: SendOptions): Promise<SendResult> {
     },
     (dgramBuf, n) => {
       datagramNo++;
-      const lose = (opts.lossEvery !== undefined && datagramNo % opts.lossEvery === 0) || (opts.lossRatio !== undefined && random() < opts.lossRatio);
+      // Heartbeats (n = 0) are never withheld: the last one is how the receiver sees loss at the end.
+      const lose = n > 0 && ((opts.lossEvery !== undefined && datagramNo % opts.lossEvery === 0) || (opts.lossRatio !== undefined && random() < opts.lossRatio));
       if (lose) {
         droppedDatagrams++;
         droppedPackets += n;
@@ -285,6 +289,8 @@ export async function sendForwarded(opts: SendOptions): Promise<SendResult> {
     }
   }
   enc.flush();
+  // A heartbeat at the end tells the receiver where the sequence stopped (loss in the last datagrams shows).
+  if (opts.finalHeartbeat !== false) enc.heartbeat(stampNow ? Date.now() * 1000 : ((list[idx] as ForwardPacket).ts + pass * span));
   while (inFlight > 0) await new Promise<void>((r) => setImmediate(r));
   const elapsedSec = (performance.now() - t0) / 1000;
   await new Promise<void>((r) => socket.close(() => r()));
