@@ -23,7 +23,7 @@ export default definePlugin<SourceForwardedOptions>({
       try {
         return resolveOptions(ctx.options, ctx.configDir);
       } catch (e) {
-        return ctx.error(ErrorCodes.FORWARDED_CONFIG, `source-forwarded options: ${(e as Error).message}`);
+        return ctx.error(ErrorCodes.FORWARDED_CONFIG, `options: ${(e as Error).message}`);
       }
     })();
     // Sockets open in run(), not here: register() must not open sockets.
