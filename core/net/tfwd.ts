@@ -284,6 +284,13 @@ export interface TfwdEncoderStats {
 /** A datagram as built: its bytes (owned by the receiver of the callback) and how many packets it carries. */
 export type TfwdEmit = (datagram: Buffer, packets: number) => void;
 
+/** A capture time as whole µs since the epoch; the encoder refuses what the u64 field cannot say. */
+function micros(ts: number): number {
+  const t = Math.round(ts);
+  if (!(t >= 0 && t <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`capture time ${ts} is not µs since the epoch`);
+  return t;
+}
+
 /** Largest |tsDelta| a record can carry; a packet beyond it starts a new datagram. */
 const MAX_DELTA = 0x7fffffff;
 
@@ -339,8 +346,7 @@ export class TfwdEncoder {
 
   /** Queues one IP packet captured at `ts` (µs since the epoch); `truncated` when the capture cut it short. */
   add(ts: number, packet: Buffer, truncated = false): void {
-    const t = Math.round(ts);
-    if (!(t >= 0 && t <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`capture time ${ts} is not µs since the epoch`);
+    const t = micros(ts);
     let len = packet.length;
     if (len === 0) throw new RangeError('an empty packet cannot be forwarded');
     const need = TFWD_RECORD_HEADER_LEN + len;
@@ -387,7 +393,7 @@ export class TfwdEncoder {
    */
   heartbeat(ts: number): void {
     this.flush();
-    this.baseTime = Math.round(ts);
+    this.baseTime = micros(ts);
     this.pos = TFWD_HEADER_LEN;
     this.emitDatagram(this.seqNext, 0);
   }

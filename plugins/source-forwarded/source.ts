@@ -86,6 +86,8 @@ export class ForwardedSource implements Source {
   private tickRun: Promise<void> | undefined;
   private readonly lastLog = new Map<string, number>();
   private readonly labels = new Map<string, { deployment: number; sensor: number }>();
+  /** An evicted sensor's last deltas still reach the metrics (bound once: no closure per datagram). */
+  private readonly onEvict = (s: SequenceStream): void => this.report(s);
 
   private readonly m: {
     packetsIn: CounterMetric;
@@ -275,7 +277,7 @@ export class ForwardedSource implements Source {
     if (cfg.deployments !== undefined && !cfg.deployments.has(h.deploymentId)) return this.refuse(l, 'auth', 'tfwd-other-deployment', h.count, rinfo.address);
     if (cfg.sensors !== undefined && !cfg.sensors.has(h.sensorId)) return this.refuse(l, 'auth', 'tfwd-other-sensor', h.count, rinfo.address);
 
-    const stream = this.tracker.stream(h.deploymentId, h.sensorId, (s) => this.report(s));
+    const stream = this.tracker.stream(h.deploymentId, h.sensorId, this.onEvict);
     const verdict = this.tracker.accept(stream, h.bootId, h.seq, h.count);
     this.sensorDrops(stream, verdict, h.sensorDrops);
     if (verdict === 'duplicate' || h.count === 0) return;
