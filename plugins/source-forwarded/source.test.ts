@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
+import { ErrorCodes, isTaplineError } from '../../core/errors';
 import { buildPcap } from '../../core/net/capture-writer';
 import { ethernet, ipv6, udp } from '../../core/net/packet-builder';
 import { TfwdEncoder, TfwdKey } from '../../core/net/tfwd';
@@ -145,6 +146,20 @@ describe('source-forwarded on real sockets', function () {
     running = await startSource({ tfwd: { authenticate: false }, statsIntervalMs: 100 });
     await sendForwarded({ packets: packets.slice(0, 50), host: '127.0.0.1', port: running.port('tfwd'), sensorId: 2 });
     await waitFor(() => running!.sink.packets.length >= 50, 5000, 'packets');
+  });
+
+  it('fails to start with TAPLINE_ERR_FORWARDED_LISTEN when a port is taken, closing what it had bound', async () => {
+    const first = await startSource(tfwdOptions());
+    try {
+      const taken = first.port('tfwd');
+      await assert.rejects(startSource(tfwdOptions({ vxlan: { enabled: true }, tzsp: { enabled: true, port: taken } })), (e: unknown) => {
+        assert.ok(isTaplineError(e, ErrorCodes.FORWARDED_LISTEN));
+        assert.match(e.message, /EADDRINUSE/);
+        return true;
+      });
+    } finally {
+      await first.stop();
+    }
   });
 
   it('listens on IPv6 too', async () => {
