@@ -31,6 +31,11 @@ export const ErrorCodes = {
   OPS_CONFIG: 'TAPLINE_ERR_OPS_CONFIG',
   /** The ops endpoint could not listen (address in use, not available, permission). */
   OPS_LISTEN: 'TAPLINE_ERR_OPS_LISTEN',
+  // source-forwarded (TFWD / VXLAN / TZSP listeners)
+  /** Options the schema cannot check: keys missing or malformed, a bad allow-list entry, no listener enabled. */
+  FORWARDED_CONFIG: 'TAPLINE_ERR_FORWARDED_CONFIG',
+  /** A listener could not bind its UDP port (in use, not permitted, no such address). */
+  FORWARDED_LISTEN: 'TAPLINE_ERR_FORWARDED_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

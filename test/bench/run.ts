@@ -3,7 +3,7 @@
  * bench's memory does not show in the next one's RSS, and a stuck bench can be stopped), prints a table with
  * the project's targets beside the results, and writes everything to out/bench/results.json.
  *
- *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp ...] [--pcap FILE]
+ *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded ...] [--pcap FILE]
  *   npx tsx test/bench/run.ts pipeline
  *
  * A bench whose module is missing (or that throws BenchNotAvailable) is printed as "not available": the
@@ -34,6 +34,7 @@ const BENCHES: BenchSpec[] = [
   { id: 'recording', module: 'recording-bench', fn: 'benchRecording', title: 'Recording, end to end (record CLI)', timeoutMs: 900_000 },
   // ~90-120 s of recording: clear, SRTP and SRTP on the TypeScript path (+ ~40 s to generate and protect its captures on a first run).
   { id: 'srtp', module: 'srtp-bench', fn: 'benchSrtp', title: 'SRTP and SILK, end to end (record command)', timeoutMs: 600_000 },
+  { id: 'forwarded', module: 'forwarded-bench', fn: 'benchForwarded', title: 'Forwarded media (TFWD encode/decode, sender, source over loopback)' },
 ];
 
 /** Each bench is meant to take < ~60 s on 2 cores; this only stops one that hangs (a first run also generates its input). */
@@ -118,6 +119,27 @@ export const TARGETS: Target[] = [
     unit: 'problems',
     source: 'every call recorded, every RTP packet recorded and decrypted, no SRTP auth failure',
     fatal: true,
+  },
+  {
+    bench: 'forwarded',
+    matches: (r) => /^forward-sender: packets\/s paced to 300k\/s \(MTU 8900/.test(r.name),
+    min: 290_000,
+    unit: 'packets/s',
+    source: 'the test sender sustains 300k packets/s from one process (paced, within 3%)',
+  },
+  {
+    bench: 'forwarded',
+    matches: (r) => /^source-forwarded: capacity of one thread/.test(r.name),
+    min: 150_000,
+    unit: 'packets/s',
+    source: 'forwarded RTP received on one Node thread (the recorder must take ≥ 150,000 RTP packets/s)',
+  },
+  {
+    bench: 'forwarded',
+    matches: (r) => /^source-forwarded: packets lost at 150k\/s/.test(r.name),
+    max: 0,
+    unit: 'packets',
+    source: 'nothing lost receiving 150k packets/s over loopback',
   },
 ];
 
