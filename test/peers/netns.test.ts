@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { haveTshark, tshark } from '../tshark';
+import { baresipPortsFrom, baresipUnavailable, startBaresipPair, type BaresipPair } from './baresip';
+import { kamailioUnavailable, startKamailio, type KamailioProxy } from './kamailio';
 import { createNetLab, LAB_PREFIX, netnsUnavailable, removeStaleLabs, type NetLab } from './netns';
 import { onPath, startCapture, startProc, type Proc } from './proc';
 
@@ -27,8 +29,9 @@ function nodeOn(lab: NetLab, host: string, name: string, code: string, log: stri
 
 /** UDP echo on port 5000: every datagram goes back to its sender. Says "ready" once bound. */
 const ECHO = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(m,r.port,r.address));s.bind(5000,process.argv[1]??'0.0.0.0',()=>console.log('ready'));process.on('SIGINT',()=>process.exit(0));`;
-/** A collector on UDP 4789: one line per datagram. */
-const COLLECT = `const s=require('dgram').createSocket('udp4');s.on('message',(m)=>console.log('got '+m.length));s.bind(4789,()=>console.log('ready'));process.on('SIGINT',()=>process.exit(0));`;
+/** A collector on a UDP port (4789 by default): one line per datagram. */
+const COLLECT = (port = 4789): string =>
+  `const s=require('dgram').createSocket('udp4');s.on('message',(m)=>console.log('got '+m.length));s.bind(${port},()=>console.log('ready'));process.on('SIGINT',()=>process.exit(0));`;
 /** Sends FLOW_PACKETS datagrams "flow N" to ADDR:5000, 10 ms apart, counts the echoes, then exits. */
 const flowTo = (addr: string): string =>
   `const s=require('dgram').createSocket('udp4');let n=0,back=0;s.on('message',()=>back++);s.bind(6000,()=>{const t=setInterval(()=>{s.send('flow '+n,5000,'${addr}');if(++n===${FLOW_PACKETS}){clearInterval(t);setTimeout(()=>{console.log('echoed '+back);s.close()},300)}},10)});`;
@@ -109,7 +112,7 @@ describeNetns(`network namespace lab: hosts on veth and a bridge, VXLAN mirror${
     const pcap = path.join(dir, 'rec.pcap');
     procs.push(await startCapture({ iface: 'eth0', filter: 'udp', file: pcap, logFile: path.join(dir, 'rec-dumpcap.log'), netns: lab.host('rec').ns }));
     // The recorder listens on 4789, as tapline would: no ICMP port-unreachable goes back.
-    const collector = nodeOn(lab, 'rec', 'collector', COLLECT, path.join(dir, 'collector.log'));
+    const collector = nodeOn(lab, 'rec', 'collector', COLLECT(), path.join(dir, 'collector.log'));
     procs.push(collector);
     await collector.waitFor(/ready/, 5000, 'collector');
     const echo = nodeOn(lab, 'peer', 'echo', ECHO, path.join(dir, 'echo2.log'));
@@ -156,5 +159,81 @@ describeNetns(`network namespace lab: hosts on veth and a bridge, VXLAN mirror${
     // The recorder's socket got every one of them.
     const got = collector.text.split('\n').filter((l) => l.startsWith('got ')).length;
     assert.equal(got, rows.length, 'datagrams the collector socket received');
+  });
+
+  it('a real call between lab hosts: baresip on caller and callee, kamailio on proxy sending HEP to rec, the caller host mirrored to rec', async function () {
+    const missing = baresipUnavailable() ?? kamailioUnavailable();
+    if (missing !== undefined) {
+      console.warn(`      [tapline] skipped: ${missing}`);
+      this.skip();
+    }
+    const lab = createNetLab(['caller', 'callee', 'proxy', 'rec']);
+    labs.push(lab);
+    const rec = lab.host('rec');
+    lab.mirror({ from: 'caller', to: 'rec', vni: 77 });
+    const pcap = path.join(dir, 'call-rec.pcap');
+    procs.push(await startCapture({ iface: 'eth0', filter: 'udp', file: pcap, logFile: path.join(dir, 'call-dumpcap.log'), netns: rec.ns }));
+    for (const port of [4789, 9060]) {
+      const c = nodeOn(lab, 'rec', `collector ${port}`, COLLECT(port), path.join(dir, `collector-${port}.log`));
+      procs.push(c);
+      await c.waitFor(/ready/, 5000, 'collector');
+    }
+    const wav = path.join(dir, 'tone.wav');
+    spawnSync('sox', ['-n', '-r', '8000', '-c', '1', '-b', '16', wav, 'synth', '4', 'sine', '400-1200', 'vol', '0.4']);
+    // Every host has its own address, so the same ports serve all of them.
+    const ports = baresipPortsFrom(20000);
+    let proxy: KamailioProxy | undefined;
+    let pair: BaresipPair | undefined;
+    try {
+      proxy = await startKamailio({ dir: path.join(dir, 'kam'), host: lab.host('proxy').addr, port: 5060, netns: lab.host('proxy').ns, trace: { encap: 'hep', transport: 'udp', host: rec.addr, port: 9060 } });
+      pair = await startBaresipPair({
+        dir: path.join(dir, 'uas'),
+        callerWav: wav,
+        calleeWav: wav,
+        codec: 'PCMA',
+        ports,
+        proxy: proxy.address,
+        callerHost: lab.host('caller').addr,
+        calleeHost: lab.host('callee').addr,
+        callerNetns: lab.host('caller').ns,
+        calleeNetns: lab.host('callee').ns,
+        maxCallSec: 2,
+      });
+      const take = await pair.call(2);
+      assert.ok(take.calleeReceived !== undefined);
+    } finally {
+      await pair?.stop();
+      await proxy?.stop();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const p of procs.splice(0)) await p.stop();
+
+    const caller = lab.host('caller').addr;
+    const proxyAddr = lab.host('proxy').addr;
+    const callee = lab.host('callee').addr;
+    // HEP from the proxy: the 13 copies of the call, straight to rec (the proxy host is not mirrored).
+    const hep = tshark(pcap, ['-Y', `udp.dstport == 9060 && ip.src == ${proxyAddr}`, '-T', 'fields', '-e', 'frame.number']).split('\n').filter((l) => l !== '');
+    assert.equal(hep.length, 13, 'HEP datagrams from the proxy');
+    // The mirror: the caller's SIP with the proxy and both RTP directions with the callee, inside VXLAN from the caller host.
+    const inner = tshark(pcap, ['-d', 'udp.port==4789,vxlan', '-o', 'rtp.heuristic_rtp:TRUE', '-Y', 'vxlan', '-T', 'fields', '-E', 'occurrence=l', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'sip.Method', '-e', 'sip.Status-Code', '-e', 'rtp.p_type'])
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split('\t'));
+    const count = (f: (r: string[]) => boolean): number => inner.filter(f).length;
+    const sipUp = count(([s, d, m]) => s === caller && d === proxyAddr && (m ?? '') !== '');
+    const sipDown = count(([s, d, , st]) => s === proxyAddr && d === caller && (st ?? '') !== '');
+    const rtpOut = count(([s, d, , , pt]) => s === caller && d === callee && pt === '8');
+    const rtpIn = count(([s, d, , , pt]) => s === callee && d === caller && pt === '8');
+    console.log(`      mirrored from the caller host: SIP ${sipUp} up / ${sipDown} down, RTP (PCMA) ${rtpOut} out / ${rtpIn} in; HEP from the proxy: ${hep.length}`);
+    assert.equal(sipUp, 3, 'INVITE, ACK, BYE');
+    // 100, 180, 200 (INVITE), 200 (BYE); BYE's 200 and INVITE's 200 carry a status; methods count only requests.
+    assert.equal(sipDown, 4);
+    // 2 s at 50 packets/s each way, give or take set-up and hang-up.
+    for (const n of [rtpOut, rtpIn]) assert.ok(n >= 90 && n <= 130, `RTP copies ${rtpOut} out, ${rtpIn} in`);
+    // Inner IP addresses (occurrence=a gives "outer,inner"; ARP copies have no inner IP).
+    const innerAddrs = tshark(pcap, ['-d', 'udp.port==4789,vxlan', '-Y', 'vxlan', '-T', 'fields', '-E', 'occurrence=a', '-e', 'ip.src', '-e', 'ip.dst'])
+      .split('\n')
+      .flatMap((l) => l.split('\t').map((f) => f.split(',')[1] ?? ''));
+    assert.ok(!innerAddrs.includes(rec.addr), 'nothing exchanged with rec is mirrored');
   });
 });
