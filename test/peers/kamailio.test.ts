@@ -10,6 +10,8 @@ import { hepFramesToPcap, readHep3, sngrepDecodeHep, sngrepUnavailable, splitHep
 import { kamailioUnavailable, startKamailio, type KamailioProxy, type SiptraceTarget } from './kamailio';
 import { freePortBlock } from './ports';
 import { startCapture, type Proc } from './proc';
+import { align, channel } from '../audio-compare';
+import { readWav } from '../../core/media/wav';
 
 const unavailable = kamailioUnavailable() ?? baresipUnavailable() ?? sngrepUnavailable() ?? (haveTshark() ? undefined : 'not installed: tshark');
 if (unavailable !== undefined) console.warn(`\n  [tapline] kamailio peer tests skipped: ${unavailable}\n`);
@@ -55,6 +57,8 @@ interface Run {
   proxy: KamailioProxy;
   pcap: string;
   takes: BaresipCallTake[];
+  /** The WAVs the caller and the callee played (8 kHz mono), from their start in every call. */
+  sources: { caller: string; callee: string };
   ports: BaresipPorts;
   proxyPort: number;
   collectorPort: number;
@@ -98,11 +102,13 @@ describeKamailio(`kamailio 5.6 proxy with siptrace, baresip calling through it${
     let proxy: KamailioProxy | undefined;
     let pair: Awaited<ReturnType<typeof startBaresipPair>> | undefined;
     const takes: BaresipCallTake[] = [];
+    let sources = { caller: '', callee: '' };
     const startedAt = Date.now();
     try {
       procs.push(await startCapture({ iface: 'lo', filter: `port ${collectorPort} or udp port ${proxyPort}`, file: pcap, logFile: path.join(work, 'dumpcap.log') }));
       proxy = await startKamailio({ dir: path.join(work, 'kamailio'), port: proxyPort, trace: { ...trace, port: collectorPort } });
       pair = await startBaresipPair({ dir: path.join(work, 'uas'), callerWav: wavA, calleeWav: wavB, codec: 'PCMU', ports, proxy: proxy.address, maxCallSec: CALL_SEC });
+      sources = { caller: pair.callerSource, callee: pair.calleeSource };
       for (let i = 0; i < calls; i++) takes.push(await pair.call(CALL_SEC));
       // The last copies (200 to the BYE) are sent right after the UAs saw it.
       await collector.until(() => collector.datagrams.length + collector.streams.length > 0, 2000, 'any copy');
@@ -115,7 +121,7 @@ describeKamailio(`kamailio 5.6 proxy with siptrace, baresip calling through it${
       for (const p of procs) await p.stop();
       await collector.close();
     }
-    return { collector, proxy, pcap, takes, ports, proxyPort, collectorPort, startedAt, endedAt: Date.now() };
+    return { collector, proxy, pcap, takes, sources, ports, proxyPort, collectorPort, startedAt, endedAt: Date.now() };
   }
 
   /** Requests the proxy's script handled and replies it relayed, for one call. */
@@ -261,5 +267,49 @@ describeKamailio(`kamailio 5.6 proxy with siptrace, baresip calling through it${
       }
     }
     assert.notEqual(first.callerReceived, second.callerReceived);
+    // Each call carries each side's WAV from its start: what one side decoded is what the other played.
+    const mono = (f: string): Float64Array => {
+      const w = readWav(f);
+      assert.equal(w.sampleRate, 8000);
+      return channel(w.samples, w.channels, 0);
+    };
+    for (const [i, take] of r.takes.entries()) {
+      for (const [heard, played] of [[take.calleeReceived, r.sources.caller], [take.callerReceived, r.sources.callee]] as const) {
+        const a = align(mono(heard!), mono(played), 8000, { minLag: -800, maxLag: 8000 });
+        const what = `call ${i + 1}: ${path.basename(path.dirname(heard!))} heard ${path.basename(played)} with r=${a.r.toFixed(4)} at lag ${a.lag}`;
+        console.log(`      ${what}`);
+        assert.ok(a.r >= 0.99, what);
+      }
+    }
+  });
+
+  it('start-up failure (port taken) rejects with kamailio\'s output and leaves no kamailio process behind', async () => {
+    const port = await freePortBlock(1);
+    const dgram = await import('node:dgram');
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => sock.bind(port, '127.0.0.1', resolve));
+    const work = path.join(dir, 'taken');
+    try {
+      await assert.rejects(startKamailio({ dir: work, port }), /kamailio exited during start-up[\s\S]*(Address already in use|bind)/);
+    } finally {
+      sock.close();
+    }
+    const left = spawnSync('sh', ['-c', `ps -eo args | grep -F ${JSON.stringify(work)} | grep -v grep`], { encoding: 'utf8' }).stdout;
+    assert.equal(left.trim(), '', 'no kamailio left running');
+  });
+
+  it('stop() after the main process was killed still ends its forked workers (the process group)', async () => {
+    const work = path.join(dir, 'crash');
+    const proxy = await startKamailio({ dir: work, port: await freePortBlock(1) });
+    const running = (): string[] =>
+      spawnSync('sh', ['-c', `ps -eo pid,args | grep -F ${JSON.stringify(work)} | grep -v grep`], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter((l) => l.trim() !== '');
+    assert.ok(running().length >= 3, `main process and workers: ${running().join(' | ')}`);
+    process.kill(proxy.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 300));
+    await proxy.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(running(), []);
   });
 });

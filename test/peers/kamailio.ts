@@ -38,7 +38,9 @@
  * Start-up: `kamailio -DD -E` keeps the main process in the foreground (its workers are forked: 1 UDP, 1 TCP,
  * plus timers) and logs to stderr; the config, pid file and runtime dir are in the test's folder, the system
  * config is never read. Ready when its UDP and TCP sockets are bound (`ss`): requests that arrive before the
- * workers run wait in the socket. stop() sends SIGTERM and kills the process group if anything is left.
+ * workers run wait in the socket. stop() sends SIGTERM (kamailio stops its workers itself), then kills the
+ * process group: when the main process dies by SIGKILL its 6 forked processes stay (reparented to init, still
+ * holding the ports), measured; the group kill ends them, and so does the exit hook if the test runner dies.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
