@@ -177,6 +177,8 @@ export function createNetLab(hostNames: readonly string[]): NetLab {
       const from = lab.host(o.from);
       const to = lab.host(o.to);
       if (from === to) throw new Error('mirror: a host cannot mirror to itself');
+      // The match-all filter ends classification (mirred's verdict), so a second one on eth0 would never run.
+      if (mirrors.some((m) => m.from === from.name)) throw new Error(`mirror: ${from.name} is mirrored already (one mirror per host)`);
       const vni = o.vni ?? 1000 + mirrors.length;
       const port = o.port ?? 4789;
       if (!(Number.isInteger(vni) && vni > 0 && vni < 1 << 24)) throw new Error(`mirror: bad VNI ${vni}`);
@@ -185,12 +187,12 @@ export function createNetLab(hostNames: readonly string[]): NetLab {
       must('ip', ['-n', ns, 'link', 'add', device, 'type', 'vxlan', 'id', String(vni), 'remote', to.addr, 'local', from.addr, 'dstport', String(port), 'dev', 'eth0', 'nolearning']);
       // The device sends nothing of its own (IGMP joins, ARP): only the copies go through it.
       must('ip', ['-n', ns, 'link', 'set', device, 'multicast', 'off', 'arp', 'off', 'up']);
-      if (!mirrors.some((m) => m.from === from.name)) must('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'eth0', 'clsact']);
+      must('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'eth0', 'clsact']);
       const hex = to.addr
         .split('.')
         .map((b) => Number(b).toString(16).padStart(2, '0'))
         .join('');
-      const pref = 10 + mirrors.length * 10;
+      const pref = 10;
       const filter = (dir: 'egress' | 'ingress', p: number, spec: string[]): void => {
         must('tc', ['-n', ns, 'filter', 'add', 'dev', 'eth0', dir, 'pref', String(p), ...spec]);
       };
