@@ -13,7 +13,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { baresipCall, baresipUnavailable, type BaresipCodec } from '../peers/baresip';
+import { baresipCall, baresipPortsFrom, baresipUnavailable, BARESIP_PORT_BLOCK, type BaresipCodec, type BaresipPorts } from '../peers/baresip';
+import { freePortBlock } from '../peers/ports';
 import { recordCapture } from '../record-capture';
 import { readWav } from '../../plugins/storage-local/wav';
 import type { RecordingMetadata } from '../../core/media/metadata';
@@ -75,10 +76,13 @@ describeReal(`real call between two baresip UAs, recorded${unavailable === undef
   this.timeout(60_000);
   let dir: string;
   let voices: { caller: string; callee: string; kind: string };
+  // Ports nobody else uses right now: another session's tests may be running baresip on this machine too.
+  let ports: BaresipPorts;
 
-  before(() => {
+  before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-realcall-'));
     voices = makeVoices(dir);
+    ports = baresipPortsFrom(await freePortBlock(BARESIP_PORT_BLOCK));
   });
 
   after(() => {
@@ -98,7 +102,7 @@ describeReal(`real call between two baresip UAs, recorded${unavailable === undef
     it(`${name}: left channel = caller's WAV, right = callee's (r ≥ ${minR}), no crosstalk (< ${MAX_CROSSTALK})`, async function () {
       const tag = `${codec.toLowerCase()}${srtp ? '-srtp' : ''}`;
       const work = path.join(dir, tag);
-      const call = await baresipCall({ dir: work, callerWav: voices.caller, calleeWav: voices.callee, durationSec: CALL_SEC, codec, srtp, capturePcap: path.join(dir, `${tag}.pcap`) });
+      const call = await baresipCall({ dir: work, callerWav: voices.caller, calleeWav: voices.callee, durationSec: CALL_SEC, codec, srtp, capturePcap: path.join(dir, `${tag}.pcap`), ports });
       const rec = await recordCapture(call.pcap);
       try {
         // Metadata: one answered call, both directions flowing with the negotiated codec and (on loopback) no loss.

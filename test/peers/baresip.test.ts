@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { haveTshark, tshark } from '../tshark';
-import { baresipCall, baresipUnavailable, BARESIP_PORTS } from './baresip';
+import { baresipCall, baresipPortsFrom, baresipUnavailable, BARESIP_PORT_BLOCK, type BaresipPorts } from './baresip';
+import { freePortBlock } from './ports';
 
 const haveEspeak = spawnSync('sh', ['-c', 'command -v espeak-ng'], { stdio: 'ignore' }).status === 0;
 
@@ -68,10 +69,13 @@ describePeers(`baresip peers (real SIP calls on lo)${unavailable === undefined ?
   this.timeout(90_000);
   let dir: string;
   let voices: { a: string; b: string };
+  // Ports nobody else uses right now: another session's tests may be running baresip on this machine too.
+  let ports: BaresipPorts;
 
-  before(() => {
+  before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-baresip-'));
     voices = makeVoices(dir);
+    ports = baresipPortsFrom(await freePortBlock(BARESIP_PORT_BLOCK));
   });
 
   after(() => {
@@ -80,7 +84,7 @@ describePeers(`baresip peers (real SIP calls on lo)${unavailable === undefined ?
   });
 
   it('a 5 s PCMU call: INVITE/200/ACK/BYE and two RTP streams of ~250 packets', async () => {
-    const res = await baresipCall({ dir: path.join(dir, 'pcmu'), callerWav: voices.a, calleeWav: voices.b, durationSec: 5, codec: 'PCMU', capturePcap: path.join(dir, 'pcmu.pcap') });
+    const res = await baresipCall({ dir: path.join(dir, 'pcmu'), callerWav: voices.a, calleeWav: voices.b, durationSec: 5, codec: 'PCMU', capturePcap: path.join(dir, 'pcmu.pcap'), ports });
     assert.ok(fs.statSync(res.pcap).size > 0);
 
     const sip = sipStat(res.pcap);
@@ -97,9 +101,9 @@ describePeers(`baresip peers (real SIP calls on lo)${unavailable === undefined ?
       // 5 s at 20 ms; the hang-up lands within a few packets of 5 s.
       assert.ok(s.packets >= 235 && s.packets <= 275, `${s.sport}->${s.dport}: ${s.packets} packets`);
     }
-    const ports = streams.map((s) => s.sport).sort((x, y) => x - y);
-    assert.ok(ports[0] !== undefined && ports[0] >= BARESIP_PORTS.callerRtp[0] && ports[0] <= BARESIP_PORTS.callerRtp[1], `caller RTP port ${ports[0]}`);
-    assert.ok(ports[1] !== undefined && ports[1] >= BARESIP_PORTS.calleeRtp[0] && ports[1] <= BARESIP_PORTS.calleeRtp[1], `callee RTP port ${ports[1]}`);
+    const rtpPorts = streams.map((s) => s.sport).sort((x, y) => x - y);
+    assert.ok(rtpPorts[0] !== undefined && rtpPorts[0] >= ports.callerRtp[0] && rtpPorts[0] <= ports.callerRtp[1], `caller RTP port ${rtpPorts[0]}`);
+    assert.ok(rtpPorts[1] !== undefined && rtpPorts[1] >= ports.calleeRtp[0] && rtpPorts[1] <= ports.calleeRtp[1], `callee RTP port ${rtpPorts[1]}`);
 
     // Each side received about 5 s of real audio (sndfile's dump of what it decoded).
     for (const f of [res.callerReceived, res.calleeReceived]) {
@@ -113,7 +117,7 @@ describePeers(`baresip peers (real SIP calls on lo)${unavailable === undefined ?
   });
 
   it('a G.722 call with mandatory SRTP (SDES): RTP/SAVP with a=crypto, two G.722 streams', async () => {
-    const res = await baresipCall({ dir: path.join(dir, 'g722'), callerWav: voices.a, calleeWav: voices.b, durationSec: 3, codec: 'G722', srtp: true, capturePcap: path.join(dir, 'g722.pcapng') });
+    const res = await baresipCall({ dir: path.join(dir, 'g722'), callerWav: voices.a, calleeWav: voices.b, durationSec: 3, codec: 'G722', srtp: true, capturePcap: path.join(dir, 'g722.pcapng'), ports });
     const sdp = tshark(res.pcap, ['-Y', 'sdp', '-T', 'fields', '-e', 'sdp.media', '-e', 'sdp.media_attr']);
     const lines = sdp.split('\n').filter((l) => l.trim() !== '');
     assert.equal(lines.length, 2, 'offer and answer');
@@ -134,10 +138,10 @@ describePeers(`baresip peers (real SIP calls on lo)${unavailable === undefined ?
     // Hold the callee's SIP port with a foreign socket so its baresip fails to start.
     const dgram = await import('node:dgram');
     const sock = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => sock.bind(BARESIP_PORTS.calleeSip, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => sock.bind(ports.calleeSip, '127.0.0.1', resolve));
     try {
       await assert.rejects(
-        baresipCall({ dir: path.join(dir, 'fail'), callerWav: voices.a, calleeWav: voices.b, durationSec: 1, codec: 'PCMA', capturePcap: path.join(dir, 'fail.pcap') }),
+        baresipCall({ dir: path.join(dir, 'fail'), callerWav: voices.a, calleeWav: voices.b, durationSec: 1, codec: 'PCMA', capturePcap: path.join(dir, 'fail.pcap'), ports }),
         /callee baresip exited before start-up|callee baresip: no start-up/,
       );
     } finally {

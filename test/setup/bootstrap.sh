@@ -10,8 +10,10 @@ job="${1:-test}"
 # Debian packages: python3/make/g++ (native addons: better-sqlite3 builds from source when no prebuilt binary can
 # be fetched), libpcap-dev (live capture addon), tshark/tcpdump (independent decoders the tests compare against),
 # sox and espeak-ng (independent codec and speech audio in tests), baresip (a real SIP client to record),
-# python3-pylibsrtp (libsrtp2: an independent SRTP encryptor), ffmpeg (an independent G.722 codec).
-debs=(python3 make g++ libpcap-dev tshark tcpdump sox baresip espeak-ng python3-pylibsrtp ffmpeg)
+# python3-pylibsrtp (libsrtp2: an independent SRTP encryptor), ffmpeg (an independent G.722 codec), kamailio (a
+# real SIP proxy whose siptrace sends HEPv3), sngrep (decodes HEP: Debian 12's tshark cannot), iproute2 (network
+# namespaces, veth, VXLAN and tc for the multi-host peer tests).
+debs=(python3 make g++ libpcap-dev tshark tcpdump sox baresip espeak-ng python3-pylibsrtp ffmpeg kamailio sngrep iproute2)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
