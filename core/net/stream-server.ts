@@ -125,7 +125,6 @@ interface ConnState {
   handler?: StreamHandler;
   ended: boolean;
   messageTimer?: NodeJS.Timeout;
-  handshakeTimer?: NodeJS.Timeout;
   lastMessages: number;
   /** Why it closed, once decided: the first reason wins. */
   reason?: string;
@@ -155,12 +154,27 @@ class ConnectionImpl implements StreamConnection {
 }
 
 const DEFAULT_HANDSHAKE_MS = 10_000;
+
+function destroy(st: ConnState): void {
+  st.sock.destroy();
+  if (st.raw !== st.sock) st.raw.destroy();
+}
+
+function tlsKey(address: string | undefined, port: number | undefined): string {
+  return `${address ?? ''}|${port ?? 0}`;
+}
 const DEFAULT_BACKLOG = 64 * 1024;
 const DEFAULT_GRACE_MS = 2_000;
 
 export class StreamServer {
   private server: net.Server | undefined;
-  private secure: tls.SecureContext | undefined;
+  /**
+   * TLS is a tls.Server that never listens: admitted sockets are injected into it (emit('connection')), so Node
+   * itself verifies client certificates; the plain net.Server in front applies the allow-list and limits first.
+   */
+  private tlsServer: tls.Server | undefined;
+  /** Connections in their TLS handshake, by "address|port" (how the TLS server's events name them). */
+  private readonly handshaking = new Map<string, ConnState>();
   private readonly conns = new Set<ConnState>();
   private readonly perIp = new Map<string, number>();
   private accepted = 0;
@@ -194,10 +208,26 @@ export class StreamServer {
     const t = this.opts.tls;
     if (t !== undefined) {
       try {
-        this.secure = tls.createSecureContext({ cert: t.cert, key: t.key, ...(t.ca !== undefined ? { ca: t.ca } : {}), minVersion: t.minVersion ?? 'TLSv1.2' });
+        this.tlsServer = tls.createServer({
+          cert: t.cert,
+          key: t.key,
+          ...(t.ca !== undefined ? { ca: t.ca } : {}),
+          minVersion: t.minVersion ?? 'TLSv1.2',
+          requestCert: t.requestClientCert === true,
+          // Verified by Node, refused here: so the refusal is counted with its reason.
+          rejectUnauthorized: false,
+          handshakeTimeout: this.opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_MS,
+        });
       } catch (e) {
         throw new TaplineError(ErrorCodes.LISTENER_CONFIG, `${this.opts.name}: TLS certificate or key unusable: ${(e as Error).message}`, {}, e);
       }
+      this.tlsServer.on('secureConnection', (ts: tls.TLSSocket) => this.secured(ts));
+      this.tlsServer.on('tlsClientError', (e: NodeJS.ErrnoException, ts: tls.TLSSocket) => {
+        const st = this.handshaking.get(tlsKey(ts.remoteAddress, ts.remotePort));
+        if (st === undefined) return; // already gone: its raw socket's close does the bookkeeping
+        if (e.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.refuseLater(st, 'limit', 'tls-handshake-timeout');
+        else this.refuseLater(st, 'auth', 'tls-handshake-failed', e.code ?? e.message);
+      });
     }
     const server = net.createServer((s) => this.accept(s));
     this.server = server;
@@ -237,7 +267,7 @@ export class StreamServer {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([this.allClosed(), new Promise<void>((r) => (timer = setTimeout(r, this.opts.closeGraceMs ?? DEFAULT_GRACE_MS)))]);
         clearTimeout(timer);
-        for (const c of [...this.conns]) c.sock.destroy();
+        for (const c of [...this.conns]) destroy(c);
         await this.allClosed();
       }
       await closedListener;
@@ -281,39 +311,33 @@ export class StreamServer {
 
     raw.setNoDelay(true);
     if (this.opts.keepAliveMs > 0) raw.setKeepAlive(true, this.opts.keepAliveMs);
-    if (this.opts.idleTimeoutMs > 0) {
-      raw.setTimeout(this.opts.idleTimeoutMs);
-      raw.on('timeout', () => this.closeConn(st, 'idle-timeout'));
-    }
     raw.on('error', () => this.closeConn(st, 'socket-error'));
     raw.on('close', () => this.finalize(st));
+    if (this.tlsServer === undefined) return this.admit(st, raw);
+    this.handshaking.set(tlsKey(raw.remoteAddress, raw.remotePort), st);
+    this.tlsServer.emit('connection', raw);
+  }
 
-    if (this.secure === undefined) {
-      this.admit(st);
-      return;
-    }
-    const t = this.opts.tls as StreamTlsOptions;
-    const wantCert = t.requestClientCert === true;
-    const ts = new tls.TLSSocket(raw, { isServer: true, secureContext: this.secure, requestCert: wantCert, rejectUnauthorized: false });
+  /** A TLS handshake completed (Node has verified the client certificate when one is requested). */
+  private secured(ts: tls.TLSSocket): void {
+    const key = tlsKey(ts.remoteAddress, ts.remotePort);
+    const st = this.handshaking.get(key);
+    if (st === undefined) return void ts.destroy();
+    this.handshaking.delete(key);
     st.sock = ts;
-    st.handshakeTimer = setTimeout(() => this.refuseLater(st, 'limit', 'tls-handshake-timeout'), this.opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_MS);
-    ts.on('error', () => (st.handler === undefined ? this.refuseLater(st, 'auth', 'tls-handshake-failed') : this.closeConn(st, 'socket-error')));
+    ts.on('error', () => this.closeConn(st, 'socket-error'));
     ts.on('close', () => this.finalize(st));
-    ts.once('secure', () => {
-      clearTimeout(st.handshakeTimer);
-      st.handshakeTimer = undefined;
-      if (st.reason !== undefined) return;
-      if (wantCert && !ts.authorized) {
-        const cert = ts.getPeerCertificate();
+    if (st.reason !== undefined) return void ts.destroy();
+    if (this.opts.tls?.requestClientCert === true) {
+      const cert = ts.getPeerCertificate();
+      if (!ts.authorized) {
         const missing = cert === null || cert === undefined || Object.keys(cert).length === 0;
         return this.refuseLater(st, 'auth', missing ? 'client-certificate-missing' : 'client-certificate-invalid', String(ts.authorizationError ?? ''));
       }
-      if (wantCert) {
-        const cn = ts.getPeerCertificate().subject?.CN;
-        if (typeof cn === 'string') conn.peerName = cn;
-      }
-      this.admit(st);
-    });
+      const cn = cert.subject?.CN;
+      if (typeof cn === 'string') st.conn.peerName = cn;
+    }
+    this.admit(st, ts);
   }
 
   /** An admitted connection that failed TLS: counted as refused (never handed to a handler). */
@@ -325,20 +349,25 @@ export class StreamServer {
     this.opts.onDrop(stage, reason);
     this.warn.warn(reason, `${this.opts.name}: refused a connection`, { reason, peer: st.ip, ...(detail !== '' ? { detail } : {}) });
     this.clearTimers(st);
-    st.sock.destroy();
+    destroy(st);
   }
 
-  private admit(st: ConnState): void {
+  private admit(st: ConnState, sock: net.Socket): void {
     const handler = this.opts.handler(st.conn);
     st.handler = handler;
-    st.sock.on('data', (chunk: Buffer) => {
+    // The idle timer watches the socket the handler reads (a TLS socket's activity is not the raw socket's).
+    if (this.opts.idleTimeoutMs > 0) {
+      sock.setTimeout(this.opts.idleTimeoutMs);
+      sock.on('timeout', () => this.closeConn(st, 'idle-timeout'));
+    }
+    sock.on('data', (chunk: Buffer) => {
       if (st.reason !== undefined) return;
       handler.data(chunk);
       if (st.reason !== undefined) return;
       if (handler.buffered > this.opts.maxMessageBytes) return this.closeConn(st, 'message-too-large');
       this.messageTimer(st, handler);
     });
-    st.sock.on('end', () => {
+    sock.on('end', () => {
       if (st.reason !== undefined) return;
       if (!st.ended) {
         st.ended = true;
@@ -364,8 +393,7 @@ export class StreamServer {
 
   private clearTimers(st: ConnState): void {
     clearTimeout(st.messageTimer);
-    clearTimeout(st.handshakeTimer);
-    st.messageTimer = st.handshakeTimer = undefined;
+    st.messageTimer = undefined;
   }
 
   /** @internal Via StreamConnection.write. */
@@ -386,8 +414,8 @@ export class StreamServer {
       this.opts.onDrop(stage, reason);
       this.warn.warn(reason, `${this.opts.name}: closed a connection`, { reason, peer: st.ip });
     }
-    if (reason === 'stopped' || reason === 'peer-closed') {
-      if (reason === 'stopped' && st.handler !== undefined && !st.ended) {
+    if ((reason === 'stopped' || reason === 'peer-closed') && st.handler !== undefined) {
+      if (reason === 'stopped' && !st.ended) {
         st.ended = true;
         st.handler.end?.('stopped');
       }
@@ -395,12 +423,13 @@ export class StreamServer {
       // A peer that never closes its side is destroyed by stop() after the grace period; a closed one is done.
       if (reason === 'peer-closed') st.sock.destroy();
     } else {
-      st.sock.destroy();
+      destroy(st);
     }
   }
 
   private finalize(st: ConnState): void {
     if (!this.conns.delete(st)) return;
+    if (this.handshaking.get(tlsKey(st.raw.remoteAddress, st.raw.remotePort)) === st) this.handshaking.delete(tlsKey(st.raw.remoteAddress, st.raw.remotePort));
     if (st.reason === undefined) {
       st.reason = 'closed';
       this.count(this.closed, 'closed');
