@@ -48,6 +48,13 @@ export class RecordingSink implements IngestSink {
     return this.drops.filter((d) => d === key).length;
   }
 
+  /** Drops counted by 'stage/reason'. */
+  dropCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const d of this.drops) out[d] = (out[d] ?? 0) + 1;
+    return out;
+  }
+
   /** The SIP texts delivered, in order. */
   sipTexts(): string[] {
     return this.sips.map((s) => s.data.toString('utf8'));
@@ -60,7 +67,7 @@ export class RecordingSink implements IngestSink {
       const w = { test, resolve: () => undefined as void };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what}; sips=${this.sips.length} medias=${this.medias.length} drops=[${this.drops.join(', ')}]`));
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}; sips=${this.sips.length} medias=${this.medias.length} drops=${JSON.stringify(this.dropCounts())}`));
       }, ms);
       w.resolve = () => {
         clearTimeout(timer);
@@ -77,6 +84,15 @@ export class RecordingSink implements IngestSink {
         w.resolve();
       }
     }
+  }
+}
+
+/** Polls `test` every 10 ms (for state outside the sink: listener stats); rejects after `ms`. */
+export async function eventually(test: () => boolean, ms = 5000, what = 'the condition'): Promise<void> {
+  const t0 = Date.now();
+  while (!test()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

@@ -149,7 +149,7 @@ class ConnectionImpl implements StreamConnection {
   }
 
   close(reason: string): void {
-    this.server.closeConn(this.state(), reason);
+    this.server.closeConn(this.state(), reason, false);
   }
 }
 
@@ -403,13 +403,16 @@ export class StreamServer {
     st.sock.write(data);
   }
 
-  /** @internal Via StreamConnection.close, timers and socket events. The first reason is the one counted. */
-  closeConn(st: ConnState, reason: string): void {
+  /**
+   * @internal Via StreamConnection.close (the handler counted its own drop: byServer false), timers and socket
+   * events. The first reason is the one counted.
+   */
+  closeConn(st: ConnState, reason: string, byServer = true): void {
     if (st.reason !== undefined) return;
     st.reason = reason;
     this.clearTimers(st);
     this.count(this.closed, reason);
-    const stage = CLOSE_DROPS[reason];
+    const stage = byServer ? CLOSE_DROPS[reason] : undefined;
     if (stage !== undefined) {
       this.opts.onDrop(stage, reason);
       this.warn.warn(reason, `${this.opts.name}: closed a connection`, { reason, peer: st.ip });
