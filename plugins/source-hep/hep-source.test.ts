@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { eventually, RecordingSink, startSource, type RunningSource } from '../../test/ingest-recorder';
 import { makeTestPki, opensslUnavailable, type TestPki } from '../../test/tls-pki';
+import { ErrorCodes, isTaplineError } from '../../core/errors';
 import { memoryLogger } from '../../core/log';
 import { PromMetrics } from '../../core/metrics';
 import { HepChunk, HepProtoType } from '../../core/net/hep';
@@ -331,19 +332,49 @@ describe('source-hep: HEP over UDP, TCP and TLS into the IngestSink', function (
       }
       await sink.until(() => sink.sips.length === 2 && sink.drops.length === 2);
       assert.deepEqual(sink.sipTexts(), [invite(1), invite(2)]);
-      assert.match(sink.sips[0]!.origin ?? '', /^hep tls 127\.0\.0\.1:\d+$/);
+      const s = sink.sips[0]!;
+      assert.deepEqual([s.src, s.sport, s.dst, s.dport, s.ts, s.node], ['192.0.2.10', 5060, '198.51.100.20', 5062, TS + 1, { id: 2001, name: 'kamailio-edge-1' }]);
+      assert.match(s.origin ?? '', /^hep tls 127\.0\.0\.1:\d+$/);
       assert.deepEqual(sink.drops, ['auth/client-certificate-missing', 'auth/client-certificate-invalid']);
     });
 
-    it('TLS: garbage inside the TLS stream and a slow record are closed and counted', async () => {
+    it('TLS: garbage, an oversize record, a truncated record and a slow record are each closed and counted', async () => {
       const p = pki!;
-      const { sink, tls: port } = await start({ tcp: { enabled: false, port: 0 }, tls: { enabled: true, port: 0, cert: p.serverCert, key: p.serverKey, requireClientCert: false }, messageTimeoutSec: 0.4 });
+      const { sink, tls: port } = await start({ tcp: { enabled: false, port: 0 }, tls: { enabled: true, port: 0, cert: p.serverCert, key: p.serverKey, requireClientCert: false }, messageTimeoutSec: 0.4, maxMessageBytes: 4000 });
       const g = await tlsConnect(port, 'none');
       g.write('GET / HTTP/1.1\r\n\r\n');
+      const big = await tlsConnect(port, 'none');
+      big.write(hep(2, { payload: 'y'.repeat(5000) }));
       const slow = await tlsConnect(port, 'none');
       slow.write(hep(1).subarray(0, 20));
-      await Promise.all([closed(g), closed(slow)]);
-      assert.deepEqual(sink.drops.sort(), ['limit/message-timeout', 'parse/hep-bad-magic']);
+      await Promise.all([closed(g), closed(big), closed(slow)]);
+      const cut = await tlsConnect(port, 'none');
+      cut.end(hep(3).subarray(0, 40));
+      await closed(cut);
+      await sink.until(() => sink.drops.length === 4);
+      assert.deepEqual(sink.drops.sort(), ['limit/hep-oversize', 'limit/message-timeout', 'parse/hep-bad-magic', 'parse/hep-truncated']);
+      assert.deepEqual(source.listeners().tls!.stats().connections, 0);
+    });
+  });
+
+  it('names a missing certificate file and a port in use, leaving nothing listening', async () => {
+    const bad = new HepSource(options({ tls: { enabled: true, port: 0, cert: '/nonexistent/cert.pem', key: '/nonexistent/key.pem', requireClientCert: false } }), { metrics: new PromMetrics(), log: memoryLogger().log });
+    await assert.rejects(startSource(bad), (e: unknown) => isTaplineError(e, ErrorCodes.LISTENER_CONFIG) && /\/nonexistent\/cert\.pem/.test(e.message));
+    const { tcp: taken } = await start({ udp: { enabled: false, port: 0 } });
+    const free = await new Promise<number>((r) => {
+      const u = dgram.createSocket('udp4');
+      u.bind(0, '127.0.0.1', () => {
+        const port = u.address().port;
+        u.close(() => r(port));
+      });
+    });
+    const clash = new HepSource(options({ udp: { enabled: true, port: free }, tcp: { enabled: true, port: taken } }), { metrics: new PromMetrics(), log: memoryLogger().log });
+    await assert.rejects(startSource(clash), (e: unknown) => isTaplineError(e, ErrorCodes.LISTENER_BIND) && /EADDRINUSE/.test(e.message));
+    // The UDP listener it had started is closed again: the port can be bound.
+    await new Promise<void>((resolve, reject) => {
+      const u = dgram.createSocket('udp4');
+      u.once('error', reject);
+      u.bind(free, '127.0.0.1', () => u.close(() => resolve()));
     });
   });
 
