@@ -88,9 +88,9 @@ export class RecordingSink implements IngestSink {
 }
 
 /** Polls `test` every 10 ms (for state outside the sink: listener stats); rejects after `ms`. */
-export async function eventually(test: () => boolean, ms = 5000, what = 'the condition'): Promise<void> {
+export async function eventually(test: () => boolean | Promise<boolean>, ms = 5000, what = 'the condition'): Promise<void> {
   const t0 = Date.now();
-  while (!test()) {
+  while (!(await test())) {
     if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -1,6 +1,7 @@
 /**
  * What a decoded HEP packet is for the core's ingest: a SIP message with its original addresses and capture time,
- * a media datagram (RTP, raw RTCP), or a counted drop (wrong auth key, a type a recorder has no use for).
+ * a media datagram (RTP, raw RTCP), a sender's keep-alive, or a counted drop (wrong auth key, a type a recorder has
+ * no use for).
  * Shared by every source that receives HEP (source-hep, source-sipfeed).
  */
 import { timingSafeEqual } from 'node:crypto';
@@ -10,6 +11,8 @@ import { HepProtoType, type HepPacket } from './hep';
 export type HepArrival =
   | { kind: 'sip'; sip: SipArrival }
   | { kind: 'media'; media: MediaArrival }
+  /** A packet without payload: a sender's heartbeat (chunk 13 announces its period), nothing lost. */
+  | { kind: 'keepalive' }
   | { kind: 'drop'; stage: DropStage; reason: string };
 
 export interface HepArrivalOptions {
@@ -37,7 +40,7 @@ export function hepArrival(p: HepPacket, opts: HepArrivalOptions): HepArrival {
     if (p.authKey === undefined) return { kind: 'drop', stage: 'auth', reason: 'hep-auth-key-missing' };
     if (p.authKey.length !== opts.authKey.length || !timingSafeEqual(p.authKey, opts.authKey)) return { kind: 'drop', stage: 'auth', reason: 'hep-auth-key-wrong' };
   }
-  if (p.payload.length === 0) return { kind: 'drop', stage: 'parse', reason: 'hep-empty-payload' };
+  if (p.payload.length === 0) return { kind: 'keepalive' };
   const ts = p.ts !== undefined && p.ts > 0 ? p.ts : opts.nowUs;
   const node = captureNode(p);
   if (p.protoType === HepProtoType.SIP) {

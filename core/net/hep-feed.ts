@@ -105,6 +105,8 @@ export class HepFeed {
         this.sink.media(a.media);
         this.delivered++;
         return true;
+      case 'keepalive':
+        return true;
       case 'drop':
         this.sink.drop(a.stage, a.reason);
         return a.stage !== 'auth';

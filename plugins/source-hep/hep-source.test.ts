@@ -186,7 +186,9 @@ describe('source-hep: HEP over UDP, TCP and TLS into the IngestSink', function (
     udpSend(udp, hep(0, { protoType: HepProtoType.RTCP, payload: rtcp, sport: 20001, dport: 30001 }));
     udpSend(udp, hep(0, { protoType: HepProtoType.RTCP, payload: '{"type":200,"ssrc":1}' }));
     udpSend(udp, hep(0, { protoType: HepProtoType.LOG, payload: 'a log line' }));
+    udpSend(udp, hep(0, { payload: '', keepAliveTimer: 5 })); // a heartbeat: received, nothing lost
     await sink.until(() => sink.medias.length === 2 && sink.drops.length === 2);
+    await eventually(async () => /tapline_packets_in_total\{source="source-hep"\} 5/.test(await metrics.registry.metrics()));
     const m = sink.medias.find((x) => x.sport === 20000)!;
     assert.deepEqual({ ...m, payload: m.payload.equals(rtp) }, { ts: TS, proto: 'udp', src: '192.0.2.10', sport: 20000, dst: '198.51.100.20', dport: 30000, payload: true, node: { id: 2001, name: 'kamailio-edge-1' } });
     assert.deepEqual(sink.drops.sort(), ['parse/hep-type-log', 'parse/hep-type-rtcp-json']);
