@@ -190,13 +190,14 @@ describe('feed listeners: hardened TCP/TLS stream server and UDP datagram server
   });
 
   it('keeps a steady feeder whose messages each complete in time, even with partial messages between reads', async () => {
-    const h = await serve({ messageTimeoutMs: 300 });
+    // Each message takes ~300 ms (< the 700 ms timeout); the connection lives 8 × 300 ms, far past one timeout.
+    const h = await serve({ messageTimeoutMs: 700 });
     const c = await connect(h.port);
     for (let i = 0; i < 8; i++) {
       c.write(`msg${i}-first-half `);
-      await sleep(120);
+      await sleep(150);
       c.write(`second-half\nnext-`);
-      await sleep(120);
+      await sleep(150);
       c.write('x\n');
     }
     await until(() => LineHandler.all[0]?.lines.length === 16);

@@ -154,17 +154,19 @@ class ConnectionImpl implements StreamConnection {
 }
 
 const DEFAULT_HANDSHAKE_MS = 10_000;
+const DEFAULT_BACKLOG = 64 * 1024;
+const DEFAULT_GRACE_MS = 2_000;
 
+/** Destroys the socket the handler reads and, under TLS, the TCP socket beneath it. */
 function destroy(st: ConnState): void {
   st.sock.destroy();
   if (st.raw !== st.sock) st.raw.destroy();
 }
 
+/** A connection's name in the TLS server's events: the remote address and port (unique among open connections). */
 function tlsKey(address: string | undefined, port: number | undefined): string {
   return `${address ?? ''}|${port ?? 0}`;
 }
-const DEFAULT_BACKLOG = 64 * 1024;
-const DEFAULT_GRACE_MS = 2_000;
 
 export class StreamServer {
   private server: net.Server | undefined;
