@@ -36,6 +36,13 @@ export const ErrorCodes = {
   FORWARDED_CONFIG: 'TAPLINE_ERR_FORWARDED_CONFIG',
   /** A listener could not bind its UDP port (in use, not permitted, no such address). */
   FORWARDED_LISTEN: 'TAPLINE_ERR_FORWARDED_LISTEN',
+  // Call-control feeds (HEP codec, stream/datagram listeners, source-hep, source-sipfeed)
+  /** encodeHep3() was given something HEP cannot carry (a bad address, a record over 65535 bytes). */
+  HEP_ENCODE: 'TAPLINE_ERR_HEP_ENCODE',
+  /** A listener's options are unusable (a bad CIDR, unreadable certificate files, TLS without a key). */
+  LISTENER_CONFIG: 'TAPLINE_ERR_LISTENER_CONFIG',
+  /** A listener could not bind its address (in use, not available, not permitted). */
+  LISTENER_BIND: 'TAPLINE_ERR_LISTENER_BIND',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -13,6 +13,11 @@ export interface FramerOptions {
   maxBuffer?: number;
   /** Parse messages leniently (see ParseOptions.lenient). */
   lenient?: boolean;
+  /**
+   * Called for each CRLFCRLF keep-alive "ping" between messages (RFC 5626 §4.4.1), in stream order, however the
+   * bytes were split: a server answers each with a CRLF "pong".
+   */
+  onKeepAlive?: () => void;
 }
 
 export type FramerOutput = Array<SipMessage | TaplineError>;
@@ -39,11 +44,15 @@ export class SipStreamFramer {
   private lineOk = false;
   /** Where the empty-line search resumes, relative to `start`. */
   private headScan = 0;
+  private readonly onKeepAlive: (() => void) | undefined;
+  /** How much of "\r\n\r\n" the CR/LF bytes skipped since the last message have matched (0–3). */
+  private pingMatch = 0;
 
   constructor(opts: FramerOptions = {}) {
     this.maxBuffer = Math.max(1024, opts.maxBuffer ?? 1024 * 1024);
     this.lenient = opts.lenient === true;
     this.maxLine = Math.min(this.maxBuffer, SLICE);
+    this.onKeepAlive = opts.onKeepAlive;
   }
 
   /** Bytes held while waiting for the rest of a message. */
@@ -53,7 +62,19 @@ export class SipStreamFramer {
 
   /** Feeds bytes from the stream; returns every message (or framing/parse error) completed by them, in order. */
   push(chunk: Buffer): FramerOutput {
-    const out: FramerOutput = [];
+    return this.feed(chunk, true) as FramerOutput;
+  }
+
+  /**
+   * Like push(), without parsing: each complete message as its own copy of the bytes on the wire (start line to
+   * end of body), for callers that hand messages on as received. Only framing errors are reported.
+   */
+  pushFrames(chunk: Buffer): Array<Buffer | TaplineError> {
+    return this.feed(chunk, false) as Array<Buffer | TaplineError>;
+  }
+
+  private feed(chunk: Buffer, parse: boolean): Array<SipMessage | TaplineError | Buffer> {
+    const out: Array<SipMessage | TaplineError | Buffer> = [];
     let off = 0;
     while (off < chunk.length) {
       if (this.skip > 0) {
@@ -65,7 +86,7 @@ export class SipStreamFramer {
       const piece = chunk.subarray(off, off + SLICE);
       off += piece.length;
       this.append(piece);
-      this.drain(out);
+      this.drain(out, parse);
     }
     return out;
   }
@@ -102,7 +123,7 @@ export class SipStreamFramer {
     this.end += piece.length;
   }
 
-  private reportGarbage(out: FramerOutput): void {
+  private reportGarbage(out: Array<SipMessage | TaplineError | Buffer>): void {
     if (this.garbage === 0) return;
     out.push(framingError(`discarded ${this.garbage} bytes that are not a SIP message`, 'stream-garbage', { bytes: this.garbage }));
     this.garbage = 0;
@@ -111,9 +132,21 @@ export class SipStreamFramer {
   private nextMessage(): void {
     this.lineOk = false;
     this.headScan = 0;
+    this.pingMatch = 0;
   }
 
-  private drain(out: FramerOutput): void {
+  /** Follows skipped CR/LF bytes through "\r\n\r\n"; a complete one is a ping. */
+  private keepAliveByte(b: number): void {
+    const want = this.pingMatch % 2 === 0 ? 13 : 10;
+    if (b === want) this.pingMatch++;
+    else this.pingMatch = b === 13 ? 1 : 0;
+    if (this.pingMatch === 4) {
+      this.pingMatch = 0;
+      this.onKeepAlive?.();
+    }
+  }
+
+  private drain(out: Array<SipMessage | TaplineError | Buffer>, parse: boolean): void {
     for (;;) {
       if (this.skip > 0) {
         const k = Math.min(this.skip, this.end - this.start);
@@ -122,8 +155,12 @@ export class SipStreamFramer {
         if (this.skip > 0) break;
       }
       if (!this.lineOk) {
-        while (this.start < this.end && (this.buf[this.start] === 13 || this.buf[this.start] === 10)) this.start++;
+        while (this.start < this.end && (this.buf[this.start] === 13 || this.buf[this.start] === 10)) {
+          if (this.onKeepAlive !== undefined) this.keepAliveByte(this.buf[this.start] as number);
+          this.start++;
+        }
         if (this.start === this.end) break;
+        this.pingMatch = 0;
       }
       const view = this.buf.subarray(this.start, this.end);
       if (!this.lineOk) {
@@ -176,6 +213,10 @@ export class SipStreamFramer {
       const copy = Buffer.from(view.subarray(0, total));
       this.start += total;
       this.nextMessage();
+      if (!parse) {
+        out.push(copy);
+        continue;
+      }
       try {
         out.push(parseSipMessage(copy, { transport: 'stream', lenient: this.lenient }));
       } catch (e) {

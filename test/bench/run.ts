@@ -30,6 +30,7 @@ const BENCHES: BenchSpec[] = [
   { id: 'sip', module: 'sip-bench', fn: 'benchSip', title: 'SIP parser' },
   { id: 'pcap', module: 'pcap-bench', fn: 'benchPcap', title: 'Capture reading' },
   { id: 'pipeline', module: 'pipeline-bench', fn: 'benchPipeline', title: 'Core pipeline, end to end' },
+  { id: 'hep', module: 'hep-bench', fn: 'benchHep', title: 'HEP feed (decode, stream framing, source-hep over loopback)' },
   // ~80 s of recording + ~125 s of tshark on a 1.4 GB capture (+ ~10 s to generate it on a first run).
   { id: 'recording', module: 'recording-bench', fn: 'benchRecording', title: 'Recording, end to end (record CLI)', timeoutMs: 900_000 },
   // ~90-120 s of recording: clear, SRTP and SRTP on the TypeScript path (+ ~40 s to generate and protect its captures on a first run).

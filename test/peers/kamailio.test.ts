@@ -11,7 +11,7 @@ import { kamailioUnavailable, startKamailio, type KamailioProxy, type SiptraceTa
 import { freePortBlock } from './ports';
 import { startCapture, type Proc } from './proc';
 import { align, channel } from '../audio-compare';
-import { readWav } from '../../core/media/wav';
+import { readWav } from '../../plugins/storage-local/wav';
 
 const unavailable = kamailioUnavailable() ?? baresipUnavailable() ?? sngrepUnavailable() ?? (haveTshark() ? undefined : 'not installed: tshark');
 if (unavailable !== undefined) console.warn(`\n  [tapline] kamailio peer tests skipped: ${unavailable}\n`);
