@@ -35,3 +35,31 @@ describe('allow-list and IP parsing', () => {
     assert.equal(unmapIpv4('::ffff:1'), '::ffff:1');
   });
 });
+
+describe('AllowList: one class for every listener (feeds, forwarded media, the ops endpoint)', () => {
+  it('a peer with no address (a socket already closed) is refused; 0.0.0.0/0 and ::/0 allow everyone', () => {
+    const a = AllowList.parse(['10.0.0.0/8']);
+    assert.equal(a.allows(undefined), false);
+    assert.equal(a.allows('not-an-ip'), false);
+    const all = AllowList.parse(['0.0.0.0/0', '::/0']);
+    assert.ok(all.allows('203.0.113.9') && all.allows('2001:db8::9') && all.allows('::ffff:203.0.113.9'));
+  });
+
+  it('the same peer asked twice in a row gets the same answer (the run cache)', () => {
+    const a = AllowList.parse(['192.0.2.7']);
+    for (let i = 0; i < 3; i++) assert.equal(a.allows('192.0.2.7'), true);
+    for (let i = 0; i < 3; i++) assert.equal(a.allows('192.0.2.8'), false);
+    assert.equal(a.allows('192.0.2.7'), true);
+  });
+
+  it('names every malformed entry at once, with the setting and the error code the caller gives; an empty list can be refused', () => {
+    assert.throws(
+      () => AllowList.parse(['10.0.0.0/8', '10.0.0.0/33', 'example.com', '::1/129', '1.2.3.4/', '1.2.3.4/-1', '300.1.1.1'], { where: 'service.ops.allow', code: ErrorCodes.OPS_CONFIG }),
+      (e: unknown) =>
+        isTaplineError(e, ErrorCodes.OPS_CONFIG) &&
+        e.message.startsWith('service.ops.allow: ') &&
+        JSON.stringify(e.details.bad) === JSON.stringify(["'10.0.0.0/33'", "'example.com'", "'::1/129'", "'1.2.3.4/'", "'1.2.3.4/-1'", "'300.1.1.1'"]),
+    );
+    assert.throws(() => AllowList.parse([], { where: 'service.ops.allow', code: ErrorCodes.OPS_CONFIG, nonEmpty: true }), (e: unknown) => isTaplineError(e, ErrorCodes.OPS_CONFIG) && /empty/.test(e.message));
+  });
+});

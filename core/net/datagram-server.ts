@@ -10,7 +10,7 @@ import type { DropStage } from '../contracts/ingest';
 import { ErrorCodes, TaplineError } from '../errors';
 import type { AllowList } from './allow-list';
 import { unmapIpv4 } from './ip-parse';
-import { RateLimitedLog } from './rate-limited-log';
+import { rateLimited } from '../log-rate-limit';
 
 export interface DatagramPeer {
   address: string;
@@ -40,11 +40,9 @@ export class DatagramServer {
   private socket: dgram.Socket | undefined;
   private received = 0;
   private readonly refused: Record<string, number> = {};
-  private readonly warn: RateLimitedLog;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly opts: DatagramServerOptions) {
-    this.warn = new RateLimitedLog(opts.log);
   }
 
   address(): AddressInfo | undefined {
@@ -91,7 +89,7 @@ export class DatagramServer {
   private refuse(stage: DropStage, reason: string, peer: string): void {
     this.refused[reason] = (this.refused[reason] ?? 0) + 1;
     this.opts.onDrop(stage, reason);
-    this.warn.warn(reason, `${this.opts.name}: dropped a datagram`, { reason, peer });
+    this.warnFlood(reason, `${this.opts.name}: dropped a datagram`, { reason, peer });
   }
 
   stop(): Promise<void> {
@@ -101,5 +99,11 @@ export class DatagramServer {
       s.close(() => resolve());
     });
     return this.stopping;
+  }
+
+  /** A peer's misbehaviour, at most one line per reason every 10 s (the rest are counted in the next line). */
+  private warnFlood(reason: string, msg: string, fields: Record<string, unknown>): void {
+    const log = this.opts.log;
+    if (log !== undefined) rateLimited(log, `${this.opts.name}:${reason}`, { intervalMs: 10_000 }).warn(msg, fields);
   }
 }

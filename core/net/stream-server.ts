@@ -20,7 +20,7 @@ import type { DropStage } from '../contracts/ingest';
 import { ErrorCodes, TaplineError } from '../errors';
 import type { AllowList } from './allow-list';
 import { unmapIpv4 } from './ip-parse';
-import { RateLimitedLog } from './rate-limited-log';
+import { rateLimited } from '../log-rate-limit';
 
 export interface StreamTlsOptions {
   /** PEM certificate (chain) and private key of the server. */
@@ -184,11 +184,9 @@ export class StreamServer {
   private readonly closed: Record<string, number> = {};
   private nextId = 1;
   private stopping: Promise<void> | undefined;
-  private readonly warn: RateLimitedLog;
   private readonly idleWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: StreamServerOptions) {
-    this.warn = new RateLimitedLog(opts.log);
     if (opts.tls?.requestClientCert === true && opts.tls.ca === undefined) {
       // Without a CA Node would accept any certificate from the public roots: not an authentication.
       throw new TaplineError(ErrorCodes.LISTENER_CONFIG, `${opts.name}: client certificates are required but no CA is given to check them against`);
@@ -289,7 +287,7 @@ export class StreamServer {
   private refuseNow(raw: net.Socket, stage: DropStage, reason: string, ip: string): void {
     this.count(this.refused, reason);
     this.opts.onDrop(stage, reason);
-    this.warn.warn(reason, `${this.opts.name}: refused a connection`, { reason, peer: ip });
+    this.warnFlood(reason, `${this.opts.name}: refused a connection`, { reason, peer: ip });
     raw.on('error', () => undefined);
     raw.destroy();
   }
@@ -349,7 +347,7 @@ export class StreamServer {
     st.reason = reason;
     this.count(this.refused, reason);
     this.opts.onDrop(stage, reason);
-    this.warn.warn(reason, `${this.opts.name}: refused a connection`, { reason, peer: st.ip, ...(detail !== '' ? { detail } : {}) });
+    this.warnFlood(reason, `${this.opts.name}: refused a connection`, { reason, peer: st.ip, ...(detail !== '' ? { detail } : {}) });
     this.clearTimers(st);
     destroy(st);
   }
@@ -417,7 +415,7 @@ export class StreamServer {
     const stage = byServer ? CLOSE_DROPS[reason] : undefined;
     if (stage !== undefined) {
       this.opts.onDrop(stage, reason);
-      this.warn.warn(reason, `${this.opts.name}: closed a connection`, { reason, peer: st.ip });
+      this.warnFlood(reason, `${this.opts.name}: closed a connection`, { reason, peer: st.ip });
     }
     if ((reason === 'stopped' || reason === 'peer-closed') && st.handler !== undefined) {
       if (reason === 'stopped' && !st.ended) {
@@ -446,5 +444,11 @@ export class StreamServer {
     else this.perIp.set(st.ip, n);
     this.opts.onConnectionCount?.(this.conns.size);
     if (this.conns.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** A peer's misbehaviour, at most one line per reason every 10 s (the rest are counted in the next line). */
+  private warnFlood(reason: string, msg: string, fields: Record<string, unknown>): void {
+    const log = this.opts.log;
+    if (log !== undefined) rateLimited(log, `${this.opts.name}:${reason}`, { intervalMs: 10_000 }).warn(msg, fields);
   }
 }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCodes, TaplineError } from '../errors';
-import { IpAllowList } from './ip-allow-list';
+import { AllowList } from '../net/allow-list';
 
 export interface OpsOptions {
   enabled: boolean;
@@ -44,7 +44,7 @@ export const OPS_DEFAULTS: Readonly<OpsOptions> = Object.freeze({
 
 /** The options as the server uses them. */
 export interface ResolvedOpsOptions extends Omit<OpsOptions, 'allow' | 'token' | 'tokenFile'> {
-  allow: IpAllowList;
+  allow: AllowList;
   /** SHA-256 of the token (compared in constant time against the hash of what a client sends), or undefined. */
   tokenHash: Buffer | undefined;
   /** Where the token came from, for logs ('config', a file path), never the token. */
@@ -96,7 +96,7 @@ export function resolveOpsOptions(opts: Partial<OpsOptions> = {}, configDir = pr
   const { allow, token: _t, tokenFile: _f, ...rest } = o;
   return {
     ...rest,
-    allow: IpAllowList.parse(allow),
+    allow: AllowList.parse(allow, { where: 'service.ops.allow', code: ErrorCodes.OPS_CONFIG, nonEmpty: true }),
     tokenHash: token === undefined ? undefined : hashToken(token),
     tokenSource,
     warnings,

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { tfwdKeyring, type TfwdKey, type TfwdKeyring } from '../../core/net/tfwd';
-import { AllowList } from './allow-list';
+import { AllowList } from '../../core/net/allow-list';
 import { keysFromFile, keysFromObject } from './keys';
 
 export type ListenerKind = 'tfwd' | 'vxlan' | 'tzsp';
@@ -62,9 +62,9 @@ export function resolveOptions(o: Readonly<SourceForwardedOptions>, configDir: s
     if (!l.enabled) continue;
     let allow: AllowList;
     try {
-      allow = new AllowList(l.allow);
+      allow = AllowList.parse(l.allow, { where: 'allow' });
     } catch (e) {
-      throw new RangeError(`${kind}.allow: ${(e as Error).message}`);
+      throw new RangeError(`${kind}.${(e as Error).message}`);
     }
     listeners.push({ kind, host: l.host, port: l.port, allow });
   }

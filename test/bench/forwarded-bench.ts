@@ -16,7 +16,7 @@ import { createLogger } from '../../core/log';
 import type { DropStage, IngestSink, IpArrival } from '../../core/contracts/ingest';
 import { udpFrames } from '../../plugins/source-generator/net-frames';
 import { ForwardedSource } from '../../plugins/source-forwarded/source';
-import { AllowList } from '../../plugins/source-forwarded/allow-list';
+import { AllowList } from '../../core/net/allow-list';
 import { loadIpPackets, type ForwardPacket } from '../forward-sender';
 import type { BenchResult } from './types';
 
@@ -150,7 +150,7 @@ class CountingSink implements IngestSink {
 async function receiveFromSender(pcap: string, rate: number, seconds: number, mtu: number): Promise<BenchResult[]> {
   const source = new ForwardedSource(
     {
-      listeners: [{ kind: 'tfwd', host: '127.0.0.1', port: 0, allow: new AllowList(['127.0.0.0/8']) }],
+      listeners: [{ kind: 'tfwd', host: '127.0.0.1', port: 0, allow: AllowList.parse(['127.0.0.0/8']) }],
       keys: tfwdKeyring([KEY]),
       authenticate: true,
       recvBufferBytes: 32 << 20,
