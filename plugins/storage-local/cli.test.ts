@@ -205,7 +205,7 @@ describe('storage-local: tapline recordings list / show', () => {
   it('the built command (dist/) lists and shows', function () {
     const repo = repoRoot;
     const cli = path.join(repo, 'dist', 'core', 'cli', 'main.js');
-    const built = [cli, path.join(repo, 'dist', 'core', 'cli', 'recordings.js'), path.join(repo, 'dist', 'plugins', 'storage-local', 'catalogue.js')];
+    const built = [cli, path.join(repo, 'dist', 'plugins', 'storage-local', 'recordings-cli.js'), path.join(repo, 'dist', 'plugins', 'storage-local', 'catalogue.js')];
     if (!built.every((f) => fs.existsSync(f))) {
       console.log('      (skipped: dist/ has no recordings command yet; run `npm run build` first)');
       this.skip();
