@@ -49,8 +49,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
 
   let ops: OpsServer | undefined;
   if (cfg.service.ops.enabled) {
+    // It logs where it listens and how it is restricted.
     ops = await OpsServer.listen(cfg.service.ops, { metrics, readiness: () => service.readiness(), log: log.child({ component: 'ops' }) }, prepared.dir);
-    log.info('ops endpoint listening', { url: ops.url, allow: cfg.service.ops.allow, token: cfg.service.ops.token !== null || cfg.service.ops.tokenFile !== null });
   }
   await service.start();
 
