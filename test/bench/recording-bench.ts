@@ -83,7 +83,7 @@ interface Expected {
   meanConcurrent: number;
 }
 
-function loadGenerator(): { generateCalls: GenerateCalls; file: string } {
+export function loadGenerator(): { generateCalls: GenerateCalls; file: string } {
   const mod = path.resolve(__dirname, '../../plugins/source-generator/generate');
   let file: string;
   try {
@@ -172,7 +172,7 @@ async function warmRead(file: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // Running a command: wall time, peak RSS, CPU time, stdout.
 
-interface CommandRun {
+export interface CommandRun {
   sec: number;
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -212,7 +212,7 @@ function vmHwm(pid: number): number | undefined {
  * the command itself) when there is one, else VmHWM of /proc/<pid>/status polled every 50 ms. `keep` keeps stdout
  * (else it is drained and its lines counted).
  */
-function runCommand(cmd: string, args: string[], opts: { cwd?: string; keep?: boolean } = {}): Promise<CommandRun> {
+export function runCommand(cmd: string, args: string[], opts: { cwd?: string; keep?: boolean } = {}): Promise<CommandRun> {
   const timed = hasGnuTime();
   const timeFile = path.join(os.tmpdir(), `${PREFIX}time-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
   const [file, argv] = timed ? [GNU_TIME, ['-v', '-o', timeFile, cmd, ...args]] : [cmd, args];
@@ -278,7 +278,7 @@ function runCommand(cmd: string, args: string[], opts: { cwd?: string; keep?: bo
 // ---------------------------------------------------------------------------------------------------------------
 // The record command and its checks.
 
-interface SummaryRecording {
+export interface SummaryRecording {
   id: string;
   callId: string;
   audio?: string;
@@ -288,7 +288,7 @@ interface SummaryRecording {
   flags: string[];
 }
 
-interface SummaryDoc {
+export interface SummaryDoc {
   sources: Array<{ label: string; frames: number; warning?: string; error?: string }>;
   calls: unknown[];
   recordings: SummaryRecording[];
@@ -296,20 +296,20 @@ interface SummaryDoc {
   counters: Record<string, number>;
 }
 
-interface RecordRun {
+export interface RecordRun {
   run: CommandRun;
   doc: SummaryDoc;
   profile?: string;
 }
 
-function cliMain(): string {
+export function cliMain(): string {
   const file = path.join(repoRoot(), 'dist', 'core', 'cli', 'main.js');
   if (!fs.existsSync(file)) throw new BenchNotAvailable(`${path.relative(process.cwd(), file)} not found: build first (npx tsc -p tsconfig.json)`);
   return file;
 }
 
 /** `record --pcap FILE --out DIR --no-progress --json` in `work` (a folder with no config file); parses the summary it prints. */
-async function recordCommand(pcap: string, work: string, profileDir?: string): Promise<RecordRun> {
+export async function recordCommand(pcap: string, work: string, profileDir?: string): Promise<RecordRun> {
   const out = path.join(work, 'out');
   const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
   const run = await runCommand(process.execPath, [...nodeArgs, cliMain(), 'record', '--pcap', pcap, '--out', out, '--no-progress', '--json'], { cwd: work, keep: true });

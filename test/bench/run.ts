@@ -3,7 +3,7 @@
  * bench's memory does not show in the next one's RSS, and a stuck bench can be stopped), prints a table with
  * the project's targets beside the results, and writes everything to out/bench/results.json.
  *
- *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded ...] [--pcap FILE]
+ *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded|live ...] [--pcap FILE]
  *   npx tsx test/bench/run.ts pipeline
  *
  * A bench whose module is missing (or that throws BenchNotAvailable) is printed as "not available": the
@@ -36,6 +36,8 @@ const BENCHES: BenchSpec[] = [
   // ~90-120 s of recording: clear, SRTP and SRTP on the TypeScript path (+ ~40 s to generate and protect its captures on a first run).
   { id: 'srtp', module: 'srtp-bench', fn: 'benchSrtp', title: 'SRTP and SILK, end to end (record command)', timeoutMs: 600_000 },
   { id: 'forwarded', module: 'forwarded-bench', fn: 'benchForwarded', title: 'Forwarded media (TFWD encode/decode, sender, source over loopback)' },
+  // ~25 s of record (the reference) + ~190 s of serve under load (+ ~10 s to generate its 0.8 GB capture on a first run).
+  { id: 'live', module: 'live-bench', fn: 'benchLive', title: 'Live: forwarded RTP into serve over loopback, beside record', timeoutMs: 600_000 },
 ];
 
 /** Each bench is meant to take < ~60 s on 2 cores; this only stops one that hangs (a first run also generates its input). */
@@ -141,6 +143,49 @@ export const TARGETS: Target[] = [
     max: 0,
     unit: 'packets',
     source: 'nothing lost receiving 150k packets/s over loopback',
+  },
+  {
+    bench: 'live',
+    matches: (r) => /^live: packets\/s into serve for 60 s/.test(r.name),
+    min: 150_000,
+    unit: 'packets/s',
+    source: 'forwarded RTP into serve at ≥ 150,000 packets/s for 60 s',
+  },
+  {
+    bench: 'live',
+    matches: (r) => /^live: packets lost at \d+k\/s over 60 s/.test(r.name),
+    max: 0,
+    unit: 'packets',
+    source: '0 loss at 150k packets/s for 60 s (kernel drops, TFWD sequence loss, storage queue drops)',
+  },
+  {
+    bench: 'live',
+    matches: (r) => /^live: memory growth, last third vs middle third/.test(r.name),
+    max: 5,
+    unit: '%',
+    source: 'flat memory under steady load (RSS of the last third within 5% of the middle third)',
+  },
+  {
+    bench: 'live',
+    matches: (r) => /^live: overload at 2× the capacity: packets lost and counted/.test(r.name),
+    min: 1,
+    unit: 'packets',
+    source: 'at twice the rate it can take, drops are counted',
+  },
+  {
+    bench: 'live',
+    matches: (r) => /^live: overload survived/.test(r.name),
+    min: 1,
+    unit: 'yes=1',
+    source: 'after the overload serve keeps running (/healthz 200) and records the calls that follow',
+    fatal: true,
+  },
+  {
+    bench: 'live',
+    matches: (r) => /^live: correctness problems/.test(r.name),
+    max: 0,
+    unit: 'problems',
+    source: 'every call sent whole outside the overload recorded whole (every RTP packet, 0 lost)',
   },
 ];
 
