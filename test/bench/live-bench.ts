@@ -1,23 +1,27 @@
 /**
  * The live row: forwarded RTP into `tapline serve` on loopback, beside `record` on the same packets.
  *
- * Input: a generated capture (cached in os.tmpdir()) of 1,730 G.711 calls of 20 s whose starts are spaced so that,
- * folded on its 23-second period and replayed pass after pass (live-tile.ts), ~1,505 calls are talking at any time:
- * ~150,400 RTP packets/s plus their SIP. Each pass is a fresh set of calls (Call-IDs rewritten per pass), so serve
- * sets up, records and finishes ~75 calls a second, as a busy site does, and nothing has to hold the load in memory:
- * the sender (live-sender.ts, its own process) streams the file. SIP goes through TFWD with the RTP, so the calls
- * are real calls that serve records (source-forwarded + codec-g711 + storage-local into a temp folder).
+ * Input: a generated capture (cached in os.tmpdir(), 0.8 GB) of 1,730 G.711 calls of 20 s whose starts are spaced so
+ * that, folded on its 23-second period and replayed pass after pass (live-tile.ts), ~1,505 calls are talking at any
+ * time: ~150,400 RTP packets/s plus their SIP. Each pass is a fresh set of calls (Call-IDs rewritten per pass), so
+ * serve sets up, records and finishes ~75 calls a second, and nothing holds the load in memory: the sender
+ * (live-sender.ts, its own process) streams the file. SIP goes through TFWD with the RTP, so the calls are real calls
+ * that serve records (source-forwarded + codec-g711 + storage-local into a temp folder on os.tmpdir()'s disk:
+ * ~48 MB/s of WAV at full load, ~6 GB over the run, deleted afterwards).
  *
  * The run, from one serve process:
  *   1. ramp-up: the first pass, until every call of the steady state is in progress (~21 s);
  *   2. steady: 60 s at the capture's rate (≥ 150,000 packets/s), then 3 s more before the loss counters are read
  *      (they count the ramp-up too); /proc sampled every 2 s (RSS, CPU of all threads and of the main thread);
  *   3. overload: the rate it can take — the main thread's capacity, packets per main-thread CPU-second in step 2 —
- *      doubled, for 15 s; then back to the capture's rate until the socket's receive queue has drained;
- *   4. after: the capture's rate until every call started after the overload has ended; then the sender stops and
- *      serve gets SIGTERM (it finishes every recording still open).
+ *      doubled, for 15 s (the calls' time runs faster: the sender's speed is raised);
+ *   4. after: back at the calls' own pace, all of them, or — when serve lost packets in step 2 — a share of them
+ *      worth 80% of what it took (the others, in progress ones too, are no longer sent); once the socket's queue has
+ *      drained, until every call started from then on has ended; then the sender stops and serve gets SIGTERM (it
+ *      finishes every recording still open).
  * Then every recording in the catalogue is checked against what was sent: calls that ended before the overload and
- * calls that started after it must each have a complete recording with every RTP packet and nothing lost.
+ * calls that started after it must each have a complete recording with every RTP packet, nothing lost and no audio
+ * dropped by the storage queue.
  *
  * Reference in the same run: `record --pcap` on the same capture (the same packets, one pass), as packets per
  * CPU-second (minus the same command's CPU on a tiny capture: Node and module start-up), against serve's packets
@@ -25,7 +29,8 @@
  *
  * As root, net.core.rmem_max is raised to 64 MiB for the run (restored afterwards) and the listener asks for that
  * much receive buffer (~1 s of traffic at this rate on loopback).
- * TAPLINE_BENCH_CPU_PROF=1 (or a folder) runs serve under `node --cpu-prof` and prints its top functions.
+ * TAPLINE_BENCH_CPU_PROF=1 (or a folder) runs serve under `node --cpu-prof` and prints its top functions by self and
+ * by inclusive time. benchLive({ steadyFraction: 0.5, ... }) runs it with a share of the calls (see LiveBenchOptions).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -35,7 +40,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { BenchNotAvailable, type BenchResult } from './types';
-import { cliMain, loadGenerator, recordCommand, summariseProfile, type RecordRun } from './recording-bench';
+import { cliMain, inclusiveProfile, loadGenerator, recordCommand, summariseProfile, type RecordRun } from './recording-bench';
 import { callSelected, parseInstanceCallId, scanTile, type TileSpec } from './live-tile';
 import type { LiveSenderConfig, LiveSenderReport, SenderCommand, SenderMessage } from './live-sender';
 import { freePort, metricSum, procSample, raiseRmemMax, ServeProcess, udpSocket, writeServeConfig, type ProcSample } from './live-serve';
@@ -270,6 +275,7 @@ interface Counters {
   callsStarted: number;
   callsEnded: number;
   callsActive: number;
+  recordingsActive: number;
   recordingsStarted: number;
   recordingsFinished: number;
   unmatchedRtp: number;
@@ -296,6 +302,7 @@ async function counters(serve: ServeProcess): Promise<Counters> {
     callsStarted: metricSum(t, 'tapline_calls_started_total'),
     callsEnded: metricSum(t, 'tapline_calls_ended_total'),
     callsActive: metricSum(t, 'tapline_calls_active'),
+    recordingsActive: metricSum(t, 'tapline_recordings_active'),
     recordingsStarted: metricSum(t, 'tapline_recordings_started_total'),
     recordingsFinished: metricSum(t, 'tapline_recordings_finished_total'),
     unmatchedRtp: metricSum(t, 'tapline_media_unmatched_packets_total'),
@@ -338,7 +345,8 @@ interface Marks {
   overloadStart: number;
   postStart: number;
   stop: number;
-  /** Share of the calls sent from the end of the overload on (callSelected()). */
+  /** Share of the calls sent until the end of the overload, and from then on (callSelected()). */
+  steadyFraction: number;
   postFraction: number;
 }
 
@@ -361,7 +369,11 @@ interface RecRow {
 interface MetaStats {
   caller?: { packets: number; lost: number };
   callee?: { packets: number; lost: number };
+  flags?: string[];
 }
+
+/** The flag a recording gets when the storage queue dropped some of its audio (core/media/call-recorder.ts). */
+const AUDIO_DROPPED = /audio were dropped/;
 
 function checkRecordings(recDir: string, cap: LiveCapture, marks: Marks): RecordingCheck {
   const P = cap.tile.periodUs;
@@ -405,6 +417,7 @@ function checkRecordings(recDir: string, cap: LiveCapture, marks: Marks): Record
       const gEnd = n * P + c.end;
       if (gStart >= marks.stop) return;
       if (gStart >= marks.postStart && !callSelected(i, marks.postFraction)) return;
+      if (gEnd < marks.overloadStart && !callSelected(i, marks.steadyFraction)) return;
       const recs = found.get(`${n}:${i}`) ?? [];
       if (recs.length > 1) duplicates++;
       const rec = recs[0];
@@ -427,10 +440,13 @@ function checkRecordings(recDir: string, cap: LiveCapture, marks: Marks): Record
         if (phase !== out.overload) inexact.push(`${n}:${i} (metadata not readable)`);
         return;
       }
-      const exact = rec.status === 'complete' && meta.caller?.packets === c.caller && meta.callee?.packets === c.callee && meta.caller.lost === 0 && meta.callee.lost === 0;
+      const dropped = (meta.flags ?? []).some((f) => AUDIO_DROPPED.test(f));
+      const exact = rec.status === 'complete' && meta.caller?.packets === c.caller && meta.callee?.packets === c.callee && meta.caller.lost === 0 && meta.callee.lost === 0 && !dropped;
       if (exact) phase.exact++;
       else if (phase !== out.overload) {
-        inexact.push(`${n}:${i} (${rec.status}, packets ${meta.caller?.packets}/${meta.callee?.packets} of ${c.caller}/${c.callee}, lost ${meta.caller?.lost}/${meta.callee?.lost})`);
+        inexact.push(
+          `${n}:${i} (${rec.status}, packets ${meta.caller?.packets}/${meta.callee?.packets} of ${c.caller}/${c.callee}, lost ${meta.caller?.lost}/${meta.callee?.lost}${dropped ? ', audio dropped by the storage queue' : ''})`,
+        );
       }
     });
   }
@@ -494,6 +510,23 @@ async function recordReference(cap: LiveCapture, work: string): Promise<RecordRe
 
 // ---------------------------------------------------------------------------------------------------------------
 
+/** RSS samples in MiB, with the steady minute in [ ] and the overload in { }. */
+function rssSeries(samples: ProcSample[], steady: [number, number], overload: [number, number]): string {
+  const out: string[] = [];
+  const marks: Array<[number, string]> = [
+    [steady[0], '['],
+    [steady[1], ']'],
+    [overload[0], '{'],
+    [overload[1], '}'],
+  ];
+  for (const s of samples) {
+    while (marks.length > 0 && (marks[0] as [number, string])[0] <= s.t) out.push((marks.shift() as [number, string])[1]);
+    out.push((s.rssBytes / MiB).toFixed(0));
+  }
+  for (const [, m] of marks) out.push(m);
+  return out.join(' ');
+}
+
 function mean(xs: number[]): number {
   return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
 }
@@ -504,9 +537,14 @@ function profileDirFromEnv(): string | undefined {
   return v === '1' ? path.join(os.tmpdir(), `${PREFIX}prof`) : path.resolve(v);
 }
 
-/** Shorter phases, for trying the bench out (the rows then say so in their names: no target matches them). */
+/**
+ * For trying the bench out, and for finding what serve does at a rate it can take: shorter phases (the rows then
+ * say so in their names, and no target matches them), a share of the calls in the ramp-up and steady phases.
+ */
 export interface LiveBenchOptions {
   steadySec?: number;
+  /** Share of the calls sent (callSelected()): the steady rate is this share of the capture's. */
+  steadyFraction?: number;
   overloadSec?: number;
   /** Skip the record reference. */
   noReference?: boolean;
@@ -516,12 +554,14 @@ export interface LiveBenchOptions {
 
 export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResult[]> {
   const steadySec = opts.steadySec ?? STEADY_SEC;
+  const steadyFraction = Math.min(1, opts.steadyFraction ?? 1);
   const overloadSec = opts.overloadSec ?? OVERLOAD_SEC;
   if (process.platform !== 'linux') throw new BenchNotAvailable('the live bench reads /proc (Linux only)');
   const cli = cliMain();
   const cap = await liveCapture();
   const P = cap.tile.periodUs;
   const capRate = cap.frames / (P / 1e6);
+  const loadRate = capRate * steadyFraction;
   const rtpRate = cap.rtpPackets / (P / 1e6);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}run-`));
   const profileDir = profileDirFromEnv();
@@ -567,9 +607,9 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       sampler = setInterval(sample, SAMPLE_MS);
 
       // 1. Ramp-up: until every call of the steady state is in progress.
-      progress(`serve (pid ${servePid}) ready; ramp-up then ${steadySec} s at ${Math.round(capRate)} packets/s`);
+      progress(`serve (pid ${servePid}) ready; ramp-up then ${steadySec} s at ${Math.round(loadRate)} packets/s`);
       const start = now();
-      sender.load(1);
+      sender.load(1, steadyFraction);
       await sleep(cap.maxCallUs / 1000 + 1000);
 
       // 2. Steady.
@@ -580,10 +620,11 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       await sleep(steadySec * 1000);
       const s1 = await sender.mark();
       const p1 = sample();
+      const c1a = await counters(serve);
       const steadyTo = now();
       await sleep(SETTLE_SEC * 1000);
-      const s1b = await sender.mark();
       await sleep(COUNTERS_SETTLE_MS);
+      const s1b = await sender.mark();
       const c1 = await counters(serve);
       if (p0 === undefined || p1 === undefined) throw new Error(`serve (pid ${servePid}) went away during the steady minute: ${serve.stderrTail()}`);
 
@@ -591,7 +632,8 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       const steadyWall = s1.wallSec - s0.wallSec;
       const sentRate = steadyPackets / steadyWall;
       const steadyLoss = c1.seqLost;
-      const received = Math.max(0, steadyPackets - (c1.seqLost - c0.seqLost));
+      // What serve took in over the minute (its counter moves once a second: within ~2% over 60 s).
+      const received = c1a.packetsIn - c0.packetsIn;
       const cpuSec = p1.cpuSec - p0.cpuSec;
       const mainCpu = p1.mainCpuSec - p0.mainCpuSec;
       const mainWait = p1.mainWaitSec - p0.mainWaitSec;
@@ -601,16 +643,17 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       const steadySamples = samples.filter((s) => s.t >= steadyFrom - 0.5 && s.t <= steadyTo + 0.5);
 
       // 3. Overload: twice the rate the main thread can take.
+      if (!(capacity > 0)) throw new Error(`serve took no packets in the steady minute (${received} in, main thread ${mainCpu.toFixed(2)} CPU-s)`);
       const targetRate = 2 * capacity;
-      const speed = Math.min(MAX_SPEED, targetRate / capRate);
+      const speed = Math.min(MAX_SPEED, targetRate / loadRate);
       progress(`steady: ${Math.round(sentRate)} packets/s sent, ${steadyLoss} lost; overload at ${Math.round(targetRate)} packets/s for ${overloadSec} s`);
       const o0 = await sender.mark();
-      sender.load(speed);
+      sender.load(speed, steadyFraction);
       await sleep(overloadSec * 1000);
       const o1 = await sender.mark();
       // Then a rate it takes, at the calls' own pace: all of them, or (when it lost packets at the capture's rate) a
       // share of the calls worth 80% of the rate it took in the steady minute.
-      const postFraction = steadyLoss === 0 ? 1 : Math.min(1, (0.8 * (received / steadyWall)) / capRate);
+      const postFraction = steadyLoss === 0 ? steadyFraction : Math.min(steadyFraction, (0.8 * (received / steadyWall)) / capRate);
       sender.load(1, postFraction);
       const overRate = (o1.packets - o0.packets) / (o1.wallSec - o0.wallSec);
       const pOver = samples[samples.length - 1];
@@ -652,7 +695,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       rmemRestored = rmem.restore();
 
       // Recordings.
-      const check = checkRecordings(path.join(work, 'recordings'), cap, { overloadStart: o0.g, postStart: a0.g, stop: sStop.g, postFraction });
+      const check = checkRecordings(path.join(work, 'recordings'), cap, { overloadStart: o0.g, postStart: a0.g, stop: sStop.g, steadyFraction, postFraction });
       let serveLogErrors = 0;
       try {
         for (const line of fs.readFileSync(path.join(work, 'serve.log'), 'utf8').split('\n')) if (/"level":(50|60)\b|"level":"(error|fatal)"/.test(line)) serveLogErrors++;
@@ -665,6 +708,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       const scenario =
         `${SCENARIO.calls} ${SCENARIO.codec} calls of ${SCENARIO.durationSec} s folded on a ${(P / 1e6).toFixed(2)} s period: ~${Math.round(rtpRate / 100)} calls talking at once, ` +
         `${Math.round(capRate)} packets/s (${Math.round(rtpRate)} RTP + SIP), each pass a fresh set of calls (~${Math.round(SCENARIO.calls / (P / 1e6))} calls set up and finished per second); ` +
+        (steadyFraction < 1 ? `ONLY ${(steadyFraction * 100).toFixed(0)}% of the calls sent (~${Math.round(loadRate)} packets/s); ` : '') +
         `TFWD MTU 1400 with HMAC-SHA256 from one sender process over loopback` +
         (cap.generatedSec === undefined ? ' (cached capture)' : ` (capture generated in ${cap.generatedSec.toFixed(1)} s)`);
       const rcv = `${rmem.note}; listener SO_RCVBUF ${rcvbuf} bytes (the kernel reports twice what it grants)`;
@@ -681,20 +725,28 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       };
       results.push(row1);
       results.push({
-        name: `live: packets lost at ${Math.round(capRate / 1000)}k/s over ${steadySec} s (kernel + sequence + queue)`,
-        value: steadyLoss + c1.queueDrops,
+        name: `live: packets lost at ${Math.round(loadRate / 1000)}k/s over ${steadySec} s (kernel drops, TFWD sequence)`,
+        value: steadyLoss,
         unit: 'packets',
         notes:
-          `from the start of the ramp-up to ${SETTLE_SEC} s after the minute: ${lossText(undefined, c1)}; ` +
-          `serve counted ${c1.packetsIn} packets in of ${s1b.packets} sent by then; calls started ${c1.callsStarted}, ended ${c1.callsEnded}, in progress ${c1.callsActive}; ` +
+          `from the start of the ramp-up to ${SETTLE_SEC} s after the minute: ${lossText(undefined, c1)} (on loopback the sequence loss is the kernel's drops, counted in packets); ` +
+          `serve counted ${c1.packetsIn} packets in of ${s1b.packets} sent by then (its counter moves once a second); calls started ${c1.callsStarted}, ended ${c1.callsEnded}, in progress ${c1.callsActive}; ` +
           `recordings started ${c1.recordingsStarted}, finished ${c1.recordingsFinished}; unmatched RTP ${c1.unmatchedRtp}, media discarded ${c1.discarded}; ` +
           `in the steady window: ${storageText(c0, c1)}; ${rcv}`,
+      });
+      results.push({
+        name: `live: audio chunks dropped by the storage queue at ${Math.round(loadRate / 1000)}k/s over ${steadySec} s`,
+        value: c1.queueDrops,
+        unit: 'chunks',
+        notes:
+          `tapline_drops_total{stage="queue"} from the start of the ramp-up to ${SETTLE_SEC} s after the minute (a dropped chunk is silence in its recording, which is flagged); ` +
+          `in the steady window: ${storageText(c0, c1)}`,
       });
       const perCpu: BenchResult = {
         name: 'live: serve packets per CPU-second (steady minute)',
         value: Math.round(servePerCpu),
         unit: 'packets/s',
-        notes: `${received} packets received ÷ ${cpuSec.toFixed(2)} CPU-s of serve (every thread, user + system, /proc/<pid>/stat) in the minute; reference: ${ref.text}`,
+        notes: `${received} packets taken in (tapline_packets_in_total) ÷ ${cpuSec.toFixed(2)} CPU-s of serve (every thread, user + system, /proc/<pid>/stat) in the minute; reference: ${ref.text}`,
       };
       if (ref.packetsPerCpuSec !== undefined) {
         perCpu.reference = { name: 'record --pcap, same packets', value: Math.round(ref.packetsPerCpuSec), unit: 'packets/s' };
@@ -722,7 +774,9 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         notes:
           `mean RSS ${(mean(mid) / MiB).toFixed(0)} MiB (middle third) → ${(mean(last) / MiB).toFixed(0)} MiB (last third); tolerance ${FLAT_TOLERANCE_PCT}% ` +
           `(V8 grows in steps of MiBs; a leak of what a call holds while it runs, ~100 KiB × 75 calls/s, would add ~150 MiB a third); ` +
-          `RSS every ${SAMPLE_MS / 1000} s from the ramp-up to the end, MiB: ${samples.map((s) => (s.rssBytes / MiB).toFixed(0)).join(' ')}`,
+          `calls in progress ${c0.callsActive} → ${c1a.callsActive}, recordings active ${c0.recordingsActive} → ${c1a.recordingsActive} over the minute ` +
+          `(a call whose BYE was lost stays in progress until dialogs.idleTimeoutSec); ` +
+          `RSS every ${SAMPLE_MS / 1000} s, MiB, [ steady minute ] { overload }: ${rssSeries(samples, [steadyFrom, steadyTo], [o0.at, o1.at])}`,
       });
 
       // Overload.
@@ -733,7 +787,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         value: overloadLoss + (c2.queueDrops - c1.queueDrops),
         unit: 'packets',
         notes:
-          `asked ${Math.round(targetRate)} packets/s (speed ${speed.toFixed(2)} × the capture's rate${speed >= MAX_SPEED ? ', capped' : ''}), the sender reached ${Math.round(overRate)} packets/s for ${(o1.wallSec - o0.wallSec).toFixed(1)} s ` +
+          `asked ${Math.round(targetRate)} packets/s (speed ${speed.toFixed(2)} × the steady rate${speed >= MAX_SPEED ? ', capped' : ''}), the sender reached ${Math.round(overRate)} packets/s for ${(o1.wallSec - o0.wallSec).toFixed(1)} s ` +
           `(at most ${o1.behindMs.toFixed(0)} ms behind its schedule); counted over the overload and the catch-up: ${lossText(c1, c2)} ` +
           `(${overloadKernel} kernel-dropped datagrams ≈ ${Math.round((overloadLoss / Math.max(1, overloadKernel)) * 10) / 10} packets each); ` +
           `receive queue drained ${drainedAfter === undefined ? `NOT within ${DRAIN_MAX_SEC} s` : `${drainedAfter.toFixed(1)} s`} after the overload; ` +
@@ -746,7 +800,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         unit: 'yes=1',
         notes:
           `serve ${alive2 && alive3 ? 'kept running' : 'DIED'}; /healthz ${health2} after the overload, ${health3} at the end; ` +
-          `calls started after the overload (${postFraction < 1 ? `${(postFraction * 100).toFixed(0)}% of them, ~${Math.round(postFraction * capRate)} packets/s` : 'all of them'}) and ended before the stop: ${check.after.recorded} of ${check.after.calls} recorded, ${check.after.exact} with every packet; ` +
+          `calls started after the overload (${postFraction < 1 ? `${(postFraction * 100).toFixed(0)}% of them, ~${Math.round(postFraction * capRate)} packets/s` : 'all of them'}) and ended before the stop: ${check.after.recorded} of ${check.after.calls} recorded, ${check.after.exact} whole (every packet, no audio dropped); ` +
           `loss after the overload: ${lossText(c2, c3)}; calls sent during the overload: ${check.overload.recorded} of ${check.overload.calls} recorded, ${check.overload.exact} whole`,
       });
       const problems = [...check.problems];
@@ -758,7 +812,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         unit: 'problems',
         notes:
           (problems.length === 0 ? 'none: ' : `${problems.join('; ')}. `) +
-          `${check.recordings} recordings in the catalogue; calls ended before the overload: ${check.before.exact} of ${check.before.calls} recorded whole (complete, every RTP packet, 0 lost); ` +
+          `${check.recordings} recordings in the catalogue; calls ended before the overload: ${check.before.exact} of ${check.before.calls} recorded whole (complete, every RTP packet, 0 lost, no audio dropped by the storage queue); ` +
           `after it: ${check.after.exact} of ${check.after.calls}; ${check.cut.recorded} of ${check.cut.calls} calls in progress at the stop recorded (cut short); ` +
           `sender: ${sStop.packets} packets (${sStop.sipPackets} SIP) in ${sStop.datagrams} datagrams over ${sendWall.toFixed(0)} s, ${sStop.pass + 1} passes, ${sStop.cpuSec.toFixed(1)} CPU-s; ` +
           `serve counted ${c3.packetsIn} in; SIGTERM to exit ${stop.sec.toFixed(1)} s with ${c3.callsActive} calls in progress; RSS at the end ${pEnd === undefined ? '?' : (pEnd.rssBytes / MiB).toFixed(0)} MiB; ` +
@@ -769,8 +823,9 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         prof.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
         if (prof[0] !== undefined) {
           const lines = summariseProfile(prof[0], 25);
-          console.log(lines.join('\n'));
-          results.push({ name: 'live: serve CPU profile (under --cpu-prof: slower)', value: 1, unit: 'profile', notes: lines.slice(0, 28).join(' | ') });
+          const incl = inclusiveProfile(prof[0], 30);
+          console.log([...lines, ...incl].join('\n'));
+          results.push({ name: 'live: serve CPU profile (under --cpu-prof: slower)', value: 1, unit: 'profile', notes: [...lines.slice(0, 28), ...incl].join(' | ') });
         }
       }
       return results;

@@ -525,6 +525,64 @@ export function summariseProfile(file: string, top = 20): string[] {
   ];
 }
 
+/**
+ * Top functions of a .cpuprofile by inclusive time (their own and their callees'), as a share of the busy time (idle
+ * excluded): where a pipeline's stages spend it. `only` keeps the functions whose location matches (e.g. the repo's
+ * own files). Recursive frames are counted once per sample.
+ */
+export function inclusiveProfile(file: string, top = 25, only: RegExp = /^(core|plugins)\//): string[] {
+  const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: Array<ProfileNode & { children?: number[] }>; samples: number[]; timeDeltas: number[] };
+  const byId = new Map<number, ProfileNode & { children?: number[] }>();
+  const parent = new Map<number, number>();
+  for (const n of prof.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const root = repoRoot();
+  const maps = new Map<string, SourceMap | null>();
+  const names = new Map<number, string>();
+  const nameOf = (n: ProfileNode): string => {
+    let k = names.get(n.id);
+    if (k === undefined) {
+      const cf = n.callFrame;
+      let url = cf.url.replace(/^file:\/\//, '');
+      let line = cf.lineNumber + 1;
+      if (url.startsWith('/') && url.endsWith('.js')) ({ file: url, line } = sourceLocation(url, cf.lineNumber, cf.columnNumber, maps));
+      if (url.startsWith(root)) url = path.relative(root, url);
+      k = url === '' ? cf.functionName || '(anonymous)' : `${url}:${cf.functionName || '(anonymous)'}:${line}`;
+      names.set(n.id, k);
+    }
+    return k;
+  };
+  const self = new Map<number, number>();
+  let busy = 0;
+  for (let i = 0; i < prof.samples.length; i++) {
+    const id = prof.samples[i] as number;
+    const dt = prof.timeDeltas[i + 1] ?? 0;
+    if (byId.get(id)?.callFrame.functionName === '(idle)') continue;
+    self.set(id, (self.get(id) ?? 0) + dt);
+    busy += dt;
+  }
+  const incl = new Map<string, number>();
+  for (const [id, us] of self) {
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const k = nameOf(byId.get(cur) as ProfileNode);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      incl.set(k, (incl.get(k) ?? 0) + us);
+    }
+  }
+  return [
+    `top ${top} functions by inclusive time (share of ${(busy / 1e6).toFixed(1)} s busy):`,
+    ...[...incl.entries()]
+      .filter(([k]) => only.test(k))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, us]) => `${((us / Math.max(1, busy)) * 100).toFixed(1).padStart(6)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`),
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 export async function benchRecording(): Promise<BenchResult[]> {
