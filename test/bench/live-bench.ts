@@ -41,7 +41,7 @@ import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { BenchNotAvailable, type BenchResult } from './types';
 import { cliMain, inclusiveProfile, loadGenerator, recordCommand, summariseProfile, type RecordRun } from './recording-bench';
-import { callSelected, parseInstanceCallId, scanTile, type TileSpec } from './live-tile';
+import { callSelected, instanceSsrc, parseInstanceCallId, scanTile, type TileSpec } from './live-tile';
 import type { LiveSenderConfig, LiveSenderReport, SenderCommand, SenderMessage } from './live-sender';
 import { freePort, metricSum, procSample, raiseRmemMax, ServeProcess, udpSocket, writeServeConfig, type ProcSample } from './live-serve';
 
@@ -64,8 +64,10 @@ const OVERLOAD_SEC = 15;
 /** Never asked of the sender: beyond this, one process on this machine cannot send anyway. */
 const MAX_SPEED = 4;
 const SAMPLE_MS = 2000;
-/** After the overload, how long serve may take to empty its socket's receive queue. */
-const DRAIN_MAX_SEC = 20;
+/** After the overload, how long serve may take to recover: its socket's receive queue empty and /readyz 200. */
+const DRAIN_MAX_SEC = 30;
+/** After the overload, when serve lost packets at the steady rate: this share of what it took then. */
+const POST_SHARE = 0.5;
 /** Two of source-forwarded's stats sweeps (1 s): sequence gaps are counted lost at the second. */
 const COUNTERS_SETTLE_MS = 2500;
 /**
@@ -81,6 +83,8 @@ const KEY_ID = 1;
 const SECRET_HEX = '6c6976652062656e63682c2074686972747920747769206279746573206b6579';
 const MiB = 1024 * 1024;
 const PREFIX = 'tapline-bench-live-';
+/** Bumped when what is kept beside the cached capture (LiveCapture) changes. */
+const CAPTURE_FORMAT = 2;
 
 function round(v: number, digits: number): number {
   const f = 10 ** digits;
@@ -110,6 +114,9 @@ interface CallTruth {
   end: number;
   caller: number;
   callee: number;
+  /** The generated SSRCs of each direction (each instance carries instanceSsrc() of them). */
+  callerSsrcs: number[];
+  calleeSsrcs: number[];
 }
 
 interface LiveCapture {
@@ -141,6 +148,8 @@ async function generateLive(file: string): Promise<Omit<LiveCapture, 'file' | 'g
       end: c.end - t0,
       caller: c.media.caller?.packetsWritten ?? 0,
       callee: c.media.callee?.packetsWritten ?? 0,
+      callerSsrcs: c.media.caller?.ssrcs ?? [],
+      calleeSsrcs: c.media.callee?.ssrcs ?? [],
     };
     maxCallUs = Math.max(maxCallUs, c.end - c.start);
   }
@@ -163,7 +172,7 @@ async function liveCapture(): Promise<LiveCapture> {
   const h = createHash('sha256').update(JSON.stringify(SCENARIO));
   const dir = path.dirname(gen.file);
   for (const f of fs.readdirSync(dir).sort()) if (/\.(js|ts)$/.test(f) && !f.endsWith('.test.js')) h.update(f).update(fs.readFileSync(path.join(dir, f)));
-  h.update(fs.readFileSync(require.resolve('./live-tile')));
+  h.update(`format ${CAPTURE_FORMAT}`);
   const base = `${PREFIX}${h.digest('hex').slice(0, 16)}`;
   const file = path.join(os.tmpdir(), `${base}.pcap`);
   const meta = path.join(os.tmpdir(), `${base}.json`);
@@ -367,13 +376,19 @@ interface RecRow {
 }
 
 interface MetaStats {
-  caller?: { packets: number; lost: number };
-  callee?: { packets: number; lost: number };
+  caller?: { packets: number; lost: number; ssrcs: number[] };
+  callee?: { packets: number; lost: number; ssrcs: number[] };
   flags?: string[];
 }
 
 /** The flag a recording gets when the storage queue dropped some of its audio (core/media/call-recorder.ts). */
 const AUDIO_DROPPED = /audio were dropped/;
+
+function sameSet(a: number[] | undefined, b: number[]): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((x) => s.has(x));
+}
 
 function checkRecordings(recDir: string, cap: LiveCapture, marks: Marks): RecordingCheck {
   const P = cap.tile.periodUs;
@@ -416,8 +431,8 @@ function checkRecordings(recDir: string, cap: LiveCapture, marks: Marks): Record
       const gStart = n * P + c.start;
       const gEnd = n * P + c.end;
       if (gStart >= marks.stop) return;
-      if (gStart >= marks.postStart && !callSelected(i, marks.postFraction)) return;
-      if (gEnd < marks.overloadStart && !callSelected(i, marks.steadyFraction)) return;
+      // Never sent: not among the share of the calls sent when it would have started.
+      if (!callSelected(i, gStart >= marks.postStart ? marks.postFraction : marks.steadyFraction)) return;
       const recs = found.get(`${n}:${i}`) ?? [];
       if (recs.length > 1) duplicates++;
       const rec = recs[0];
@@ -426,7 +441,9 @@ function checkRecordings(recDir: string, cap: LiveCapture, marks: Marks): Record
         if (rec !== undefined) out.cut.recorded++;
         return;
       }
-      const phase = gEnd < marks.overloadStart ? out.before : gStart >= marks.postStart ? out.after : out.overload;
+      // Before the overload: the call, and the start of its next instance (same addresses and ports), whose INVITE
+      // the overload could lose so that its first packets find only this call's flows. After: started after it.
+      const phase = (n + 1) * P + c.start < marks.overloadStart ? out.before : gStart >= marks.postStart ? out.after : out.overload;
       phase.calls++;
       if (rec === undefined) {
         if (phase !== out.overload) missing.push(`${n}:${i}`);
@@ -441,11 +458,14 @@ function checkRecordings(recDir: string, cap: LiveCapture, marks: Marks): Record
         return;
       }
       const dropped = (meta.flags ?? []).some((f) => AUDIO_DROPPED.test(f));
-      const exact = rec.status === 'complete' && meta.caller?.packets === c.caller && meta.callee?.packets === c.callee && meta.caller.lost === 0 && meta.callee.lost === 0 && !dropped;
+      const ssrcsOk = sameSet(meta.caller?.ssrcs, c.callerSsrcs.map((x) => instanceSsrc(x, n))) && sameSet(meta.callee?.ssrcs, c.calleeSsrcs.map((x) => instanceSsrc(x, n)));
+      const exact =
+        rec.status === 'complete' && meta.caller?.packets === c.caller && meta.callee?.packets === c.callee && meta.caller.lost === 0 && meta.callee.lost === 0 && ssrcsOk && !dropped;
       if (exact) phase.exact++;
       else if (phase !== out.overload) {
         inexact.push(
-          `${n}:${i} (${rec.status}, packets ${meta.caller?.packets}/${meta.callee?.packets} of ${c.caller}/${c.callee}, lost ${meta.caller?.lost}/${meta.callee?.lost}${dropped ? ', audio dropped by the storage queue' : ''})`,
+          `${n}:${i} (${rec.status}, packets ${meta.caller?.packets}/${meta.callee?.packets} of ${c.caller}/${c.callee}, lost ${meta.caller?.lost}/${meta.callee?.lost}` +
+            `${ssrcsOk ? '' : ', SSRCs of another instance'}${dropped ? ', audio dropped by the storage queue' : ''})`,
         );
       }
     });
@@ -651,24 +671,24 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       sender.load(speed, steadyFraction);
       await sleep(overloadSec * 1000);
       const o1 = await sender.mark();
-      // Then a rate it takes, at the calls' own pace: all of them, or (when it lost packets at the capture's rate) a
-      // share of the calls worth 80% of the rate it took in the steady minute.
-      const postFraction = steadyLoss === 0 ? steadyFraction : Math.min(steadyFraction, (0.8 * (received / steadyWall)) / capRate);
+      // Then a rate it takes, at the calls' own pace: all of them, or (when it lost packets at the steady rate) a
+      // share of the calls worth half the rate it took in the steady minute, so that it catches up.
+      const postFraction = steadyLoss === 0 ? steadyFraction : Math.min(steadyFraction, (POST_SHARE * (received / steadyWall)) / capRate);
       sender.load(1, postFraction);
       const overRate = (o1.packets - o0.packets) / (o1.wallSec - o0.wallSec);
       const pOver = samples[samples.length - 1];
-      // Until the socket's queue has drained (serve has caught up), at most DRAIN_MAX_SEC.
+      // Until serve has caught up — its socket's queue drained (for a second) and /readyz 200 (the storage queue
+      // back under half full) — at most DRAIN_MAX_SEC.
       let drainedAfter: number | undefined;
+      let readyAfter: number | undefined;
       const q0 = now();
       let calm = 0;
-      while (now() - q0 < DRAIN_MAX_SEC) {
+      while (now() - q0 < DRAIN_MAX_SEC && (drainedAfter === undefined || readyAfter === undefined)) {
         const u = udpSocket(tfwdPort);
         if (u !== undefined && u.rxQueueBytes < 1 * MiB) {
-          if (++calm >= 4) {
-            drainedAfter = now() - q0;
-            break;
-          }
+          if (++calm >= 4) drainedAfter ??= now() - q0;
         } else calm = 0;
+        if (readyAfter === undefined && (await serve.readyz()) === 200) readyAfter = now() - q0;
         await sleep(250);
       }
       await sleep(COUNTERS_SETTLE_MS);
@@ -784,13 +804,14 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       const overloadKernel = c2.kernelDrops - c1.kernelDrops;
       results.push({
         name: 'live: overload at 2× the capacity: packets lost and counted',
-        value: overloadLoss + (c2.queueDrops - c1.queueDrops),
+        value: overloadLoss,
         unit: 'packets',
         notes:
           `asked ${Math.round(targetRate)} packets/s (speed ${speed.toFixed(2)} × the steady rate${speed >= MAX_SPEED ? ', capped' : ''}), the sender reached ${Math.round(overRate)} packets/s for ${(o1.wallSec - o0.wallSec).toFixed(1)} s ` +
           `(at most ${o1.behindMs.toFixed(0)} ms behind its schedule); counted over the overload and the catch-up: ${lossText(c1, c2)} ` +
           `(${overloadKernel} kernel-dropped datagrams ≈ ${Math.round((overloadLoss / Math.max(1, overloadKernel)) * 10) / 10} packets each); ` +
-          `receive queue drained ${drainedAfter === undefined ? `NOT within ${DRAIN_MAX_SEC} s` : `${drainedAfter.toFixed(1)} s`} after the overload; ` +
+          `after the overload the socket's receive queue drained ${drainedAfter === undefined ? `NOT within ${DRAIN_MAX_SEC} s` : `in ${drainedAfter.toFixed(1)} s`}, ` +
+          `/readyz answered 200 ${readyAfter === undefined ? `NOT within ${DRAIN_MAX_SEC} s` : `after ${readyAfter.toFixed(1)} s`}; ` +
           `serve RSS ${pOver === undefined ? '?' : (pOver.rssBytes / MiB).toFixed(0)} MiB at its end, event-loop lag p99 ${(c2.eventLoopLagP99 * 1000).toFixed(0)} ms; ${storageText(c1, c2)}`,
       });
       const survived = alive2 && alive3 && health2 === 200 && health3 === 200 && check.after.calls > 0 && check.after.recorded === check.after.calls ? 1 : 0;
@@ -812,7 +833,8 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         unit: 'problems',
         notes:
           (problems.length === 0 ? 'none: ' : `${problems.join('; ')}. `) +
-          `${check.recordings} recordings in the catalogue; calls ended before the overload: ${check.before.exact} of ${check.before.calls} recorded whole (complete, every RTP packet, 0 lost, no audio dropped by the storage queue); ` +
+          `${check.recordings} recordings in the catalogue; calls ended (and their next instance started) before the overload: ${check.before.exact} of ${check.before.calls} recorded whole ` +
+          `(complete, every RTP packet, their own SSRCs, 0 lost, no audio dropped by the storage queue); ` +
           `after it: ${check.after.exact} of ${check.after.calls}; ${check.cut.recorded} of ${check.cut.calls} calls in progress at the stop recorded (cut short); ` +
           `sender: ${sStop.packets} packets (${sStop.sipPackets} SIP) in ${sStop.datagrams} datagrams over ${sendWall.toFixed(0)} s, ${sStop.pass + 1} passes, ${sStop.cpuSec.toFixed(1)} CPU-s; ` +
           `serve counted ${c3.packetsIn} in; SIGTERM to exit ${stop.sec.toFixed(1)} s with ${c3.callsActive} calls in progress; RSS at the end ${pEnd === undefined ? '?' : (pEnd.rssBytes / MiB).toFixed(0)} MiB; ` +

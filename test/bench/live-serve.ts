@@ -231,9 +231,19 @@ export class ServeProcess {
     return r.body;
   }
 
+  /** /healthz's status (0 when it does not answer). */
   async healthz(): Promise<number> {
+    return this.status('/healthz');
+  }
+
+  /** /readyz's status: 503 while a source is down or the storage queue is more than half full. */
+  async readyz(): Promise<number> {
+    return this.status('/readyz');
+  }
+
+  private async status(route: string): Promise<number> {
     try {
-      return (await httpGet(`http://127.0.0.1:${this.opsPort}/healthz`, 5000)).status;
+      return (await httpGet(`http://127.0.0.1:${this.opsPort}${route}`, 5000)).status;
     } catch {
       return 0;
     }

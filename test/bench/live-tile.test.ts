@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { readCapture } from '../../core/net/capture-reader';
 import { generateCalls } from '../../plugins/source-generator/generate';
-import { callSelected, instanceCallId, parseInstanceCallId, rewriteCallIds, scanTile, TileReplay } from './live-tile';
+import { callSelected, instanceCallId, instanceSsrc, parseInstanceCallId, rewriteCallIds, scanTile, TileReplay } from './live-tile';
 
 /** Call index of a generated packet, from its caller (10.1.x.y) or callee (10.2.x.y) address. */
 function callOf(ip: Buffer): number {
@@ -65,6 +65,7 @@ describe('live bench: the capture folded on its period (live-tile)', () => {
     const firstReplay = new TileReplay(file, { t0, periodUs: period, layer1Offset: tile.layer1Offset });
     const seen = new Map<string, number[]>();
     const callIds = new Map<string, Set<string>>();
+    const ssrcs = new Map<string, Set<number>>();
     let last = -1;
     const perPass = [0, 0, 0, 0];
     try {
@@ -85,6 +86,10 @@ describe('live bench: the capture folded on its period (live-tile)', () => {
           const ids = callIds.get(key) ?? new Set<string>();
           ids.add(callIdOf(r.packet));
           callIds.set(key, ids);
+        } else {
+          const set = ssrcs.get(key) ?? new Set<number>();
+          set.add(r.packet.readUInt32BE(20 + 8 + 8));
+          ssrcs.set(key, set);
         }
       }
     } finally {
@@ -101,11 +106,15 @@ describe('live bench: the capture folded on its period (live-tile)', () => {
       const c = truth.calls[call] as { start: number };
       generated.set(call, [...(generated.get(call) ?? []), f.ts - c.start]);
     });
-    // The instances replayed whole (0, 1 and 2) are each call as generated, same timing, with a Call-ID of their own.
+    // The instances replayed whole (0, 1 and 2) are each call as generated, same timing, with a Call-ID and SSRCs of their own.
+    assert.notEqual(instanceSsrc(0x12345678, 1), 0x12345678);
+    assert.equal(instanceSsrc(0x12345678, 0), 0x12345678);
     for (const n of [0, 1, 2]) {
       for (const c of truth.calls) {
         assert.deepEqual(seen.get(`${n}:${c.index}`), generated.get(c.index), `instance ${n} of call ${c.index}`);
         assert.deepEqual([...(callIds.get(`${n}:${c.index}`) ?? [])], [instanceCallId(c.callId, n)], `Call-ID of instance ${n} of call ${c.index}`);
+        const want = [c.media.caller, c.media.callee].flatMap((d) => d?.ssrcs ?? []).map((x) => instanceSsrc(x, n));
+        assert.deepEqual([...(ssrcs.get(`${n}:${c.index}`) ?? [])].sort(), want.sort(), `SSRCs of instance ${n} of call ${c.index}`);
       }
     }
   });

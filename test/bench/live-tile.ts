@@ -6,9 +6,9 @@
  * period of a steady state: replayed pass after pass, a call that starts in pass k (layer 0) ends in pass k + 1
  * (layer 1) and the number of calls in progress stays the same. Pass k's packets of layer l belong to call *instance*
  * k − l. Each instance gets a Call-ID of its own — the first six characters of the generated one rewritten as the
- * instance number in hex, same length, so no IP or UDP length changes (the generator writes no UDP checksum) — so
- * every pass is a fresh set of calls on the same addresses, ports and SSRCs, each starting well after the previous
- * instance's BYE. Pass 0 skips layer 1 (the tails of instance −1, which never started): the first pass is the ramp
+ * instance number in hex, same length, so no IP or UDP length changes (the generator writes no UDP checksum) — and
+ * SSRCs of its own (instanceSsrc()), so every pass is a fresh set of calls on the same addresses and ports, each
+ * starting well after the previous instance's BYE. Pass 0 skips layer 1 (the tails of instance −1, which never started): the first pass is the ramp
  * up to the steady state.
  *
  * Replay streams the file through two cursors (layer 0 from the first record, layer 1 from `layer1Offset`) merged by
@@ -35,6 +35,11 @@ export interface TileSpec {
 export function callSelected(index: number, fraction: number): boolean {
   if (fraction >= 1) return true;
   return (Math.imul(index + 1, 0x9e3779b1) >>> 0) / 4294967296 < fraction;
+}
+
+/** The SSRC instance `instance` of a generated stream carries (instance 0 keeps the generated one). */
+export function instanceSsrc(ssrc: number, instance: number): number {
+  return (ssrc ^ Math.imul(instance, 0x9e3779b1)) >>> 0;
 }
 
 /** Hex digits of the instance number written over the start of each Call-ID. */
@@ -300,10 +305,16 @@ export class TileReplay {
       const at = src === p0 || src === p1 ? ip + 14 : dst === p0 || dst === p1 ? ip + 18 : -1;
       if (at < 0) throw new Error(`record at byte ${c.recordOffset} is from no generated call (neither address has a caller or callee prefix)`);
       this.call = b.readUInt16BE(at) - 1;
+      const n = ipEnd - ip;
       if (this.sip) {
-        const n = ipEnd - ip;
         b.copy(this.scratch, 0, ip, ipEnd);
         if (rewriteCallIds(this.scratch, ihl + 8, n, instance) === 0) throw new Error(`SIP packet at byte ${c.recordOffset} has no Call-ID header`);
+        this.packet = this.scratch.subarray(0, n);
+      } else if (udp && n >= ihl + 8 + 12 && ((b[ip + ihl + 8] as number) & 0xc0) === 0x80) {
+        // RTP: the instance's own SSRC, as a new call on the same ports would have.
+        b.copy(this.scratch, 0, ip, ipEnd);
+        const at = ihl + 8 + 8;
+        this.scratch.writeUInt32BE(instanceSsrc(this.scratch.readUInt32BE(at), instance), at);
         this.packet = this.scratch.subarray(0, n);
       } else {
         this.packet = b.subarray(ip, ipEnd);
