@@ -32,30 +32,21 @@
  * TAPLINE_BENCH_CPU_PROF=1 (or a folder) runs serve under `node --cpu-prof` and prints its top functions by self and
  * by inclusive time. benchLive({ steadyFraction: 0.5, ... }) runs it with a share of the calls (see LiveBenchOptions).
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import Database from 'better-sqlite3';
 import { BenchNotAvailable, type BenchResult } from './types';
 import { cliMain, inclusiveProfile, loadGenerator, recordCommand, summariseProfile, type RecordRun } from './recording-bench';
-import { callSelected, instanceSsrc, parseInstanceCallId, scanTile, type TileSpec } from './live-tile';
-import type { LiveSenderConfig, LiveSenderReport, SenderCommand, SenderMessage } from './live-sender';
-import { freePort, metricSum, procSample, raiseRmemMax, ServeProcess, udpSocket, writeServeConfig, type ProcSample } from './live-serve';
+import { LIVE_PREFIX, liveCapture, SCENARIO, SIP_PORT, type LiveCapture } from './live-capture';
+import { checkRecordings } from './live-check';
+import { LiveSender } from './live-sender';
+import { freePort, lossText, metricSum, procSample, raiseRmemMax, readCounters, ServeProcess, storageText, udpSocket, writeServeConfig, type ProcSample } from './live-serve';
 
 type GeneratorOptions = import('../../plugins/source-generator/scenario').GeneratorOptions;
 
-/**
- * 1,535 calls overlap from INVITE to BYE (0.4 s ringing + 20 s talk), i.e. 1,505 talking: 2 × 50 RTP packets/s each.
- * 1,730 calls spaced 13.29 ms apart make the 22.99 s period, longer than a call (20.41 s) plus 2.5 s.
- */
-const SCENARIO = { calls: 1730, concurrency: 1535, durationSec: 20, ringMs: 400, codec: 'PCMU', seed: 11 } as const satisfies GeneratorOptions;
+/** The same record command on this capture gives its fixed cost (Node, modules, SQLite), subtracted from its CPU. */
 const TINY = { calls: 2, concurrency: 2, durationSec: 2, codec: 'PCMU', seed: 1 } as const satisfies GeneratorOptions;
-const SIP_PORT = 5060;
-/** A call instance must end this long before the next instance of the same call starts (same ports and SSRCs). */
-const MIN_GAP_US = 2_000_000;
 
 const STEADY_SEC = 60;
 /** Still at the steady rate after the 60 s: drops of the last second reach the counters before they are read. */
@@ -82,9 +73,6 @@ const RCVBUF = 64 * 1024 * 1024;
 const KEY_ID = 1;
 const SECRET_HEX = '6c6976652062656e63682c2074686972747920747769206279746573206b6579';
 const MiB = 1024 * 1024;
-const PREFIX = 'tapline-bench-live-';
-/** Bumped when what is kept beside the cached capture (LiveCapture) changes. */
-const CAPTURE_FORMAT = 2;
 
 function round(v: number, digits: number): number {
   const f = 10 ** digits;
@@ -101,381 +89,6 @@ function progress(msg: string): void {
 
 function now(): number {
   return performance.now() / 1000;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The capture.
-
-interface CallTruth {
-  /** Call-ID without its first INSTANCE_DIGITS characters (what a rewritten Call-ID keeps). */
-  suffix: string;
-  /** INVITE and last frame, µs from the tile origin (the first call's INVITE). */
-  start: number;
-  end: number;
-  caller: number;
-  callee: number;
-  /** The generated SSRCs of each direction (each instance carries instanceSsrc() of them). */
-  callerSsrcs: number[];
-  calleeSsrcs: number[];
-}
-
-interface LiveCapture {
-  file: string;
-  tile: TileSpec;
-  frames: number;
-  rtpPackets: number;
-  sipMessages: number;
-  calls: CallTruth[];
-  /** Longest call, first to last frame, µs. */
-  maxCallUs: number;
-  generatedSec?: number;
-}
-
-async function generateLive(file: string): Promise<Omit<LiveCapture, 'file' | 'generatedSec'>> {
-  const truth = await loadGenerator().generateCalls({ ...SCENARIO }, file);
-  const first = truth.calls[0];
-  if (first === undefined) throw new Error('the generator wrote no call');
-  const t0 = first.start;
-  const spacing = (SCENARIO.ringMs * 1000 + SCENARIO.durationSec * 1e6) / SCENARIO.concurrency;
-  const periodUs = Math.round(SCENARIO.calls * spacing);
-  const calls: CallTruth[] = [];
-  let maxCallUs = 0;
-  for (const c of truth.calls) {
-    if (c.disposition !== 'answered') throw new Error(`call ${c.index} is ${c.disposition}: the live bench wants answered calls only`);
-    calls[c.index] = {
-      suffix: c.callId.slice(6),
-      start: c.start - t0,
-      end: c.end - t0,
-      caller: c.media.caller?.packetsWritten ?? 0,
-      callee: c.media.callee?.packetsWritten ?? 0,
-      callerSsrcs: c.media.caller?.ssrcs ?? [],
-      calleeSsrcs: c.media.callee?.ssrcs ?? [],
-    };
-    maxCallUs = Math.max(maxCallUs, c.end - c.start);
-  }
-  if (maxCallUs + MIN_GAP_US > periodUs) throw new Error(`calls last ${maxCallUs} µs: too long for the ${periodUs} µs period`);
-  const scan = scanTile(file, t0, periodUs);
-  if (scan.records !== truth.totals.frames) throw new Error(`scanned ${scan.records} records, the generator wrote ${truth.totals.frames}`);
-  return {
-    tile: { t0, periodUs, layer1Offset: scan.layer1Offset },
-    frames: truth.totals.frames,
-    rtpPackets: truth.totals.rtpPackets,
-    sipMessages: truth.totals.sipMessages,
-    calls,
-    maxCallUs,
-  };
-}
-
-/** Generated once into os.tmpdir() and reused while the scenario and the generator's and tile's sources stay the same. */
-async function liveCapture(): Promise<LiveCapture> {
-  const gen = loadGenerator();
-  const h = createHash('sha256').update(JSON.stringify(SCENARIO));
-  const dir = path.dirname(gen.file);
-  for (const f of fs.readdirSync(dir).sort()) if (/\.(js|ts)$/.test(f) && !f.endsWith('.test.js')) h.update(f).update(fs.readFileSync(path.join(dir, f)));
-  h.update(`format ${CAPTURE_FORMAT}`);
-  const base = `${PREFIX}${h.digest('hex').slice(0, 16)}`;
-  const file = path.join(os.tmpdir(), `${base}.pcap`);
-  const meta = path.join(os.tmpdir(), `${base}.json`);
-  if (fs.existsSync(file) && fs.existsSync(meta)) return { file, ...(JSON.parse(fs.readFileSync(meta, 'utf8')) as Omit<LiveCapture, 'file'>) };
-  for (const f of fs.readdirSync(os.tmpdir())) {
-    if (f.startsWith(PREFIX) && /\.(pcap|json)$/.test(f) && !f.includes('.partial-')) fs.rmSync(path.join(os.tmpdir(), f), { force: true });
-  }
-  const tmp = path.join(os.tmpdir(), `${base}.partial-${process.pid}.pcap`);
-  const t0 = now();
-  try {
-    const cap = await generateLive(tmp);
-    fs.writeFileSync(meta, JSON.stringify(cap));
-    fs.renameSync(tmp, file);
-    return { file, ...cap, generatedSec: now() - t0 };
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The sender process.
-
-class Sender {
-  private readonly waiting = new Map<string, (r: LiveSenderReport) => void>();
-  private marks = 0;
-  private stopped: ((r: LiveSenderReport) => void) | undefined;
-  private failure: string | undefined;
-  private readonly ready: Promise<void>;
-
-  private constructor(readonly child: ChildProcess) {
-    let onReady!: () => void;
-    let onFail!: (e: Error) => void;
-    this.ready = new Promise<void>((res, rej) => {
-      onReady = res;
-      onFail = rej;
-    });
-    child.on('message', (m: SenderMessage) => {
-      if (m.kind === 'ready') onReady();
-      else if (m.kind === 'mark') this.waiting.get(m.id)?.(m.report);
-      else if (m.kind === 'stopped') this.stopped?.(m.report);
-      else {
-        this.failure = m.message;
-        onFail(new Error(`live sender: ${m.message}`));
-      }
-    });
-    child.on('exit', (code) => {
-      if (code !== 0 && code !== null) onFail(new Error(`live sender exited with ${code}${this.failure === undefined ? '' : `: ${this.failure}`}`));
-    });
-  }
-
-  static async start(cfg: LiveSenderConfig): Promise<Sender> {
-    const child = fork(require.resolve('./live-sender'), [JSON.stringify(cfg)], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: process.execArgv.filter((a) => a !== '--expose-gc'),
-    });
-    const s = new Sender(child);
-    await s.ready;
-    return s;
-  }
-
-  private send(c: SenderCommand): void {
-    if (this.failure !== undefined) throw new Error(`live sender failed: ${this.failure}`);
-    this.child.send(c);
-  }
-
-  load(speed: number, fraction = 1): void {
-    this.send({ cmd: 'load', speed, fraction });
-  }
-
-  mark(): Promise<LiveSenderReport & { at: number }> {
-    const id = String(++this.marks);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('live sender did not answer within 10 s')), 10_000);
-      this.waiting.set(id, (r) => {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-        resolve({ ...r, at: now() });
-      });
-      this.send({ cmd: 'mark', id });
-    });
-  }
-
-  stop(): Promise<LiveSenderReport & { at: number }> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('live sender did not stop within 30 s')), 30_000);
-      this.stopped = (r) => {
-        clearTimeout(timer);
-        resolve({ ...r, at: now() });
-      };
-      this.send({ cmd: 'stop' });
-    });
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Counters read from /metrics.
-
-interface Counters {
-  at: number;
-  packetsIn: number;
-  kernelDrops: number;
-  seqLost: number;
-  queueDrops: number;
-  otherDrops: number;
-  callsStarted: number;
-  callsEnded: number;
-  callsActive: number;
-  recordingsActive: number;
-  recordingsStarted: number;
-  recordingsFinished: number;
-  unmatchedRtp: number;
-  discarded: number;
-  sipMessages: number;
-  eventLoopLagP99: number;
-  /** Storage operations done, and their summed time, by op (tapline_storage_write_seconds). */
-  storage: Record<string, { count: number; sec: number }>;
-  storageQueueBytes: number;
-}
-
-async function counters(serve: ServeProcess): Promise<Counters> {
-  const t = await serve.metrics();
-  const drops = metricSum(t, 'tapline_drops_total');
-  const kernel = metricSum(t, 'tapline_drops_total', { stage: 'kernel' });
-  const queue = metricSum(t, 'tapline_drops_total', { stage: 'queue' });
-  return {
-    at: now(),
-    packetsIn: metricSum(t, 'tapline_packets_in_total', { source: 'tfwd' }),
-    kernelDrops: kernel,
-    seqLost: metricSum(t, 'tapline_forwarded_lost_total'),
-    queueDrops: queue,
-    otherDrops: drops - kernel - queue,
-    callsStarted: metricSum(t, 'tapline_calls_started_total'),
-    callsEnded: metricSum(t, 'tapline_calls_ended_total'),
-    callsActive: metricSum(t, 'tapline_calls_active'),
-    recordingsActive: metricSum(t, 'tapline_recordings_active'),
-    recordingsStarted: metricSum(t, 'tapline_recordings_started_total'),
-    recordingsFinished: metricSum(t, 'tapline_recordings_finished_total'),
-    unmatchedRtp: metricSum(t, 'tapline_media_unmatched_packets_total'),
-    discarded: metricSum(t, 'tapline_media_discarded_packets_total'),
-    sipMessages: metricSum(t, 'tapline_sip_messages_total'),
-    eventLoopLagP99: metricSum(t, 'tapline_nodejs_eventloop_lag_p99_seconds'),
-    storage: Object.fromEntries(
-      STORAGE_OPS.map((op) => [op, { count: metricSum(t, 'tapline_storage_write_seconds_count', { op }), sec: metricSum(t, 'tapline_storage_write_seconds_sum', { op }) }]),
-    ),
-    storageQueueBytes: metricSum(t, 'tapline_storage_queue_bytes'),
-  };
-}
-
-const STORAGE_OPS = ['open', 'openAudio', 'audio', 'update', 'close'];
-
-/** Storage operations between two readings: count × mean time, and the share of the wall time they took (one worker). */
-function storageText(a: Counters | undefined, b: Counters): string {
-  const wall = b.at - (a?.at ?? b.at - 1);
-  let busy = 0;
-  const parts: string[] = [];
-  for (const op of STORAGE_OPS) {
-    const n = (b.storage[op]?.count ?? 0) - (a?.storage[op]?.count ?? 0);
-    const sec = (b.storage[op]?.sec ?? 0) - (a?.storage[op]?.sec ?? 0);
-    busy += sec;
-    if (n > 0) parts.push(`${op} ${n} × ${((sec / n) * 1000).toFixed(2)} ms`);
-  }
-  return `storage ops ${parts.join(', ')} (${((busy / wall) * 100).toFixed(0)}% of the time in storage calls; ${(b.storageQueueBytes / MiB).toFixed(1)} MiB queued at the end)`;
-}
-
-function lossText(a: Counters | undefined, b: Counters): string {
-  const d = (k: 'seqLost' | 'kernelDrops' | 'queueDrops' | 'otherDrops'): number => b[k] - (a?.[k] ?? 0);
-  return `TFWD sequence loss ${d('seqLost')} packets, kernel drops ${d('kernelDrops')} datagrams, storage queue drops ${d('queueDrops')}, other drops ${d('otherDrops')}`;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Checking the recordings against what was sent.
-
-interface Marks {
-  /** Global tile times, µs: packets before these had been sent when the phase began. */
-  overloadStart: number;
-  postStart: number;
-  stop: number;
-  /** Share of the calls sent until the end of the overload, and from then on (callSelected()). */
-  steadyFraction: number;
-  postFraction: number;
-}
-
-interface RecordingCheck {
-  problems: string[];
-  before: { calls: number; recorded: number; exact: number };
-  overload: { calls: number; recorded: number; exact: number };
-  after: { calls: number; recorded: number; exact: number };
-  cut: { calls: number; recorded: number };
-  recordings: number;
-  unexpected: number;
-}
-
-interface RecRow {
-  call_id: string;
-  status: string;
-  metadata: string;
-}
-
-interface MetaStats {
-  caller?: { packets: number; lost: number; ssrcs: number[] };
-  callee?: { packets: number; lost: number; ssrcs: number[] };
-  flags?: string[];
-}
-
-/** The flag a recording gets when the storage queue dropped some of its audio (core/media/call-recorder.ts). */
-const AUDIO_DROPPED = /audio were dropped/;
-
-function sameSet(a: number[] | undefined, b: number[]): boolean {
-  if (a === undefined || a.length !== b.length) return false;
-  const s = new Set(a);
-  return b.every((x) => s.has(x));
-}
-
-function checkRecordings(recDir: string, cap: LiveCapture, marks: Marks): RecordingCheck {
-  const P = cap.tile.periodUs;
-  const bySuffix = new Map<string, number>();
-  cap.calls.forEach((c, i) => bySuffix.set(c.suffix, i));
-  const db = new Database(path.join(recDir, 'catalogue.sqlite'), { readonly: true, fileMustExist: true });
-  let rows: RecRow[];
-  try {
-    rows = db.prepare<[], RecRow>('SELECT call_id, status, metadata FROM recordings').all();
-  } finally {
-    db.close();
-  }
-  const found = new Map<string, RecRow[]>();
-  let unexpected = 0;
-  for (const r of rows) {
-    const p = parseInstanceCallId(r.call_id);
-    const i = p === undefined ? undefined : bySuffix.get(p.suffix);
-    if (p === undefined || i === undefined) {
-      unexpected++;
-      continue;
-    }
-    const k = `${p.instance}:${i}`;
-    found.set(k, [...(found.get(k) ?? []), r]);
-  }
-  const out: RecordingCheck = {
-    problems: [],
-    before: { calls: 0, recorded: 0, exact: 0 },
-    overload: { calls: 0, recorded: 0, exact: 0 },
-    after: { calls: 0, recorded: 0, exact: 0 },
-    cut: { calls: 0, recorded: 0 },
-    recordings: rows.length,
-    unexpected,
-  };
-  const missing: string[] = [];
-  const inexact: string[] = [];
-  let duplicates = 0;
-  const lastInstance = Math.floor(marks.stop / P);
-  for (let n = 0; n <= lastInstance; n++) {
-    cap.calls.forEach((c, i) => {
-      const gStart = n * P + c.start;
-      const gEnd = n * P + c.end;
-      if (gStart >= marks.stop) return;
-      // Never sent: not among the share of the calls sent when it would have started.
-      if (!callSelected(i, gStart >= marks.postStart ? marks.postFraction : marks.steadyFraction)) return;
-      const recs = found.get(`${n}:${i}`) ?? [];
-      if (recs.length > 1) duplicates++;
-      const rec = recs[0];
-      if (gEnd >= marks.stop) {
-        out.cut.calls++;
-        if (rec !== undefined) out.cut.recorded++;
-        return;
-      }
-      // Before the overload: the call, and the start of its next instance (same addresses and ports), whose INVITE
-      // the overload could lose so that its first packets find only this call's flows. After: started after it.
-      const phase = (n + 1) * P + c.start < marks.overloadStart ? out.before : gStart >= marks.postStart ? out.after : out.overload;
-      phase.calls++;
-      if (rec === undefined) {
-        if (phase !== out.overload) missing.push(`${n}:${i}`);
-        return;
-      }
-      phase.recorded++;
-      let meta: MetaStats;
-      try {
-        meta = JSON.parse(fs.readFileSync(path.resolve(recDir, rec.metadata), 'utf8')) as MetaStats;
-      } catch {
-        if (phase !== out.overload) inexact.push(`${n}:${i} (metadata not readable)`);
-        return;
-      }
-      const dropped = (meta.flags ?? []).some((f) => AUDIO_DROPPED.test(f));
-      const ssrcsOk = sameSet(meta.caller?.ssrcs, c.callerSsrcs.map((x) => instanceSsrc(x, n))) && sameSet(meta.callee?.ssrcs, c.calleeSsrcs.map((x) => instanceSsrc(x, n)));
-      const exact =
-        rec.status === 'complete' && meta.caller?.packets === c.caller && meta.callee?.packets === c.callee && meta.caller.lost === 0 && meta.callee.lost === 0 && ssrcsOk && !dropped;
-      if (exact) phase.exact++;
-      else if (phase !== out.overload) {
-        inexact.push(
-          `${n}:${i} (${rec.status}, packets ${meta.caller?.packets}/${meta.callee?.packets} of ${c.caller}/${c.callee}, lost ${meta.caller?.lost}/${meta.callee?.lost}` +
-            `${ssrcsOk ? '' : ', SSRCs of another instance'}${dropped ? ', audio dropped by the storage queue' : ''})`,
-        );
-      }
-    });
-  }
-  const few = (l: string[]): string => `${l.slice(0, 3).join(', ')}${l.length > 3 ? ', …' : ''}`;
-  if (missing.length > 0) out.problems.push(`${missing.length} calls sent whole outside the overload have no recording (instance:call ${few(missing)})`);
-  if (inexact.length > 0) out.problems.push(`${inexact.length} recordings of calls sent whole outside the overload are incomplete: ${few(inexact)}`);
-  if (duplicates > 0) out.problems.push(`${duplicates} calls recorded more than once`);
-  if (unexpected > 0) out.problems.push(`${unexpected} recordings of calls that were never sent`);
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -554,7 +167,7 @@ function mean(xs: number[]): number {
 function profileDirFromEnv(): string | undefined {
   const v = process.env.TAPLINE_BENCH_CPU_PROF;
   if (v === undefined || v === '' || v === '0') return undefined;
-  return v === '1' ? path.join(os.tmpdir(), `${PREFIX}prof`) : path.resolve(v);
+  return v === '1' ? path.join(os.tmpdir(), `${LIVE_PREFIX}prof`) : path.resolve(v);
 }
 
 /**
@@ -583,7 +196,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
   const capRate = cap.frames / (P / 1e6);
   const loadRate = capRate * steadyFraction;
   const rtpRate = cap.rtpPackets / (P / 1e6);
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}run-`));
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), `${LIVE_PREFIX}run-`));
   const profileDir = profileDirFromEnv();
   const load0 = os.loadavg()[0] ?? 0;
   try {
@@ -597,7 +210,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
     const rmem = raiseRmemMax(RCVBUF);
     let rmemRestored = '';
     let serve: ServeProcess | undefined;
-    let sender: Sender | undefined;
+    let sender: LiveSender | undefined;
     const samples: ProcSample[] = [];
     let sampler: NodeJS.Timeout | undefined;
     try {
@@ -608,7 +221,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       serve = await ServeProcess.start(cli, config, opsPort, profileDir === undefined ? {} : { cpuProfDir: profileDir });
       const servePid = serve.pid;
       const rcvbuf = metricSum(await serve.metrics(), 'tapline_forwarded_rcvbuf_bytes');
-      sender = await Sender.start({
+      sender = await LiveSender.start({
         pcap: cap.file,
         tile: cap.tile,
         sipPort: SIP_PORT,
@@ -634,18 +247,18 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
 
       // 2. Steady.
       const s0 = await sender.mark();
-      const c0 = await counters(serve);
+      const c0 = await readCounters(serve);
       const p0 = sample();
       const steadyFrom = now();
       await sleep(steadySec * 1000);
       const s1 = await sender.mark();
       const p1 = sample();
-      const c1a = await counters(serve);
+      const c1a = await readCounters(serve);
       const steadyTo = now();
       await sleep(SETTLE_SEC * 1000);
       await sleep(COUNTERS_SETTLE_MS);
       const s1b = await sender.mark();
-      const c1 = await counters(serve);
+      const c1 = await readCounters(serve);
       if (p0 === undefined || p1 === undefined) throw new Error(`serve (pid ${servePid}) went away during the steady minute: ${serve.stderrTail()}`);
 
       const steadyPackets = s1.packets - s0.packets;
@@ -692,7 +305,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         await sleep(250);
       }
       await sleep(COUNTERS_SETTLE_MS);
-      const c2 = await counters(serve);
+      const c2 = await readCounters(serve);
       const health2 = await serve.healthz();
       const alive2 = serve.running;
 
@@ -703,7 +316,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       const sStop = await sender.stop();
       const sendWall = now() - start;
       await sleep(COUNTERS_SETTLE_MS);
-      const c3 = await counters(serve);
+      const c3 = await readCounters(serve);
       const health3 = await serve.healthz();
       const alive3 = serve.running;
       const pEnd = sample();
@@ -822,7 +435,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         notes:
           `serve ${alive2 && alive3 ? 'kept running' : 'DIED'}; /healthz ${health2} after the overload, ${health3} at the end; ` +
           `calls started after the overload (${postFraction < 1 ? `${(postFraction * 100).toFixed(0)}% of them, ~${Math.round(postFraction * capRate)} packets/s` : 'all of them'}) and ended before the stop: ${check.after.recorded} of ${check.after.calls} recorded, ${check.after.exact} whole (every packet, no audio dropped); ` +
-          `loss after the overload: ${lossText(c2, c3)}; calls sent during the overload: ${check.overload.recorded} of ${check.overload.calls} recorded, ${check.overload.exact} whole`,
+          `loss after the overload: ${lossText(c2, c3)}; ${storageText(c2, c3)}; calls sent during the overload: ${check.overload.recorded} of ${check.overload.calls} recorded, ${check.overload.exact} whole`,
       });
       const problems = [...check.problems];
       if (serveLogErrors > 0) problems.push(`${serveLogErrors} error lines in serve's log`);

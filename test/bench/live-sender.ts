@@ -1,7 +1,7 @@
 /**
- * The live bench's sender, run as its own process (forked with IPC by live-bench.ts): the folded capture
- * (live-tile.ts) replayed as TFWD over UDP, paced by tile time × a speed the parent sets and changes while it runs
- * (1 = the capture's own rate). Every packet is stamped with the wall-clock time it was due, as a sensor stamps
+ * The live bench's sender, run as its own process (forked with IPC through LiveSender, the parent's handle): the
+ * folded capture (live-tile.ts) replayed as TFWD over UDP, paced by tile time × a speed the parent sets and changes
+ * while it runs (1 = the capture's own rate). Every packet is stamped with the wall-clock time it was due, as a sensor stamps
  * what it captures; so at speed 1 the recorder sees the calls' RTP every 20 ms of its own clock. A speed above 1
  * squeezes the calls' time (an overload); to send less at the calls' own pace the parent thins them instead: with
  * `fraction` below 1 only that share of the calls is sent (callSelected()), the others — in progress ones too — not.
@@ -9,6 +9,7 @@
  * Parent → child: { cmd: 'load', speed, fraction } (the first one starts sending), { cmd: 'mark', id }, { cmd: 'stop' }.
  * Child → parent: { kind: 'ready' }, { kind: 'mark', id, report }, { kind: 'stopped', report }, { kind: 'error', message }.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { TfwdEncoder } from '../../core/net/tfwd';
@@ -177,6 +178,83 @@ async function runSender(cfg: LiveSenderConfig, send: (m: SenderMessage) => void
       send({ kind: 'stopped', report: r });
       return;
     }
+  }
+}
+
+/** The parent's handle on a sender process: starts it, changes its load, asks where it is, stops it. */
+export class LiveSender {
+  private readonly waiting = new Map<string, (r: LiveSenderReport) => void>();
+  private marks = 0;
+  private stopped: ((r: LiveSenderReport) => void) | undefined;
+  private failure: string | undefined;
+  private readonly ready: Promise<void>;
+
+  private constructor(readonly child: ChildProcess) {
+    let onReady!: () => void;
+    let onFail!: (e: Error) => void;
+    this.ready = new Promise<void>((res, rej) => {
+      onReady = res;
+      onFail = rej;
+    });
+    child.on('message', (m: SenderMessage) => {
+      if (m.kind === 'ready') onReady();
+      else if (m.kind === 'mark') this.waiting.get(m.id)?.(m.report);
+      else if (m.kind === 'stopped') this.stopped?.(m.report);
+      else {
+        this.failure = m.message;
+        onFail(new Error(`live sender: ${m.message}`));
+      }
+    });
+    child.on('exit', (code) => {
+      if (code !== 0 && code !== null) onFail(new Error(`live sender exited with ${code}${this.failure === undefined ? '' : `: ${this.failure}`}`));
+    });
+  }
+
+  static async start(cfg: LiveSenderConfig): Promise<LiveSender> {
+    const child = fork(__filename, [JSON.stringify(cfg)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: process.execArgv.filter((a) => a !== '--expose-gc'),
+    });
+    const s = new LiveSender(child);
+    await s.ready;
+    return s;
+  }
+
+  private send(c: SenderCommand): void {
+    if (this.failure !== undefined) throw new Error(`live sender failed: ${this.failure}`);
+    this.child.send(c);
+  }
+
+  load(speed: number, fraction = 1): void {
+    this.send({ cmd: 'load', speed, fraction });
+  }
+
+  mark(): Promise<LiveSenderReport & { at: number }> {
+    const id = String(++this.marks);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('live sender did not answer within 10 s')), 10_000);
+      this.waiting.set(id, (r) => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve({ ...r, at: performance.now() / 1000 });
+      });
+      this.send({ cmd: 'mark', id });
+    });
+  }
+
+  stop(): Promise<LiveSenderReport & { at: number }> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('live sender did not stop within 30 s')), 30_000);
+      this.stopped = (r) => {
+        clearTimeout(timer);
+        resolve({ ...r, at: performance.now() / 1000 });
+      };
+      this.send({ cmd: 'stop' });
+    });
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
 }
 

@@ -9,9 +9,11 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 const CLK_TCK = 100; // USER_HZ: what /proc/<pid>/stat counts in on Linux (every architecture Node runs on).
 const RMEM_MAX = '/proc/sys/net/core/rmem_max';
+const MiB = 1024 * 1024;
 
 /** A port the kernel says is free now (bound to port 0, read, closed). */
 export async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
@@ -192,8 +194,8 @@ export class ServeProcess {
   }
 
   /** Starts `node [--cpu-prof…] main.js serve -c config` and waits for /readyz to answer 200. */
-  static async start(cli: string, config: string, opsPort: number, opts: { cpuProfDir?: string; readyTimeoutMs?: number } = {}): Promise<ServeProcess> {
-    const nodeArgs = opts.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir];
+  static async start(cli: string, config: string, opsPort: number, opts: { cpuProfDir?: string; nodeArgs?: string[]; readyTimeoutMs?: number } = {}): Promise<ServeProcess> {
+    const nodeArgs = [...(opts.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir]), ...(opts.nodeArgs ?? [])];
     const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '-c', config], { cwd: path.dirname(config), stdio: ['ignore', 'ignore', 'pipe'] });
     const s = new ServeProcess(child, opsPort);
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
@@ -265,4 +267,79 @@ export class ServeProcess {
   kill(): void {
     if (!this.gone) this.child.kill('SIGKILL');
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Counters read from /metrics.
+
+export interface Counters {
+  at: number;
+  packetsIn: number;
+  kernelDrops: number;
+  seqLost: number;
+  queueDrops: number;
+  otherDrops: number;
+  callsStarted: number;
+  callsEnded: number;
+  callsActive: number;
+  recordingsActive: number;
+  recordingsStarted: number;
+  recordingsFinished: number;
+  unmatchedRtp: number;
+  discarded: number;
+  sipMessages: number;
+  eventLoopLagP99: number;
+  /** Storage operations done, and their summed time, by op (tapline_storage_write_seconds). */
+  storage: Record<string, { count: number; sec: number }>;
+  storageQueueBytes: number;
+}
+
+export async function readCounters(serve: ServeProcess): Promise<Counters> {
+  const t = await serve.metrics();
+  const drops = metricSum(t, 'tapline_drops_total');
+  const kernel = metricSum(t, 'tapline_drops_total', { stage: 'kernel' });
+  const queue = metricSum(t, 'tapline_drops_total', { stage: 'queue' });
+  return {
+    at: performance.now() / 1000,
+    packetsIn: metricSum(t, 'tapline_packets_in_total', { source: 'tfwd' }),
+    kernelDrops: kernel,
+    seqLost: metricSum(t, 'tapline_forwarded_lost_total'),
+    queueDrops: queue,
+    otherDrops: drops - kernel - queue,
+    callsStarted: metricSum(t, 'tapline_calls_started_total'),
+    callsEnded: metricSum(t, 'tapline_calls_ended_total'),
+    callsActive: metricSum(t, 'tapline_calls_active'),
+    recordingsActive: metricSum(t, 'tapline_recordings_active'),
+    recordingsStarted: metricSum(t, 'tapline_recordings_started_total'),
+    recordingsFinished: metricSum(t, 'tapline_recordings_finished_total'),
+    unmatchedRtp: metricSum(t, 'tapline_media_unmatched_packets_total'),
+    discarded: metricSum(t, 'tapline_media_discarded_packets_total'),
+    sipMessages: metricSum(t, 'tapline_sip_messages_total'),
+    eventLoopLagP99: metricSum(t, 'tapline_nodejs_eventloop_lag_p99_seconds'),
+    storage: Object.fromEntries(
+      STORAGE_OPS.map((op) => [op, { count: metricSum(t, 'tapline_storage_write_seconds_count', { op }), sec: metricSum(t, 'tapline_storage_write_seconds_sum', { op }) }]),
+    ),
+    storageQueueBytes: metricSum(t, 'tapline_storage_queue_bytes'),
+  };
+}
+
+const STORAGE_OPS = ['open', 'openAudio', 'audio', 'update', 'close'];
+
+/** Storage operations between two readings: count × mean time, and the share of the wall time they took (one worker). */
+export function storageText(a: Counters | undefined, b: Counters): string {
+  const wall = b.at - (a?.at ?? b.at - 1);
+  let busy = 0;
+  const parts: string[] = [];
+  for (const op of STORAGE_OPS) {
+    const n = (b.storage[op]?.count ?? 0) - (a?.storage[op]?.count ?? 0);
+    const sec = (b.storage[op]?.sec ?? 0) - (a?.storage[op]?.sec ?? 0);
+    busy += sec;
+    if (n > 0) parts.push(`${op} ${n} × ${((sec / n) * 1000).toFixed(2)} ms`);
+  }
+  return `storage ops ${parts.join(', ')} (${((busy / wall) * 100).toFixed(0)}% of the time in storage calls; ${(b.storageQueueBytes / MiB).toFixed(1)} MiB queued at the end)`;
+}
+
+export function lossText(a: Counters | undefined, b: Counters): string {
+  const d = (k: 'seqLost' | 'kernelDrops' | 'queueDrops' | 'otherDrops'): number => b[k] - (a?.[k] ?? 0);
+  return `TFWD sequence loss ${d('seqLost')} packets, kernel drops ${d('kernelDrops')} datagrams, storage queue drops ${d('queueDrops')}, other drops ${d('otherDrops')}`;
 }
