@@ -16,9 +16,9 @@
  *   3. overload: the rate it can take — the main thread's capacity, packets per main-thread CPU-second in step 2 —
  *      doubled, for 15 s (the calls' time runs faster: the sender's speed is raised);
  *   4. after: back at the calls' own pace, all of them, or — when serve lost packets in step 2 — a share of them
- *      worth 80% of what it took (the others, in progress ones too, are no longer sent); once the socket's queue has
- *      drained, until every call started from then on has ended; then the sender stops and serve gets SIGTERM (it
- *      finishes every recording still open).
+ *      worth half of what it took (the others, in progress ones too, are no longer sent); once serve has caught up
+ *      (socket queue drained, /readyz 200; at most 30 s), until every call started from then on has ended; then the
+ *      sender stops and serve gets SIGTERM (it finishes every recording still open).
  * Then every recording in the catalogue is checked against what was sent: calls that ended before the overload and
  * calls that started after it must each have a complete recording with every RTP packet, nothing lost and no audio
  * dropped by the storage queue.
@@ -41,7 +41,20 @@ import { cliMain, inclusiveProfile, loadGenerator, recordCommand, summariseProfi
 import { LIVE_PREFIX, liveCapture, SCENARIO, SIP_PORT, type LiveCapture } from './live-capture';
 import { checkRecordings } from './live-check';
 import { LiveSender } from './live-sender';
-import { freePort, lossText, metricSum, procSample, raiseRmemMax, readCounters, ServeProcess, storageText, udpSocket, writeServeConfig, type ProcSample } from './live-serve';
+import {
+  freePort,
+  lossText,
+  metricSum,
+  procSample,
+  raiseRmemMax,
+  readCounters,
+  ServeProcess,
+  storageText,
+  udpSocket,
+  writeServeConfig,
+  type ProcSample,
+  type RmemChange,
+} from './live-serve';
 
 type GeneratorOptions = import('../../plugins/source-generator/scenario').GeneratorOptions;
 
@@ -199,6 +212,19 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `${LIVE_PREFIX}run-`));
   const profileDir = profileDirFromEnv();
   const load0 = os.loadavg()[0] ?? 0;
+  let serve: ServeProcess | undefined;
+  let sender: LiveSender | undefined;
+  let rmem: RmemChange | undefined;
+  let rmemRestored = '';
+  // Stopped from outside (the runner's SIGTERM makes this process exit): the children go, net.core.rmem_max and the
+  // work folder are put back.
+  const onExit = (): void => {
+    sender?.kill();
+    serve?.kill();
+    if (rmem !== undefined && rmemRestored === '') rmem.restore();
+    if (opts.keep !== true) fs.rmSync(work, { recursive: true, force: true });
+  };
+  process.on('exit', onExit);
   try {
     // The reference first: it also brings the capture into the page cache for the sender.
     let ref: RecordReference = { wallSec: 0, problems: [], text: 'not run' };
@@ -207,10 +233,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       ref = await recordReference(cap, work);
     }
 
-    const rmem = raiseRmemMax(RCVBUF);
-    let rmemRestored = '';
-    let serve: ServeProcess | undefined;
-    let sender: LiveSender | undefined;
+    rmem = raiseRmemMax(RCVBUF);
     const samples: ProcSample[] = [];
     let sampler: NodeJS.Timeout | undefined;
     try {
@@ -471,6 +494,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       if (rmemRestored === '') rmem.restore();
     }
   } finally {
+    process.off('exit', onExit);
     if (opts.keep === true) progress(`work folder kept: ${work}`);
     else fs.rmSync(work, { recursive: true, force: true });
   }

@@ -179,6 +179,11 @@ async function runSender(cfg: LiveSenderConfig, send: (m: SenderMessage) => void
       return;
     }
   }
+  // The parent went away without a stop: stop sending, at once.
+  stopping = true;
+  await loop;
+  socket.close();
+  replay.close();
 }
 
 /** The parent's handle on a sender process: starts it, changes its load, asks where it is, stops it. */

@@ -40,6 +40,9 @@ const BENCHES: BenchSpec[] = [
   { id: 'live', module: 'live-bench', fn: 'benchLive', title: 'Live: forwarded RTP into serve over loopback, beside record', timeoutMs: 600_000 },
 ];
 
+/** A bench told to stop (SIGTERM) gets this long to clean up before its process group is killed. */
+const STOP_GRACE_MS = 5000;
+
 /** Each bench is meant to take < ~60 s on 2 cores; this only stops one that hangs (a first run also generates its input). */
 const BENCH_TIMEOUT_MS = 240_000;
 
@@ -254,14 +257,36 @@ async function runChild(id: string, pcapFile: string | undefined): Promise<Child
 function runInChild(spec: BenchSpec, pcapFile: string | undefined): Promise<ChildMessage> {
   return new Promise((resolve) => {
     const args = ['--child', spec.id, ...(pcapFile === undefined ? [] : ['--pcap', pcapFile])];
-    // --expose-gc lets a bench measure retained heap after a full collection.
-    const child = fork(__filename, args, { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // --expose-gc lets a bench measure retained heap after a full collection. The child leads a process group of its
+    // own, so a bench that is stopped takes the processes it started (servers, senders) with it.
+    const child = fork(__filename, args, { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+    const killGroup = (): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Nothing left in the group.
+      }
+    };
+    let killer: NodeJS.Timeout | undefined;
+    // SIGTERM first, so the bench can put back what it changed (its exit handlers run), then the whole group.
+    const stopChild = (): void => {
+      child.kill('SIGTERM');
+      killer ??= setTimeout(killGroup, STOP_GRACE_MS);
+    };
+    // Out of the terminal's process group, the child no longer gets Ctrl-C: pass it on, then go as the signal says.
+    let interrupted: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      interrupted = signal;
+      stopChild();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     let msg: ChildMessage | undefined;
     let timedOut = false;
     const timeoutMs = spec.timeoutMs ?? BENCH_TIMEOUT_MS;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      stopChild();
     }, timeoutMs);
     child.on('message', (m: ChildMessage) => {
       msg = m;
@@ -271,6 +296,11 @@ function runInChild(spec: BenchSpec, pcapFile: string | undefined): Promise<Chil
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(killer);
+      killGroup(); // whatever the bench left running
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      if (interrupted !== undefined) process.kill(process.pid, interrupted);
       if (timedOut) resolve({ kind: 'failed', reason: `timed out after ${timeoutMs / 1000} s` });
       else resolve(msg ?? { kind: 'failed', reason: `exited (${signal ?? code}) without results` });
     });
@@ -400,6 +430,8 @@ function parseArgs(argv: string[]): { ids: string[]; pcap?: string; child?: stri
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   if (args.child !== undefined) {
+    // Stopped by the parent: exit, so that the bench's 'exit' handlers put back what it changed.
+    process.once('SIGTERM', () => process.exit(143));
     const msg = await runChild(args.child, args.pcap);
     const send = process.send?.bind(process);
     if (send === undefined) console.log(JSON.stringify(msg, null, 2)); // run by hand, without the parent
