@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import type { Logger } from '../contract';
 import type { Metrics } from '../contracts/metrics';
 import { ErrorCodes, TaplineError } from '../errors';
-import type { StreamTlsOptions } from './stream-server';
+import type { StreamServerOptions, StreamTlsOptions } from './stream-server';
 
 export interface FeedSourceDeps {
   metrics: Metrics;
@@ -22,6 +22,40 @@ export function aborted(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return resolve();
     signal.addEventListener('abort', () => resolve(), { once: true });
   });
+}
+
+/** The options both feed sources take (their schemas name them alike): limits, timeouts, the allow-list, HEP's key. */
+export interface FeedListenerOptions {
+  /** Address the listeners bind ('0.0.0.0', '::' for dual stack, '127.0.0.1'). */
+  host: string;
+  /** Peers allowed to connect or send (CIDR prefixes). */
+  allow: string[];
+  /** Required HEP auth key (chunk 14) for what arrives as HEP; unset: not checked. */
+  authKey?: string;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  idleTimeoutSec: number;
+  messageTimeoutSec: number;
+  /** Largest message or record (HEPv3 records end at 65535 bytes). */
+  maxMessageBytes: number;
+  /** Largest payload a compressed HEP chunk (16) may inflate to. */
+  maxDecompressedBytes: number;
+  keepAliveSec: number;
+  /** Hand RTP and raw RTCP carried in HEP to the media path. */
+  media: boolean;
+}
+
+/** The StreamServer limits those options set. */
+export function streamLimits(o: FeedListenerOptions): Pick<StreamServerOptions, 'host' | 'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeoutMs' | 'messageTimeoutMs' | 'maxMessageBytes' | 'keepAliveMs'> {
+  return {
+    host: o.host,
+    maxConnections: o.maxConnections,
+    maxConnectionsPerIp: o.maxConnectionsPerIp,
+    idleTimeoutMs: o.idleTimeoutSec * 1000,
+    messageTimeoutMs: o.messageTimeoutSec * 1000,
+    maxMessageBytes: o.maxMessageBytes,
+    keepAliveMs: o.keepAliveSec * 1000,
+  };
 }
 
 export interface FeedTlsFiles {

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { eventually, RecordingSink, startSource, type RunningSource } from '../../test/ingest-recorder';
+import { connectTcp, eventually, IngestRecorder, startSource, whenClosed, type RunningSource } from '../../test/ingest-recorder';
 import { makeTestPki, opensslUnavailable, type TestPki } from '../../test/tls-pki';
 import { memoryLogger } from '../../core/log';
 import { PromMetrics } from '../../core/metrics';
@@ -71,23 +71,8 @@ function options(over: Partial<SourceSipfeedOptions> = {}): SourceSipfeedOptions
 
 const sockets: net.Socket[] = [];
 
-function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host }, () => resolve(s));
-    sockets.push(s);
-    s.on('error', reject);
-  });
-}
-
-function closed(s: net.Socket): Promise<number> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    s.on('error', () => undefined);
-    if (s.destroyed) return resolve(0);
-    s.on('close', () => resolve(Date.now() - t0));
-    s.resume();
-  });
-}
+const connect = (port: number, host = '127.0.0.1'): Promise<net.Socket> => connectTcp(port, sockets, host);
+const closed = whenClosed;
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 15));
 
@@ -97,7 +82,7 @@ describe('source-sipfeed: the net service feed on 8008 (plain SIP or HEP, detect
   let source: SipfeedSource;
   let metrics: PromMetrics;
 
-  async function start(over: Partial<SourceSipfeedOptions> = {}): Promise<{ sink: RecordingSink; port: number }> {
+  async function start(over: Partial<SourceSipfeedOptions> = {}): Promise<{ sink: IngestRecorder; port: number }> {
     metrics = new PromMetrics();
     source = new SipfeedSource(options(over), { metrics, log: memoryLogger('debug').log });
     running = await startSource(source);
@@ -272,7 +257,7 @@ describe('source-sipfeed: the net service feed on 8008 (plain SIP or HEP, detect
     });
     after(() => pki?.cleanup());
 
-    async function mtls(): Promise<{ sink: RecordingSink; port: number }> {
+    async function mtls(): Promise<{ sink: IngestRecorder; port: number }> {
       const p = pki!;
       return start({ tls: { enabled: true, cert: p.serverCert, key: p.serverKey, ca: p.ca, requireClientCert: true } });
     }

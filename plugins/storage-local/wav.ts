@@ -16,7 +16,8 @@ export interface WavFormat {
   channels: number;
 }
 
-function header(sampleRate: number, channels: number, dataBytes: number): Buffer {
+/** The canonical 44-byte header of a 16-bit PCM WAV holding `dataBytes` of samples. */
+export function wavHeader(sampleRate: number, channels: number, dataBytes: number): Buffer {
   const h = Buffer.alloc(HEADER_BYTES);
   h.write('RIFF', 0, 'latin1');
   h.writeUInt32LE(riffSize(dataBytes), 4);
@@ -78,7 +79,7 @@ export class WavFileWriter {
     readonly format: WavFormat,
   ) {
     this.frameBytes = format.channels * 2;
-    this.headerTail = header(format.sampleRate, format.channels, 0).subarray(4, HEADER_BYTES);
+    this.headerTail = wavHeader(format.sampleRate, format.channels, 0).subarray(4, HEADER_BYTES);
   }
 
   static async create(path: string, format: { sampleRate: number; channels: 1 | 2 }): Promise<WavFileWriter> {
@@ -86,7 +87,7 @@ export class WavFileWriter {
     if (format.channels !== 1 && format.channels !== 2) throw new Error(`WAV channels must be 1 or 2, got ${String(format.channels)}`);
     const fh = await fs.promises.open(path, 'w');
     try {
-      await fh.write(header(format.sampleRate, format.channels, 0), 0, HEADER_BYTES, 0);
+      await fh.write(wavHeader(format.sampleRate, format.channels, 0), 0, HEADER_BYTES, 0);
     } catch (e) {
       await fh.close();
       throw e;
