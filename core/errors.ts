@@ -24,6 +24,15 @@ export const ErrorCodes = {
   USAGE: 'TAPLINE_ERR_USAGE',
   /** Misuse of the native SRTP addon (native/srtp): thrown by the C code as a TypeError/RangeError with this code. */
   SRTP_NATIVE: 'TAPLINE_ERR_SRTP_NATIVE',
+  // source-live: capture on network interfaces (libpcap, native/pcap)
+  /** The interface does not exist (the message lists those that do). */
+  CAPTURE_NO_INTERFACE: 'TAPLINE_ERR_CAPTURE_NO_INTERFACE',
+  /** Capturing needs root or CAP_NET_RAW. */
+  CAPTURE_PERMISSION: 'TAPLINE_ERR_CAPTURE_PERMISSION',
+  /** libpcap refused the BPF filter (its message is kept). */
+  CAPTURE_FILTER: 'TAPLINE_ERR_CAPTURE_FILTER',
+  /** Any other failure to open or read a live capture (interface down, addon not built). */
+  CAPTURE_LIVE: 'TAPLINE_ERR_CAPTURE_LIVE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
