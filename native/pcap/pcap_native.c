@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #define REC_HEADER 20
@@ -38,6 +40,7 @@ typedef struct capture {
   napi_async_context async;
   /* Packets to read per wake-up before yielding to the event loop (the fd stays readable, so polling resumes). */
   uint32_t budget;
+  uint32_t error_wakeups;
   int dispatching;
   int closing;
   int closed;
@@ -134,16 +137,21 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
   c->batch_count++;
 }
 
-/* A read error (the interface went down or disappeared): polling stops and onBatch(0, 0, message) says why. */
-static void report_error(capture *c, const char *message) {
-  if (c->poll_started) uv_poll_stop(&c->poll);
+/*
+ * Tells JavaScript about a read problem: onBatch(0, 0, message, fatal). Fatal (the interface disappeared, a read
+ * failed): polling stops and the handle should be closed. Not fatal (the interface went down): capture goes on and
+ * packets flow again when it comes back up, as libpcap itself does for ENETDOWN.
+ */
+static void report_problem(capture *c, const char *message, int fatal) {
+  if (fatal && c->poll_started) uv_poll_stop(&c->poll);
   napi_env env = c->env;
-  napi_value cb, recv, argv[3], result;
+  napi_value cb, recv, argv[4], result;
   if (c->cb_ref == NULL || napi_get_reference_value(env, c->cb_ref, &cb) != napi_ok || napi_get_global(env, &recv) != napi_ok) return;
   napi_create_uint32(env, 0, &argv[0]);
   napi_create_uint32(env, 0, &argv[1]);
   napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &argv[2]);
-  if (napi_make_callback(env, c->async, recv, cb, 3, argv, &result) != napi_ok) {
+  napi_get_boolean(env, fatal != 0, &argv[3]);
+  if (napi_make_callback(env, c->async, recv, cb, 4, argv, &result) != napi_ok) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) {
@@ -153,6 +161,9 @@ static void report_error(capture *c, const char *message) {
     }
   }
 }
+
+/* Consecutive error wake-ups with nothing read before a socket error counts as fatal (no busy loop on a bad fd). */
+#define MAX_ERROR_WAKEUPS 1000
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
@@ -170,11 +181,24 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     total += (uint32_t)n;
   }
   if (!c->closing) flush(c);
-  if (!c->closing && ((n < 0 && n != PCAP_ERROR_BREAK) || (status < 0 && n == 0))) {
-    char msg[PCAP_ERRBUF_SIZE + 64];
-    const char *text = n < 0 ? pcap_geterr(c->pcap) : uv_strerror(status);
-    snprintf(msg, sizeof msg, "%s", text != NULL && text[0] != '\0' ? text : "read error");
-    report_error(c, msg);
+  if (total > 0) c->error_wakeups = 0;
+  if (!c->closing && n < 0 && n != PCAP_ERROR_BREAK) {
+    char msg[PCAP_ERRBUF_SIZE];
+    snprintf(msg, sizeof msg, "%s", pcap_geterr(c->pcap));
+    report_problem(c, msg[0] != '\0' ? msg : "read error", 1);
+  } else if (!c->closing && status < 0) {
+    /* libuv reports the socket's POLLERR as UV_EBADF and stops watching. libpcap has usually read (and cleared) the
+     * socket error already; ENETDOWN (the interface went down) is not fatal, for libpcap nor here. */
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    getsockopt(pcap_get_selectable_fd(c->pcap), SOL_SOCKET, SO_ERROR, &soerr, &len);
+    if ((soerr != 0 && soerr != ENETDOWN) || ++c->error_wakeups > MAX_ERROR_WAKEUPS) {
+      report_problem(c, soerr != 0 ? strerror(soerr) : uv_strerror(status), 1);
+    } else if (uv_poll_start(&c->poll, UV_READABLE, on_readable) != 0) {
+      report_problem(c, "cannot watch libpcap's descriptor again", 1);
+    } else if (c->error_wakeups == 1) {
+      report_problem(c, "the interface went down; capture resumes when it comes back up", 0);
+    }
   }
   c->dispatching = 0;
   if (c->closing) finish_close(c);

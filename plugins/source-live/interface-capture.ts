@@ -108,6 +108,7 @@ export class InterfaceCapture {
     readonly options: InterfaceCaptureOptions,
     private readonly onFrame: (frame: RawFrame) => void,
     private readonly onError: (err: TaplineError) => void,
+    private readonly onWarning?: (message: string) => void,
   ) {
     this.addon = requireAddon();
     // Room for many packets per call into JavaScript, and always for one of snaplen bytes.
@@ -124,7 +125,7 @@ export class InterfaceCapture {
         },
         options.filter,
         this.batch,
-        (count, bytes, error) => this.onBatch(count, bytes, error),
+        (count, bytes, problem, fatal) => this.onBatch(count, bytes, problem, fatal),
       );
     } catch (e) {
       throw openError(e, options);
@@ -135,20 +136,25 @@ export class InterfaceCapture {
 
   /**
    * Starts capturing at once; frames arrive on the event loop (never blocking it) until close(). A read failure
-   * after open (the interface went down or away) closes the capture and calls onError once.
+   * after open (the interface disappeared) closes the capture and calls onError once; the interface going down is
+   * only a warning (capture resumes when it comes back up).
    */
-  static open(options: InterfaceCaptureOptions, onFrame: (frame: RawFrame) => void, onError: (err: TaplineError) => void): InterfaceCapture {
-    return new InterfaceCapture(options, onFrame, onError);
+  static open(options: InterfaceCaptureOptions, onFrame: (frame: RawFrame) => void, onError: (err: TaplineError) => void, onWarning?: (message: string) => void): InterfaceCapture {
+    return new InterfaceCapture(options, onFrame, onError, onWarning);
   }
 
   get open(): boolean {
     return this.handle !== undefined;
   }
 
-  private onBatch(count: number, bytes: number, error?: string): void {
-    if (error !== undefined) {
+  private onBatch(count: number, bytes: number, problem?: string, fatal?: boolean): void {
+    if (problem !== undefined) {
+      if (fatal !== true) {
+        this.onWarning?.(`capture on "${this.options.interface}": ${problem}`);
+        return;
+      }
       this.close();
-      this.onError(new TaplineError(ErrorCodes.CAPTURE_LIVE, `capture on "${this.options.interface}" failed: ${error}`, { interface: this.options.interface, libpcap: error }));
+      this.onError(new TaplineError(ErrorCodes.CAPTURE_LIVE, `capture on "${this.options.interface}" failed: ${problem}`, { interface: this.options.interface, libpcap: problem }));
       return;
     }
     const b = this.batch;

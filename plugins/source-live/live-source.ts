@@ -96,6 +96,7 @@ export class LiveSource implements Source {
             { interface: name, filter: o.filter, snaplen: o.snaplen, bufferBytes: o.bufferBytes, promiscuous: o.promiscuous, interfaceId, ...this.deps.tuning },
             onFrame,
             onError,
+            (message) => this.deps.log?.warn(message, { interface: name }),
           );
           taps.push({ name, capture, reported: 0, counted: 0 });
         });

@@ -23,10 +23,11 @@ export interface AddonOpenOptions {
 }
 
 /**
- * Called with `count` records filling `bytes` of the batch Buffer, or (0, 0, message) once when reading failed
- * (the interface went down or away): the handle then reads nothing more and should be closed.
+ * Called with `count` records filling `bytes` of the batch Buffer, or with (0, 0, message, fatal) for a read
+ * problem: fatal (the interface disappeared, a read failed) means the handle reads nothing more and should be
+ * closed; not fatal (the interface went down) means capture goes on when the interface comes back up.
  */
-export type BatchCallback = (count: number, bytes: number, error?: string) => void;
+export type BatchCallback = (count: number, bytes: number, problem?: string, fatal?: boolean) => void;
 
 export interface PcapAddon {
   /** Throws an Error whose `code` is PCAP_NO_SUCH_DEVICE, PCAP_PERM_DENIED, PCAP_PROMISC_PERM_DENIED, PCAP_IFACE_NOT_UP, PCAP_FILTER or PCAP_ERROR. */
