@@ -5,7 +5,7 @@
  * a bare pointer to its Buffer instead, and crashes once that Buffer is collected).
  *
  * Why a batch: one call into JavaScript per wake-up instead of one per packet. Why TPACKET_V3 (no immediate mode, a
- * short timeout): libpcap's ring then packs packets of any size into blocks, so a 64 MiB buffer holds ~250k RTP
+ * short timeout): libpcap's ring then packs packets of any size into blocks, so a 64 MiB buffer holds ~180k G.711 RTP
  * packets; in immediate mode (TPACKET_V2) it holds ~1000 frames of snaplen bytes whatever its size. See
  * plugins/source-live/README.md for the measurements.
  *

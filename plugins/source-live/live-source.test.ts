@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { ErrorCodes, isTaplineError } from '../../core/errors';
 import { decodeFrame, isSkipReason } from '../../core/net/decode';
 import { LinkType, type TransportPacket } from '../../core/net/types';
@@ -16,6 +17,11 @@ const defaults: SourceLiveOptions = {
   promiscuous: schema.properties.promiscuous.default,
   statsEverySec: schema.properties.statsEverySec.default,
 };
+
+/** Packet-socket rings mapped into this process (one per open capture): lines of /proc/self/maps naming a socket. */
+function packetRings(): number {
+  return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('socket:')).length;
+}
 
 function udp(p: TransportPacket | string): TransportPacket {
   assert.ok(!isSkipReason(p as TransportPacket), `frame did not decode: ${String(p)}`);
@@ -126,6 +132,34 @@ describe('source-live: capture on lo', function () {
       sink.frames.map((f) => udp(decodeFrame(f)).payload.readUInt32BE(0)),
       Array.from({ length: 200 }, (_, i) => i),
     );
+  });
+
+  it('a capture closed from inside its own frame callback delivers nothing more and releases the socket', async () => {
+    const rx = await quietPort();
+    const ringsBefore = packetRings();
+    const seen: number[] = [];
+    const cap = InterfaceCapture.open(
+      { interface: 'lo', filter: `udp dst port ${rx.port}`, snaplen: 65535, bufferBytes: 1 << 20, promiscuous: false, interfaceId: 0 },
+      (f) => {
+        seen.push(udp(decodeFrame(f)).payload.readUInt32BE(0));
+        if (seen.length === 3) cap.close();
+      },
+      (e) => assert.fail(e),
+    );
+    try {
+      assert.equal(packetRings(), ringsBefore + 1);
+      await sendUdp(rx.port, 50); // all queued before the first wake-up: the close lands mid-batch
+      await waitFor(() => seen.length >= 3, 3000);
+      assert.equal(packetRings(), ringsBefore, 'the ring is unmapped (the socket closed) once the wake-up returned');
+      await sendUdp(rx.port, 10);
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      cap.close();
+      rx.close();
+    }
+    assert.deepEqual(seen, [0, 1, 2]);
+    assert.equal(cap.open, false);
+    assert.equal(cap.frames, 3);
   });
 
   it('run() resolves promptly once the signal aborts, with the frames counted', async () => {
