@@ -46,6 +46,9 @@ typedef struct capture {
   int closed;
   int poll_closed;
   int finalized;
+  /* Removed on close; in teardown it is removed once the poll handle has closed. */
+  napi_async_cleanup_hook_handle cleanup_hook;
+  int in_teardown;
 } capture;
 
 static napi_value throw_code(napi_env env, const char *code, const char *msg) {
@@ -65,6 +68,12 @@ static void maybe_free(capture *c) {
 static void on_poll_closed(uv_handle_t *h) {
   capture *c = h->data;
   c->poll_closed = 1;
+  /* Tearing down: the environment (and this addon's code) may go once the poll handle is closed, not before. */
+  if (c->in_teardown && c->cleanup_hook != NULL) {
+    napi_async_cleanup_hook_handle hook = c->cleanup_hook;
+    c->cleanup_hook = NULL;
+    napi_remove_async_cleanup_hook(hook);
+  }
   maybe_free(c);
 }
 
@@ -72,6 +81,10 @@ static void on_poll_closed(uv_handle_t *h) {
 static void finish_close(capture *c) {
   if (c->closed) return;
   c->closed = 1;
+  if (c->cleanup_hook != NULL && !c->in_teardown) {
+    napi_remove_async_cleanup_hook(c->cleanup_hook);
+    c->cleanup_hook = NULL;
+  }
   if (c->poll_started) {
     uv_poll_stop(&c->poll);
     uv_close((uv_handle_t *)&c->poll, on_poll_closed);
@@ -205,6 +218,22 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(c->env, scope);
 }
 
+/* The environment is going away (a worker thread ends) with the capture open: close it, and let Node unload this
+ * addon only once libuv has called on_poll_closed (an async cleanup hook; a plain one crashed: the callback's code was
+ * unloaded before the worker's loop ran it). */
+static void async_cleanup(napi_async_cleanup_hook_handle hook, void *arg) {
+  capture *c = arg;
+  c->cleanup_hook = hook;
+  c->in_teardown = 1;
+  c->closing = 1;
+  int had_poll = c->poll_started && !c->closed;
+  finish_close(c);
+  if (!had_poll && c->cleanup_hook != NULL) {
+    c->cleanup_hook = NULL;
+    napi_remove_async_cleanup_hook(hook);
+  }
+}
+
 static void finalize_capture(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -336,6 +365,7 @@ static napi_value open_capture(napi_env env, napi_callback_info info) {
   napi_create_reference(env, handle, 1, &c->self_ref);
   napi_create_string_utf8(env, "tapline:pcap", NAPI_AUTO_LENGTH, &resource_name);
   napi_async_init(env, handle, resource_name, &c->async);
+  napi_add_async_cleanup_hook(env, async_cleanup, c, &c->cleanup_hook);
   c->poll.data = c;
   if (uv_poll_init(loop, &c->poll, fd) != 0) {
     c->closing = 1;

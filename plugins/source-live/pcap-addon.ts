@@ -84,7 +84,7 @@ function load(): { addon?: PcapAddon; status: PcapAddonStatus } {
 
 let loaded: { addon?: PcapAddon; status: PcapAddonStatus } | undefined;
 
-/** The addon, or undefined (see pcapAddonStatus()). Loaded on first use, so config checks need no libpcap. */
+/** The addon, or undefined (see pcapAddonStatus()). Loaded on first use: importing the plugin (listing plugins, checking a config) loads no libpcap. */
 export function pcapAddon(): PcapAddon | undefined {
   loaded ??= load();
   return loaded.addon;

@@ -36,7 +36,7 @@ describe('source-live: the plugin', () => {
     }
   });
 
-  it('refuses a BPF filter libpcap cannot compile when the config is loaded, with libpcap\'s message (no privilege needed)', async function () {
+  it('refuses a BPF filter libpcap cannot compile when it registers, with libpcap\'s message (no privilege needed)', async function () {
     if (pcapAddon() === undefined) {
       console.warn('source-live: skipped: the native/pcap addon is not built, filters are checked when capture starts');
       this.skip();

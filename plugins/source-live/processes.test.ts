@@ -89,6 +89,29 @@ describe('source-live: the process', function () {
     assert.deepEqual(r.lines.map((l) => [l['stopped'], l['frames']]), [[true, 20]]);
   });
 
+  it('a worker thread terminated with a capture open closes it cleanly (no crash, no ring left mapped)', async () => {
+    // In a child process, so that a crash would fail this test instead of killing the test runner.
+    const script = `
+const { Worker } = require('node:worker_threads');
+const fs = require('node:fs');
+const rings = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes('socket:')).length;
+const w = new Worker(\`
+  const { InterfaceCapture } = require(\${JSON.stringify(${JSON.stringify(path.join(__dirname, 'interface-capture.js'))})});
+  InterfaceCapture.open({ interface: 'lo', filter: 'udp port 9', snaplen: 65535, bufferBytes: 1 << 20, promiscuous: false, interfaceId: 0 }, () => {}, () => {});
+  require('node:worker_threads').parentPort.postMessage('open');
+\`, { eval: true });
+w.on('message', async () => {
+  const open = rings();
+  await w.terminate();
+  process.stdout.write(JSON.stringify({ open, after: rings() }) + '\\n');
+});
+`;
+    const r = await runChild(script, 8000);
+    assert.equal(r.signal, null, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.lines, [{ open: 1, after: 0 }]);
+  });
+
   it('while capturing, the capture keeps the process alive (the check above is not vacuous)', async () => {
     const r = await runChild(childScript('keep', 5), 2500);
     assert.equal(r.signal, 'SIGKILL', 'still running when killed');
