@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { ErrorCodes, isTaplineError } from '../../core/errors';
+import { PromMetrics } from '../../core/metrics';
 import { decodeFrame, isSkipReason } from '../../core/net/decode';
 import { LinkType, type TransportPacket } from '../../core/net/types';
 import { LiveSource, type SourceLiveOptions } from './live-source';
@@ -171,6 +172,28 @@ describe('source-live: capture on lo', function () {
     assert.equal(result.frames, 5);
     assert.equal(sink.frames.length, 5);
     assert.ok(stopMs < 100, `stopped in ${stopMs} ms`);
+  });
+
+  it('publishes packets in and per-interface counts, and kernel drops per interface, through ctx.metrics', async () => {
+    const rx = await quietPort();
+    const metrics = new PromMetrics();
+    const src = new LiveSource({ ...defaults, interfaces: ['lo'], filter: `udp dst port ${rx.port}` }, { metrics });
+    const sink = recordingSink();
+    const ac = new AbortController();
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    const run = src.run(sink, ac.signal, { ready });
+    await isReady;
+    await sendUdp(rx.port, 12);
+    await waitFor(() => sink.frames.length >= 12, 3000);
+    ac.abort();
+    await run;
+    rx.close();
+    const text = await metrics.text();
+    assert.match(text, /^tapline_packets_in_total\{source="source-live"\} 12$/m);
+    assert.match(text, /^tapline_capture_packets_total\{interface="lo"\} 12$/m);
+    assert.match(text, /^# TYPE tapline_capture_kernel_drops_total counter$/m);
+    assert.doesNotMatch(text, /^tapline_capture_kernel_drops_total\{/m, 'no drops, no series');
   });
 
   it('a signal already aborted opens nothing and resolves with no frames', async () => {

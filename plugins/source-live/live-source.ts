@@ -58,7 +58,8 @@ export class LiveSource implements Source {
   /**
    * Opens every interface (all or none: a failure closes those already open and rejects with the named error),
    * calls ctx.ready(), and hands frames to the sink until `signal` aborts; then closes every capture and resolves.
-   * A capture that fails while running (its interface went down or away) rejects run() after closing the rest.
+   * A capture that fails while running (its interface disappeared) rejects run() after closing the rest; one whose
+   * interface went down only logs a warning and resumes when it is up again.
    */
   run(sink: IngestSink, signal: AbortSignal, ctx: SourceRunContext): Promise<SourceRunResult> {
     return new Promise<SourceRunResult>((resolve, reject) => {
