@@ -148,6 +148,46 @@ describePeers(`tapline serve with real peers on loopback${unavailable === undefi
     return c.entries.filter((e) => e.status === 'complete' && e.audio !== undefined).map((entry) => ({ entry, meta: c.meta(entry.id)! }));
   };
 
+  it('HEPv3 over UDP from kamailio\'s siptrace and RTP sniffed on lo by source-live: each channel is what that side played, and a second call on the same process records too', async () => {
+    const dir = path.join(root, 'hep-live');
+    fs.mkdirSync(dir, { recursive: true });
+    const p = await ports();
+    const serve = await startServe(
+      dir,
+      {
+        plugins: [
+          { use: 'source-hep', options: { host: '127.0.0.1', udp: { port: p.feed }, tcp: { enabled: false }, authKey: 'hep-key-for-the-test' } },
+          // Only the UAs' RTP: their SIP reaches the recorder from the proxy, as HEP.
+          { use: 'source-live', options: { interfaces: ['lo'], filter: rtpFilter(p.baresip) } },
+          { use: 'codec-g711' },
+          { use: 'storage-local', options: { dir: path.join(dir, 'recordings') } },
+        ],
+      },
+      p.ops,
+    );
+    cleanups.push(async () => void (await serve.stop('SIGKILL')));
+    const proxy = await startKamailio({ dir: path.join(dir, 'kamailio'), port: p.proxy, trace: { encap: 'hep', transport: 'udp', port: p.feed, captureId: 2001, authKey: 'hep-key-for-the-test' } });
+    cleanups.push(() => proxy.stop());
+    const pair = await startBaresipPair({ dir: path.join(dir, 'ua'), callerWav: voices.caller, calleeWav: voices.callee, codec: 'PCMU', ports: p.baresip, proxy: proxy.address });
+    cleanups.push(() => pair.stop());
+    const recordings = path.join(dir, 'recordings');
+    for (const n of [1, 2]) {
+      await pair.call(6);
+      const recs = await until(`call ${n} is recorded`, () => {
+        const c = completeRecordings(recordings);
+        return c.length >= n ? c : undefined;
+      });
+      const { entry, meta } = recs.sort((a, b) => a.entry.start.localeCompare(b.entry.start))[n - 1]!;
+      assert.equal(meta.call.endReason, 'bye');
+      assert.ok(meta.call.nodes?.some((x) => x.includes('2001')), `the HEP capture id is kept: ${JSON.stringify(meta.call.nodes)}`);
+      const m = matchChannels(entry.audio!, pair.callerSource, pair.calleeSource);
+      console.log(`      HEP/UDP + source-live, call ${n}: ${fmtMatch(m)} (${voices.kind})`);
+      assertChannelsMatch(m);
+    }
+    assert.equal(await serve.metricSum('tapline_drops_total'), 0, 'nothing refused or lost (HEP auth key right, no kernel drops)');
+    assert.equal(await serve.metric('tapline_source_up', { source: 'source-live' }), 1);
+  });
+
   for (const [name, trace] of [
     ['HEPv3 over TCP', { encap: 'hep', transport: 'tcp' }],
     ['plain SIP', { encap: 'sip', transport: 'tcp' }],
