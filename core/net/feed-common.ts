@@ -16,6 +16,24 @@ export interface FeedSourceDeps {
   name?: string;
 }
 
+/**
+ * Closes of feed connections by reason, labelled by source (the service registers it too, so it is documented
+ * and present before the first close). Idle and half-open peers lose nothing, so they are not drops; this is
+ * where they show.
+ */
+export const FEED_CONNECTIONS_CLOSED = {
+  name: 'tapline_feed_connections_closed_total',
+  type: 'counter',
+  help: 'Connections of connection-based sources that ended, by reason (peer-closed, idle-timeout, message-timeout, message-too-large, parse-error, auth-failed, write-backlog, socket-error, stopped)',
+  labels: ['source', 'reason'],
+} as const;
+
+/** A StreamServer's onClosed counted into FEED_CONNECTIONS_CLOSED for `source`. */
+export function countCloses(metrics: Metrics, source: string): (reason: string) => void {
+  const c = metrics.counter(FEED_CONNECTIONS_CLOSED.name, FEED_CONNECTIONS_CLOSED.help, FEED_CONNECTIONS_CLOSED.labels);
+  return (reason) => c.inc({ source, reason });
+}
+
 /** Resolves when the signal aborts (at once if it already has). */
 export function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

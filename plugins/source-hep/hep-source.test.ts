@@ -260,6 +260,12 @@ describe('source-hep: HEP over UDP, TCP and TLS into the IngestSink', function (
       }
       assert.deepEqual(sink.drops, ['limit/message-timeout', 'limit/message-timeout']);
       assert.deepEqual(source.listeners().tcp!.stats().closed, { 'message-timeout': 2, 'idle-timeout': 1 });
+      // The silent connection lost nothing (no drop), and still shows in the metrics.
+      const counted = [/tapline_feed_connections_closed_total\{source="source-hep",reason="idle-timeout"\} 1\n/, /tapline_feed_connections_closed_total\{source="source-hep",reason="message-timeout"\} 2\n/];
+      await eventually(async () => {
+        const text = await metrics.registry.metrics();
+        return counted.every((re) => re.test(text));
+      }, 3000, 'the closes counted');
     });
 
     it('a flood beyond the limits is refused and counted, and what is held stays bounded (connections, bytes)', async () => {

@@ -8,7 +8,7 @@
 import type { IngestSink, Source, SourceRunContext, SourceRunResult } from '../../core/contracts/ingest';
 import { AllowList } from '../../core/net/allow-list';
 import { DatagramServer } from '../../core/net/datagram-server';
-import { aborted, loadFeedTls, streamLimits, type FeedListenerOptions, type FeedSourceDeps, type FeedTlsFiles } from '../../core/net/feed-common';
+import { aborted, countCloses, loadFeedTls, streamLimits, type FeedListenerOptions, type FeedSourceDeps, type FeedTlsFiles } from '../../core/net/feed-common';
 import { HEP3_MAX_BYTES } from '../../core/net/hep';
 import { HepFeed, hostPort } from '../../core/net/hep-feed';
 import { StreamServer } from '../../core/net/stream-server';
@@ -71,6 +71,7 @@ export class HepSource implements Source {
       onPacket: () => packetsIn.inc({ source }),
     });
     const onDrop = (stage: Parameters<IngestSink['drop']>[0], reason: string): void => sink.drop(stage, reason);
+    const onClosed = countCloses(this.deps.metrics, source);
     const streams: StreamServer[] = [];
     const connections = (): void => gauge.set(streams.reduce((n, s) => n + s.connectionCount, 0), { source });
     const streamServer = (transport: 'tcp' | 'tls', port: number): StreamServer => {
@@ -83,6 +84,7 @@ export class HepSource implements Source {
         handler: (conn) => feed.stream(conn),
         onDrop,
         onConnectionCount: connections,
+        onClosed,
         log: this.deps.log,
       });
       streams.push(s);

@@ -204,6 +204,19 @@ describe('source-sipfeed: the net service feed on 8008 (plain SIP or HEP, detect
     await sink.until(() => sink.drops.length === 3);
     assert.deepEqual(sink.drops, ['parse/feed-not-sip-or-hep', 'parse/feed-not-sip-or-hep', 'parse/feed-not-sip-or-hep']);
     assert.deepEqual(source.listener()!.stats().closed, { 'parse-error': 3 });
+    const counted = /tapline_feed_connections_closed_total\{source="source-sipfeed",reason="parse-error"\} 3\n/;
+    await eventually(async () => counted.test(await metrics.registry.metrics()), 3000, 'the closes counted');
+  });
+
+  it('closes a feeder that connects and says nothing at the idle timeout; the close is counted though nothing was lost', async () => {
+    const { sink, port } = await start({ idleTimeoutSec: 0.3 });
+    const s = await connect(port);
+    const t0 = Date.now();
+    await closed(s);
+    assert.ok(Date.now() - t0 >= 250, 'not before the idle timeout');
+    const counted = /tapline_feed_connections_closed_total\{source="source-sipfeed",reason="idle-timeout"\} 1\n/;
+    await eventually(async () => counted.test(await metrics.registry.metrics()), 3000, 'the close counted');
+    assert.deepEqual(sink.drops, []);
   });
 
   it('detects the protocol from as few bytes as it takes', () => {

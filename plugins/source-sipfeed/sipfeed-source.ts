@@ -6,7 +6,7 @@
  */
 import type { IngestSink, Source, SourceRunContext, SourceRunResult } from '../../core/contracts/ingest';
 import { AllowList } from '../../core/net/allow-list';
-import { aborted, loadFeedTls, streamLimits, type FeedListenerOptions, type FeedSourceDeps, type FeedTlsFiles } from '../../core/net/feed-common';
+import { aborted, countCloses, loadFeedTls, streamLimits, type FeedListenerOptions, type FeedSourceDeps, type FeedTlsFiles } from '../../core/net/feed-common';
 import { HEP3_MAX_BYTES } from '../../core/net/hep';
 import { HepFeed, hostPort } from '../../core/net/hep-feed';
 import { StreamServer } from '../../core/net/stream-server';
@@ -86,6 +86,7 @@ export class SipfeedSource implements Source {
       },
       onDrop: (stage, reason) => sink.drop(stage, reason),
       onConnectionCount: (n) => gauge.set(n, { source }),
+      onClosed: countCloses(this.deps.metrics, source),
       log: this.deps.log,
     });
     await server.start();

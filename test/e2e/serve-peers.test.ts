@@ -265,7 +265,7 @@ describePeers(`tapline serve with real peers on loopback${unavailable === undefi
     const killed = await r.serve.stop('SIGKILL');
     assert.equal(killed.signal, 'SIGKILL');
     // The same config, the same ports: a supervisor (systemd) restarting it.
-    const again = await startServe(r.dir, JSON.parse(fs.readFileSync(r.serve.configFile, 'utf8')) as Record<string, unknown>, r.ports.ops, { name: 'serve-restarted' });
+    const again = await startServe(r.dir, JSON.parse(fs.readFileSync(r.serve.configFile, 'utf8')) as Record<string, unknown>, r.ports.ops);
     cleanups.push(async () => void (await again.stop('SIGKILL')));
     // Recovery at start: the first recording is catalogued, its WAV made consistent.
     const recovered = catalogue(r.recordings).entries.find((e) => e.status === 'recovered');

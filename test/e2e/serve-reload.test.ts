@@ -70,16 +70,16 @@ describeBuilt('tapline serve: SIGHUP re-reads users and policy', function () {
     await until('alice recorded, bob not', async () => (await s.metric('tapline_recordings_started_total')) === 1 && (await s.metric('tapline_calls_not_recorded_total')) === 1);
 
     fs.writeFileSync(usersFile, 'uri,name\nsip:alice@example.com,Alice\nsip:bob@example.com,Bob\n');
-    s.proc.child.kill('SIGHUP');
-    await until('the reload is logged', async () => s.logs().some((l) => l.msg === 'reload: users: 1 -> 2'));
+    s.child.kill('SIGHUP');
+    await until('the reload is logged', async () => s.logRecords().some((l) => l.msg === 'reload: users: 1 -> 2'));
     await setUp(base, 'bob-2', 'sip:bob@example.com');
     await until('bob recorded now', async () => (await s.metric('tapline_recordings_started_total')) === 2);
     assert.equal(await s.metric('tapline_recordings_active'), 2, "alice's call (in progress since before the reload) is still being recorded");
 
     // A users file that no longer parses: the running users stay, the problem is logged, the process goes on.
     fs.writeFileSync(usersFile, 'uri,name\nnot a uri,Nobody\n');
-    s.proc.child.kill('SIGHUP');
-    await until('the refused reload is logged', async () => s.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('SIGHUP: the config was not reloaded')));
+    s.child.kill('SIGHUP');
+    await until('the refused reload is logged', async () => s.logRecords().some((l) => typeof l.msg === 'string' && l.msg.startsWith('SIGHUP: the config was not reloaded')));
     await setUp(base, 'bob-3', 'sip:bob@example.com');
     await until('bob still recorded', async () => (await s.metric('tapline_recordings_started_total')) === 3);
     assert.equal((await s.get('/healthz')).status, 200);
