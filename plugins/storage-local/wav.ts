@@ -118,6 +118,13 @@ export class WavFileWriter {
       bytes = bytes.subarray(Math.min(bytes.length, this.dataBytes - at));
     }
     if (bytes.length === 0) return;
+    if (this.pendingLen === 0 && bytes.length >= BUFFER_BYTES / 2) {
+      // A large chunk (the core gathers half a second) goes to the file as it is: no copy into the buffer.
+      await this.writeAt(bytes);
+      this.dataBytes += bytes.length;
+      await this.writeHeader();
+      return;
+    }
     let off = 0;
     while (off < bytes.length) {
       const n = Math.min(BUFFER_BYTES - this.pendingLen, bytes.length - off);
@@ -132,15 +139,20 @@ export class WavFileWriter {
   /** Buffered samples to the file, then the header's sizes for what is in it. */
   async flush(): Promise<void> {
     if (this.pendingLen > 0) {
-      let done = 0;
-      while (done < this.pendingLen) {
-        const r = await this.fh.write(this.pending, done, this.pendingLen - done, HEADER_BYTES + this.fileBytes + done);
-        done += r.bytesWritten;
-      }
-      this.fileBytes += this.pendingLen;
+      await this.writeAt(this.pending.subarray(0, this.pendingLen));
       this.pendingLen = 0;
     }
     await this.writeHeader();
+  }
+
+  /** Bytes at the end of what is in the file (positional: independent of the header rewrites). */
+  private async writeAt(bytes: Buffer): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      const r = await this.fh.write(bytes, done, bytes.length - done, HEADER_BYTES + this.fileBytes + done);
+      done += r.bytesWritten;
+    }
+    this.fileBytes += bytes.length;
   }
 
   private async writeHeader(): Promise<void> {
