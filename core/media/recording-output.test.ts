@@ -36,7 +36,7 @@ class AudioSink implements RecordingSink {
 const START: RecordingStart = { id: 'r1', callId: 'c1', start: 0, from: 'sip:a@x', to: 'sip:b@x' };
 
 describe('RecordingOutput: gathering audio for the storage queue', () => {
-  it('gathers reused chunks into half-second writes at their frame offsets; what is left goes at close', async () => {
+  it('gathers reused chunks into one-second writes at their frame offsets; what is left goes at close', async () => {
     const sink = new AudioSink();
     const q = new SinkQueue(sink, { maxBytes: 1 << 24, log: memoryLogger().log, counters: new CounterSet() });
     const out = new RecordingOutput(q, START, sink.locate(START));
@@ -52,23 +52,23 @@ describe('RecordingOutput: gathering audio for the storage queue', () => {
     await q.drain();
     assert.equal(out.frames, 20 * 1234);
     assert.deepEqual([...sink.audio], expected);
-    assert.equal(sink.writes, Math.ceil((20 * 1234) / 4000), 'one write per 4,000 frames (0.5 s at 8 kHz), the rest at close');
+    assert.equal(sink.writes, Math.ceil((20 * 1234) / 8000), 'one write per 8,000 frames (1 s at 8 kHz), the rest at close');
   });
 
   it('a chunk the full queue drops is silence of its length, counted in droppedFrames', async () => {
     const sink = new AudioSink();
-    const q = new SinkQueue(sink, { maxBytes: 16_000, log: memoryLogger().log, counters: new CounterSet() });
+    const q = new SinkQueue(sink, { maxBytes: 32_000, log: memoryLogger().log, counters: new CounterSet() });
     const out = new RecordingOutput(q, START, sink.locate(START));
     out.openAudio({ sampleRate: 8000, channels: 2 });
-    const ones = new Int16Array(8000).fill(1); // 4,000 frames: one full gathering buffer each
-    out.writeAudio(ones); // queued (16,000 bytes: the whole budget)
+    const ones = new Int16Array(16_000).fill(1); // 8,000 frames: one full gathering buffer each
+    out.writeAudio(ones); // queued (32,000 bytes: the whole budget)
     out.writeAudio(ones); // dropped: the queue is full until the first write completes
     out.close({ id: 'r1' } as RecordingMetadata);
     await q.drain();
-    assert.equal(out.droppedFrames, 4000);
-    assert.equal(out.frames, 8000);
-    assert.equal(sink.audio.length, 16_000, 'the end of the audio is known: storage keeps its full length');
-    assert.ok(sink.audio.subarray(0, 8000).every((v) => v === 1));
-    assert.ok(sink.audio.subarray(8000).every((v) => v === 0));
+    assert.equal(out.droppedFrames, 8000);
+    assert.equal(out.frames, 16_000);
+    assert.equal(sink.audio.length, 32_000, 'the end of the audio is known: storage keeps its full length');
+    assert.ok(sink.audio.subarray(0, 16_000).every((v) => v === 1));
+    assert.ok(sink.audio.subarray(16_000).every((v) => v === 0));
   });
 });

@@ -9,10 +9,10 @@ import type { SinkQueue } from '../storage/sink-queue';
 import { RAW_MEDIA_FILE, RawMediaKeeper } from './raw-keeper';
 
 /**
- * Audio gathered per recording before it is queued: one queue operation (and one copy) per half second instead of
- * one per timeline flush. What a kill -9 can lose is this plus the storage's own write buffer (~1 s at 8 kHz).
+ * Audio gathered per recording before it is queued: one queue operation (and one copy) a second instead of one per
+ * timeline flush (32 KiB at 8 kHz stereo: what storage writes in one go). What a kill -9 can lose is this second.
  */
-const GATHER_SEC = 0.5;
+const GATHER_SEC = 1;
 
 export class RecordingOutput {
   /** Frames (samples per channel) of audio handed on so far (gathered, queued or dropped). */
