@@ -43,6 +43,15 @@ export const ErrorCodes = {
   LISTENER_CONFIG: 'TAPLINE_ERR_LISTENER_CONFIG',
   /** A listener could not bind its address (in use, not available, not permitted). */
   LISTENER_BIND: 'TAPLINE_ERR_LISTENER_BIND',
+  // source-live: capture on network interfaces (libpcap, native/pcap)
+  /** The interface does not exist (the message lists those that do). */
+  CAPTURE_NO_INTERFACE: 'TAPLINE_ERR_CAPTURE_NO_INTERFACE',
+  /** Capturing needs root or CAP_NET_RAW. */
+  CAPTURE_PERMISSION: 'TAPLINE_ERR_CAPTURE_PERMISSION',
+  /** libpcap refused the BPF filter (its message is kept). */
+  CAPTURE_FILTER: 'TAPLINE_ERR_CAPTURE_FILTER',
+  /** Any other failure to open or read a live capture (interface down, addon not built). */
+  CAPTURE_LIVE: 'TAPLINE_ERR_CAPTURE_LIVE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

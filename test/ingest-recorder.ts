@@ -4,8 +4,9 @@
  */
 import type { DropStage, IngestSink, IpArrival, MediaArrival, SipArrival, Source, SourceRunResult } from '../core/contracts/ingest';
 import type { RawFrame } from '../core/net/types';
+import * as net from 'node:net';
 
-export class RecordingSink implements IngestSink {
+export class IngestRecorder implements IngestSink {
   readonly frames: RawFrame[] = [];
   readonly ips: IpArrival[] = [];
   readonly sips: SipArrival[] = [];
@@ -97,13 +98,13 @@ export async function eventually(test: () => boolean | Promise<boolean>, ms = 50
 }
 
 export interface RunningSource {
-  sink: RecordingSink;
+  sink: IngestRecorder;
   /** Aborts the source and resolves with its result once it has closed everything. */
   stop(): Promise<SourceRunResult>;
 }
 
 /** Starts a live source and resolves once it called ready() (rejects if run() fails first). */
-export async function startSource(source: Source, sink = new RecordingSink()): Promise<RunningSource> {
+export async function startSource(source: Source, sink = new IngestRecorder()): Promise<RunningSource> {
   const ac = new AbortController();
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));
@@ -116,4 +117,24 @@ export async function startSource(source: Source, sink = new RecordingSink()): P
       return done;
     },
   };
+}
+
+/** A TCP connection that the caller's list keeps, to destroy after the test. */
+export function connectTcp(port: number, keep: Array<{ destroy(): void }>, host = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host }, () => resolve(s));
+    keep.push(s);
+    s.on('error', reject);
+  });
+}
+
+/** Ms until the server closes `s` (0 when it is closed already); reads and discards what the server sends. */
+export function whenClosed(s: net.Socket): Promise<number> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    s.on('error', () => undefined);
+    if (s.destroyed) return resolve(0);
+    s.on('close', () => resolve(Date.now() - t0));
+    s.resume();
+  });
 }

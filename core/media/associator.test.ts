@@ -1,4 +1,6 @@
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { PluginHarness } from '../testing/index';
 import { request, response, sdp } from '../../test/sip-text';
 import type { TransportPacket } from '../net/types';
@@ -263,6 +265,79 @@ describe('media/associator', () => {
     bound(send(h, got, CALLEE, CALLER, t, rtp({ ssrc: 0xaaa, seq: 2 })), c1, 'callee');
     bound(send(h, got, CALLEE, CALLER, t + 1, rtp({ ssrc: 0xbbb })), c2, 'callee');
     bound(send(h, got, CALLEE, CALLER, T0 + 5500 * MS, rtp({ ssrc: 0xaaa, seq: 3 })), c2, 'callee');
+  });
+
+  it('a flood of junk flows past maxFlows forgets the junk, not the calls: a lingering call keeps its stream', async () => {
+    await h.stop();
+    ({ h, a, got } = await setup({ maxFlows: 16 }));
+    const c1 = establish(h, T0, { callId: 'a@test' });
+    bound(send(h, got, CALLEE, CALLER, T0 + 2000 * MS, rtp({ ssrc: 0xaaa })), c1, 'callee');
+    h.sip(request('BYE', { callId: 'a@test', toTag: 't1', cseq: 2 }), { ...SIG.caller, ts: T0 + 3000 * MS });
+    // 100 flows no call claims (a port scan, random junk) while c1 lingers.
+    for (let i = 0; i < 100; i++) {
+      assert.equal(send(h, got, { ip: '192.0.2.1', port: 10_000 + i }, { ip: '192.0.2.2', port: 20_000 + i }, T0 + 3010 * MS + i, rtp({ ssrc: i })), 'unmatched');
+      assert.ok(a.cachedFlows <= 16, `${a.cachedFlows} flows cached`);
+    }
+    const c2 = establish(h, T0 + 3100 * MS, { callId: 'b@test' });
+    // Dropping the whole cache (as before) would hand c1's trailing packet to c2, the address's new owner.
+    bound(send(h, got, CALLEE, CALLER, T0 + 4200 * MS, rtp({ ssrc: 0xaaa, seq: 2 })), c1, 'callee');
+    bound(send(h, got, CALLEE, CALLER, T0 + 4200 * MS + 1, rtp({ ssrc: 0xbbb })), c2, 'callee');
+    assert.ok((h.counters()['media.flowsEvicted'] ?? 0) >= 84, `${h.counters()['media.flowsEvicted']} junk flows evicted`);
+  });
+
+  it('forgets the unmatched streams its report no longer lists; one that comes back is listed again, not counted again', async () => {
+    await h.stop();
+    ({ h, a, got } = await setup({ maxUnmatched: 2 }));
+    const from = (i: number): Addr => ({ ip: '192.0.2.1', port: 1000 + i });
+    const to = { ip: '192.0.2.2', port: 2000 };
+    for (let i = 0; i < 3; i++) send(h, got, from(i), to, T0 + i, rtp({ ssrc: 5 }));
+    send(h, got, from(0), to, T0 + 10, rtp({ ssrc: 5, seq: 2 })); // the forgotten first stream again
+    assert.deepEqual(
+      a.unmatchedStreams().map((s) => [s.flow, s.packets]),
+      [
+        ['192.0.2.1:1002>192.0.2.2:2000', 1],
+        ['192.0.2.1:1000>192.0.2.2:2000', 1], // its count starts again: the report had let it go
+      ],
+    );
+    assert.equal(h.counters()['media.unmatchedStreams'], 3);
+    assert.equal(h.counters()['media.unmatchedDropped'], 2);
+  });
+
+  it('a junk flow (one unmatched RTP stream) costs a few hundred bytes of heap, not kilobytes', () => {
+    // Measured after full collections, in a child process started with --expose-gc; the packets (addresses
+    // included) are built first, so what is measured is what the associator keeps per flow.
+    const script = `
+      const { PluginHarness } = require(${JSON.stringify(path.join(__dirname, '..', 'testing', 'index'))});
+      const { MediaAssociator } = require(${JSON.stringify(path.join(__dirname, 'associator'))});
+      (async () => {
+        const h = await PluginHarness.core();
+        const a = new MediaAssociator(h.kernel.dialogs, h.kernel.counters, { maxFlows: 1e6, maxUnmatched: 1000 });
+        const N = 50000, T0 = ${T0};
+        const pkts = [];
+        for (let i = 0; i < N; i++) {
+          const payload = Buffer.alloc(32);
+          payload[0] = 0x80;
+          payload.writeUInt32BE((i * 7919) >>> 0, 8);
+          // A flat string, as a decoded packet's address is (concatenation would leave ropes the associator flattens).
+          const src = Buffer.from('10.' + ((i >> 16) & 255) + '.' + ((i >> 8) & 255) + '.' + (i & 255), 'latin1').toString('latin1');
+          pkts.push({ ts: T0 + i, frameNo: i, proto: 'udp', ipVersion: 4, src, sport: 10000 + (i % 40000), dst: '10.255.0.1', dport: 30000 + (i % 7), payload });
+        }
+        global.gc();
+        const before = process.memoryUsage().heapUsed;
+        for (const p of pkts) a.onMedia(p);
+        global.gc();
+        const bytes = process.memoryUsage().heapUsed - before;
+        // pkts is used after the measurement: otherwise V8 may collect it as dead and the difference goes negative.
+        process.stdout.write(JSON.stringify({ flows: a.cachedFlows, bytes, packets: pkts.length }));
+        process.exit(0);
+      })();`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const { flows, bytes } = JSON.parse(r.stdout) as { flows: number; bytes: number };
+    assert.equal(flows, 50_000);
+    const perFlow = bytes / flows;
+    process.stdout.write(`      associator: ${Math.round(perFlow)} bytes of heap per junk flow\n`);
+    assert.ok(perFlow < 600, `${Math.round(perFlow)} bytes per junk flow`);
   });
 
   it('matches IPv6 addresses however the SDP writes them', () => {

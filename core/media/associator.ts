@@ -32,10 +32,15 @@ export interface AssociatorOptions {
   maxUnmatched?: number;
   /** Flows idle this long (capture-time seconds) leave the flow cache (default 120). */
   flowIdleSec?: number;
+  /**
+   * Flows cached at most (default 65,536: far more than the calls one process can carry). Beyond it, flows no call
+   * claims are forgotten first (a scan, a flood of junk), so the calls' own flows keep their bindings.
+   */
+  maxFlows?: number;
 }
 
 const US = 1_000_000;
-const MAX_FLOWS = 200_000;
+const DEFAULT_MAX_FLOWS = 65_536;
 const MAX_SSRCS_PER_FLOW = 64;
 /** Counter batching: the hot counters are kept as numbers and written out at most once a second. */
 const C = ['media.rtp', 'media.rtcp', 'media.unmatched', 'media.unmatchedRtcp', 'media.stun', 'media.turnChannel', 'media.turnMux', 'media.dtls', 'media.notRtp'] as const;
@@ -55,15 +60,18 @@ interface SsrcBinding {
   mediaType: string;
   /** Fork of the callee the binding came through, for picking the callee's SDP. */
   toTag: string | undefined;
-  /** Payload type → rtpmap (null: none), for the current generation. */
-  rtpmaps: Map<number, SdpRtpMap | null>;
+  /** Payload type → rtpmap (null: none), for the current generation; made on the first packet of a bound call. */
+  rtpmaps: Map<number, SdpRtpMap | null> | undefined;
   lastTouch: number;
-  unmatched: UnmatchedEntry | undefined;
+  /** Its entry in the unmatched report; null once the report forgot it (a returning stream is not counted again). */
+  unmatched: UnmatchedEntry | null | undefined;
 }
 
 interface UnmatchedEntry {
   key: string;
   stream: UnmatchedStream;
+  /** The binding that points at it, told when the report forgets it (so the entry can be freed). */
+  owner: SsrcBinding | undefined;
   /** False once dropped from the bounded report; a later packet puts it back as the newest. */
   live: boolean;
 }
@@ -73,13 +81,31 @@ interface Flow {
   sport: number;
   dst: string;
   dport: number;
-  /** "src:sport>dst:dport", built once. */
-  key: string;
+  /** "src:sport>dst:dport", built on the first packet a call claims (see flowKey). */
+  key: string | undefined;
   lastTs: number;
   last: SsrcBinding | undefined;
-  ssrcs: Map<number, SsrcBinding>;
+  /** Every SSRC's binding, once the flow has had more than one (most flows have one: `last` alone holds it). */
+  ssrcs: Map<number, SsrcBinding> | undefined;
   /** Next flow with the same port-pair key. */
   next: Flow | undefined;
+}
+
+/** Some call has (or, lingering, had) a stream on the flow. */
+function claimed(f: Flow): boolean {
+  if (f.ssrcs === undefined) return f.last?.call !== undefined;
+  for (const b of f.ssrcs.values()) if (b.call !== undefined) return true;
+  return false;
+}
+
+function flowName(f: Flow): string {
+  return `${f.src}:${f.sport}>${f.dst}:${f.dport}`;
+}
+
+/** The flow's name, built once. */
+function flowKey(f: Flow): string {
+  f.key ??= flowName(f);
+  return f.key;
 }
 
 export class MediaAssociator extends Emitter<AssociatorEvents> {
@@ -96,6 +122,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
   private readonly lingerUs: number;
   private readonly maxUnmatched: number;
   private readonly flowIdleUs: number;
+  private readonly maxFlows: number;
   /** The flow found by the latest bind() (saves returning a pair). */
   private lastFlow: Flow | undefined;
   /** A mode's say on packets no SDP address claimed (an endpoint collector knows its user's PC). */
@@ -110,6 +137,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     this.lingerUs = (opts.endLingerSec ?? 2) * US;
     this.maxUnmatched = opts.maxUnmatched ?? 10_000;
     this.flowIdleUs = (opts.flowIdleSec ?? 120) * US;
+    this.maxFlows = Math.max(2, opts.maxFlows ?? DEFAULT_MAX_FLOWS);
     dialogs.on('callUpdate', (call, what) => {
       // 'answered' too: a 200 without SDP still decides which fork's SDPs count.
       if (what.startsWith('sdp-') || what === 'answered') this.index.rebuild(call);
@@ -165,7 +193,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     this.pending[RTP]++;
     this.touch(b, ts);
     const rtpmap = this.rtpmap(b, b.call, rtp.payloadType);
-    this.emit('rtp', { call: b.call, sender: b.sender, flow: flow.key, how: b.how, rtp, pkt, rtpmap });
+    this.emit('rtp', { call: b.call, sender: b.sender, flow: flow.key ?? flowKey(flow), how: b.how, rtp, pkt, rtpmap });
   }
 
   /** The clock's tick: expiries and idle-flow sweeps happen on an idle link too. */
@@ -206,12 +234,8 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     let f = this.flows.get(pk);
     while (f !== undefined && (f.sport !== sport || f.dport !== dport || f.src !== src || f.dst !== dst)) f = f.next;
     if (f === undefined) {
-      if (this.flowCount >= MAX_FLOWS) {
-        // A flood of distinct flows (a scan): drop the cache wholesale; live flows re-resolve on their next packet.
-        this.flows.clear();
-        this.flowCount = 0;
-      }
-      f = { src, sport, dst, dport, key: `${src}:${sport}>${dst}:${dport}`, lastTs: pkt.ts, last: undefined, ssrcs: new Map(), next: this.flows.get(pk) };
+      if (this.flowCount >= this.maxFlows) this.evictFlows();
+      f = { src, sport, dst, dport, key: undefined, lastTs: pkt.ts, last: undefined, ssrcs: undefined, next: this.flows.get(pk) };
       this.flows.set(pk, f);
       this.flowCount++;
     }
@@ -219,11 +243,16 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     this.lastFlow = f;
     let b = f.last;
     if (b === undefined || b.ssrc !== ssrc) {
-      b = f.ssrcs.get(ssrc);
+      b = f.ssrcs?.get(ssrc);
       if (b === undefined) {
-        if (f.ssrcs.size >= MAX_SSRCS_PER_FLOW) f.ssrcs.clear(); // junk with random SSRCs must not grow without bound
-        b = { ssrc, gen: -1, genDst: -1, genSrc: -1, call: undefined, sender: 'caller', how: 'sdp-dst', mediaIndex: 0, mediaType: 'audio', toTag: undefined, rtpmaps: new Map(), lastTouch: 0, unmatched: undefined };
-        f.ssrcs.set(ssrc, b);
+        const first = f.last;
+        b = { ssrc, gen: -1, genDst: -1, genSrc: -1, call: undefined, sender: 'caller', how: 'sdp-dst', mediaIndex: 0, mediaType: 'audio', toTag: undefined, rtpmaps: undefined, lastTouch: 0, unmatched: undefined };
+        if (first !== undefined) {
+          // A second SSRC on the flow: from now on every binding is kept in the map.
+          f.ssrcs ??= new Map([[first.ssrc, first]]);
+          if (f.ssrcs.size >= MAX_SSRCS_PER_FLOW) f.ssrcs.clear(); // junk with random SSRCs must not grow without bound
+          f.ssrcs.set(ssrc, b);
+        }
       }
       f.last = b;
     }
@@ -236,7 +265,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     b.gen = this.index.generation;
     b.genDst = this.index.portGen[f.dport]!;
     b.genSrc = this.index.portGen[f.sport]!;
-    b.rtpmaps.clear();
+    b.rtpmaps = undefined;
     const dsts = this.index.lookup(f.dst, f.dport);
     const srcs = this.index.lookup(f.src, f.sport);
     // An ended call in its linger keeps the streams it already had, even if a newer call took the address.
@@ -274,7 +303,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
 
   /** RFC 3264 §5.1: payload types are numbered by the receiver's SDP; else the sender's; else RFC 3551 static. */
   private rtpmap(b: SsrcBinding, call: Call, pt: number): SdpRtpMap | undefined {
-    let m = b.rtpmaps.get(pt);
+    let m = b.rtpmaps?.get(pt);
     if (m === undefined) {
       const receiver = otherSide(b.sender);
       const tagOf = (side: Side): string | undefined => (side === 'callee' ? b.toTag : undefined);
@@ -283,7 +312,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
         pickMedia(latestSdp(call, b.sender, tagOf(b.sender)), b.mediaIndex, b.mediaType)?.rtpmap.get(pt) ??
         STATIC_PAYLOAD_TYPES.get(pt) ??
         null;
-      b.rtpmaps.set(pt, m);
+      (b.rtpmaps ??= new Map()).set(pt, m);
     }
     return m ?? undefined;
   }
@@ -311,14 +340,18 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
   private noteUnmatched(b: SsrcBinding, f: Flow, rtp: RtpPacket, ts: number): void {
     this.pending[UNMATCHED]++;
     let e = b.unmatched;
-    if (e === undefined) {
-      const key = `${f.key}#${rtp.ssrc}`;
-      e = this.unmatched.get(key);
-      if (e === undefined) {
-        e = { key, live: false, stream: { flow: f.key, ssrc: rtp.ssrc, payloadTypes: [], packets: 0, firstTs: ts, lastTs: ts } };
-        this.counters.inc('media.unmatchedStreams');
+    if (e === undefined || e === null) {
+      // Not kept on the flow: junk flows that no call claims keep no name.
+      const name = f.key ?? flowName(f);
+      const key = `${name}#${rtp.ssrc}`;
+      let found = this.unmatched.get(key);
+      if (found === undefined) {
+        found = { key, live: false, owner: b, stream: { flow: name, ssrc: rtp.ssrc, payloadTypes: [], packets: 0, firstTs: ts, lastTs: ts } };
+        // A stream the report forgot and that comes back is listed again, not counted again.
+        if (e === undefined) this.counters.inc('media.unmatchedStreams');
       }
-      b.unmatched = e;
+      found.owner = b;
+      b.unmatched = e = found;
     }
     if (!e.live) this.keepUnmatched(e);
     const s = e.stream;
@@ -333,6 +366,9 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
       const oldest = this.unmatched.values().next().value as UnmatchedEntry;
       oldest.live = false;
       this.unmatched.delete(oldest.key);
+      // Nothing keeps a forgotten entry: a flood of junk streams costs the report's bound, not one entry each.
+      if (oldest.owner !== undefined && oldest.owner.unmatched === oldest) oldest.owner.unmatched = null;
+      oldest.owner = undefined;
       this.counters.inc('media.unmatchedDropped');
     }
     e.live = true;
@@ -358,11 +394,32 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
   }
 
   private sweepFlows(idleBefore: number): void {
+    this.pruneFlows((f) => f.lastTs >= idleBefore);
+  }
+
+  /**
+   * The cache is full (a flood of distinct flows, a scan): flows no call claims go, so calls keep their bindings
+   * (an ended call in its linger keeps its streams only through them). If calls' flows alone fill half of it, it is
+   * dropped wholesale; live flows re-resolve on their next packet. Either way the work is paid for by the many new
+   * flows it makes room for.
+   */
+  private evictFlows(): void {
+    const before = this.flowCount;
+    this.pruneFlows(claimed);
+    if (this.flowCount >= this.maxFlows / 2) {
+      this.flows.clear();
+      this.flowCount = 0;
+    }
+    this.counters.inc('media.flowsEvicted', before - this.flowCount);
+  }
+
+  /** Keeps the flows `keep` accepts. */
+  private pruneFlows(keep: (f: Flow) => boolean): void {
     for (const [pk, head] of this.flows) {
       let first: Flow | undefined;
       let tail: Flow | undefined;
       for (let f: Flow | undefined = head; f !== undefined; f = f.next) {
-        if (f.lastTs < idleBefore) {
+        if (!keep(f)) {
           this.flowCount--;
           continue;
         }

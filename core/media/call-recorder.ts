@@ -790,6 +790,7 @@ export class CallRecorder {
       rec.timeline?.advance(Math.min(now, rec.lastAudioTs + windowUs));
       if (now - rec.lastMetaAt > this.opts.metadataEverySec * US) {
         rec.lastMetaAt = now;
+        rec.out.flushAudio();
         rec.out.flushRaw();
         rec.out.update(this.metadata(rec, 'recording'));
       }

@@ -8,8 +8,14 @@ import type { RecordingMetadata } from './metadata';
 import type { SinkQueue } from '../storage/sink-queue';
 import { RAW_MEDIA_FILE, RawMediaKeeper } from './raw-keeper';
 
+/**
+ * Audio gathered per recording before it is queued: one queue operation (and one copy) a second instead of one per
+ * timeline flush (32 KiB at 8 kHz stereo: what storage writes in one go). What a kill -9 can lose is this second.
+ */
+const GATHER_SEC = 1;
+
 export class RecordingOutput {
-  /** Frames (samples per channel) of audio handed on so far, dropped ones included. */
+  /** Frames (samples per channel) of audio handed on so far (gathered, queued or dropped). */
   frames = 0;
   droppedFrames = 0;
   droppedAttachmentBytes = 0;
@@ -17,6 +23,10 @@ export class RecordingOutput {
   readonly failures: string[] = [];
   private format: AudioFormat | undefined;
   private raw: RawMediaKeeper | undefined;
+  /** Audio gathered and not yet queued, and the frame it starts at. */
+  private gather: Int16Array | undefined;
+  private gathered = 0;
+  private gatherAt = 0;
 
   constructor(
     private readonly queue: SinkQueue | undefined,
@@ -45,13 +55,36 @@ export class RecordingOutput {
     this.queue?.openAudio(this.start.id, format);
   }
 
-  /** Interleaved PCM, valid only during the call (copied when queued). */
+  /** Interleaved PCM, valid only during the call (copied into the gathering buffer). */
   writeAudio(pcm: Int16Array): void {
-    const channels = this.format?.channels ?? 2;
-    const n = pcm.length / channels;
-    if (n === 0) return;
-    if (this.queue !== undefined && !this.queue.audio(this.start.id, this.frames, pcm.slice())) this.droppedFrames += n;
+    const format = this.format;
+    if (format === undefined || pcm.length === 0) return;
+    const n = pcm.length / format.channels;
+    if (this.queue !== undefined) {
+      let off = 0;
+      while (off < pcm.length) {
+        // A full buffer is handed to the queue by flushAudio(): take a fresh one then.
+        const buf = (this.gather ??= new Int16Array(Math.ceil(format.sampleRate * GATHER_SEC) * format.channels));
+        if (this.gathered === 0) this.gatherAt = this.frames + off / format.channels;
+        const take = Math.min(buf.length - this.gathered, pcm.length - off);
+        buf.set(pcm.subarray(off, off + take), this.gathered);
+        this.gathered += take;
+        off += take;
+        if (this.gathered === buf.length) this.flushAudio();
+      }
+    }
     this.frames += n;
+  }
+
+  /** Queues what is gathered (at metadata refreshes and the end, so storage is never far behind). */
+  flushAudio(): void {
+    const buf = this.gather;
+    if (buf === undefined || this.gathered === 0 || this.queue === undefined || this.format === undefined) return;
+    // The queue keeps the array: a full buffer is handed over (a fresh one is made on the next write), a partial one copied.
+    const chunk = this.gathered === buf.length ? buf : buf.slice(0, this.gathered);
+    if (chunk === buf) this.gather = undefined;
+    if (!this.queue.audio(this.start.id, this.gatherAt, chunk)) this.droppedFrames += this.gathered / this.format.channels;
+    this.gathered = 0;
   }
 
   /** One undecodable RTP packet, kept losslessly in media.pcap. */
@@ -78,6 +111,7 @@ export class RecordingOutput {
   }
 
   close(meta: RecordingMetadata): void {
+    this.flushAudio();
     this.raw?.flush();
     // Audio dropped at the very end still counts: storage extends the file with silence to the full length.
     if (this.droppedFrames > 0 && this.format !== undefined) this.queue?.audioEnd(this.start.id, this.frames);

@@ -49,6 +49,8 @@ interface Harness {
   port: number;
   drops: string[];
   counts: number[];
+  /** onClosed's reasons, in order. */
+  closes: string[];
 }
 
 const servers: Array<{ stop(): Promise<void> }> = [];
@@ -57,6 +59,7 @@ const sockets: net.Socket[] = [];
 async function serve(over: Partial<StreamServerOptions> = {}): Promise<Harness> {
   const drops: string[] = [];
   const counts: number[] = [];
+  const closes: string[] = [];
   const server = new StreamServer({
     name: 'test',
     host: '127.0.0.1',
@@ -71,11 +74,12 @@ async function serve(over: Partial<StreamServerOptions> = {}): Promise<Harness> 
     handler: (c) => new LineHandler(c),
     onDrop: (stage, reason) => drops.push(`${stage}/${reason}`),
     onConnectionCount: (n) => counts.push(n),
+    onClosed: (reason) => closes.push(reason),
     ...over,
   });
   servers.push(server);
   const a = await server.start();
-  return { server, port: a.port, drops, counts };
+  return { server, port: a.port, drops, counts, closes };
 }
 
 function connect(port: number, opts: Partial<net.TcpNetConnectOpts> = {}): Promise<net.Socket> {
@@ -170,6 +174,8 @@ describe('feed listeners: hardened TCP/TLS stream server and UDP datagram server
     assert.ok(took >= 250 && took < 1500, `closed after ${took} ms`);
     assert.deepEqual(h.server.stats().closed, { 'idle-timeout': 1 });
     assert.deepEqual(h.drops, [], 'nothing was lost');
+    await until(() => h.closes.length === 1);
+    assert.deepEqual(h.closes, ['idle-timeout'], 'the close is reported with its reason (a metric counts it)');
   });
 
   it('closes a half-open message and a slow-loris drip at the message timeout, not later (drop stage limit)', async () => {
@@ -231,6 +237,7 @@ describe('feed listeners: hardened TCP/TLS stream server and UDP datagram server
     await until(() => h.server.stats().connections === 0);
     assert.deepEqual(h.server.stats().closed, { 'handler-said-bye': 1 });
     assert.equal(LineHandler.all[0]?.closedWith, 'handler-said-bye');
+    assert.deepEqual(h.closes, ['handler-said-bye']);
   });
 
   it('stop() ends every connection (handlers report what is left), destroys peers that linger, and resolves', async () => {
@@ -343,6 +350,8 @@ describe('feed listeners: hardened TCP/TLS stream server and UDP datagram server
       assert.deepEqual(h.drops, ['auth/client-certificate-missing', 'auth/client-certificate-invalid']);
       assert.deepEqual(h.server.stats().refused, { 'client-certificate-missing': 1, 'client-certificate-invalid': 1 });
       assert.equal(LineHandler.all.length, 0, 'no handler saw a byte');
+      await until(() => h.server.stats().connections === 0);
+      assert.deepEqual(h.closes, [], 'refusals are drops, not closes of admitted connections');
     });
 
     it('refuses plain text on the TLS port, and a handshake that never completes, on time', async () => {

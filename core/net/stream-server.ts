@@ -93,6 +93,12 @@ export interface StreamServerOptions {
   onDrop(stage: DropStage, reason: string): void;
   /** Open connections after each change (a gauge). */
   onConnectionCount?(n: number): void;
+  /**
+   * An admitted connection is gone, with the reason stats().closed counts it under ('idle-timeout', 'peer-closed',
+   * 'message-timeout', a handler's own reason...): for a per-reason counter, so closes that lose nothing (an idle
+   * or half-open peer) are seen too. Connections refused at accept or in their TLS handshake are drops instead.
+   */
+  onClosed?(reason: string): void;
   log?: Logger;
 }
 
@@ -439,6 +445,7 @@ export class StreamServer {
     }
     this.clearTimers(st);
     st.handler?.closed?.(st.reason);
+    if (st.refused !== true) this.opts.onClosed?.(st.reason);
     const n = (this.perIp.get(st.ip) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(st.ip);
     else this.perIp.set(st.ip, n);

@@ -1,5 +1,6 @@
 /** policy.logAllSipMessages: every SIP message seen, appended to one text file (a debug aid, like the net service's). */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { SipMeta } from '../dialog/types';
 import type { SipMessage } from '../sip/types';
 import { renderSipMessage } from '../sip/render';
@@ -12,6 +13,7 @@ export class SipMessageLog {
   private pendingBytes = 0;
 
   constructor(readonly file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     this.fd = fs.openSync(file, 'a');
   }
 

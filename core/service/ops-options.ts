@@ -37,7 +37,7 @@ export const OPS_DEFAULTS: Readonly<OpsOptions> = Object.freeze({
   tokenFile: null,
   headersTimeoutMs: 5000,
   requestTimeoutMs: 10000,
-  keepAliveTimeoutMs: 5000,
+  keepAliveTimeoutMs: 2000,
   maxConnections: 16,
   readinessTimeoutMs: 2000,
 });
@@ -94,6 +94,12 @@ export function resolveOpsOptions(opts: Partial<OpsOptions> = {}, configDir = pr
     throw new TaplineError(ErrorCodes.OPS_CONFIG, `service.ops: the token from ${tokenSource} has ${token.length} characters; use at least ${MIN_TOKEN_LENGTH} (e.g. openssl rand -hex 32)`, { tokenSource });
   }
   const { allow, token: _t, tokenFile: _f, ...rest } = o;
+  // Node times out a kept-alive socket waiting for its next request as a slow client (408) when keep-alive lasts
+  // as long as the headers timeout: keep it shorter, so idle scraper connections just close.
+  if (rest.keepAliveTimeoutMs >= rest.headersTimeoutMs) {
+    warnings.push(`service.ops.keepAliveTimeoutMs (${rest.keepAliveTimeoutMs}) must be below headersTimeoutMs (${rest.headersTimeoutMs}): using ${Math.floor(rest.headersTimeoutMs / 2)}`);
+    rest.keepAliveTimeoutMs = Math.floor(rest.headersTimeoutMs / 2);
+  }
   return {
     ...rest,
     allow: AllowList.parse(allow, { where: 'service.ops.allow', code: ErrorCodes.OPS_CONFIG, nonEmpty: true }),

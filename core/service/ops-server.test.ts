@@ -10,6 +10,7 @@ import { ErrorCodes, isTaplineError } from '../errors';
 import { memoryLogger } from '../log';
 import { PromMetrics } from '../metrics';
 import opsSchema from '../../schema/defs/ops.json';
+import { pathKeyword } from '../config/path-keyword';
 import { OPS_DEFAULTS, type OpsOptions } from './ops-options';
 import { OpsServer, type Readiness } from './ops-server';
 
@@ -292,6 +293,7 @@ describe('ops endpoint (/metrics, /healthz, /readyz over real HTTP)', () => {
 
   it('schema/defs/ops.json: its defaults are the code defaults; it rejects what the server would refuse', () => {
     const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true });
+    ajv.addKeyword(pathKeyword); // tokenFile is marked as a file the config check looks for
     const validate = ajv.compile(opsSchema);
     const filled: Record<string, unknown> = {};
     assert.ok(validate(filled), JSON.stringify(validate.errors));

@@ -171,13 +171,15 @@ export class RecorderService {
     const t0 = Date.now();
     this.sourceAbort.abort();
     if (this.runs !== undefined) {
-      // Sources close their sockets promptly; one that does not is not waited for past a fifth of the budget.
-      const budget = Math.max(100, timeoutMs / 5);
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.runs, new Promise<void>((res) => (timer = setTimeout(res, budget)))]);
-      clearTimeout(timer);
+      if (Number.isFinite(timeoutMs)) {
+        // Sources close their sockets promptly; one that does not is not waited for past a fifth of the budget.
+        const budget = Math.max(100, timeoutMs / 5);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([this.runs, new Promise<void>((res) => (timer = setTimeout(res, budget)))]);
+        clearTimeout(timer);
+      } else await this.runs;
     }
-    const left = Math.max(50, timeoutMs - (Date.now() - t0));
+    const left = Number.isFinite(timeoutMs) ? Math.max(50, timeoutMs - (Date.now() - t0)) : Infinity;
     const drained = await this.kernel.stop(left);
     return { drained, ms: Date.now() - t0 };
   }

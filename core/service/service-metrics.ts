@@ -9,6 +9,7 @@
 import type { CounterMetric, GaugeMetric, HistogramMetric, MetricLabels } from '../contracts/metrics';
 import type { LifecycleBus } from '../contracts/lifecycle';
 import type { PromMetrics } from '../metrics';
+import { FEED_CONNECTIONS_CLOSED } from '../net/feed-common';
 
 export interface MetricDef {
   readonly name: string;
@@ -29,6 +30,7 @@ export const SERVICE_METRICS = def({
   },
   sourceUp: { name: 'tapline_source_up', type: 'gauge', help: '1 while a live source listens or captures, 0 when it is down or restarting', labels: ['source'] },
   feedConnections: { name: 'tapline_feed_connections', type: 'gauge', help: 'Open connections of connection-based sources (HEP over TCP, the 8008 feed, SIPREC)', labels: ['source'] },
+  feedConnectionsClosed: FEED_CONNECTIONS_CLOSED,
   storageQueueDepth: { name: 'tapline_storage_queue_depth', type: 'gauge', help: 'Recording operations waiting in the storage queue', labels: [] },
   storageQueueBytes: { name: 'tapline_storage_queue_bytes', type: 'gauge', help: 'Bytes of audio and attachments waiting in the storage queue', labels: [] },
   storageQueueCapacity: {
@@ -69,6 +71,7 @@ export interface ServiceMetricReaders {
 export interface ServiceMetrics {
   sourceUp: GaugeMetric;
   feedConnections: GaugeMetric;
+  feedConnectionsClosed: CounterMetric;
   storageWriteSeconds: HistogramMetric;
 }
 
@@ -106,6 +109,7 @@ export function registerServiceMetrics(metrics: PromMetrics, readers: ServiceMet
   return {
     sourceUp: gaugeOf(metrics, S.sourceUp),
     feedConnections: gaugeOf(metrics, S.feedConnections),
+    feedConnectionsClosed: metrics.counter(S.feedConnectionsClosed.name, S.feedConnectionsClosed.help, S.feedConnectionsClosed.labels),
     storageWriteSeconds: metrics.histogram(h.name, h.help, h.buckets, h.labels),
   };
 }

@@ -1,10 +1,11 @@
 /**
  * The bounded queue in front of the storage sink (heplify-server's habit: a slow sink never blocks capture). The
- * pipeline enqueues synchronously and goes on; one worker hands the operations to the sink in order, awaiting each,
- * so a recording's operations reach storage in the order they were made. Audio and attachments count against a byte
+ * pipeline enqueues synchronously and goes on; the queue hands the operations to the sink, awaiting each, so a
+ * recording's operations reach storage in the order they were made. Audio and attachments count against a byte
  * budget: past it they are dropped and counted (and a recording says how much it lost), with a warning at most once
  * a second. Control operations (open, update, close) are never dropped: there are a bounded number per call in
- * progress, and a queued metadata refresh is replaced by a newer one rather than queued twice.
+ * progress, and a queued metadata refresh is replaced by a newer one rather than queued twice. A few recordings'
+ * operations run at once (their files are independent); one recording's always run in order, one at a time.
  */
 import type { AudioFormat, Counters, HistogramMetric, Logger, Metrics, RecordingSink, RecordingStart } from '../contract';
 import type { RecordingMetadata } from '../media/metadata';
@@ -18,9 +19,14 @@ export interface SinkQueueOptions {
   metrics?: Metrics;
   /** Time per operation (tapline_storage_write_seconds{op}). */
   writeSeconds?: HistogramMetric;
+  /** Recordings whose operations may be in flight at once (default 4). */
+  concurrency?: number;
   /** A recording's operation failed in the sink: the recording gets a flag while it still runs. */
   onError?: (id: string, op: OpKind, err: Error) => void;
 }
+
+/** Several recordings written at once overlap the thread pool's latency; more gains little on a few cores. */
+const DEFAULT_CONCURRENCY = 4;
 
 export type OpKind = 'open' | 'openAudio' | 'audio' | 'attachment' | 'update' | 'close';
 
@@ -32,10 +38,12 @@ interface Op {
 }
 
 export class SinkQueue {
-  private readonly ops: Op[] = [];
-  private head = 0;
+  /** Operations waiting, in arrival order; a recording's run one at a time, up to `concurrency` recordings at once. */
+  private readonly waiting: Op[] = [];
+  /** Recordings with an operation in flight. */
+  private readonly busy = new Set<string>();
+  private inFlight = 0;
   private bytes = 0;
-  private running = false;
   /** Queued (not yet started) metadata refreshes by recording, replaced by newer ones. */
   private readonly queuedUpdates = new Map<string, { meta: RecordingMetadata }>();
   private waitersWritable: Array<() => void> = [];
@@ -45,6 +53,7 @@ export class SinkQueue {
   private readonly latency: HistogramMetric | undefined;
   private readonly highWater: number;
   private readonly lowWater: number;
+  private readonly concurrency: number;
   /** Totals for status and tests. */
   readonly stats = { enqueued: 0, completed: 0, failed: 0, droppedOps: 0, droppedBytes: 0 };
 
@@ -54,12 +63,13 @@ export class SinkQueue {
   ) {
     this.highWater = Math.floor(opts.maxBytes / 2);
     this.lowWater = Math.floor(opts.maxBytes / 4);
+    this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
     this.latency = opts.writeSeconds;
   }
 
   /** Operations waiting or running. */
   get depth(): number {
-    return this.ops.length - this.head + (this.running ? 1 : 0);
+    return this.waiting.length + this.inFlight;
   }
 
   get queuedBytes(): number {
@@ -172,46 +182,56 @@ export class SinkQueue {
   }
 
   private push(op: Op): void {
-    this.ops.push(op);
+    this.waiting.push(op);
     this.bytes += op.bytes;
     this.stats.enqueued++;
-    if (!this.running) void this.pump();
+    this.schedule();
   }
 
-  private async pump(): Promise<void> {
-    this.running = true;
-    try {
-      while (this.head < this.ops.length) {
-        const op = this.ops[this.head]!;
-        this.ops[this.head] = undefined as unknown as Op; // let the op (and its audio) go
-        this.head++;
-        if (this.head > 1024 && this.head * 2 > this.ops.length) {
-          this.ops.splice(0, this.head);
-          this.head = 0;
-        }
-        const t0 = performance.now();
-        try {
-          await op.run();
-          this.stats.completed++;
-        } catch (e) {
-          this.stats.failed++;
-          this.opts.counters.inc(`storage.errors.${op.kind}`);
-          const err = e instanceof Error ? e : new Error(String(e));
-          this.opts.log.error(`storage: ${op.kind} of recording ${op.id} failed: ${err.message}`);
-          this.opts.onError?.(op.id, op.kind, err);
-        }
-        this.latency?.observe((performance.now() - t0) / 1000, { op: op.kind });
-        this.bytes -= op.bytes;
-        if (this.bytes <= this.lowWater && this.waitersWritable.length > 0) {
-          const w = this.waitersWritable;
-          this.waitersWritable = [];
-          for (const f of w) f();
-        }
+  /**
+   * Starts waiting operations whose recording has none in flight, up to `concurrency` at once, in arrival order:
+   * several recordings' writes overlap in the thread pool; one recording's stay in order.
+   */
+  private schedule(): void {
+    if (this.inFlight >= this.concurrency || this.waiting.length === 0) return;
+    for (let i = 0; i < this.waiting.length && this.inFlight < this.concurrency; ) {
+      const op = this.waiting[i]!;
+      if (this.busy.has(op.id)) {
+        i++;
+        // Past a few blocked heads the rest waits for the next completion (bounded scan per call).
+        if (i >= 64) break;
+        continue;
       }
-    } finally {
-      this.ops.length = 0;
-      this.head = 0;
-      this.running = false;
+      this.waiting.splice(i, 1);
+      this.busy.add(op.id);
+      this.inFlight++;
+      void this.run(op);
+    }
+  }
+
+  private async run(op: Op): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await op.run();
+      this.stats.completed++;
+    } catch (e) {
+      this.stats.failed++;
+      this.opts.counters.inc(`storage.errors.${op.kind}`);
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.opts.log.error(`storage: ${op.kind} of recording ${op.id} failed: ${err.message}`);
+      this.opts.onError?.(op.id, op.kind, err);
+    }
+    this.latency?.observe((performance.now() - t0) / 1000, { op: op.kind });
+    this.bytes -= op.bytes;
+    this.busy.delete(op.id);
+    this.inFlight--;
+    if (this.bytes <= this.lowWater && this.waitersWritable.length > 0) {
+      const w = this.waitersWritable;
+      this.waitersWritable = [];
+      for (const f of w) f();
+    }
+    this.schedule();
+    if (this.depth === 0) {
       const w = [...this.waitersIdle, ...this.waitersWritable];
       this.waitersIdle = [];
       this.waitersWritable = [];

@@ -41,6 +41,13 @@ export class CollectingIngest implements IngestSink {
     return this.wait;
   }
 
+  /** Drops by 'stage/reason', in the order first seen. */
+  dropCounts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const d of this.drops) out.set(`${d.stage}/${d.reason}`, (out.get(`${d.stage}/${d.reason}`) ?? 0) + d.count);
+    return out;
+  }
+
   /** Drops counted for a stage (and reason). */
   dropped(stage: DropStage, reason?: string): number {
     return this.drops.filter((d) => d.stage === stage && (reason === undefined || d.reason === reason)).reduce((n, d) => n + d.count, 0);

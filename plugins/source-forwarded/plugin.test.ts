@@ -52,8 +52,8 @@ describe('source-forwarded plugin', () => {
     const bad = (o: Record<string, unknown>, re: RegExp): void => assert.throws(() => resolveOptions(defaults(o), '.'), re);
     bad({ keys: { '1': 'short' } }, /keys: key 1 has 5 bytes; at least 16/);
     bad({ keys: { '1': 'hex:abc' } }, /hex/);
-    bad({ tfwd: { allow: ['10.0.0.0/33'] }, keys: { '1': 'x'.repeat(16) } }, /tfwd.allow: "10.0.0.0\/33" has a bad prefix length/);
-    bad({ vxlan: { enabled: true, allow: ['not-an-ip'] }, tfwd: { enabled: false } }, /vxlan.allow: "not-an-ip" is not an IP address/);
+    bad({ tfwd: { allow: ['10.0.0.0/33'] }, keys: { '1': 'x'.repeat(16) } }, /tfwd.allow: '10.0.0.0\/33' is not an IP address or CIDR prefix/);
+    bad({ vxlan: { enabled: true, allow: ['not-an-ip'] }, tfwd: { enabled: false } }, /vxlan.allow: 'not-an-ip' is not an IP address/);
     bad({ tfwd: { enabled: false } }, /no listener is enabled/);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-keys-'));
     try {

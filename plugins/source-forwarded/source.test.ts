@@ -67,16 +67,16 @@ describe('source-forwarded on real sockets', function () {
     running = await startSource(tfwdOptions());
     const res = await sendForwarded({ packets, host: '127.0.0.1', port: running.port('tfwd'), rate: 50_000, sensorId: 17, deploymentId: 4, key: KEY });
     const { sink, metrics } = running;
-    await waitFor(() => sink.packets.length >= 3000, 10_000, 'all packets');
+    await waitFor(() => sink.ipPackets.length >= 3000, 10_000, 'all packets');
     assert.equal(res.packets, 3000);
     assert.ok(res.datagrams < 3000 / 5, `batched: ${res.datagrams} datagrams`);
-    assert.equal(sink.packets.length, 3000);
-    sink.packets.forEach((p, i) => {
+    assert.equal(sink.ipPackets.length, 3000);
+    sink.ipPackets.forEach((p, i) => {
       assert.equal(p.ts, packets[i]!.ts, `packet ${i} time`);
       assert.deepEqual(p.data, packets[i]!.data, `packet ${i} bytes`);
       assert.deepEqual(p.node, { id: 17, deployment: 4 });
     });
-    assert.deepEqual([...sink.drops], []);
+    assert.deepEqual([...sink.dropCounts()], []);
     const r = await running.stop();
     running = undefined;
     assert.equal(r.frames, 3000);
@@ -88,11 +88,11 @@ describe('source-forwarded on real sockets', function () {
     running = await startSource(tfwdOptions());
     const res = await sendForwarded({ packets, host: '127.0.0.1', port: running.port('tfwd'), rate: 50_000, sensorId: 21, key: KEY, lossEvery: 7 });
     assert.ok(res.droppedPackets > 0);
-    await waitFor(() => running!.sink.packets.length >= res.sentPackets, 10_000, 'the packets not lost');
+    await waitFor(() => running!.sink.ipPackets.length >= res.sentPackets, 10_000, 'the packets not lost');
     const { metrics, sink, source } = running;
     await running.stop();
     running = undefined;
-    assert.equal(sink.packets.length, res.sentPackets);
+    assert.equal(sink.ipPackets.length, res.sentPackets);
     const lost = await metricValue(metrics, 'tapline_forwarded_lost_total', { sensor: 21 });
     assert.equal(lost, res.droppedPackets, 'every packet the sender withheld is counted lost, no more');
     assert.equal(source.sensors()[0]!.stats.lost, res.droppedPackets);
@@ -112,7 +112,7 @@ describe('source-forwarded on real sockets', function () {
     assert.equal(sink.dropped('auth', 'tfwd-bad-hmac'), wrong.datagrams);
     assert.equal(sink.dropped('auth', 'tfwd-unknown-key-id'), unknown.datagrams);
     assert.equal(sink.dropped('auth', 'tfwd-unauthenticated'), plain.datagrams);
-    assert.equal(sink.packets.length, 0);
+    assert.equal(sink.ipPackets.length, 0);
     assert.equal(running.source.sensors().length, 0, 'refused datagrams create no sensor state');
     // The refusals are logged, but at most once a minute per reason.
     assert.equal(running.logs.filter((l) => l.fields.reason === 'tfwd-bad-hmac').length, 1);
@@ -124,9 +124,9 @@ describe('source-forwarded on real sockets', function () {
     const some = packets.slice(0, 100);
     const outsider = await sendForwarded({ packets: some, host: '127.0.0.1', port, sensorId: 1, key: KEY, bindAddress: '127.0.0.2' });
     await waitFor(() => running!.sink.dropped('auth', 'tfwd-not-allowed') >= outsider.datagrams, 5000, 'refusals');
-    assert.equal(running.sink.packets.length, 0);
+    assert.equal(running.sink.ipPackets.length, 0);
     await sendForwarded({ packets: some, host: '127.0.0.1', port, sensorId: 1, key: KEY, bindAddress: '127.0.0.1' });
-    await waitFor(() => running!.sink.packets.length >= 100, 5000, 'the listed sender');
+    await waitFor(() => running!.sink.ipPackets.length >= 100, 5000, 'the listed sender');
     assert.equal(running.sink.dropped('auth', 'tfwd-not-allowed'), outsider.datagrams);
   });
 
@@ -137,7 +137,7 @@ describe('source-forwarded on real sockets', function () {
     await sendForwarded({ packets: some, host: '127.0.0.1', port, sensorId: 17, deploymentId: 5, key: KEY });
     await sendForwarded({ packets: some, host: '127.0.0.1', port, sensorId: 18, deploymentId: 4, key: KEY });
     await sendForwarded({ packets: some, host: '127.0.0.1', port, sensorId: 17, deploymentId: 4, key: KEY });
-    await waitFor(() => running!.sink.packets.length >= 300, 5000, 'the accepted sensor');
+    await waitFor(() => running!.sink.ipPackets.length >= 300, 5000, 'the accepted sensor');
     assert.equal(running.sink.dropped('auth', 'tfwd-other-deployment'), 300);
     assert.equal(running.sink.dropped('auth', 'tfwd-other-sensor'), 300);
   });
@@ -145,7 +145,7 @@ describe('source-forwarded on real sockets', function () {
   it('accepts unsigned TFWD when authentication is explicitly off (allow-list only)', async () => {
     running = await startSource({ tfwd: { authenticate: false }, statsIntervalMs: 100 });
     await sendForwarded({ packets: packets.slice(0, 50), host: '127.0.0.1', port: running.port('tfwd'), sensorId: 2 });
-    await waitFor(() => running!.sink.packets.length >= 50, 5000, 'packets');
+    await waitFor(() => running!.sink.ipPackets.length >= 50, 5000, 'packets');
   });
 
   it('fails to start with TAPLINE_ERR_FORWARDED_LISTEN when a port is taken, closing what it had bound', async () => {
@@ -165,7 +165,7 @@ describe('source-forwarded on real sockets', function () {
   it('listens on IPv6 too', async () => {
     running = await startSource(tfwdOptions({ tfwd: { host: '::1' } }));
     await sendForwarded({ packets: packets.slice(0, 50), host: '::1', port: running.port('tfwd'), sensorId: 2, key: KEY });
-    await waitFor(() => running!.sink.packets.length >= 50, 5000, 'packets over IPv6');
+    await waitFor(() => running!.sink.ipPackets.length >= 50, 5000, 'packets over IPv6');
   });
 
   it('reports increases of the sensor\'s own capture drops (kernel/sensor-capture)', async () => {
@@ -218,10 +218,10 @@ describe('source-forwarded on real sockets', function () {
     }
     assert.equal(flag[0], 1, 'the worker sent everything');
     const { sink, source } = running;
-    await waitFor(() => sink.packets.length + sink.dropped('kernel', 'udp-rcvbuf') >= 2000, 5000, 'packets and drops adding up');
+    await waitFor(() => sink.ipPackets.length + sink.dropped('kernel', 'udp-rcvbuf') >= 2000, 5000, 'packets and drops adding up');
     const kernel = sink.dropped('kernel', 'udp-rcvbuf');
     assert.ok(kernel > 0, 'a 4 KiB buffer overflows');
-    assert.equal(sink.packets.length + kernel, 2000, 'every datagram was delivered or counted as a kernel drop');
+    assert.equal(sink.ipPackets.length + kernel, 2000, 'every datagram was delivered or counted as a kernel drop');
     assert.equal(source.totals().tfwd!.kernelDrops, kernel);
     const bound = source.bound()[0]!;
     assert.ok(bound.recvBufferBytes < 64 * 1024, `effective SO_RCVBUF ${bound.recvBufferBytes} read back`);
@@ -229,7 +229,7 @@ describe('source-forwarded on real sockets', function () {
     const hb: Buffer[] = [];
     new TfwdEncoder({ sensorId: 8, key: KEY, bootId: enc.bootId, seqStart: enc.seq }, (d) => hb.push(d)).heartbeat(T0 + 5000);
     await sendDatagrams(hb, port);
-    await waitFor(() => source.totals().tfwd!.datagrams > sink.packets.length, 5000, 'the heartbeat');
+    await waitFor(() => source.totals().tfwd!.datagrams > sink.ipPackets.length, 5000, 'the heartbeat');
     await running.stop();
     running = undefined;
     assert.equal(source.sensors()[0]!.stats.lost, kernel);
@@ -254,7 +254,7 @@ describe('source-forwarded on real sockets', function () {
         [T0 + 20, 1500, 2],
       ],
     );
-    assert.deepEqual([...running.sink.drops], [['parse/tzsp-bad-tag', 1]]);
+    assert.deepEqual([...running.sink.dropCounts()], [['parse/tzsp-bad-tag', 1]]);
   });
 
   it('keeps memory bounded under a flood of junk and of unknown sensors', async () => {
@@ -315,8 +315,8 @@ describeCorpus('source-forwarded with a real capture (tshark as reference)', () 
     const r = await startSource(tfwdOptions());
     try {
       await sendForwarded({ packets, host: '127.0.0.1', port: r.port('tfwd'), rate: 100_000, sensorId: 99, key: KEY, mtu: 8900 });
-      await waitFor(() => r.sink.packets.length >= want.length, 10_000, 'all packets');
-      r.sink.packets.forEach((p, i) => {
+      await waitFor(() => r.sink.ipPackets.length >= want.length, 10_000, 'all packets');
+      r.sink.ipPackets.forEach((p, i) => {
         const [ts, sport, dport] = want[i]!;
         assert.equal(p.ts, epochToUs(ts!), `packet ${i} time`);
         const ihl = ((p.data[0] as number) & 15) * 4;

@@ -1,7 +1,6 @@
-/** Test helpers for source-forwarded: a recording IngestSink, a source started on ephemeral ports, a UDP sender. */
+/** Test helpers for source-forwarded: a source started on ephemeral ports with a CollectingIngest, a UDP sender. */
 import * as dgram from 'node:dgram';
-import type { DropStage, IngestSink, IpArrival, MediaArrival, SipArrival } from '../../core/contracts/ingest';
-import type { RawFrame } from '../../core/net/types';
+import { CollectingIngest } from '../../core/testing/collecting-ingest';
 import { validatePluginOptions } from '../../core/config/validate';
 import { memoryLogger, type LogRecord } from '../../core/log';
 import { PromMetrics } from '../../core/metrics';
@@ -9,43 +8,9 @@ import { resolveOptions, type SourceForwardedOptions } from './options';
 import { ForwardedSource, type BoundListener } from './source';
 import optionsSchema from './options.schema.json';
 
-/** Records everything a source hands in. */
-export class RecordingSink implements IngestSink {
-  readonly packets: IpArrival[] = [];
-  readonly frames: RawFrame[] = [];
-  readonly drops = new Map<string, number>();
-  readonly skips: string[] = [];
-
-  frame(f: RawFrame): void {
-    this.frames.push(f);
-  }
-  ipPacket(p: IpArrival): void {
-    this.packets.push(p);
-  }
-  sip(_s: SipArrival): void {
-    throw new Error('source-forwarded hands in no SIP messages');
-  }
-  media(_m: MediaArrival): void {
-    throw new Error('source-forwarded hands in no media datagrams');
-  }
-  skip(reason: string): void {
-    this.skips.push(reason);
-  }
-  drop(stage: DropStage, reason: string, count = 1): void {
-    const k = `${stage}/${reason}`;
-    this.drops.set(k, (this.drops.get(k) ?? 0) + count);
-  }
-  writable(): undefined {
-    return undefined;
-  }
-  dropped(stage: DropStage, reason: string): number {
-    return this.drops.get(`${stage}/${reason}`) ?? 0;
-  }
-}
-
 export interface Running {
   source: ForwardedSource;
-  sink: RecordingSink;
+  sink: CollectingIngest;
   metrics: PromMetrics;
   logs: LogRecord[];
   port(kind: BoundListener['kind']): number;
@@ -63,7 +28,7 @@ export async function startSource(options: Record<string, unknown>, deps: { now?
   const { log, records } = memoryLogger('debug');
   const metrics = new PromMetrics();
   const source = new ForwardedSource(cfg, { log, metrics, ...(deps.now !== undefined ? { now: deps.now } : {}) });
-  const sink = new RecordingSink();
+  const sink = new CollectingIngest();
   const ac = new AbortController();
   let ready!: () => void;
   const isReady = new Promise<void>((r) => (ready = r));

@@ -3,7 +3,7 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { eventually, RecordingSink, startSource, type RunningSource } from '../../test/ingest-recorder';
+import { connectTcp, eventually, IngestRecorder, startSource, whenClosed, type RunningSource } from '../../test/ingest-recorder';
 import { makeTestPki, opensslUnavailable, type TestPki } from '../../test/tls-pki';
 import { ErrorCodes, isTaplineError } from '../../core/errors';
 import { memoryLogger } from '../../core/log';
@@ -72,23 +72,8 @@ async function udpBurst(port: number, n: number, make: (i: number) => Buffer): P
   }
 }
 
-function tcp(port: number, host = '127.0.0.1'): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host }, () => resolve(s));
-    open.push(s);
-    s.on('error', reject);
-  });
-}
-
-function closed(s: net.Socket): Promise<number> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    s.on('error', () => undefined);
-    if (s.destroyed) return resolve(0);
-    s.on('close', () => resolve(Date.now() - t0));
-    s.resume();
-  });
-}
+const tcp = (port: number, host = '127.0.0.1'): Promise<net.Socket> => connectTcp(port, open as Array<{ destroy(): void }>, host);
+const closed = whenClosed;
 
 describe('source-hep: HEP over UDP, TCP and TLS into the IngestSink', function () {
   this.timeout(30_000);
@@ -96,7 +81,7 @@ describe('source-hep: HEP over UDP, TCP and TLS into the IngestSink', function (
   let source: HepSource;
   let metrics: PromMetrics;
 
-  async function start(over: Partial<SourceHepOptions> = {}): Promise<{ sink: RecordingSink; udp: number; tcp: number; tls: number }> {
+  async function start(over: Partial<SourceHepOptions> = {}): Promise<{ sink: IngestRecorder; udp: number; tcp: number; tls: number }> {
     metrics = new PromMetrics();
     source = new HepSource(options(over), { metrics, log: memoryLogger('debug').log });
     running = await startSource(source);
@@ -275,6 +260,12 @@ describe('source-hep: HEP over UDP, TCP and TLS into the IngestSink', function (
       }
       assert.deepEqual(sink.drops, ['limit/message-timeout', 'limit/message-timeout']);
       assert.deepEqual(source.listeners().tcp!.stats().closed, { 'message-timeout': 2, 'idle-timeout': 1 });
+      // The silent connection lost nothing (no drop), and still shows in the metrics.
+      const counted = [/tapline_feed_connections_closed_total\{source="source-hep",reason="idle-timeout"\} 1\n/, /tapline_feed_connections_closed_total\{source="source-hep",reason="message-timeout"\} 2\n/];
+      await eventually(async () => {
+        const text = await metrics.registry.metrics();
+        return counted.every((re) => re.test(text));
+      }, 3000, 'the closes counted');
     });
 
     it('a flood beyond the limits is refused and counted, and what is held stays bounded (connections, bytes)', async () => {

@@ -8,7 +8,7 @@
 import type { IngestSink, Source, SourceRunContext, SourceRunResult } from '../../core/contracts/ingest';
 import { AllowList } from '../../core/net/allow-list';
 import { DatagramServer } from '../../core/net/datagram-server';
-import { aborted, loadFeedTls, type FeedSourceDeps, type FeedTlsFiles } from '../../core/net/feed-common';
+import { aborted, countCloses, loadFeedTls, streamLimits, type FeedListenerOptions, type FeedSourceDeps, type FeedTlsFiles } from '../../core/net/feed-common';
 import { HEP3_MAX_BYTES } from '../../core/net/hep';
 import { HepFeed, hostPort } from '../../core/net/hep-feed';
 import { StreamServer } from '../../core/net/stream-server';
@@ -18,27 +18,10 @@ export interface HepTransportOptions {
   port: number;
 }
 
-export interface SourceHepOptions {
-  /** Address the listeners bind ('0.0.0.0', '::' for dual stack, '127.0.0.1'). */
-  host: string;
+export interface SourceHepOptions extends FeedListenerOptions {
   udp: HepTransportOptions;
   tcp: HepTransportOptions;
   tls: HepTransportOptions & FeedTlsFiles;
-  /** Peers allowed to connect or send (CIDR prefixes). */
-  allow: string[];
-  /** Required value of chunk 14 (HEP auth key); unset: not checked. */
-  authKey?: string;
-  maxConnections: number;
-  maxConnectionsPerIp: number;
-  idleTimeoutSec: number;
-  messageTimeoutSec: number;
-  /** Largest HEP record or datagram (HEPv3 records end at 65535 bytes). */
-  maxMessageBytes: number;
-  /** Largest payload a compressed chunk (16) may inflate to. */
-  maxDecompressedBytes: number;
-  keepAliveSec: number;
-  /** Hand RTP and raw RTCP carried in HEP to the media path. */
-  media: boolean;
   /** SO_RCVBUF of the UDP socket, for bursts. */
   udpReceiveBufferBytes?: number;
 }
@@ -88,24 +71,20 @@ export class HepSource implements Source {
       onPacket: () => packetsIn.inc({ source }),
     });
     const onDrop = (stage: Parameters<IngestSink['drop']>[0], reason: string): void => sink.drop(stage, reason);
+    const onClosed = countCloses(this.deps.metrics, source);
     const streams: StreamServer[] = [];
     const connections = (): void => gauge.set(streams.reduce((n, s) => n + s.connectionCount, 0), { source });
     const streamServer = (transport: 'tcp' | 'tls', port: number): StreamServer => {
       const s = new StreamServer({
         name: `${source} ${transport}`,
-        host: o.host,
+        ...streamLimits(o),
         port,
         ...(transport === 'tls' ? { tls: loadFeedTls(o.tls, source) } : {}),
         allow,
-        maxConnections: o.maxConnections,
-        maxConnectionsPerIp: o.maxConnectionsPerIp,
-        idleTimeoutMs: o.idleTimeoutSec * 1000,
-        messageTimeoutMs: o.messageTimeoutSec * 1000,
-        maxMessageBytes: o.maxMessageBytes,
-        keepAliveMs: o.keepAliveSec * 1000,
         handler: (conn) => feed.stream(conn),
         onDrop,
         onConnectionCount: connections,
+        onClosed,
         log: this.deps.log,
       });
       streams.push(s);

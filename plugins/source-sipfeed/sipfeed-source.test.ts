@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { eventually, RecordingSink, startSource, type RunningSource } from '../../test/ingest-recorder';
+import { connectTcp, eventually, IngestRecorder, startSource, whenClosed, type RunningSource } from '../../test/ingest-recorder';
 import { makeTestPki, opensslUnavailable, type TestPki } from '../../test/tls-pki';
 import { memoryLogger } from '../../core/log';
 import { PromMetrics } from '../../core/metrics';
@@ -71,23 +71,8 @@ function options(over: Partial<SourceSipfeedOptions> = {}): SourceSipfeedOptions
 
 const sockets: net.Socket[] = [];
 
-function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host }, () => resolve(s));
-    sockets.push(s);
-    s.on('error', reject);
-  });
-}
-
-function closed(s: net.Socket): Promise<number> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    s.on('error', () => undefined);
-    if (s.destroyed) return resolve(0);
-    s.on('close', () => resolve(Date.now() - t0));
-    s.resume();
-  });
-}
+const connect = (port: number, host = '127.0.0.1'): Promise<net.Socket> => connectTcp(port, sockets, host);
+const closed = whenClosed;
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 15));
 
@@ -97,7 +82,7 @@ describe('source-sipfeed: the net service feed on 8008 (plain SIP or HEP, detect
   let source: SipfeedSource;
   let metrics: PromMetrics;
 
-  async function start(over: Partial<SourceSipfeedOptions> = {}): Promise<{ sink: RecordingSink; port: number }> {
+  async function start(over: Partial<SourceSipfeedOptions> = {}): Promise<{ sink: IngestRecorder; port: number }> {
     metrics = new PromMetrics();
     source = new SipfeedSource(options(over), { metrics, log: memoryLogger('debug').log });
     running = await startSource(source);
@@ -219,6 +204,19 @@ describe('source-sipfeed: the net service feed on 8008 (plain SIP or HEP, detect
     await sink.until(() => sink.drops.length === 3);
     assert.deepEqual(sink.drops, ['parse/feed-not-sip-or-hep', 'parse/feed-not-sip-or-hep', 'parse/feed-not-sip-or-hep']);
     assert.deepEqual(source.listener()!.stats().closed, { 'parse-error': 3 });
+    const counted = /tapline_feed_connections_closed_total\{source="source-sipfeed",reason="parse-error"\} 3\n/;
+    await eventually(async () => counted.test(await metrics.registry.metrics()), 3000, 'the closes counted');
+  });
+
+  it('closes a feeder that connects and says nothing at the idle timeout; the close is counted though nothing was lost', async () => {
+    const { sink, port } = await start({ idleTimeoutSec: 0.3 });
+    const s = await connect(port);
+    const t0 = Date.now();
+    await closed(s);
+    assert.ok(Date.now() - t0 >= 250, 'not before the idle timeout');
+    const counted = /tapline_feed_connections_closed_total\{source="source-sipfeed",reason="idle-timeout"\} 1\n/;
+    await eventually(async () => counted.test(await metrics.registry.metrics()), 3000, 'the close counted');
+    assert.deepEqual(sink.drops, []);
   });
 
   it('detects the protocol from as few bytes as it takes', () => {
@@ -272,7 +270,7 @@ describe('source-sipfeed: the net service feed on 8008 (plain SIP or HEP, detect
     });
     after(() => pki?.cleanup());
 
-    async function mtls(): Promise<{ sink: RecordingSink; port: number }> {
+    async function mtls(): Promise<{ sink: IngestRecorder; port: number }> {
       const p = pki!;
       return start({ tls: { enabled: true, cert: p.serverCert, key: p.serverKey, ca: p.ca, requireClientCert: true } });
     }

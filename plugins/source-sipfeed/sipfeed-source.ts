@@ -6,30 +6,18 @@
  */
 import type { IngestSink, Source, SourceRunContext, SourceRunResult } from '../../core/contracts/ingest';
 import { AllowList } from '../../core/net/allow-list';
-import { aborted, loadFeedTls, type FeedSourceDeps, type FeedTlsFiles } from '../../core/net/feed-common';
+import { aborted, countCloses, loadFeedTls, streamLimits, type FeedListenerOptions, type FeedSourceDeps, type FeedTlsFiles } from '../../core/net/feed-common';
 import { HEP3_MAX_BYTES } from '../../core/net/hep';
 import { HepFeed, hostPort } from '../../core/net/hep-feed';
 import { StreamServer } from '../../core/net/stream-server';
 import { SipFeedConnection } from './feed-connection';
 
-export interface SourceSipfeedOptions {
-  host: string;
+export interface SourceSipfeedOptions extends FeedListenerOptions {
   port: number;
   /** TLS instead of plain TCP on `port`. */
   tls: { enabled: boolean } & FeedTlsFiles;
-  allow: string[];
-  /** Required HEP auth key for connections that speak HEP. */
-  authKey?: string;
-  maxConnections: number;
-  maxConnectionsPerIp: number;
-  idleTimeoutSec: number;
-  messageTimeoutSec: number;
-  maxMessageBytes: number;
-  maxDecompressedBytes: number;
-  keepAliveSec: number;
   /** Answer CRLFCRLF keep-alive pings with a CRLF pong. */
   pong: boolean;
-  media: boolean;
 }
 
 export class SipfeedSource implements Source {
@@ -77,16 +65,10 @@ export class SipfeedSource implements Source {
     const sipCount = { delivered: 0 };
     const server = new StreamServer({
       name: `${source} ${o.tls.enabled ? 'tls' : 'tcp'}`,
-      host: o.host,
+      ...streamLimits(o),
       port: o.port,
       ...(o.tls.enabled ? { tls: loadFeedTls(o.tls, source) } : {}),
       allow: AllowList.parse(o.allow),
-      maxConnections: o.maxConnections,
-      maxConnectionsPerIp: o.maxConnectionsPerIp,
-      idleTimeoutMs: o.idleTimeoutSec * 1000,
-      messageTimeoutMs: o.messageTimeoutSec * 1000,
-      maxMessageBytes: o.maxMessageBytes,
-      keepAliveMs: o.keepAliveSec * 1000,
       handler: (conn) => {
         const c = new SipFeedConnection(conn, sink, hepFeed, { maxMessageBytes: o.maxMessageBytes, pong: o.pong, onPacket }, sipCount);
         this.connections.add(c);
@@ -104,6 +86,7 @@ export class SipfeedSource implements Source {
       },
       onDrop: (stage, reason) => sink.drop(stage, reason),
       onConnectionCount: (n) => gauge.set(n, { source }),
+      onClosed: countCloses(this.deps.metrics, source),
       log: this.deps.log,
     });
     await server.start();

@@ -3,7 +3,7 @@
  * while a recorder is running. The catalogue module (a native SQLite binding) is loaded only when these run.
  */
 import * as fs from 'node:fs';
-import { CONFIG_OPTION, DIR_OPTION, parseLimit, type CatalogueListOptions } from './catalogue-options';
+import { CONFIG_OPTION, DIR_OPTION, listOptions, type CatalogueListOptions } from './catalogue-options';
 import type { CatalogueEntry, CommandSpec } from '../../core/contract';
 import type { RecordingMetadata } from '../../core/media/metadata';
 import { loadConfigFile } from '../../core/config/load';
@@ -31,15 +31,7 @@ export const recordingsCommands: readonly CommandSpec[] = [
   {
     name: 'recordings list',
     description: 'List recordings in the storage-local catalogue (read-only), newest first. Dates without a zone are local time.',
-    options: [
-      { flags: '--from <date>', description: 'calls that started at or after DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], optional Z or ±HH:MM)' },
-      { flags: '--to <date>', description: 'calls that started before DATE (exclusive)' },
-      { flags: '--user <text>', description: "a participant's URI or display name contains TEXT (case-insensitive)" },
-      { flags: '--limit <n>', description: 'at most N recordings', parse: parseLimit, default: 100 },
-      { flags: '--json', description: 'print the entries as JSON' },
-      DIR_OPTION,
-      CONFIG_OPTION,
-    ],
+    options: listOptions('recordings', 'calls that started'),
     run: (_args, o) => recordingsListCommand(o as RecordingsListOptions),
   },
   {

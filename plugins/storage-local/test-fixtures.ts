@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { RecordingStart } from '../../core/contract';
 import type { DirectionStats, RecordingMetadata } from '../../core/media/metadata';
 import type { LocalStore, RecordingFiles } from './store';
+import { wavHeader } from './wav';
 
 export function tmpDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `tapline-storage-${tag}-`));
@@ -60,18 +61,9 @@ export function metadataFor(info: RecordingStart, audioFile: string | undefined,
 
 /** A WAV as a killed writer leaves it: a 44-byte header with zero sizes, then PCM (plus `extraBytes` of a torn frame). */
 export function crashedWav(file: string, frames: number, channels: 1 | 2, sampleRate: number, extraBytes = 0): void {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'latin1');
-  h.write('WAVE', 8, 'latin1');
-  h.write('fmt ', 12, 'latin1');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(channels, 22);
-  h.writeUInt32LE(sampleRate, 24);
-  h.writeUInt32LE(sampleRate * channels * 2, 28);
-  h.writeUInt16LE(channels * 2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'latin1');
+  // Sizes left at zero, as before the first header rewrite.
+  const h = wavHeader(sampleRate, channels, 0);
+  h.writeUInt32LE(0, 4);
   const pcm = Buffer.alloc(frames * channels * 2 + extraBytes);
   for (let i = 0; i + 1 < pcm.length; i += 2) pcm.writeInt16LE(((i * 37) % 20000) - 10000, i);
   const fd = fs.openSync(file, 'w');

@@ -4,7 +4,7 @@
  * loaded only when these run.
  */
 import * as fs from 'node:fs';
-import { CONFIG_OPTION, DIR_OPTION, parseLimit, type CatalogueListOptions } from './catalogue-options';
+import { CONFIG_OPTION, DIR_OPTION, listOptions, type CatalogueListOptions } from './catalogue-options';
 import type { CatalogueEntry, ChatTranscript, CommandSpec, TranscriptEntry } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import { printable, storagePathsFor } from './recordings-cli';
@@ -31,15 +31,7 @@ export const chatsCommands: readonly CommandSpec[] = [
   {
     name: 'chats list',
     description: 'List chat transcripts in the storage-local catalogue (read-only), newest first. Dates without a zone are local time.',
-    options: [
-      { flags: '--from <date>', description: 'chats whose first message was at or after DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], optional Z or ±HH:MM)' },
-      { flags: '--to <date>', description: 'chats whose first message was before DATE (exclusive)' },
-      { flags: '--user <text>', description: "a participant's URI or name contains TEXT (case-insensitive)" },
-      { flags: '--limit <n>', description: 'at most N transcripts', parse: parseLimit, default: 100 },
-      { flags: '--json', description: 'print the entries as JSON' },
-      DIR_OPTION,
-      CONFIG_OPTION,
-    ],
+    options: listOptions('transcripts', 'chats whose first message was'),
     run: (_args, o) => chatsListCommand(o as ChatsListOptions),
   },
   {

@@ -16,7 +16,8 @@ export interface WavFormat {
   channels: number;
 }
 
-function header(sampleRate: number, channels: number, dataBytes: number): Buffer {
+/** The canonical 44-byte header of a 16-bit PCM WAV holding `dataBytes` of samples. */
+export function wavHeader(sampleRate: number, channels: number, dataBytes: number): Buffer {
   const h = Buffer.alloc(HEADER_BYTES);
   h.write('RIFF', 0, 'latin1');
   h.writeUInt32LE(riffSize(dataBytes), 4);
@@ -52,10 +53,17 @@ function toLeBytes(pcm: Int16Array): Buffer {
 
 /**
  * Audio gathered before one write(2). A data write costs about the same (~70 µs here) from 4 to 32 KiB, so fewer,
- * larger writes save time (24 KiB: a thousand calls' buffers are 24 MiB). The header is rewritten after every data
- * write, so it never claims bytes that are not in the file and a killed recorder leaves a playable file.
+ * larger writes save time (24 KiB: a thousand calls' buffers are 24 MiB). The core gathers a second of audio
+ * itself, so its writes go straight to the file and this buffer only collects small ones.
  */
 const BUFFER_BYTES = 24 * 1024;
+/**
+ * The header's sizes are rewritten once this much audio has reached the file since the last rewrite (and at every
+ * flush and at close): it never claims bytes that are not in the file, a killed recorder leaves a playable file
+ * (at most this much shorter than its data; recovery then makes it exact), and each write is one thread-pool job,
+ * not two.
+ */
+const HEADER_EVERY_SEC = 2;
 
 /**
  * A WAV file written asynchronously (the storage queue awaits each call; nothing blocks the capture thread).
@@ -68,8 +76,11 @@ export class WavFileWriter {
   private pending = Buffer.allocUnsafe(BUFFER_BYTES);
   private pendingLen = 0;
   private readonly frameBytes: number;
-  /** Header bytes 4..43, rewritten on every flush. */
+  /** Header bytes 4..43, rewritten every HEADER_EVERY_SEC of audio. */
   private readonly headerTail: Buffer;
+  /** fileBytes the header claims, and how far it may lag before it is rewritten. */
+  private headerBytes = 0;
+  private readonly headerLag: number;
   private closed = false;
 
   private constructor(
@@ -78,7 +89,8 @@ export class WavFileWriter {
     readonly format: WavFormat,
   ) {
     this.frameBytes = format.channels * 2;
-    this.headerTail = header(format.sampleRate, format.channels, 0).subarray(4, HEADER_BYTES);
+    this.headerTail = wavHeader(format.sampleRate, format.channels, 0).subarray(4, HEADER_BYTES);
+    this.headerLag = HEADER_EVERY_SEC * format.sampleRate * this.frameBytes;
   }
 
   static async create(path: string, format: { sampleRate: number; channels: 1 | 2 }): Promise<WavFileWriter> {
@@ -86,7 +98,7 @@ export class WavFileWriter {
     if (format.channels !== 1 && format.channels !== 2) throw new Error(`WAV channels must be 1 or 2, got ${String(format.channels)}`);
     const fh = await fs.promises.open(path, 'w');
     try {
-      await fh.write(header(format.sampleRate, format.channels, 0), 0, HEADER_BYTES, 0);
+      await fh.write(wavHeader(format.sampleRate, format.channels, 0), 0, HEADER_BYTES, 0);
     } catch (e) {
       await fh.close();
       throw e;
@@ -117,6 +129,13 @@ export class WavFileWriter {
       bytes = bytes.subarray(Math.min(bytes.length, this.dataBytes - at));
     }
     if (bytes.length === 0) return;
+    if (this.pendingLen === 0 && bytes.length >= BUFFER_BYTES / 2) {
+      // A large chunk (the core gathers half a second) goes to the file as it is: no copy into the buffer.
+      await this.writeAt(bytes);
+      this.dataBytes += bytes.length;
+      if (this.fileBytes - this.headerBytes >= this.headerLag) await this.writeHeader();
+      return;
+    }
     let off = 0;
     while (off < bytes.length) {
       const n = Math.min(BUFFER_BYTES - this.pendingLen, bytes.length - off);
@@ -124,29 +143,40 @@ export class WavFileWriter {
       this.pendingLen += n;
       this.dataBytes += n;
       off += n;
-      if (this.pendingLen === BUFFER_BYTES) await this.flush();
+      if (this.pendingLen === BUFFER_BYTES) {
+        await this.writeAt(this.pending.subarray(0, this.pendingLen));
+        this.pendingLen = 0;
+        if (this.fileBytes - this.headerBytes >= this.headerLag) await this.writeHeader();
+      }
     }
   }
 
   /** Buffered samples to the file, then the header's sizes for what is in it. */
   async flush(): Promise<void> {
     if (this.pendingLen > 0) {
-      let done = 0;
-      while (done < this.pendingLen) {
-        const r = await this.fh.write(this.pending, done, this.pendingLen - done, HEADER_BYTES + this.fileBytes + done);
-        done += r.bytesWritten;
-      }
-      this.fileBytes += this.pendingLen;
+      await this.writeAt(this.pending.subarray(0, this.pendingLen));
       this.pendingLen = 0;
     }
     await this.writeHeader();
   }
 
+  /** Bytes at the end of what is in the file (positional: independent of the header rewrites). */
+  private async writeAt(bytes: Buffer): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      const r = await this.fh.write(bytes, done, bytes.length - done, HEADER_BYTES + this.fileBytes + done);
+      done += r.bytesWritten;
+    }
+    this.fileBytes += bytes.length;
+  }
+
   private async writeHeader(): Promise<void> {
     const h = this.headerTail;
-    h.writeUInt32LE(riffSize(this.fileBytes), 0);
-    h.writeUInt32LE(dataSize(this.fileBytes), 36);
+    const claimed = this.fileBytes;
+    h.writeUInt32LE(riffSize(claimed), 0);
+    h.writeUInt32LE(dataSize(claimed), 36);
     await this.fh.write(h, 0, 40, 4);
+    this.headerBytes = claimed;
   }
 
   /** Final header and close; idempotent. A trailing gap (audio dropped at the very end) is written as silence. */

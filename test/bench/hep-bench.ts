@@ -11,7 +11,7 @@ import { decodeHep } from '../../core/net/hep';
 import { encodeHep3 } from '../../core/net/hep-encode';
 import { HepStreamReader } from '../../core/net/hep-stream';
 import { HepSource } from '../../plugins/source-hep/hep-source';
-import { RecordingSink, startSource } from '../ingest-recorder';
+import { IngestRecorder, startSource } from '../ingest-recorder';
 import type { BenchResult } from './types';
 
 export type { BenchResult };
@@ -61,7 +61,7 @@ export async function benchHep(): Promise<BenchResult[]> {
   out.push({ name: 'HepStreamReader, records split into 1460-byte segments', value: rate(framed, process.hrtime.bigint() - t0), unit: 'records/s' });
 
   // End to end over loopback: the sink only counts (no kernel behind it).
-  class CountingSink extends RecordingSink {
+  class CountingSink extends IngestRecorder {
     count = 0;
     last = 0n;
     override sip(): void {

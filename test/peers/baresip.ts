@@ -173,6 +173,17 @@ export interface BaresipPairOptions {
   maxCallSec?: number;
 }
 
+/** A call in progress that the test drives. */
+export interface BaresipLiveCall {
+  readonly establishedAt: number;
+  /** A menu command to the caller's baresip ('/reinvite' sends a re-INVITE with SDP; '/hold', '/resume'). */
+  caller(command: string): void;
+  /** Waits for `pattern` in the caller's output since the call was dialled. */
+  waitCaller(pattern: RegExp, timeoutMs: number, what: string): Promise<void>;
+  /** The caller hangs up (BYE); resolves with the call's dumps once both sides saw it end. */
+  hangup(): Promise<BaresipCallTake>;
+}
+
 /** One call of a pair: when it was up, and the sndfile dumps of that call (absent if sndfile.so is missing). */
 export interface BaresipCallTake {
   /** Date.now() when both sides had reported "Call established", and when both had reported the hang-up. */
@@ -196,6 +207,11 @@ export interface BaresipPair {
   readonly calleeSource: string;
   /** Dials, keeps the call up durationSec from "established", then the caller hangs up (BYE). One call at a time. */
   call(durationSec: number): Promise<BaresipCallTake>;
+  /**
+   * Dials and resolves once both sides report the call established; the test then drives it (commands such as
+   * '/reinvite', '/hold', '/resume' to the caller) and hangs up itself.
+   */
+  dial(): Promise<BaresipLiveCall>;
   /** Stops both UAs (SIGINT, then SIGKILL). Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -250,9 +266,8 @@ export async function startBaresipPair(o: BaresipPairOptions): Promise<BaresipPa
   }
 
   let busy = false;
-  const call = async (durationSec: number): Promise<BaresipCallTake> => {
-    if (!(durationSec > 0 && durationSec <= maxCallSec)) throw new Error(`call: durationSec must be in (0, ${maxCallSec}], got ${durationSec}`);
-    if (busy) throw new Error('call: the previous call of this pair has not ended');
+  const dial = async (): Promise<BaresipLiveCall> => {
+    if (busy) throw new Error('dial: the previous call of this pair has not ended');
     busy = true;
     try {
       const before = new Set([...dumps(callerDir, 'enc'), ...dumps(callerDir, 'dec'), ...dumps(calleeDir, 'enc'), ...dumps(calleeDir, 'dec')]);
@@ -263,26 +278,46 @@ export async function startBaresipPair(o: BaresipPairOptions): Promise<BaresipPa
       await caller.waitFor(/Call established/, ESTABLISH_TIMEOUT_MS, 'established call', from.caller);
       await callee.waitFor(/Call established/, ESTABLISH_TIMEOUT_MS, 'established call', from.callee);
       const establishedAt = Date.now();
-      await sleep(durationSec * 1000);
-      caller.child.stdin?.write('/hangup\n');
-      await caller.waitFor(/terminated \(duration/, EXIT_TIMEOUT_MS, 'hang-up', from.caller);
-      await callee.waitFor(/terminated \(duration/, EXIT_TIMEOUT_MS, 'BYE from the caller', from.callee);
-      const endedAt = Date.now();
-      // Let the 200 OK to the BYE and the last RTCP go out, and sndfile close its files.
-      await sleep(300);
+      let ended = false;
       return {
         establishedAt,
-        endedAt,
-        callerSent: newDump(callerDir, 'enc', before),
-        callerReceived: newDump(callerDir, 'dec', before),
-        calleeSent: newDump(calleeDir, 'enc', before),
-        calleeReceived: newDump(calleeDir, 'dec', before),
+        caller: (command: string) => caller.child.stdin?.write(`${command}\n`),
+        waitCaller: (pattern, timeoutMs, what) => caller.waitFor(pattern, timeoutMs, what, from.caller),
+        hangup: async (): Promise<BaresipCallTake> => {
+          if (ended) throw new Error('hangup: the call has ended already');
+          ended = true;
+          try {
+            caller.child.stdin?.write('/hangup\n');
+            await caller.waitFor(/terminated \(duration/, EXIT_TIMEOUT_MS, 'hang-up', from.caller);
+            await callee.waitFor(/terminated \(duration/, EXIT_TIMEOUT_MS, 'BYE from the caller', from.callee);
+            const endedAt = Date.now();
+            // Let the 200 OK to the BYE and the last RTCP go out, and sndfile close its files.
+            await sleep(300);
+            return {
+              establishedAt,
+              endedAt,
+              callerSent: newDump(callerDir, 'enc', before),
+              callerReceived: newDump(callerDir, 'dec', before),
+              calleeSent: newDump(calleeDir, 'enc', before),
+              calleeReceived: newDump(calleeDir, 'dec', before),
+            };
+          } finally {
+            busy = false;
+          }
+        },
       };
-    } finally {
+    } catch (e) {
       busy = false;
+      throw e;
     }
   };
-  return { ports: P, dialUri, callerLog, calleeLog, callerSource, calleeSource, call, stop };
+  const call = async (durationSec: number): Promise<BaresipCallTake> => {
+    if (!(durationSec > 0 && durationSec <= maxCallSec)) throw new Error(`call: durationSec must be in (0, ${maxCallSec}], got ${durationSec}`);
+    const live = await dial();
+    await sleep(durationSec * 1000);
+    return live.hangup();
+  };
+  return { ports: P, dialUri, callerLog, calleeLog, callerSource, calleeSource, call, dial, stop };
 }
 
 export interface BaresipCallOptions {
