@@ -111,9 +111,10 @@ export class ServeProcess {
    * Starts `node dist/core/cli/main.js serve -c <config>` and waits until it is ready within `readyMs`: /readyz 200,
    * or (inside a network namespace, whose loopback this process cannot reach) its "ready" log line.
    */
-  static async start(config: string, ops: { url: string; token?: string }, readyMs = 15_000, opts: { netns?: string } = {}): Promise<ServeProcess> {
+  static async start(config: string, ops: { url: string; token?: string }, readyMs = 15_000, opts: { netns?: string; nodeArgs?: string[] } = {}): Promise<ServeProcess> {
     if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build`);
-    const argv = [CLI, 'serve', '-c', config, '--log-format', 'json'];
+    // nodeArgs: options for node itself (--cpu-prof, --heapsnapshot-signal=...).
+    const argv = [...(opts.nodeArgs ?? []), CLI, 'serve', '-c', config, '--log-format', 'json'];
     const [cmd, args] = opts.netns === undefined ? [process.execPath, argv] : ['ip', ['netns', 'exec', opts.netns, process.execPath, ...argv]];
     const child = spawn(cmd, args, { cwd: path.dirname(config), stdio: ['ignore', 'pipe', 'pipe'] });
     const p = new ServeProcess(child, ops.url, ops.token, config);
@@ -239,10 +240,13 @@ export async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, w
 }
 
 /** Writes `config` (with the ops endpoint on `opsPort`) to dir/tapline.config.json and starts serve with it. */
-export async function startServe(dir: string, config: Record<string, unknown>, opsPort: number, opts: { netns?: string; token?: string } = {}): Promise<ServeProcess> {
+export async function startServe(dir: string, config: Record<string, unknown>, opsPort: number, opts: { netns?: string; token?: string; nodeArgs?: string[] } = {}): Promise<ServeProcess> {
   const configFile = path.join(dir, 'tapline.config.json');
   const service = (config.service as { ops?: object } | undefined) ?? {};
   const cfg = { ...config, service: { ...service, ops: { port: opsPort, ...(service.ops ?? {}) } } };
   fs.writeFileSync(configFile, JSON.stringify(cfg, null, 2));
-  return ServeProcess.start(configFile, { url: `http://127.0.0.1:${opsPort}`, ...(opts.token !== undefined ? { token: opts.token } : {}) }, 20_000, opts.netns !== undefined ? { netns: opts.netns } : {});
+  return ServeProcess.start(configFile, { url: `http://127.0.0.1:${opsPort}`, ...(opts.token !== undefined ? { token: opts.token } : {}) }, 20_000, {
+    ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
+    ...(opts.nodeArgs !== undefined ? { nodeArgs: opts.nodeArgs } : {}),
+  });
 }

@@ -41,20 +41,9 @@ import { cliMain, inclusiveProfile, loadGenerator, recordCommand, summariseProfi
 import { LIVE_PREFIX, liveCapture, SCENARIO, SIP_PORT, type LiveCapture } from './live-capture';
 import { checkRecordings } from './live-check';
 import { LiveSender } from './live-sender';
-import {
-  freePort,
-  lossText,
-  metricSum,
-  procSample,
-  raiseRmemMax,
-  readCounters,
-  ServeProcess,
-  storageText,
-  udpSocket,
-  writeServeConfig,
-  type ProcSample,
-  type RmemChange,
-} from './live-serve';
+import { lossText, procSample, raiseRmemMax, readCounters, serveConfig, statusOf, storageText, udpSocket, type ProcSample, type RmemChange } from './live-serve';
+import { sumSamples } from '../prom-text';
+import { freeTcpPort, freeUdpPort, startServe, type ServeProcess } from '../serve-process';
 
 type GeneratorOptions = import('../../plugins/source-generator/scenario').GeneratorOptions;
 
@@ -203,7 +192,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
   const steadyFraction = Math.min(1, opts.steadyFraction ?? 1);
   const overloadSec = opts.overloadSec ?? OVERLOAD_SEC;
   if (process.platform !== 'linux') throw new BenchNotAvailable('the live bench reads /proc (Linux only)');
-  const cli = cliMain();
+  cliMain(); // BenchNotAvailable before generating 0.8 GB when the CLI is not built
   const cap = await liveCapture();
   const P = cap.tile.periodUs;
   const capRate = cap.frames / (P / 1e6);
@@ -220,7 +209,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
   // work folder are put back.
   const onExit = (): void => {
     sender?.kill();
-    serve?.kill();
+    serve?.child.kill('SIGKILL');
     if (rmem !== undefined && rmemRestored === '') rmem.restore();
     if (opts.keep !== true) fs.rmSync(work, { recursive: true, force: true });
   };
@@ -237,13 +226,13 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
     const samples: ProcSample[] = [];
     let sampler: NodeJS.Timeout | undefined;
     try {
-      const tfwdPort = await freePort('udp');
-      const opsPort = await freePort('tcp');
-      const config = writeServeConfig({ dir: work, tfwdPort, opsPort, keyId: KEY_ID, secret: `hex:${SECRET_HEX}`, recvBufferBytes: RCVBUF, stopTimeoutSec: 120 });
+      const tfwdPort = await freeUdpPort();
+      const opsPort = await freeTcpPort();
+      const config = serveConfig({ dir: work, tfwdPort, keyId: KEY_ID, secret: `hex:${SECRET_HEX}`, recvBufferBytes: RCVBUF, stopTimeoutSec: 120 });
       if (profileDir !== undefined) fs.mkdirSync(profileDir, { recursive: true });
-      serve = await ServeProcess.start(cli, config, opsPort, profileDir === undefined ? {} : { cpuProfDir: profileDir });
+      serve = await startServe(work, config, opsPort, profileDir === undefined ? {} : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] });
       const servePid = serve.pid;
-      const rcvbuf = metricSum(await serve.metrics(), 'tapline_forwarded_rcvbuf_bytes');
+      const rcvbuf = sumSamples(await serve.metrics(), 'tapline_forwarded_rcvbuf_bytes');
       sender = await LiveSender.start({
         pcap: cap.file,
         tile: cap.tile,
@@ -282,7 +271,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       await sleep(COUNTERS_SETTLE_MS);
       const s1b = await sender.mark();
       const c1 = await readCounters(serve);
-      if (p0 === undefined || p1 === undefined) throw new Error(`serve (pid ${servePid}) went away during the steady minute: ${serve.stderrTail()}`);
+      if (p0 === undefined || p1 === undefined) throw new Error(`serve (pid ${servePid}) went away during the steady minute: ${serve.output(10)}`);
 
       const steadyPackets = s1.packets - s0.packets;
       const steadyWall = s1.wallSec - s0.wallSec;
@@ -324,13 +313,13 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         if (u !== undefined && u.rxQueueBytes < 1 * MiB) {
           if (++calm >= 4) drainedAfter ??= now() - q0;
         } else calm = 0;
-        if (readyAfter === undefined && (await serve.readyz()) === 200) readyAfter = now() - q0;
+        if (readyAfter === undefined && (await statusOf(serve, '/readyz')) === 200) readyAfter = now() - q0;
         await sleep(250);
       }
       await sleep(COUNTERS_SETTLE_MS);
       const c2 = await readCounters(serve);
-      const health2 = await serve.healthz();
-      const alive2 = serve.running;
+      const health2 = await statusOf(serve, '/healthz');
+      const alive2 = serve.alive();
 
       // 4. After: until every call started from here on has ended, and a few seconds more.
       progress(`overload: ${Math.round(overRate)} packets/s sent, ${c2.seqLost - c1.seqLost} lost; /healthz ${health2}; then ${(postFraction * 100).toFixed(0)}% of the calls until those started after it have ended`);
@@ -340,14 +329,14 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       const sendWall = now() - start;
       await sleep(COUNTERS_SETTLE_MS);
       const c3 = await readCounters(serve);
-      const health3 = await serve.healthz();
-      const alive3 = serve.running;
+      const health3 = await statusOf(serve, '/healthz');
+      const alive3 = serve.alive();
       const pEnd = sample();
       clearInterval(sampler);
       sampler = undefined;
       const udpEnd = udpSocket(tfwdPort);
       progress('SIGTERM to serve, then the recordings are checked');
-      const stop = await serve.stop(150_000);
+      const stop = await serve.stop('SIGTERM', 150_000);
       rmemRestored = rmem.restore();
 
       // Recordings.
@@ -473,7 +462,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
           `(complete, every RTP packet, their own SSRCs, 0 lost, no audio dropped by the storage queue); ` +
           `after it: ${check.after.exact} of ${check.after.calls}; ${check.cut.recorded} of ${check.cut.calls} calls in progress at the stop recorded (cut short); ` +
           `sender: ${sStop.packets} packets (${sStop.sipPackets} SIP) in ${sStop.datagrams} datagrams over ${sendWall.toFixed(0)} s, ${sStop.pass + 1} passes, ${sStop.cpuSec.toFixed(1)} CPU-s; ` +
-          `serve counted ${c3.packetsIn} in; SIGTERM to exit ${stop.sec.toFixed(1)} s with ${c3.callsActive} calls in progress; RSS at the end ${pEnd === undefined ? '?' : (pEnd.rssBytes / MiB).toFixed(0)} MiB; ` +
+          `serve counted ${c3.packetsIn} in; SIGTERM to exit ${(stop.ms / 1000).toFixed(1)} s with ${c3.callsActive} calls in progress; RSS at the end ${pEnd === undefined ? '?' : (pEnd.rssBytes / MiB).toFixed(0)} MiB; ` +
           `socket at the end: ${udpEnd === undefined ? 'gone' : `${udpEnd.drops} kernel drops in all, ${udpEnd.rxQueueBytes} bytes queued`}; ${rmemRestored}`,
       });
       if (profileDir !== undefined) {
@@ -490,7 +479,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
     } finally {
       if (sampler !== undefined) clearInterval(sampler);
       sender?.kill();
-      serve?.kill();
+      await serve?.kill();
       if (rmemRestored === '') rmem.restore();
     }
   } finally {
