@@ -189,7 +189,7 @@ export async function readCounters(serve: ServeProcess): Promise<Counters> {
 
 const STORAGE_OPS = ['open', 'openAudio', 'audio', 'update', 'close'];
 
-/** Storage operations between two readings: count × mean time, and the share of the wall time they took (one worker). */
+/** Storage operations between two readings: count × mean time, and their summed time over the wall time (the queue may run several at once). */
 export function storageText(a: Counters | undefined, b: Counters): string {
   const wall = b.at - (a?.at ?? b.at - 1);
   let busy = 0;
@@ -200,7 +200,7 @@ export function storageText(a: Counters | undefined, b: Counters): string {
     busy += sec;
     if (n > 0) parts.push(`${op} ${n} × ${((sec / n) * 1000).toFixed(2)} ms`);
   }
-  return `storage ops ${parts.join(', ')} (${((busy / wall) * 100).toFixed(0)}% of the time in storage calls; ${(b.storageQueueBytes / MiB).toFixed(1)} MiB queued at the end)`;
+  return `storage ops ${parts.join(', ')} (their times add up to ${(busy / wall).toFixed(2)}× the wall time; ${(b.storageQueueBytes / MiB).toFixed(1)} MiB queued at the end)`;
 }
 
 export function lossText(a: Counters | undefined, b: Counters): string {
