@@ -10,14 +10,15 @@
  * ~48 MB/s of WAV at full load, ~6 GB over the run, deleted afterwards).
  *
  * The run, from one serve process:
- *   1. ramp-up: the first pass, until every call of the steady state is in progress (~21 s);
+ *   1. ramp-up: the first pass, until every call of the steady state is in progress (~21 s), then 64 s more, so
+ *      that the caches of ended calls (the dialog tracker's 64 s, the call recorder's last 1,000) are full;
  *   2. steady: 60 s at the capture's rate (≥ 150,000 packets/s), then 3 s more before the loss counters are read
  *      (they count the ramp-up too); /proc sampled every 2 s (RSS, CPU of all threads and of the main thread);
  *   3. overload: the rate it can take — the main thread's capacity, packets per main-thread CPU-second in step 2 —
  *      doubled, for 15 s (the calls' time runs faster: the sender's speed is raised);
  *   4. after: back at the calls' own pace, all of them, or — when serve lost packets in step 2 — a share of them
  *      worth half of what it took (the others, in progress ones too, are no longer sent); once serve has caught up
- *      (socket queue drained, /readyz 200; at most 30 s), until every call started from then on has ended; then the
+ *      (socket queue drained, /readyz 200; at most 20 s), until every call started from then on has ended; then the
  *      sender stops and serve gets SIGTERM (it finishes every recording still open).
  * Then every recording in the catalogue is checked against what was sent: calls that ended before the overload and
  * calls that started after it must each have a complete recording with every RTP packet, nothing lost and no audio
@@ -51,6 +52,12 @@ type GeneratorOptions = import('../../plugins/source-generator/scenario').Genera
 const TINY = { calls: 2, concurrency: 2, durationSec: 2, codec: 'PCMU', seed: 1 } as const satisfies GeneratorOptions;
 
 const STEADY_SEC = 60;
+/**
+ * After the ramp-up, this much more before the steady minute: the dialog tracker keeps each ended call 64 s (for late
+ * retransmissions) and the call recorder its last 1,000 recordings, both filling from the first call's end; measured
+ * before they are full, the minute would show them filling, not whether memory is flat.
+ */
+const WARM_SEC = 64;
 /** Still at the steady rate after the 60 s: drops of the last second reach the counters before they are read. */
 const SETTLE_SEC = 3;
 const OVERLOAD_SEC = 15;
@@ -58,7 +65,7 @@ const OVERLOAD_SEC = 15;
 const MAX_SPEED = 4;
 const SAMPLE_MS = 2000;
 /** After the overload, how long serve may take to recover: its socket's receive queue empty and /readyz 200. */
-const DRAIN_MAX_SEC = 30;
+const DRAIN_MAX_SEC = 20;
 /** After the overload, when serve lost packets at the steady rate: this share of what it took then. */
 const POST_SHARE = 0.5;
 /** Two of source-forwarded's stats sweeps (1 s): sequence gaps are counted lost at the second. */
@@ -178,6 +185,8 @@ function profileDirFromEnv(): string | undefined {
  */
 export interface LiveBenchOptions {
   steadySec?: number;
+  /** Seconds between the ramp-up and the steady minute (WARM_SEC). */
+  warmSec?: number;
   /** Share of the calls sent (callSelected()): the steady rate is this share of the capture's. */
   steadyFraction?: number;
   overloadSec?: number;
@@ -251,11 +260,12 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       };
       sampler = setInterval(sample, SAMPLE_MS);
 
-      // 1. Ramp-up: until every call of the steady state is in progress.
-      progress(`serve (pid ${servePid}) ready; ramp-up then ${steadySec} s at ${Math.round(loadRate)} packets/s`);
+      // 1. Ramp-up: until every call of the steady state is in progress, and the caches of ended calls are full.
+      const warmSec = opts.warmSec ?? WARM_SEC;
+      progress(`serve (pid ${servePid}) ready; ramp-up, ${warmSec} s more, then ${steadySec} s at ${Math.round(loadRate)} packets/s`);
       const start = now();
       sender.load(1, steadyFraction);
-      await sleep(cap.maxCallUs / 1000 + 1000);
+      await sleep(cap.maxCallUs / 1000 + 1000 + warmSec * 1000);
 
       // 2. Steady.
       const s0 = await sender.mark();
@@ -321,10 +331,10 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
       const health2 = await statusOf(serve, '/healthz');
       const alive2 = serve.alive();
 
-      // 4. After: until every call started from here on has ended, and a few seconds more.
+      // 4. After: until every call started from here on has ended (and 2 s more).
       progress(`overload: ${Math.round(overRate)} packets/s sent, ${c2.seqLost - c1.seqLost} lost; /healthz ${health2}; then ${(postFraction * 100).toFixed(0)}% of the calls until those started after it have ended`);
       const a0 = await sender.mark();
-      await sleep(cap.maxCallUs / 1000 + 6000);
+      await sleep(cap.maxCallUs / 1000 + 2000);
       const sStop = await sender.stop();
       const sendWall = now() - start;
       await sleep(COUNTERS_SETTLE_MS);
@@ -358,7 +368,7 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         (cap.generatedSec === undefined ? ' (cached capture)' : ` (capture generated in ${cap.generatedSec.toFixed(1)} s)`);
       const rcv = `${rmem.note}; listener SO_RCVBUF ${rcvbuf} bytes (the kernel reports twice what it grants)`;
       const steadyText =
-        `${steadyPackets} packets in ${steadyWall.toFixed(1)} s after a ${(s0.at - start).toFixed(1)} s ramp-up; serve CPU ${cpuSec.toFixed(1)} s of ${steadyWall.toFixed(1)} s (main thread ${mainCpu.toFixed(1)} s, ` +
+        `${steadyPackets} packets in ${steadyWall.toFixed(1)} s after ${(s0.at - start).toFixed(1)} s of ramp-up and warm-up; serve CPU ${cpuSec.toFixed(1)} s of ${steadyWall.toFixed(1)} s (main thread ${mainCpu.toFixed(1)} s, ` +
         `waited ${mainWait.toFixed(1)} s for a CPU while runnable); sender ${(senderCpuShare * 100).toFixed(0)}% of a core, at most ${s1.behindMs.toFixed(0)} ms behind; ` +
         `event-loop lag p99 ${(c1.eventLoopLagP99 * 1000).toFixed(1)} ms`;
       const results: BenchResult[] = [];

@@ -63,7 +63,8 @@ function nowUs(): number {
 }
 
 async function runSender(cfg: LiveSenderConfig, send: (m: SenderMessage) => void, commands: AsyncIterable<SenderCommand>): Promise<void> {
-  const replay = new TileReplay(cfg.pcap, cfg.tile, cfg.sipPort);
+  // Each instance on RTP ports of its own: the generated ports span 2 × the calls.
+  const replay = new TileReplay(cfg.pcap, cfg.tile, { sipPort: cfg.sipPort, portStep: 2 * cfg.calls });
   const socket = dgram.createSocket({ type: 'udp4', sendBufferSize: 8 << 20 });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);

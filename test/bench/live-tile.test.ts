@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { readCapture } from '../../core/net/capture-reader';
 import { generateCalls } from '../../plugins/source-generator/generate';
-import { callSelected, instanceCallId, instanceSsrc, parseInstanceCallId, rewriteCallIds, scanTile, TileReplay } from './live-tile';
+import { callSelected, instanceCallId, instancePortShift, instanceSsrc, parseInstanceCallId, rewriteCallIds, scanTile, shiftMediaPorts, TileReplay } from './live-tile';
 
 /** Call index of a generated packet, from its caller (10.1.x.y) or callee (10.2.x.y) address. */
 function callOf(ip: Buffer): number {
@@ -41,6 +41,14 @@ describe('live bench: the capture folded on its period (live-tile)', () => {
     assert.throws(() => instanceCallId('a1869279182526ef95f1b8920@tapline.gen', 16 ** 6), RangeError);
   });
 
+  it('moves the SDP media port by the shift asked, keeping its digits, and refuses a shift that would not', () => {
+    const sdp = Buffer.from('v=0\r\nc=IN IP4 10.1.0.1\r\nm=audio 20000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n', 'latin1');
+    assert.equal(shiftMediaPorts(sdp, 0, sdp.length, 3460), 1);
+    assert.match(sdp.toString('latin1'), /\r\nm=audio 23460 RTP\/AVP 0 101\r\n/);
+    assert.equal(shiftMediaPorts(sdp, 0, sdp.length, 0), 0);
+    assert.throws(() => shiftMediaPorts(sdp, 0, sdp.length, -20000), RangeError);
+  });
+
   it('thins calls by a fixed choice per call, about the fraction asked, all of them at 1', () => {
     const n = 10_000;
     let kept = 0;
@@ -62,10 +70,20 @@ describe('live bench: the capture folded on its period (live-tile)', () => {
     assert.equal(tile.records, truth.totals.frames);
     assert.ok(tile.layer1Offset < fs.statSync(file).size, 'calls started late in the period end in the next one');
 
-    const firstReplay = new TileReplay(file, { t0, periodUs: period, layer1Offset: tile.layer1Offset });
+    // The 8 calls' RTP ports span 16 (20000 + 2i): each instance's ports are moved by a multiple of that.
+    const step = 16;
+    const firstReplay = new TileReplay(file, { t0, periodUs: period, layer1Offset: tile.layer1Offset }, { portStep: step });
     const seen = new Map<string, number[]>();
     const callIds = new Map<string, Set<string>>();
     const ssrcs = new Map<string, Set<number>>();
+    // Per instance of a call: the SDP m= ports, and the RTP source ports.
+    const sdpPorts = new Map<string, Set<number>>();
+    const rtpPorts = new Map<string, Set<number>>();
+    const add = <T>(m: Map<string, Set<T>>, k: string, v: T): void => {
+      const set = m.get(k) ?? new Set<T>();
+      set.add(v);
+      m.set(k, set);
+    };
     let last = -1;
     const perPass = [0, 0, 0, 0];
     try {
@@ -83,13 +101,11 @@ describe('live bench: the capture folded on its period (live-tile)', () => {
         const call0 = truth.calls[call] as { start: number; callId: string };
         seen.set(key, [...(seen.get(key) ?? []), r.g - r.instance * period - (call0.start - t0)]);
         if (r.sip) {
-          const ids = callIds.get(key) ?? new Set<string>();
-          ids.add(callIdOf(r.packet));
-          callIds.set(key, ids);
+          add(callIds, key, callIdOf(r.packet));
+          for (const m of r.packet.toString('latin1').matchAll(/\r\nm=audio (\d+) /g)) add(sdpPorts, key, Number(m[1]));
         } else {
-          const set = ssrcs.get(key) ?? new Set<number>();
-          set.add(r.packet.readUInt32BE(20 + 8 + 8));
-          ssrcs.set(key, set);
+          add(ssrcs, key, r.packet.readUInt32BE(20 + 8 + 8));
+          add(rtpPorts, key, r.packet.readUInt16BE(20));
         }
       }
     } finally {
@@ -106,15 +122,20 @@ describe('live bench: the capture folded on its period (live-tile)', () => {
       const c = truth.calls[call] as { start: number };
       generated.set(call, [...(generated.get(call) ?? []), f.ts - c.start]);
     });
-    // The instances replayed whole (0, 1 and 2) are each call as generated, same timing, with a Call-ID and SSRCs of their own.
+    // The instances replayed whole (0, 1 and 2) are each call as generated, same timing, with a Call-ID, SSRCs and
+    // RTP ports of their own (the SDP's m= lines moved with the RTP).
     assert.notEqual(instanceSsrc(0x12345678, 1), 0x12345678);
     assert.equal(instanceSsrc(0x12345678, 0), 0x12345678);
+    assert.deepEqual([0, 1, 6, 7, 8, 9].map((n) => instancePortShift(n, step) / step), [0, 1, 6, -2, -1, 0]);
     for (const n of [0, 1, 2]) {
       for (const c of truth.calls) {
         assert.deepEqual(seen.get(`${n}:${c.index}`), generated.get(c.index), `instance ${n} of call ${c.index}`);
         assert.deepEqual([...(callIds.get(`${n}:${c.index}`) ?? [])], [instanceCallId(c.callId, n)], `Call-ID of instance ${n} of call ${c.index}`);
         const want = [c.media.caller, c.media.callee].flatMap((d) => d?.ssrcs ?? []).map((x) => instanceSsrc(x, n));
         assert.deepEqual([...(ssrcs.get(`${n}:${c.index}`) ?? [])].sort(), want.sort(), `SSRCs of instance ${n} of call ${c.index}`);
+        const ports = [c.caller.rtpPort, c.callee.rtpPort].map((p) => p + instancePortShift(n, step)).sort();
+        assert.deepEqual([...(rtpPorts.get(`${n}:${c.index}`) ?? [])].sort(), ports, `RTP ports of instance ${n} of call ${c.index}`);
+        assert.deepEqual([...(sdpPorts.get(`${n}:${c.index}`) ?? [])].sort(), ports, `SDP m= ports of instance ${n} of call ${c.index}`);
       }
     }
   });

@@ -7,8 +7,9 @@
  * (layer 1) and the number of calls in progress stays the same. Pass k's packets of layer l belong to call *instance*
  * k − l. Each instance gets a Call-ID of its own — the first six characters of the generated one rewritten as the
  * instance number in hex, same length, so no IP or UDP length changes (the generator writes no UDP checksum) — and
- * SSRCs of its own (instanceSsrc()), so every pass is a fresh set of calls on the same addresses and ports, each
- * starting well after the previous instance's BYE. Pass 0 skips layer 1 (the tails of instance −1, which never started): the first pass is the ramp
+ * SSRCs and RTP ports of its own (instanceSsrc(), instancePortShift(): the SDP's m= port moves with the RTP), so
+ * every pass is a fresh set of calls between the same addresses, each starting well after the previous instance's
+ * BYE. Pass 0 skips layer 1 (the tails of instance −1, which never started): the first pass is the ramp
  * up to the steady state.
  *
  * Replay streams the file through two cursors (layer 0 from the first record, layer 1 from `layer1Offset`) merged by
@@ -42,6 +43,17 @@ export function instanceSsrc(ssrc: number, instance: number): number {
   return (ssrc ^ Math.imul(instance, 0x9e3779b1)) >>> 0;
 }
 
+/**
+ * How far instance `instance` moves a call's RTP ports (both parties', in the UDP headers and the SDP's m= lines):
+ * nine sets, −2…+6 × `step`, instance 0 on the generated ports. With `step` the span of the generated ports (2 × the
+ * calls) the sets do not overlap, so a port pair comes back only every 9 periods (~3.5 min): long enough for the
+ * recorder's flow cache to let the previous call's flow go (idle 120 s), as with endpoints that take a new port per
+ * call. The generated ports (20000+, 40000+) stay five digits under any shift, so no length changes.
+ */
+export function instancePortShift(instance: number, step: number): number {
+  return (((instance + 2) % 9) - 2) * step;
+}
+
 /** Hex digits of the instance number written over the start of each Call-ID. */
 export const INSTANCE_DIGITS = 6;
 const MAX_INSTANCE = 16 ** INSTANCE_DIGITS - 1;
@@ -64,6 +76,31 @@ export function parseInstanceCallId(callId: string): { instance: number; suffix:
 }
 
 const CALL_ID_HEADER = Buffer.from('\r\nCall-ID:', 'latin1');
+const MEDIA_LINE = Buffer.from('\r\nm=', 'latin1');
+
+/**
+ * Moves the port of every SDP media line (`m=<media> <port> …`) in `sip[start, end)` by `shift`, in place. The port
+ * must keep its number of digits (nothing else in the message moves). Returns how many lines were changed.
+ */
+export function shiftMediaPorts(sip: Buffer, start: number, end: number, shift: number): number {
+  if (shift === 0) return 0;
+  let n = 0;
+  let at = sip.indexOf(MEDIA_LINE, start);
+  while (at !== -1 && at < end) {
+    let p = at + MEDIA_LINE.length;
+    while (p < end && sip[p] !== 0x20) p++;
+    const q = ++p;
+    while (p < end && (sip[p] as number) >= 0x30 && (sip[p] as number) <= 0x39) p++;
+    if (p > q) {
+      const text = String(Number(sip.toString('latin1', q, p)) + shift);
+      if (text.length !== p - q || Number(text) > 65535) throw new RangeError(`m= port ${sip.toString('latin1', q, p)} moved by ${shift} does not keep its ${p - q} digits`);
+      sip.write(text, q, 'latin1');
+      n++;
+    }
+    at = sip.indexOf(MEDIA_LINE, p);
+  }
+  return n;
+}
 
 /**
  * Writes the instance number over the first characters of every Call-ID header value in `sip` (a SIP message's
@@ -236,12 +273,21 @@ export class TileReplay {
   /** The cursor whose record `packet` views: moved on at the next call (moving may refill its buffer). */
   private consumed: 0 | 1 | -1 = -1;
 
+  private readonly sipPort: number;
+  private readonly portStep: number;
+
+  /**
+   * `portStep`: instancePortShift()'s step (0: every instance on the generated ports); `sipPort` 5060 and the
+   * generator's address prefixes by default.
+   */
   constructor(
     path: string,
     private readonly tile: TileSpec,
-    private readonly sipPort = 5060,
-    prefixes: { caller: string; callee: string } = { caller: '10.1', callee: '10.2' },
+    opts: { sipPort?: number; portStep?: number; prefixes?: { caller: string; callee: string } } = {},
   ) {
+    this.sipPort = opts.sipPort ?? 5060;
+    this.portStep = opts.portStep ?? 0;
+    const prefixes = opts.prefixes ?? { caller: '10.1', callee: '10.2' };
     this.prefixes = [prefixes.caller, prefixes.callee].map((p) => {
       const [a, b] = p.split('.').map(Number);
       return (((a as number) & 255) << 8) | ((b as number) & 255);
@@ -306,16 +352,23 @@ export class TileReplay {
       if (at < 0) throw new Error(`record at byte ${c.recordOffset} is from no generated call (neither address has a caller or callee prefix)`);
       this.call = b.readUInt16BE(at) - 1;
       const n = ipEnd - ip;
+      const shift = instancePortShift(instance, this.portStep);
       if (this.sip) {
         b.copy(this.scratch, 0, ip, ipEnd);
         if (rewriteCallIds(this.scratch, ihl + 8, n, instance) === 0) throw new Error(`SIP packet at byte ${c.recordOffset} has no Call-ID header`);
+        shiftMediaPorts(this.scratch, ihl + 8, n, shift);
         this.packet = this.scratch.subarray(0, n);
       } else if (udp && n >= ihl + 8 + 12 && ((b[ip + ihl + 8] as number) & 0xc0) === 0x80) {
-        // RTP: the instance's own SSRC, as a new call on the same ports would have.
-        b.copy(this.scratch, 0, ip, ipEnd);
+        // RTP: the instance's own SSRC and ports, as a new call would have.
+        const w = this.scratch;
+        b.copy(w, 0, ip, ipEnd);
         const at = ihl + 8 + 8;
-        this.scratch.writeUInt32BE(instanceSsrc(this.scratch.readUInt32BE(at), instance), at);
-        this.packet = this.scratch.subarray(0, n);
+        w.writeUInt32BE(instanceSsrc(w.readUInt32BE(at), instance), at);
+        if (shift !== 0) {
+          w.writeUInt16BE(w.readUInt16BE(ihl) + shift, ihl);
+          w.writeUInt16BE(w.readUInt16BE(ihl + 2) + shift, ihl + 2);
+        }
+        this.packet = w.subarray(0, n);
       } else {
         this.packet = b.subarray(ip, ipEnd);
       }

@@ -36,7 +36,7 @@ const BENCHES: BenchSpec[] = [
   // ~90-120 s of recording: clear, SRTP and SRTP on the TypeScript path (+ ~40 s to generate and protect its captures on a first run).
   { id: 'srtp', module: 'srtp-bench', fn: 'benchSrtp', title: 'SRTP and SILK, end to end (record command)', timeoutMs: 600_000 },
   { id: 'forwarded', module: 'forwarded-bench', fn: 'benchForwarded', title: 'Forwarded media (TFWD encode/decode, sender, source over loopback)' },
-  // ~3.5 min: ~30-60 s of record (the reference) + ~150 s of serve under load (+ ~10 s to generate its 0.8 GB capture on a first run).
+  // ~4 min: ~30-60 s of record (the reference) + ~200 s of serve under load (+ ~10 s to generate its 0.8 GB capture on a first run).
   { id: 'live', module: 'live-bench', fn: 'benchLive', title: 'Live: forwarded RTP into serve over loopback, beside record', timeoutMs: 600_000 },
 ];
 
