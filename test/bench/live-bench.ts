@@ -429,7 +429,9 @@ export async function benchLive(opts: LiveBenchOptions = {}): Promise<BenchResul
         notes:
           `mean RSS ${(mean(mid) / MiB).toFixed(0)} MiB (middle third) → ${(mean(last) / MiB).toFixed(0)} MiB (last third); tolerance ${FLAT_TOLERANCE_PCT}% ` +
           `(V8 grows in steps of MiBs; a leak of what a call holds while it runs, ~100 KiB × 75 calls/s, would add ~150 MiB a third); ` +
-          `calls in progress ${c0.callsActive} → ${c1a.callsActive}, recordings active ${c0.recordingsActive} → ${c1a.recordingsActive} over the minute ` +
+          `calls in progress ${c0.callsActive} → ${c1a.callsActive}, recordings active ${c0.recordingsActive} → ${c1a.recordingsActive} over the minute, ` +
+          `V8 heap used ${(c0.heapUsed / MiB).toFixed(0)} → ${(c1a.heapUsed / MiB).toFixed(0)} MiB of ${(c0.heapTotal / MiB).toFixed(0)} → ${(c1a.heapTotal / MiB).toFixed(0)} MiB reserved, ` +
+          `external (Buffers) ${(c0.external / MiB).toFixed(0)} → ${(c1a.external / MiB).toFixed(0)} MiB ` +
           `(a call whose BYE was lost stays in progress until dialogs.idleTimeoutSec); ` +
           `RSS every ${SAMPLE_MS / 1000} s, MiB, [ steady minute ] { overload }: ${rssSeries(samples, [steadyFrom, steadyTo], [o0.at, o1.at])}`,
       });

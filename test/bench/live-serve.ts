@@ -156,6 +156,10 @@ export interface Counters {
   /** Storage operations done, and their summed time, by op (tapline_storage_write_seconds). */
   storage: Record<string, { count: number; sec: number }>;
   storageQueueBytes: number;
+  /** V8 heap in use and reserved, and memory outside it (Buffers' backing stores): prom-client's process metrics. */
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
 }
 
 export async function readCounters(serve: ServeProcess): Promise<Counters> {
@@ -184,6 +188,9 @@ export async function readCounters(serve: ServeProcess): Promise<Counters> {
       STORAGE_OPS.map((op) => [op, { count: sumSamples(t, 'tapline_storage_write_seconds_count', { op }), sec: sumSamples(t, 'tapline_storage_write_seconds_sum', { op }) }]),
     ),
     storageQueueBytes: sumSamples(t, 'tapline_storage_queue_bytes'),
+    heapUsed: sumSamples(t, 'tapline_nodejs_heap_size_used_bytes'),
+    heapTotal: sumSamples(t, 'tapline_nodejs_heap_size_total_bytes'),
+    external: sumSamples(t, 'tapline_nodejs_external_memory_bytes'),
   };
 }
 
