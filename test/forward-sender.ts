@@ -16,6 +16,7 @@ import { PacketDecoder, isSkipReason } from '../core/net/decode';
 import { TfwdEncoder, TfwdKey } from '../core/net/tfwd';
 import { LinkType, type RawFrame } from '../core/net/types';
 import { secretBytes } from '../plugins/source-forwarded/keys';
+import { mulberry32 } from './prng';
 
 /** One IP packet to forward: capture time (µs since the epoch) and its bytes. */
 export interface ForwardPacket {
@@ -177,17 +178,7 @@ export interface SendResult {
   nextSeq: number;
 }
 
-/** mulberry32: a small seeded PRNG, so injected loss is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 const MAX_SEND_QUEUE = 2048;
 

@@ -4,21 +4,12 @@ import * as path from 'node:path';
 import { CallTimeline, type CallTimelineOptions, type PushResult } from './timeline';
 import { resample } from './resample';
 import type { PlacedAudio } from './types';
+import { mulberry32 } from '../../test/prng';
 
 const START = 1_700_000_000_000_000; // µs
 const MS = 1000;
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** Never-zero sample k of a channel, so a zero in the output always means "nothing arrived". */
 function sampleOf(ch: 0 | 1, k: number): number {

@@ -5,10 +5,10 @@
  */
 import * as zlib from 'node:zlib';
 import { ErrorCodes, TaplineError } from '../errors';
-import { HEP3_HEADER_BYTES, HEP3_MAGIC, HEP3_MAX_BYTES, HEP_CHUNK_HEADER_BYTES, HepChunk, HepFamily, HepProtoType, V12_HEADER_V4, V12_HEADER_V6, V2_TIME_HEADER_BYTES, type HepRawChunk } from './hep';
+import { HEP3_HEADER_BYTES, HEP3_MAGIC, HEP3_MAX_BYTES, HEP_CHUNK_HEADER_BYTES, HepChunk, HepFamily, HepProtoType, V12_HEADER_V4, V12_HEADER_V6, V2_TIME_HEADER_BYTES, type HepOptionalFields, type HepRawChunk } from './hep';
 import { parseIp, type ParsedIp } from './ip-parse';
 
-export interface HepEncodeInput {
+export interface HepEncodeInput extends HepOptionalFields {
   /** IP protocol number of the captured packet (default 17, UDP). */
   ipProto?: number;
   src: string;
@@ -25,22 +25,6 @@ export interface HepEncodeInput {
   payload: Buffer | string;
   /** Send the payload deflated (zlib) in chunk 16 instead of chunk 15. */
   compress?: boolean;
-  correlationId?: string;
-  vlan?: number;
-  nodeName?: string;
-  srcMac?: string;
-  dstMac?: string;
-  etherType?: number;
-  tcpFlags?: number;
-  ipTos?: number;
-  mos?: number;
-  rFactor?: number;
-  geoLocation?: string;
-  jitter?: number;
-  transactionType?: string;
-  payloadJsonKeys?: string;
-  tagsValues?: string;
-  tagType?: number;
   /** Appended as given (vendor chunks, chunk types from a newer specification). */
   extraChunks?: readonly HepRawChunk[];
 }

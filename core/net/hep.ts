@@ -81,7 +81,29 @@ export interface HepRawChunk {
 }
 
 /** One decoded HEP packet. Optional fields are present only when the sender included them. */
-export interface HepPacket {
+/** The generic chunks a packet may carry besides addresses, time and payload (decoded, or to encode). */
+export interface HepOptionalFields {
+  correlationId?: string;
+  vlan?: number;
+  /** Capture agent name (chunk 19). */
+  nodeName?: string;
+  /** "aa:bb:cc:dd:ee:ff". */
+  srcMac?: string;
+  dstMac?: string;
+  etherType?: number;
+  tcpFlags?: number;
+  ipTos?: number;
+  mos?: number;
+  rFactor?: number;
+  geoLocation?: string;
+  jitter?: number;
+  transactionType?: string;
+  payloadJsonKeys?: string;
+  tagsValues?: string;
+  tagType?: number;
+}
+
+export interface HepPacket extends HepOptionalFields {
   version: 1 | 2 | 3;
   ipFamily: 4 | 6;
   /** IP protocol number of the captured packet: 17 UDP, 6 TCP, 132 SCTP. */
@@ -106,24 +128,6 @@ export interface HepPacket {
   payload: Buffer;
   /** The payload came compressed (chunk 16). */
   compressed: boolean;
-  correlationId?: string;
-  vlan?: number;
-  /** Capture agent name (chunk 19). */
-  nodeName?: string;
-  /** "aa:bb:cc:dd:ee:ff". */
-  srcMac?: string;
-  dstMac?: string;
-  etherType?: number;
-  tcpFlags?: number;
-  ipTos?: number;
-  mos?: number;
-  rFactor?: number;
-  geoLocation?: string;
-  jitter?: number;
-  transactionType?: string;
-  payloadJsonKeys?: string;
-  tagsValues?: string;
-  tagType?: number;
   /** Vendor chunks, unknown generic chunks and known ones of an unexpected size, as sent (the first MAX_KEPT_CHUNKS). */
   extraChunks: HepRawChunk[];
   /** How many chunks were skipped (all of them, including those beyond the kept ones). */

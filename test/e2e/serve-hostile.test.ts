@@ -25,6 +25,7 @@ import { request, response, sdp } from '../sip-text';
 import { makeTestPki, opensslUnavailable, type TestPki } from '../tls-pki';
 import { holdConnection, opensslClient, sendDatagrams, tcpExchange, type HeldConnection } from './hostile-net';
 import { freePorts, ServeProcess, sleep, until } from '../serve-process';
+import { mulberry32 } from '../prng';
 
 const HEP_KEY = 'hep-auth-key-for-the-hostile-test';
 const FEED_KEY = 'feed-auth-key-for-the-hostile-test';
@@ -39,17 +40,7 @@ const HEP_MAX_BYTES = 8 * 1024;
 const MAX_CONNECTIONS = 6;
 const MAX_PER_IP = 4;
 
-/** mulberry32: garbage that is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 function junk(rand: () => number, n: number, first?: number): Buffer {
   const b = Buffer.alloc(n);
