@@ -35,7 +35,7 @@ describe('every config problem in one pass', () => {
       idleTimeoutSec: 60,
       sip: { ports: ['5060'] },
       usersFile: 'users.csv',
-      policy: { logAllSipMessages: 'logs/sip.log' },
+      policy: { logAllSipMessages: 'notes.txt/sip.log' },
       plugins: [
         { use: 'codec-g771' },
         { use: 'source-pcap', options: { files: ['a.pcap', 'missing.pcap'] } },
@@ -55,7 +55,7 @@ describe('every config problem in one pass', () => {
         '   3. /idleTimeoutSec: expected no property "idleTimeoutSec" (not a known setting); found 60; "idleTimeoutSec" is a setting of /dialogs; move it there',
         '   4. /sip/ports/0: expected integer; found "5060"; write it as a number, without quotes: 5060',
         `   5. /usersFile: expected an existing, readable file; found "users.csv" (${at('users.csv')}: no such file)`,
-        `   6. /policy/logAllSipMessages: expected a file in an existing folder; found "logs/sip.log" (${at('logs/sip.log')}: its folder ${at('logs')} does not exist)`,
+        `   6. /policy/logAllSipMessages: expected a file whose folder exists or can be created; found "notes.txt/sip.log" (${at('notes.txt/sip.log')}: ${at('notes.txt')} is a file, not a folder)`,
         '   7. /plugins/0/use: expected a built-in plugin folder name, or a package/path that resolves; found "codec-g771"; did you mean "codec-g711"?',
         `   8. /plugins/1/options/files/1: expected an existing, readable file; found "missing.pcap" (${at('missing.pcap')}: no such file) (schema of source-pcap)`,
         `   9. /plugins/2/options/dir: expected a folder that exists or can be created; found "notes.txt" (${at('notes.txt')}: a file, not a folder) (schema of storage-local)`,
