@@ -19,14 +19,17 @@ export interface SinkQueueOptions {
   metrics?: Metrics;
   /** Time per operation (tapline_storage_write_seconds{op}). */
   writeSeconds?: HistogramMetric;
-  /** Recordings whose operations may be in flight at once (default 4). */
+  /** Recordings whose operations may be in flight at once (default 16). */
   concurrency?: number;
   /** A recording's operation failed in the sink: the recording gets a flag while it still runs. */
   onError?: (id: string, op: OpKind, err: Error) => void;
 }
 
-/** Several recordings written at once overlap the thread pool's latency; more gains little on a few cores. */
-const DEFAULT_CONCURRENCY = 4;
+/**
+ * Recordings whose operations may run at once. Measured in the live bench (150k packets/s, ~1,500 calls, fsync on
+ * close ~27 ms): 4 dropped 52-62k audio chunks a minute, 16 dropped none; the work is in the thread pool, not here.
+ */
+const DEFAULT_CONCURRENCY = 16;
 
 export type OpKind = 'open' | 'openAudio' | 'audio' | 'attachment' | 'update' | 'close';
 
