@@ -31,6 +31,9 @@ export const ErrorCodes = {
   OPS_CONFIG: 'TAPLINE_ERR_OPS_CONFIG',
   /** The ops endpoint could not listen (address in use, not available, permission). */
   OPS_LISTEN: 'TAPLINE_ERR_OPS_LISTEN',
+  // Call workers (core/workers/)
+  /** A call worker thread could not start (its codec plugins failed to load, the thread could not be created). */
+  WORKER_START: 'TAPLINE_ERR_WORKER_START',
   // source-forwarded (TFWD / VXLAN / TZSP listeners)
   /** Options the schema cannot check: keys missing or malformed, a bad allow-list entry, no listener enabled. */
   FORWARDED_CONFIG: 'TAPLINE_ERR_FORWARDED_CONFIG',

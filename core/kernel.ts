@@ -18,6 +18,11 @@ import { PluginHost, type PreparedConfig } from './plugins/loader';
 import { Ingest } from './pipeline/ingest';
 import { MediaAssociator } from './media/associator';
 import { CallRecorder } from './media/call-recorder';
+import { recorderOptions } from './media/recorder-options';
+import { CallDispatch } from './calls/call-dispatch';
+import { LocalShard, type CallShard } from './calls/call-shard';
+import { RecordingDesk } from './storage/recording-desk';
+import { codecsNotImportable, startCallWorkers, workerCount } from './workers/worker-pool';
 import { RecordingPolicy } from './policy/recording-policy';
 import { SipMessageLog } from './policy/sip-log';
 import * as path from 'node:path';
@@ -57,8 +62,10 @@ export class Kernel {
   readonly contributions: Contributions;
   /** Metrics the service sets by hand (sources up, feed connections, storage latency). */
   serviceMetrics!: ServiceMetrics;
-  /** Set once plugins are registered (it needs the storage plugin's sink, if any). */
-  recorder!: CallRecorder;
+  /** Dispatch by call to the shards (set once plugins are registered: it needs the storage plugin's sink). */
+  calls!: CallDispatch;
+  /** Where every recording's output meets the storage queue. */
+  desk!: RecordingDesk;
   /** In front of the storage plugin's sink, when one is enabled. */
   queue: SinkQueue | undefined;
   /** The recording mode plugin's, when one is enabled. */
@@ -88,7 +95,7 @@ export class Kernel {
     const core = this.counters.scoped('core');
     this.ingest = new Ingest(cfg, this.bus, this.dialogs, core, {
       observeTime: (ts) => this.clock.observe(ts),
-      writable: () => this.queue?.writable(),
+      writable: () => this.queue?.writable() ?? this.calls?.writable(),
       metrics: this.metrics,
     });
     this.metrics.beforeScrape(() => this.ingest.flushDrops());
@@ -136,7 +143,7 @@ export class Kernel {
         counters: k.counters.scoped('core'),
         metrics: k.metrics,
         writeSeconds: k.serviceMetrics.storageWriteSeconds,
-        onError: (id, op, err) => k.recorder.storageFailed(id, op, err),
+        onError: (id, op, err) => k.calls.storageFailed(id, op, err),
       });
     }
     k.policy = new RecordingPolicy(k.users, cfg.policy, k.mode);
@@ -145,26 +152,32 @@ export class Kernel {
     if (cfg.policy.logAllSipMessages !== null) k.sipLog = new SipMessageLog(path.resolve(prepared.dir, cfg.policy.logAllSipMessages));
     const sipLog = k.sipLog;
     if (sipLog !== undefined) k.ingest.sipTap = (msg, meta) => sipLog.write(msg, meta);
-    k.recorder = new CallRecorder(
-      k.dialogs,
-      k.codecs,
-      k.queue,
-      k.counters.scoped('core'),
-      k.log,
-      {
-        layout: cfg.output.layout,
-        endLingerSec: cfg.media.endLingerSec,
-        reorderWindowMs: cfg.media.reorderWindowMs,
-        metadataEverySec: cfg.media.metadataEverySec,
-        srtp: cfg.media.srtp,
-        keepUndecoded: cfg.media.keepUndecoded,
-        policy: k.policy,
-      },
-      k.events,
-    );
+    k.desk = new RecordingDesk(k.queue, { mode: k.mode, events: k.events, onFinished: (id) => k.calls.finished(id) });
+    let n = workerCount(cfg.media.workers);
+    const inProcess = n > 1 ? codecsNotImportable(prepared) : undefined;
+    if (inProcess !== undefined) {
+      k.log.info(`media.workers: codec plugin "${inProcess}" was handed in as an object, not a module a worker can import; calls run in the main thread`);
+      n = 1;
+    }
+    let shards: CallShard[];
+    if (n <= 1) {
+      const recorder = new CallRecorder(k.codecs, k.desk, k.counters.scoped('core'), {
+        ...recorderOptions(cfg),
+        codecFlags: (e, p) => policy.codecFlags(e, p),
+        lookupCall: (key) => k.dialogs.get(key),
+      });
+      shards = [new LocalShard(recorder)];
+    } else {
+      shards = await startCallWorkers(n, {
+        prepared,
+        desk: k.desk,
+        counters: k.counters,
+        log: k.log.child({ stage: 'call-worker' }),
+      });
+    }
+    k.calls = new CallDispatch(shards, k.desk, k.policy, k.counters.scoped('core'), k.log, { recordSipDialogs: cfg.policy.recordSipDialogs }, k.events);
     if (k.mode?.associate !== undefined) k.associator.fallback = k.mode.associate.bind(k.mode);
-    k.associator.on('rtp', (a) => k.recorder.onRtp(a));
-    k.associator.on('rtcp', (x) => k.recorder.onRtcp(x));
+    k.calls.attach(k.dialogs, k.associator);
     return k;
   }
 
@@ -199,7 +212,7 @@ export class Kernel {
   /** Timers of every stage, on the clock's tick (capture time or wall clock). */
   private tick(now: number): void {
     this.dialogs.tick(now);
-    this.recorder.tick(now);
+    this.calls.tick(now);
     this.associator.tick(now);
   }
 
@@ -214,7 +227,7 @@ export class Kernel {
     this.ingest.flush();
     this.dialogs.closeAll(Math.max(this.ingest.lastTs, this.clock.now()));
     this.associator.flush();
-    this.recorder.close();
+    await this.calls.close();
     this.ingest.flushDrops();
     let drained = true;
     if (this.queue !== undefined) {
@@ -233,3 +246,4 @@ export class Kernel {
     return drained;
   }
 }
+

@@ -35,6 +35,7 @@ export function buildProgram(pluginManifests?: ReadonlyArray<PluginManifest<unkn
     .option('-c, --config <file>', 'config file (default: searched from the current folder)')
     .option('--json', 'print the summary as JSON on stdout')
     .option('--no-progress', 'no progress bar')
+    .option('--workers <n>', 'call worker threads (a number, or "auto": one per core); overrides media.workers')
     .action(recordCommand);
 
   addConfigCommands(program);

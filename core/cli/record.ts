@@ -20,6 +20,8 @@ export interface RecordOptions {
   config?: string;
   json?: boolean;
   progress?: boolean;
+  /** media.workers from the command line ('auto' or a number; the schema checks it). */
+  workers?: string;
 }
 
 /**
@@ -53,6 +55,11 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
     const dir = path.resolve(opts.out ?? (typeof rawObj.output?.dir === 'string' ? rawObj.output.dir : 'recordings'));
     loaded.raw = withPluginOptions(loaded.raw, 'storage-local', { dir }, 'end');
   }
+  if (opts.workers !== undefined) {
+    const raw = (loaded.raw !== null && typeof loaded.raw === 'object' ? loaded.raw : {}) as { media?: Record<string, unknown> };
+    const n = /^\d+$/.test(opts.workers) ? Number(opts.workers) : opts.workers;
+    loaded.raw = { ...raw, media: { ...(raw.media ?? {}), workers: n } };
+  }
   const prepared = await prepareConfig(loaded);
   const storageEntry = prepared.plugins.find((p) => p.manifest.name === 'storage-local');
   const outDir = path.resolve(opts.out ?? (typeof storageEntry?.options.dir === 'string' ? path.resolve(prepared.dir, storageEntry.options.dir) : prepared.config.output.dir));
@@ -71,6 +78,7 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
   };
   const service = await RecorderService.create(prepared, { onProgress });
   if (service.kernel.sources.length === 0) {
+    await service.stop();
     throw new TaplineError(ErrorCodes.USAGE, 'nothing to record from: give --pcap FILE or enable a source plugin in the config');
   }
   if (service.live) throw new TaplineError(ErrorCodes.USAGE, 'the config enables live sources: `record` reads capture files; run `tapline serve` for live inputs');

@@ -61,7 +61,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    log.info(`${signal}: finishing every active recording`, { recordingsInProgress: service.kernel.recorder.recordingsInProgress });
+    log.info(`${signal}: finishing every active recording`, { recordingsInProgress: service.kernel.calls.recordingsInProgress });
     const res = await service.stop();
     log.info('stopped', { ms: res.ms, drained: res.drained });
     await ops?.close();

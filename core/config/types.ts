@@ -17,6 +17,8 @@ export interface TaplineConfig {
     metadataEverySec: number;
     srtp: SrtpConfig;
     keepUndecoded: boolean;
+    /** Call worker threads ('auto': one per core available; 1: everything in the main thread). */
+    workers: number | 'auto';
   };
   storage: { queueMaxBytes: number };
   service: { stopTimeoutSec: number; ops: OpsConfig };

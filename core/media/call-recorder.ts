@@ -1,12 +1,12 @@
 /**
- * Turns tracked calls and their associated RTP into recordings: one decoder per stream, one two-channel timeline
- * per call (caller left, callee right), a WAV written while the call runs, metadata and a catalogue entry through
- * the storage plugin. A call's recording is finished a little after the call ends, so trailing packets still count.
+ * Turns recorded calls and their associated RTP into recordings: one decoder per stream, one two-channel timeline
+ * per call (caller left, callee right), audio, metadata and attachments handed to the recording port while the call
+ * runs. A call's recording is finished a little after the call ends, so trailing packets still count. It holds
+ * per-call state only and is driven by the call dispatcher, in the main thread or in a call worker (one per shard
+ * of calls): whether a call is recorded, and under which id, was decided before it gets here.
  */
-import { randomUUID } from 'node:crypto';
-import type { Counters, Decoder, Logger, RtpFrameInfo } from '../contract';
+import type { Counters, Decoder, RecordingLocation, RecordingStart, RtpFrameInfo } from '../contract';
 import type { CodecRegistry } from '../codec-registry';
-import type { DialogTracker } from '../dialog/tracker';
 import type { Call, Side } from '../dialog/types';
 import { summarizeCall } from '../dialog/summary';
 import type { TransportPacket } from '../net/types';
@@ -19,12 +19,8 @@ import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
 import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKey, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
 import { RAW_MEDIA_FILE, RAW_SDP_FILE, renderSdps } from './raw-keeper';
 import { RecordingOutput } from './recording-output';
-import type { SinkQueue } from '../storage/sink-queue';
-import { callEventInfo, type LifecycleHub } from '../lifecycle';
-import { NOT_RECORDABLE, type RecordedUser, type RecordingPolicy } from '../policy/recording-policy';
-import { userKey } from '../policy/users';
-import { renderSipMessage } from '../sip/render';
-import type { SipMessage } from '../sip/types';
+import type { RecordingPort } from './recording-port';
+import { NOT_RECORDABLE, type RecordedUser } from '../policy/recording-policy';
 import { latestSdp, otherSide, pickMedia } from './associator-index';
 
 const US = 1_000_000;
@@ -44,9 +40,23 @@ export interface CallRecorderOptions {
   srtp?: SrtpKeyOptions;
   /** Keep RTP no codec decodes (RTAudio...) beside the recording (media.keepUndecoded, default true). */
   keepUndecoded?: boolean;
-  /** Which calls are recorded (users, licences, mode); every call when absent. */
-  policy?: RecordingPolicy;
+  /** policy.allowedCodecs / suppressedPayloadTypes: flags for what a recording used. */
+  codecFlags?: (encodings: Iterable<string>, payloadTypes: Iterable<number>) => string[];
+  /** A call by key, while signalling still knows it (the call a Replaces INVITE replaces). */
+  lookupCall?: (key: string) => Call | undefined;
 }
+
+/** How the dispatcher starts a recording: its id and place in storage, and the policy's decision. */
+export interface RecordingStartInfo {
+  start: RecordingStart;
+  location: RecordingLocation | undefined;
+  users: RecordedUser[];
+  flags: string[];
+  /** Links to the recordings this call continues (transfers). */
+  links: RecordingLink[];
+}
+
+export type RecordingLink = NonNullable<RecordingMetadata['links']>[number];
 
 /** The SIP dialog of a recording, kept beside it (policy.recordSipDialogs). */
 const SIP_LOG_FILE = 'sip.txt';
@@ -156,10 +166,6 @@ function newSrtpStats(): SrtpDirectionStats {
 
 export class CallRecorder {
   private readonly active = new Map<string, Recording>();
-  /** Calls not recorded (no licensed user...), by key: their RTP is counted, not reported as unmatched. */
-  private readonly skipped = new Map<string, string>();
-  /** Recent REFERs: the transferee's next call to the target is linked to the recording that carried the REFER. */
-  private readonly referrals: Array<{ rec: Recording; target: string; ts: number }> = [];
   /** Finished recordings by call key, for a while (a Replaces INVITE may come after the replaced call ended). */
   private readonly recentlyFinished = new Map<string, Recording>();
   /** Recordings whose calls ended, waiting out the linger, by key. */
@@ -169,102 +175,57 @@ export class CallRecorder {
   private readonly placed: PlacedAudio = { streamId: '', rtpTimestamp: 0, clockRate: 8000, captureTs: 0, seq: 0, pcm: new Int16Array(0), pcmRate: 8000 };
 
   constructor(
-    private readonly dialogs: DialogTracker,
     private readonly codecs: CodecRegistry,
-    private readonly queue: SinkQueue | undefined,
+    private readonly port: RecordingPort,
     private readonly counters: Counters,
-    private readonly log: Logger,
     private readonly opts: CallRecorderOptions,
-    private readonly events?: LifecycleHub,
   ) {
     this.srtpOpts = opts.srtp ?? DEFAULT_SRTP_KEY_OPTIONS;
-    dialogs.on('callStart', (c) => this.onCallStart(c));
-    dialogs.on('callEnd', (c) => this.onCallEnd(c));
-    dialogs.on('callUpdate', (c, what) => {
-      if (what === 'refer') this.onRefer(c);
-      else if (what === 'answered') this.onAnswered(c);
-    });
-    if (opts.policy?.cfg.recordSipDialogs === true) {
-      dialogs.on('callMessage', (c, msg) => this.logSip(c, msg));
-    }
   }
 
-  private logSip(call: Call, msg: SipMessage): void {
+  /** policy.recordSipDialogs: one SIP message of a recorded call, rendered. */
+  sipMessage(call: Call, text: string): void {
     const rec = this.active.get(call.key) ?? this.ending.get(call.key);
     if (rec === undefined || rec.finished) return;
     const log = (rec.sipLog ??= []);
-    if (log.length < MAX_SIP_LOG) log.push(renderSipMessage(msg));
-  }
-
-  /** The answer can change what the mode hears (the answering fork's SDP, its relay candidates): ask again. */
-  private onAnswered(call: Call): void {
-    const rec = this.active.get(call.key);
-    const policy = this.opts.policy;
-    if (rec === undefined || policy?.mode?.recordable === undefined) return;
-    for (const f of rec.flags) if (f.startsWith(NOT_RECORDABLE)) rec.flags.delete(f);
-    const flag = policy.modeFlag(call);
-    if (flag !== undefined) rec.flags.add(flag);
-  }
-
-  private onRefer(call: Call): void {
-    const rec = this.active.get(call.key) ?? this.ending.get(call.key);
-    const r = call.refers[call.refers.length - 1];
-    if (rec === undefined || r === undefined) return;
-    const target = userKey(r.referTo);
-    if (target === undefined) return;
-    this.referrals.push({ rec, target, ts: r.ts });
-    if (this.referrals.length > 1000) this.referrals.shift();
+    if (log.length < MAX_SIP_LOG) log.push(text);
   }
 
   /**
-   * Links a new call to the recording(s) it continues: the call its Replaces header names (attended transfer), and
-   * the call whose recent REFER sent the transferee to this callee (blind, and the transferor's leg of an attended
-   * transfer). A REFER is used up by the first call it explains, so it cannot be pinned on a later call.
+   * The call was answered. The answer can change what the mode hears (the answering fork's SDP, its relay
+   * candidates): `modeFlag` is the mode's verdict asked again (null when the mode has no opinion).
    */
-  private link(rec: Recording): void {
-    const call = rec.call;
-    const key = call.replaces?.key;
-    const replaced = key !== undefined ? (this.active.get(key) ?? this.ending.get(key) ?? this.recentlyFinished.get(key)) : undefined;
-    if (replaced !== undefined) {
-      rec.links.push({ recordingId: replaced.id, callId: replaced.call.callId, relation: 'replaces' });
-      replaced.links.push({ recordingId: rec.id, callId: call.callId, relation: 'replaced-by' });
-      this.relink(replaced);
-    }
-    const callee = userKey(call.callee.uri);
-    for (let i = this.referrals.length - 1; i >= 0; i--) {
-      const r = this.referrals[i]!;
-      if (call.times.start - r.ts > 60 * US) break;
-      if (r.target !== callee || r.rec === rec) continue;
-      this.referrals.splice(i, 1);
-      if (r.rec === replaced) return; // the REFER came in the replaced call itself: 'replaces' says it all
-      rec.links.push({ recordingId: r.rec.id, callId: r.rec.call.callId, relation: 'transferred-from' });
-      r.rec.links.push({ recordingId: rec.id, callId: call.callId, relation: 'transferred-to' });
-      this.relink(r.rec);
-      return;
-    }
+  answered(call: Call, modeFlag: string | undefined | null): void {
+    const rec = this.active.get(call.key);
+    if (rec === undefined || modeFlag === null) return;
+    for (const f of rec.flags) if (f.startsWith(NOT_RECORDABLE)) rec.flags.delete(f);
+    if (modeFlag !== undefined) rec.flags.add(modeFlag);
+  }
+
+  /**
+   * A link between this call's recording and another's (a transfer: the dispatcher, which sees every call, found
+   * it). A recording finished already has its stored metadata updated.
+   */
+  addLink(callKey: string, link: RecordingLink): void {
+    const rec = this.active.get(callKey) ?? this.ending.get(callKey) ?? this.recentlyFinished.get(callKey);
+    if (rec === undefined) return;
+    rec.links.push(link);
+    this.relink(rec);
   }
 
   /** The call a Replaces INVITE replaces, while the tracker or this recorder still knows it. */
   private replacedCall(call: Call): Call | undefined {
     const key = call.replaces?.key;
     if (key === undefined) return undefined;
-    return this.dialogs.get(key) ?? this.active.get(key)?.call ?? this.ending.get(key)?.call;
+    return this.opts.lookupCall?.(key) ?? this.active.get(key)?.call ?? this.ending.get(key)?.call;
   }
 
-  private onCallStart(call: Call): void {
-    const decision = this.opts.policy?.decide(call) ?? { record: true as const, users: [], flags: [] };
-    if (!decision.record) {
-      this.skipped.set(call.key, decision.reason);
-      this.counters.inc('recordings.notRecorded');
-      this.log.debug(`call ${call.callId} not recorded: ${decision.reason}`);
-      this.events?.emit('callNotRecorded', { ...callEventInfo(call, call.times.start), reason: decision.reason });
-      return;
-    }
-    const id = randomUUID();
-    const start = { id, callId: call.callId, start: call.times.start, from: call.caller.uri, to: call.callee.uri };
-    // The catalogue entry is the record of a running call; metadata follows at the first refresh
-    // (media.metadataEverySec) or the end, and a crash before then is recovered from the entry and the audio.
-    const out = new RecordingOutput(this.queue, start, this.queue?.sink.locate(start));
+  /** A call the policy records starts (its catalogue entry was opened by the dispatcher). */
+  start(call: Call, info: RecordingStartInfo): void {
+    const id = info.start.id;
+    // Metadata follows the catalogue entry at the first refresh (media.metadataEverySec) or the end; a crash
+    // before then is recovered from the entry and the audio.
+    const out = new RecordingOutput(this.port, info.start, info.location);
     const rec: Recording = {
       call,
       id,
@@ -276,8 +237,8 @@ export class CallRecorder {
       dtmfByKey: new Map(),
       flags: new Set(),
       keys: new CallSrtpKeys(call, this.srtpOpts, (c) => this.replacedCall(c)),
-      users: decision.users,
-      links: [],
+      users: info.users,
+      links: [...info.links],
       protGen: 0,
       rawReasons: new Set(),
       lastAudioTs: 0,
@@ -285,20 +246,10 @@ export class CallRecorder {
       lastMetaAt: call.times.start,
       finished: false,
     };
-    for (const f of decision.flags) rec.flags.add(f);
+    for (const f of info.flags) rec.flags.add(f);
     if (call.joinedMidCall !== undefined) rec.flags.add(`joined mid-call: the recorder first saw this call at its ${call.joinedMidCall} (an in-dialog request); what was said before is not recorded`);
     this.active.set(call.key, rec);
     this.recordingsInProgress++;
-    this.link(rec);
-    this.events?.emit('recordingStarted', {
-      id,
-      callKey: call.key,
-      callId: call.callId,
-      at: iso(call.times.start),
-      audio: out.location?.audio ?? '',
-      users: rec.users.map((u) => ({ uri: u.uri, side: u.side })),
-      joinedMidCall: call.joinedMidCall !== undefined,
-    });
   }
 
   /** Recordings not yet finished (calls in progress and those waiting out the linger). */
@@ -310,20 +261,18 @@ export class CallRecorder {
   }
 
   /** A sink operation of this recording failed: said in its metadata while it still runs. */
-  storageFailed(id: string, op: string, err: Error): void {
+  storageFailed(id: string, op: string, message: string): void {
     for (const rec of [...this.active.values(), ...this.ending.values()]) {
       if (rec.id !== id || rec.finished) continue;
-      flagOnce(rec.flags, `storage failed (${op})`, err.message);
+      flagOnce(rec.flags, `storage failed (${op})`, message);
       return;
     }
   }
 
-  private onCallEnd(call: Call): void {
+  /** The call ended: its recording lingers (media.endLingerSec) for trailing packets, then is finished. */
+  ended(call: Call): void {
     const rec = this.active.get(call.key);
-    if (rec === undefined) {
-      this.skipped.delete(call.key);
-      return;
-    }
+    if (rec === undefined) return;
     this.active.delete(call.key);
     rec.endedAt = call.times.end ?? call.times.lastActivity;
     this.ending.set(call.key, rec);
@@ -333,7 +282,7 @@ export class CallRecorder {
   onRtp(a: AssociatedRtp): void {
     const rec = this.active.get(a.call.key) ?? this.ending.get(a.call.key);
     if (rec === undefined || rec.finished) {
-      this.counters.inc(this.skipped.has(a.call.key) ? 'media.notRecorded' : 'media.afterRecording');
+      this.counters.inc('media.afterRecording');
       return;
     }
     const ts = a.pkt.ts;
@@ -833,7 +782,6 @@ export class CallRecorder {
     this.counters.inc('recordings.finished');
     this.recordingsInProgress--;
     rec.out.close(meta);
-    this.events?.emit('recordingFinished', meta);
     // Kept a while for links (a Replaces INVITE after the replaced call ended): without its audio state.
     rec.timeline = undefined;
     rec.sipLog = undefined;
@@ -903,16 +851,15 @@ export class CallRecorder {
     if (rec.call.origin !== undefined) meta.origin = rec.call.origin;
     if (rec.users.length > 0) meta.users = rec.users.map((u) => ({ ...u }));
     if (rec.links.length > 0) meta.links = [...rec.links];
-    const policy = this.opts.policy;
-    if (policy !== undefined) {
+    const codecFlags = this.opts.codecFlags;
+    if (codecFlags !== undefined) {
       const pts = new Set<number>();
       for (const list of rec.streams.values()) for (const st of list) if (st.pt >= 0) pts.add(st.pt);
-      for (const f of policy.codecFlags(new Set([...rec.sides.caller.codecs, ...rec.sides.callee.codecs]), pts)) meta.flags.push(f);
+      for (const f of codecFlags(new Set([...rec.sides.caller.codecs, ...rec.sides.callee.codecs]), pts)) meta.flags.push(f);
     }
     this.srtpMetadata(rec, meta);
     for (const p of rec.keys.problems) if (!meta.flags.includes(p)) meta.flags.push(p);
     const out = rec.out;
-    if (out.droppedAttachmentBytes > 0) meta.flags.push(`${out.droppedAttachmentBytes} bytes of attachments (undecoded media, SIP) were dropped: storage fell behind and its queue was full`);
     if (out.rawPackets > 0) meta.rawMedia = { file: out.attachmentPath(RAW_MEDIA_FILE) ?? RAW_MEDIA_FILE, sdp: out.attachmentPath(RAW_SDP_FILE) ?? RAW_SDP_FILE, packets: out.rawPackets, reasons: [...rec.rawReasons] };
     if (out.location !== undefined && out.audioFormat !== undefined && rec.sampleRate !== undefined && rec.audioStart !== undefined) {
       meta.audio = {
@@ -924,22 +871,14 @@ export class CallRecorder {
         durationSec: Math.round((out.frames / rec.sampleRate) * 1000) / 1000,
         start: new Date((rec.timeline?.origin ?? rec.audioStart) / 1000).toISOString(),
       };
-      if (out.droppedFrames > 0) {
-        meta.flags.push(`${(out.droppedFrames / rec.sampleRate).toFixed(2)} s of audio were dropped (silence in the file): storage fell behind and its queue was full`);
-      }
     } else if (rec.sides.caller.seq.size + rec.sides.callee.seq.size === 0 && meta.srtp === undefined) {
       meta.flags.push('no audio was seen for this call');
     }
-    this.opts.policy?.mode?.annotate?.(rec.call, meta);
-    // The mode said it could not hear this call, yet audio came: keep it, and say so rather than contradict it.
-    if (meta.audio !== undefined) meta.flags = meta.flags.map((f) => (f.startsWith(NOT_RECORDABLE) ? `${f} (audio was captured nonetheless)` : f));
     return meta;
   }
 }
 
 /** One flag per kind of problem (the first packet's detail), however many packets have it: counts are in the stats. */
-const iso = (us: number): string => new Date(us / 1000).toISOString();
-
 function flagOnce(flags: Set<string>, what: string, detail: string): void {
   for (const f of flags) if (f.startsWith(what)) return;
   flags.add(`${what} (first: ${detail})`);

@@ -1,11 +1,12 @@
 /**
  * One recording's way to storage: everything the recorder produces for it (audio, undecodable media, the call's
- * SIP, metadata) goes through the bounded sink queue; nothing here touches a file. Audio is addressed by frame
- * offset, so a chunk the queue had to drop becomes silence of the right length, and the recording says how much.
+ * SIP, metadata) goes to the recording port (the desk in front of the bounded sink queue); nothing here touches a
+ * file. Audio is addressed by frame offset, so a chunk the queue had to drop becomes silence of the right length,
+ * and the desk says in the metadata how much.
  */
 import type { AudioFormat, RecordingLocation, RecordingStart } from '../contract';
 import type { RecordingMetadata } from './metadata';
-import type { SinkQueue } from '../storage/sink-queue';
+import type { RecordingPort } from './recording-port';
 import { RAW_MEDIA_FILE, RawMediaKeeper } from './raw-keeper';
 
 /**
@@ -17,10 +18,6 @@ const GATHER_SEC = 1;
 export class RecordingOutput {
   /** Frames (samples per channel) of audio handed on so far (gathered, queued or dropped). */
   frames = 0;
-  droppedFrames = 0;
-  droppedAttachmentBytes = 0;
-  /** Sink operations that failed for this recording (the queue reports them). */
-  readonly failures: string[] = [];
   private format: AudioFormat | undefined;
   private raw: RawMediaKeeper | undefined;
   /** Audio gathered and not yet queued, and the frame it starts at. */
@@ -28,12 +25,15 @@ export class RecordingOutput {
   private gathered = 0;
   private gatherAt = 0;
 
+  /** undefined: no storage plugin (nothing is gathered; metadata still reaches the port). */
+  private readonly queue: RecordingPort | undefined;
+
   constructor(
-    private readonly queue: SinkQueue | undefined,
+    private readonly port: RecordingPort,
     readonly start: RecordingStart,
     readonly location: RecordingLocation | undefined,
   ) {
-    queue?.open(start);
+    this.queue = port.stored ? port : undefined;
   }
 
   get stored(): boolean {
@@ -83,7 +83,7 @@ export class RecordingOutput {
     // The queue keeps the array: a full buffer is handed over (a fresh one is made on the next write), a partial one copied.
     const chunk = this.gathered === buf.length ? buf : buf.slice(0, this.gathered);
     if (chunk === buf) this.gather = undefined;
-    if (!this.queue.audio(this.start.id, this.gatherAt, chunk)) this.droppedFrames += this.gathered / this.format.channels;
+    this.queue.audio(this.start.id, this.gatherAt, chunk);
     this.gathered = 0;
   }
 
@@ -103,18 +103,16 @@ export class RecordingOutput {
   }
 
   attach(name: string, data: Buffer, mode: 'append' | 'replace'): void {
-    if (this.queue !== undefined && !this.queue.attachment(this.start.id, name, data, mode)) this.droppedAttachmentBytes += data.length;
+    this.queue?.attachment(this.start.id, name, data, mode);
   }
 
   update(meta: RecordingMetadata): void {
-    this.queue?.update(meta);
+    this.port.update(meta);
   }
 
   close(meta: RecordingMetadata): void {
     this.flushAudio();
     this.raw?.flush();
-    // Audio dropped at the very end still counts: storage extends the file with silence to the full length.
-    if (this.droppedFrames > 0 && this.format !== undefined) this.queue?.audioEnd(this.start.id, this.frames);
-    this.queue?.close(meta);
+    this.port.close(meta, this.frames);
   }
 }

@@ -41,7 +41,6 @@ export class RecordingPolicy {
   private disallowedIps: ReadonlySet<string> = new Set();
   private uaUris: ReadonlySet<string> = new Set();
   private uaTexts: readonly string[] = [];
-  private allowed: readonly string[] = [];
   private current: PolicyConfig;
 
   constructor(
@@ -72,7 +71,6 @@ export class RecordingPolicy {
     }
     this.uaUris = uris;
     this.uaTexts = texts;
-    this.allowed = cfg.allowedCodecs.map((c) => c.toUpperCase());
   }
 
   /** Whether (and for whom) a call is recorded; decided when it starts. */
@@ -139,15 +137,21 @@ export class RecordingPolicy {
 
   /** Flags for codecs a recording used that the policy does not allow. */
   codecFlags(encodings: Iterable<string>, payloadTypes: Iterable<number>): string[] {
-    const out: string[] = [];
-    if (this.allowed.length > 0) {
-      for (const enc of encodings) {
-        const up = enc.toUpperCase();
-        const name = up.split('/')[0] as string;
-        if (!this.allowed.some((a) => a === up || a === name)) out.push(`codec ${enc} is not in policy.allowedCodecs`);
-      }
-    }
-    for (const pt of payloadTypes) if (this.cfg.suppressedPayloadTypes.includes(pt)) out.push(`payload type ${pt} is in policy.suppressedPayloadTypes (it should have been stripped from the offer)`);
-    return out;
+    return codecPolicyFlags(this.current, encodings, payloadTypes);
   }
+}
+
+/** policy.allowedCodecs and suppressedPayloadTypes against what a recording used (also run in call workers). */
+export function codecPolicyFlags(cfg: Pick<PolicyConfig, 'allowedCodecs' | 'suppressedPayloadTypes'>, encodings: Iterable<string>, payloadTypes: Iterable<number>): string[] {
+  const out: string[] = [];
+  if (cfg.allowedCodecs.length > 0) {
+    const allowed = cfg.allowedCodecs.map((c) => c.toUpperCase());
+    for (const enc of encodings) {
+      const up = enc.toUpperCase();
+      const name = up.split('/')[0] as string;
+      if (!allowed.some((a) => a === up || a === name)) out.push(`codec ${enc} is not in policy.allowedCodecs`);
+    }
+  }
+  for (const pt of payloadTypes) if (cfg.suppressedPayloadTypes.includes(pt)) out.push(`payload type ${pt} is in policy.suppressedPayloadTypes (it should have been stripped from the offer)`);
+  return out;
 }

@@ -118,7 +118,7 @@ describe('RecorderService: a live recorder', function () {
     assert.equal(m.status, 'complete');
     assert.ok(m.audio !== undefined && Math.abs(m.audio.durationSec - 1) < 0.1, `audio ${m.audio?.durationSec} s`);
     assert.equal(r.service.kernel.dialogs.size, 0);
-    assert.equal(r.service.kernel.recorder.recordingsInProgress, 0);
+    assert.equal(r.service.kernel.calls.recordingsInProgress, 0);
   });
 
   it('stop() finishes and catalogues every active recording within its bound', async () => {
@@ -126,7 +126,7 @@ describe('RecorderService: a live recorder', function () {
     const t0 = nowUs() - 3_000_000;
     ['s1', 's2', 's3'].forEach((id, n) => setUp(r.src, id, t0, undefined, n));
     talk(r.src, t0, 2, 3);
-    assert.equal(r.service.kernel.recorder.recordingsInProgress, 3);
+    assert.equal(r.service.kernel.calls.recordingsInProgress, 3);
     const res = await r.service.stop(5000);
     assert.equal(res.drained, true);
     assert.ok(res.ms < 5000, `${res.ms} ms`);
@@ -169,7 +169,8 @@ describe('RecorderService: a live recorder', function () {
         ctx.container.register(Tokens.Storage, { useValue: slow });
       },
     });
-    const r = await make({ storage: { queueMaxBytes: 1024 * 1024 } }, { storage: slowPlugin });
+    // One thread: the queue fills while the test feeds (a call worker would produce the audio after the disk recovered).
+    const r = await make({ storage: { queueMaxBytes: 1024 * 1024 }, media: { workers: 1 } }, { storage: slowPlugin });
     const t0 = nowUs() - 30_000_000;
     for (let c = 0; c < 4; c++) setUp(r.src, `slow-${c}`, t0, undefined, c);
     const started = performance.now();
@@ -257,8 +258,8 @@ describe('RecorderService: a live recorder', function () {
     k.clock.tick(nowUs() + 10_000_000); // linger over for every call
     await waitFor('every recording is finished', () => (r.finished.length === 1200 ? true : undefined), 10_000);
     assert.equal(k.dialogs.size, 0);
-    assert.equal(k.recorder.recordingsInProgress, 0);
-    assert.ok(k.recorder.retainedForLinks <= 1000, `${k.recorder.retainedForLinks} finished recordings kept for transfer links`);
+    assert.equal(k.calls.recordingsInProgress, 0);
+    assert.ok(k.calls.retainedForLinks <= 1000, `${k.calls.retainedForLinks} finished recordings kept for transfer links`);
     assert.equal(k.associator.cachedFlows <= 2400, true);
   });
 });

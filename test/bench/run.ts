@@ -37,6 +37,8 @@ const BENCHES: BenchSpec[] = [
   { id: 'srtp', module: 'srtp-bench', fn: 'benchSrtp', title: 'SRTP and SILK, end to end (record command)', timeoutMs: 600_000 },
   { id: 'forwarded', module: 'forwarded-bench', fn: 'benchForwarded', title: 'Forwarded media (TFWD encode/decode, sender, source over loopback)' },
   // ~4 min: ~30-60 s of record (the reference) + ~200 s of serve under load (+ ~10 s to generate its 0.8 GB capture on a first run).
+  // ~3-4 min: two generated captures (200 and 2,000 calls), tshark and record with 1 and 2 call workers on each.
+  { id: 'throughput', module: 'throughput-bench', fn: 'benchThroughput', title: 'Throughput on every core (call workers, record command)', timeoutMs: 1_200_000 },
   { id: 'live', module: 'live-bench', fn: 'benchLive', title: 'Live: forwarded RTP into serve over loopback, beside record', timeoutMs: 600_000 },
 ];
 
@@ -62,6 +64,35 @@ interface Target {
 const RECORD_UNITS = new Set(['packets/s', 'frames/s']);
 
 export const TARGETS: Target[] = [
+  {
+    bench: 'throughput',
+    matches: (r) => /^throughput \(.*\): packets per CPU-second over tshark's, 1 worker/.test(r.name),
+    min: 2.5,
+    unit: '× tshark',
+    source: 'issue 18: RTP packets per CPU-second with one worker ≥ 2.5× tshark -q -z rtp,streams on the same file',
+  },
+  {
+    bench: 'throughput',
+    matches: (r) => /^throughput \(.*\): wall-clock speed-up, 2 workers/.test(r.name),
+    min: 1.7,
+    unit: '×',
+    source: 'issue 18: wall-clock speed-up with 2 workers ≥ 1.7× one worker',
+  },
+  {
+    bench: 'throughput',
+    matches: (r) => /^throughput \(.*\): recordings that differ/.test(r.name),
+    max: 0,
+    unit: 'recordings',
+    source: 'issue 18: recordings byte-identical whatever the number of workers',
+    fatal: true,
+  },
+  {
+    bench: 'throughput',
+    matches: (r) => /^throughput \(2000 calls\): memory per active call/.test(r.name),
+    max: 64,
+    unit: 'KiB/call',
+    source: 'issue 18: memory per active call ≤ 64 KiB at 2,000 calls',
+  },
   {
     bench: 'sip',
     matches: (r) => r.unit === 'msg/s' && /lync/i.test(r.name) && /invite/i.test(r.name),

@@ -1,0 +1,239 @@
+/**
+ * Dispatch by call: the main thread's last stage. The dialog tracker and the associator say which call a SIP
+ * message or a media packet belongs to; here the policy decides whether a starting call is recorded (the decision
+ * travels with the call), the recording gets its id and catalogue entry, and the call is given to one shard, which
+ * then receives its events and packets in order (the least busy shard takes the next call). Links between
+ * recordings (a Replaces INVITE, the call a REFER asked for) span calls, and so shards: they are found here and
+ * handed to both recordings' shards.
+ *
+ * Per call it keeps the recording until it is finished (or, for calls not recorded, until the call ends); the last
+ * MAX_RECENT finished recordings and the last MAX_REFERRALS REFERs, for the links: bounded.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Counters, Logger, RecordingStart } from '../contract';
+import type { DialogTracker } from '../dialog/tracker';
+import type { Call } from '../dialog/types';
+import type { MediaAssociator } from '../media/associator';
+import { callEventInfo, type LifecycleHub } from '../lifecycle';
+import type { RecordingPolicy } from '../policy/recording-policy';
+import { userKey } from '../policy/users';
+import { renderSipMessage } from '../sip/render';
+import type { RecordingDesk } from '../storage/recording-desk';
+import type { CallShard } from './call-shard';
+import type { RecordingLink } from '../media/call-recorder';
+
+/** A recording as links name it, and where its recorder runs. */
+interface RecRef {
+  key: string;
+  id: string;
+  callId: string;
+  shard: CallShard;
+}
+
+const US = 1_000_000;
+/** Finished calls whose shard is remembered (a Replaces INVITE may come after the replaced call ended). */
+const MAX_RECENT = 1000;
+/** A REFER explains a new call for this long (as the recorder's link rule). */
+const REFER_WINDOW_US = 60 * US;
+const MAX_REFERRALS = 1000;
+
+export interface CallDispatchOptions {
+  /** policy.recordSipDialogs: every SIP message of a recorded call goes to its shard, rendered. */
+  recordSipDialogs: boolean;
+}
+
+export class CallDispatch {
+  /** Recorded calls in progress (and lingering), by call key. */
+  private readonly shardOf = new Map<string, CallShard>();
+  /** The recordings of those calls, by call key and by recording id. */
+  private readonly recOf = new Map<string, RecRef>();
+  private readonly recById = new Map<string, RecRef>();
+  /** Calls not recorded, by key, until they end: their RTP is counted, not reported as unmatched. */
+  private readonly skipped = new Set<string>();
+  /** Recently finished recordings by call key (a Replaces INVITE may come after the replaced call ended). */
+  private readonly recent = new Map<string, RecRef>();
+  /** Recent REFERs: the transferee's next call to the target is linked to the recording that carried the REFER. */
+  private readonly referrals: Array<{ target: string; ts: number; rec: RecRef }> = [];
+  /** Recordings started per shard and not finished (the least busy shard takes the next call). */
+  private readonly load: Map<CallShard, number>;
+  private next = 0;
+
+  constructor(
+    private readonly shards: readonly CallShard[],
+    private readonly desk: RecordingDesk,
+    private readonly policy: RecordingPolicy,
+    private readonly counters: Counters,
+    private readonly log: Logger,
+    private readonly opts: CallDispatchOptions,
+    private readonly events?: LifecycleHub,
+  ) {
+    if (shards.length === 0) throw new Error('CallDispatch needs at least one shard');
+    this.load = new Map(shards.map((s) => [s, 0]));
+  }
+
+  /** Listens to the tracker and the associator (once, from the kernel). */
+  attach(dialogs: DialogTracker, associator: MediaAssociator): void {
+    dialogs.on('callStart', (c) => this.onCallStart(c, dialogs));
+    dialogs.on('callUpdate', (c, what) => this.onCallUpdate(c, what));
+    dialogs.on('callMessage', (c, msg) => {
+      const shard = this.shardOf.get(c.key);
+      if (shard === undefined) return;
+      shard.updated(c);
+      if (this.opts.recordSipDialogs) shard.sipMessage(c, renderSipMessage(msg));
+    });
+    dialogs.on('callEnd', (c) => {
+      if (this.skipped.delete(c.key)) return;
+      this.shardOf.get(c.key)?.ended(c);
+    });
+    associator.on('rtp', (a) => {
+      const shard = this.shardOf.get(a.call.key);
+      if (shard !== undefined) shard.rtp(a);
+      else this.counters.inc(this.skipped.has(a.call.key) ? 'media.notRecorded' : 'media.afterRecording');
+    });
+    associator.on('rtcp', (x) => this.shardOf.get(x.call.key)?.rtcp(x));
+  }
+
+  get shardCount(): number {
+    return this.shards.length;
+  }
+
+  /** Recordings started and not yet finished. */
+  get recordingsInProgress(): number {
+    return this.desk.inProgress;
+  }
+
+  /** What is kept for calls no longer in progress (bounded): remembered shards and REFERs. */
+  get retainedForLinks(): number {
+    return this.recent.size + this.referrals.length;
+  }
+
+  /** The desk closed a recording: it is remembered a while for links, then forgotten. */
+  finished(id: string): void {
+    const rec = this.recById.get(id);
+    if (rec === undefined) return;
+    this.recById.delete(id);
+    this.recOf.delete(rec.key);
+    this.shardOf.delete(rec.key);
+    this.load.set(rec.shard, Math.max(0, (this.load.get(rec.shard) ?? 1) - 1));
+    this.recent.set(rec.key, rec);
+    if (this.recent.size > MAX_RECENT) this.recent.delete(this.recent.keys().next().value as string);
+  }
+
+  /** A storage operation of a recording failed: its recorder flags it. */
+  storageFailed(id: string, op: string, err: Error): void {
+    this.recById.get(id)?.shard.storageFailed(id, op, err.message);
+  }
+
+  tick(now: number): void {
+    for (const s of this.shards) s.tick(now);
+  }
+
+  /** For sources that can wait: a promise while a call worker is far behind. */
+  writable(): Promise<void> | undefined {
+    for (const s of this.shards) {
+      const w = s.writable?.();
+      if (w !== undefined) return w;
+    }
+    return undefined;
+  }
+
+  /** End of input or shutdown: every shard finishes its recordings (their output reaches the desk). */
+  async close(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.close()));
+  }
+
+  private onCallStart(call: Call, dialogs: DialogTracker): void {
+    const decision = this.policy.decide(call);
+    if (!decision.record) {
+      this.skipped.add(call.key);
+      this.counters.inc('recordings.notRecorded');
+      this.log.debug(`call ${call.callId} not recorded: ${decision.reason}`);
+      this.events?.emit('callNotRecorded', { ...callEventInfo(call, call.times.start), reason: decision.reason });
+      return;
+    }
+    const id = randomUUID();
+    const start: RecordingStart = { id, callId: call.callId, start: call.times.start, from: call.caller.uri, to: call.callee.uri };
+    const location = this.desk.locate(start);
+    const shard = this.pick();
+    const rec: RecRef = { key: call.key, id, callId: call.callId, shard };
+    this.shardOf.set(call.key, shard);
+    this.recOf.set(call.key, rec);
+    this.recById.set(id, rec);
+    this.load.set(shard, (this.load.get(shard) ?? 0) + 1);
+    this.desk.open(start, call);
+    const rk = call.replaces?.key;
+    const links = this.link(call, rec);
+    shard.start(call, { start, location, users: decision.users, flags: decision.flags, links }, rk !== undefined ? dialogs.get(rk) : undefined);
+    this.events?.emit('recordingStarted', {
+      id,
+      callKey: call.key,
+      callId: call.callId,
+      at: new Date(call.times.start / 1000).toISOString(),
+      audio: location?.audio ?? '',
+      users: decision.users.map((u) => ({ uri: u.uri, side: u.side })),
+      joinedMidCall: call.joinedMidCall !== undefined,
+    });
+  }
+
+  private onCallUpdate(call: Call, what: string): void {
+    const shard = this.shardOf.get(call.key);
+    if (shard === undefined) return;
+    if (what === 'refer') this.noteReferral(call);
+    if (what === 'answered') shard.answered(call, this.policy.mode?.recordable !== undefined ? this.policy.modeFlag(call) : null);
+    else shard.updated(call);
+  }
+
+  private noteReferral(call: Call): void {
+    const r = call.refers[call.refers.length - 1];
+    const target = r !== undefined ? userKey(r.referTo) : undefined;
+    const rec = this.recOf.get(call.key);
+    if (rec === undefined || r === undefined || target === undefined) return;
+    this.referrals.push({ target, ts: r.ts, rec });
+    if (this.referrals.length > MAX_REFERRALS) this.referrals.shift();
+  }
+
+  /**
+   * Links a new call's recording to the recording(s) it continues, on both sides: the call its Replaces header
+   * names (attended transfer), and the call whose recent REFER sent the transferee to this callee (blind, and the
+   * transferor's leg of an attended transfer). A REFER is used up by the first call it explains, so it cannot be
+   * pinned on a later call.
+   */
+  private link(call: Call, rec: RecRef): RecordingLink[] {
+    const links: RecordingLink[] = [];
+    const rk = call.replaces?.key;
+    const replaced = rk !== undefined ? (this.recOf.get(rk) ?? this.recent.get(rk)) : undefined;
+    if (replaced !== undefined) {
+      links.push({ recordingId: replaced.id, callId: replaced.callId, relation: 'replaces' });
+      replaced.shard.link(replaced.key, { recordingId: rec.id, callId: rec.callId, relation: 'replaced-by' });
+    }
+    const callee = userKey(call.callee.uri);
+    for (let i = this.referrals.length - 1; i >= 0; i--) {
+      const r = this.referrals[i]!;
+      if (call.times.start - r.ts > REFER_WINDOW_US) break;
+      if (r.target !== callee || r.rec === rec) continue;
+      this.referrals.splice(i, 1);
+      if (r.rec === replaced) break; // the REFER came in the replaced call itself: 'replaces' says it all
+      links.push({ recordingId: r.rec.id, callId: r.rec.callId, relation: 'transferred-from' });
+      r.rec.shard.link(r.rec.key, { recordingId: rec.id, callId: rec.callId, relation: 'transferred-to' });
+      break;
+    }
+    return links;
+  }
+
+  /** The least busy shard (ties in turn). */
+  private pick(): CallShard {
+    if (this.shards.length === 1) return this.shards[0]!;
+    let best = this.shards[this.next % this.shards.length]!;
+    let bestLoad = this.load.get(best) ?? 0;
+    for (let k = 1; k < this.shards.length; k++) {
+      const s = this.shards[(this.next + k) % this.shards.length]!;
+      const l = this.load.get(s) ?? 0;
+      if (l < bestLoad) {
+        best = s;
+        bestLoad = l;
+      }
+    }
+    this.next++;
+    return best;
+  }
+}

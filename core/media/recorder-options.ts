@@ -1,0 +1,14 @@
+/** The call recorder's options from the config: the same in the main thread and in every call worker. */
+import type { TaplineConfig } from '../config/types';
+import type { CallRecorderOptions } from './call-recorder';
+
+export function recorderOptions(cfg: TaplineConfig): CallRecorderOptions {
+  return {
+    layout: cfg.output.layout,
+    endLingerSec: cfg.media.endLingerSec,
+    reorderWindowMs: cfg.media.reorderWindowMs,
+    metadataEverySec: cfg.media.metadataEverySec,
+    srtp: structuredClone(cfg.media.srtp),
+    keepUndecoded: cfg.media.keepUndecoded,
+  };
+}

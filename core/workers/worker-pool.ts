@@ -1,0 +1,342 @@
+/**
+ * Call workers, main-thread side. Each WorkerShard owns one worker thread and the calls the dispatcher gives it:
+ * their events and packets are appended, in order, to a batch (media-batch.ts) that is posted, its buffer
+ * transferred, once per turn of the event loop or when full. The worker acknowledges each batch with the output it
+ * produced, which goes to the recording desk here.
+ *
+ * Bounded: what was posted and not yet acknowledged is counted in bytes. Past HIGH_WATER a source that can wait
+ * (a capture file) is told to (writable()); past MAX_BEHIND a live source's packets are dropped and counted, with a
+ * warning at most once a second, rather than queued without end behind a worker that cannot keep up.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../contract';
+import type { RecordingLink, RecordingStartInfo } from '../media/call-recorder';
+import type { Call, Side } from '../dialog/types';
+import type { TransportPacket } from '../net/types';
+import type { AssociatedRtp } from '../media/types';
+import type { SdpRtpMap } from '../sdp/types';
+import type { CounterSet } from '../counters';
+import type { PolicyConfig } from '../config/types';
+import type { PreparedConfig } from '../plugins/loader';
+import type { RecordingDesk } from '../storage/recording-desk';
+import type { CallShard } from '../calls/call-shard';
+import { recorderOptions } from '../media/recorder-options';
+import { rateLimited } from '../log-rate-limit';
+import { resolvePluginModule } from '../plugins/resolve';
+import { ErrorCodes, TaplineError } from '../errors';
+import { BATCH_BYTES, BatchWriter, howCode, REC_RTCP, REC_RTP, RTP_HEADER } from './media-batch';
+import type { CallEvent, CallSnapshot, FromWorker, OutputOp, ToWorker, WorkerSetup } from './protocol';
+
+/** Posted and not acknowledged, per worker: a waiting source waits past this. */
+const HIGH_WATER = 8 * 1024 * 1024;
+const LOW_WATER = 2 * 1024 * 1024;
+/** Past this a live source's packets are dropped (about 2 s of 150k packets/s of G.711 per worker). */
+const MAX_BEHIND = 64 * 1024 * 1024;
+
+/** media.workers as a number of threads ('auto': the cores this process may use). */
+export function workerCount(setting: number | 'auto' | undefined): number {
+  if (setting === undefined || setting === 'auto') return Math.max(1, os.availableParallelism());
+  return Math.max(1, Math.floor(setting));
+}
+
+/** The first codec plugin a worker could not import by its `use` (handed in as an object by an embedder or test). */
+export function codecsNotImportable(prepared: PreparedConfig): string | undefined {
+  for (const p of prepared.plugins) {
+    if (p.manifest.kind !== 'codec') continue;
+    try {
+      resolvePluginModule(p.entry.use, prepared.dir);
+    } catch {
+      return p.manifest.name;
+    }
+  }
+  return undefined;
+}
+
+export interface WorkerPoolOptions {
+  prepared: PreparedConfig;
+  desk: RecordingDesk;
+  /** The kernel's counters (workers' counters are added to them under their own names). */
+  counters: CounterSet;
+  log: Logger;
+}
+
+/** Starts `n` call workers; rejects (and stops them all) when one cannot load its codecs. */
+export async function startCallWorkers(n: number, opts: WorkerPoolOptions): Promise<WorkerShard[]> {
+  const { prepared } = opts;
+  const base: Omit<WorkerSetup, 'index'> = {
+    configDir: prepared.dir,
+    codecs: prepared.plugins.filter((p) => p.manifest.kind === 'codec').map((p) => ({ use: p.entry.use, options: { ...p.options } })),
+    recorder: recorderOptions(prepared.config),
+    policy: structuredClone(prepared.config.policy),
+    stored: opts.desk.stored,
+  };
+  const shards = Array.from({ length: n }, (_, index) => new WorkerShard({ ...base, index }, opts));
+  try {
+    await Promise.all(shards.map((s) => s.ready));
+  } catch (e) {
+    await Promise.all(shards.map((s) => s.terminate()));
+    throw e;
+  }
+  return shards;
+}
+
+interface CallSlot {
+  slot: number;
+  id: string;
+  sdpSent: number;
+  flows: Map<string, number>;
+  maps: Map<SdpRtpMap, number>;
+}
+
+export class WorkerShard implements CallShard {
+  readonly ready: Promise<void>;
+  private readonly worker: Worker;
+  private readonly w = new BatchWriter();
+  private events: CallEvent[] = [];
+  private scheduled = false;
+  private seq = 0;
+  /** Bytes posted and not yet acknowledged. */
+  private behind = 0;
+  private readonly calls = new Map<string, CallSlot>();
+  private readonly keyOfId = new Map<string, string>();
+  private nextSlot = 1;
+  private waiters: Array<() => void> = [];
+  private closed: Promise<void> | undefined;
+  private onClosed: (() => void) | undefined;
+  private exited = false;
+  private readonly dropWarn;
+  private readonly flushNow = (): void => this.flush();
+
+  constructor(
+    private readonly setup: WorkerSetup,
+    private readonly opts: WorkerPoolOptions,
+  ) {
+    this.dropWarn = rateLimited(opts.log, `call-worker-${setup.index}-behind`);
+    const file = path.join(__dirname, `call-worker${path.extname(__filename)}`);
+    this.worker = new Worker(file, { workerData: setup, name: `tapline-calls-${setup.index}` });
+    // The kernel closes its workers when it stops; one left behind (a kernel never stopped) does not hold the process.
+    this.worker.unref();
+    this.ready = new Promise((resolve, reject) => {
+      const fail = (e: Error): void => reject(new TaplineError(ErrorCodes.WORKER_START, `call worker ${setup.index} could not start: ${e.message}`, { worker: setup.index }, e));
+      this.worker.once('error', fail);
+      this.worker.on('message', (m: FromWorker) => {
+        if (m.t === 'ready') {
+          this.worker.off('error', fail);
+          this.worker.on('error', (e) => this.died(e));
+          resolve();
+        } else if (m.t === 'failed') fail(new Error(m.message));
+        else this.onMessage(m);
+      });
+    });
+    this.worker.on('exit', (code) => {
+      this.exited = true;
+      if (this.onClosed !== undefined) this.onClosed();
+      else if (code !== 0) this.died(new Error(`exited with code ${code}`));
+    });
+  }
+
+  get thread(): { index: number; behind: number } {
+    return { index: this.setup.index, behind: this.behind };
+  }
+
+  start(call: Call, info: RecordingStartInfo, replaced: Call | undefined): void {
+    const c: CallSlot = { slot: this.nextSlot++, id: info.start.id, sdpSent: 0, flows: new Map(), maps: new Map() };
+    this.calls.set(call.key, c);
+    this.keyOfId.set(info.start.id, call.key);
+    this.snapshot(call, c);
+    this.event({ k: 'start', slot: c.slot, info, ...(replaced !== undefined ? { replaced: structuredClone(replaced) } : {}) });
+  }
+
+  updated(call: Call): void {
+    const c = this.calls.get(call.key);
+    if (c !== undefined) this.snapshot(call, c);
+  }
+
+  answered(call: Call, modeFlag: string | undefined | null): void {
+    const c = this.calls.get(call.key);
+    if (c === undefined) return;
+    this.snapshot(call, c);
+    this.event({ k: 'answered', slot: c.slot, modeFlag });
+  }
+
+  link(callKey: string, link: RecordingLink): void {
+    this.event({ k: 'link', key: callKey, link });
+  }
+
+  ended(call: Call): void {
+    const c = this.calls.get(call.key);
+    if (c === undefined) return;
+    this.snapshot(call, c);
+    this.event({ k: 'ended', slot: c.slot });
+  }
+
+  sipMessage(call: Call, text: string): void {
+    const c = this.calls.get(call.key);
+    if (c !== undefined) this.event({ k: 'sip', slot: c.slot, text });
+  }
+
+  rtp(a: AssociatedRtp): void {
+    const c = this.calls.get(a.call.key);
+    if (c === undefined) return;
+    if (this.tooFarBehind()) return;
+    const flow = c.flows.get(a.flow) ?? this.defineFlow(c, a.flow, a.pkt);
+    const map = a.rtpmap === undefined ? 0 : (c.maps.get(a.rtpmap) ?? this.defineMap(c, a.rtpmap));
+    this.media(REC_RTP, c.slot, a.sender, howCode(a.how), flow, map, a.pkt.ts, a.pkt.payload);
+  }
+
+  rtcp(x: { call: Call; sender: Side; pkt: TransportPacket }): void {
+    const c = this.calls.get(x.call.key);
+    if (c === undefined || this.tooFarBehind()) return;
+    this.media(REC_RTCP, c.slot, x.sender, 0, 0, 0, x.pkt.ts, x.pkt.payload);
+  }
+
+  tick(now: number): void {
+    if (this.calls.size === 0 && this.w.len === 0) return;
+    this.event({ k: 'tick', now });
+  }
+
+  storageFailed(id: string, op: string, message: string): void {
+    this.event({ k: 'storageFailed', id, op, message });
+  }
+
+  /** A promise while this worker is more than HIGH_WATER behind (for sources that can wait). */
+  writable(): Promise<void> | undefined {
+    if (this.behind <= HIGH_WATER) return undefined;
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  close(): Promise<void> {
+    this.closed ??= new Promise<void>((resolve) => {
+      if (this.exited) return resolve();
+      this.onClosed = resolve;
+      this.flush();
+      this.post({ t: 'close' });
+    });
+    return this.closed;
+  }
+
+  /** New policy settings (SIGHUP): codec flags follow them. */
+  reconfigure(policy: PolicyConfig): void {
+    this.flush();
+    this.post({ t: 'policy', policy: structuredClone(policy) });
+  }
+
+  async terminate(): Promise<void> {
+    await this.worker.terminate();
+  }
+
+  private snapshot(call: Call, c: CallSlot): void {
+    const { sdp, ...rest } = call;
+    // Cloned now: the tracker goes on changing the call before the batch is posted.
+    const snap: CallSnapshot = structuredClone(rest);
+    this.event({ k: 'call', slot: c.slot, call: snap, sdpFrom: c.sdpSent, sdp: sdp.length > c.sdpSent ? structuredClone(sdp.slice(c.sdpSent)) : [] });
+    c.sdpSent = sdp.length;
+  }
+
+  private defineFlow(c: CallSlot, flow: string, pkt: TransportPacket): number {
+    const id = c.flows.size + 1;
+    c.flows.set(flow, id);
+    this.event({ k: 'flow', slot: c.slot, id, flow, src: pkt.src, sport: pkt.sport, dst: pkt.dst, dport: pkt.dport });
+    return id;
+  }
+
+  private defineMap(c: CallSlot, map: SdpRtpMap): number {
+    const id = c.maps.size + 1;
+    c.maps.set(map, id);
+    this.event({ k: 'rtpmap', slot: c.slot, id, map: structuredClone(map) });
+    return id;
+  }
+
+  private tooFarBehind(): boolean {
+    if (this.behind <= MAX_BEHIND) return false;
+    this.opts.counters.inc('core.media.workerBehind');
+    this.dropWarn.warn(`call worker ${this.setup.index} is ${this.behind} bytes behind: media dropped (the decoding threads cannot keep up with the input)`);
+    return true;
+  }
+
+  private media(kind: number, slot: number, sender: Side, how: number, flow: number, map: number, ts: number, payload: Buffer): void {
+    const n = RTP_HEADER + payload.length;
+    if (!this.w.fits(n)) this.flush();
+    if (!this.w.fits(n)) return; // larger than a batch: not a UDP datagram
+    this.w.media(kind, slot, sender, how, flow, map, ts, payload);
+    this.schedule();
+  }
+
+  private event(e: CallEvent): void {
+    if (!this.w.fits(1)) this.flush();
+    this.events.push(e);
+    this.w.event();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flushNow);
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    if (this.w.len === 0) return;
+    const buf = this.w.buf;
+    const len = this.w.len;
+    this.post({ t: 'batch', seq: ++this.seq, buf, len, events: this.events }, [buf]);
+    this.behind += len;
+    this.events = [];
+    // A fresh buffer each batch: the worker's decoders may keep views of the packets of the last one.
+    this.w.reset(new ArrayBuffer(BATCH_BYTES));
+  }
+
+  private post(m: ToWorker, transfer: ArrayBuffer[] = []): void {
+    if (!this.exited) this.worker.postMessage(m, transfer);
+  }
+
+  private onMessage(m: FromWorker): void {
+    if (m.t === 'ack') {
+      this.behind -= m.bytes;
+      for (const op of m.ops) this.output(op);
+      if (m.counters !== undefined) for (const [name, n] of Object.entries(m.counters)) this.opts.counters.inc(name, n);
+      if (this.behind <= LOW_WATER && this.waiters.length > 0) {
+        const w = this.waiters;
+        this.waiters = [];
+        for (const f of w) f();
+      }
+    } else if (m.t === 'log') {
+      this.opts.log[m.level === 'silent' ? 'debug' : m.level](m.msg, { worker: this.setup.index, ...m.fields });
+    } else if (m.t === 'closed') {
+      void this.worker.terminate();
+    }
+  }
+
+  private output(op: OutputOp): void {
+    const desk = this.opts.desk;
+    switch (op.o) {
+      case 'openAudio':
+        return desk.openAudio(op.id, op.format);
+      case 'audio':
+        return desk.audio(op.id, op.at, op.pcm);
+      case 'attachment':
+        return desk.attachment(op.id, op.name, Buffer.from(op.data.buffer, op.data.byteOffset, op.data.byteLength), op.mode);
+      case 'update':
+        return desk.update(op.meta);
+      case 'close': {
+        const key = this.keyOfId.get(op.meta.id);
+        if (key !== undefined) {
+          this.keyOfId.delete(op.meta.id);
+          this.calls.delete(key);
+        }
+        return desk.close(op.meta, op.frames);
+      }
+    }
+  }
+
+  /** A worker that dies takes its calls' recordings with it: said loudly, and the service goes on with the rest. */
+  private died(e: Error): void {
+    this.opts.log.error(`call worker ${this.setup.index} failed: ${e.message}; its ${this.calls.size} call(s) in progress are lost`, { worker: this.setup.index });
+    this.opts.counters.inc('core.workers.failed');
+    this.exited = true;
+    this.onClosed?.();
+  }
+}
