@@ -227,7 +227,9 @@ export class Kernel {
     this.ingest.flush();
     this.dialogs.closeAll(Math.max(this.ingest.lastTs, this.clock.now()));
     this.associator.flush();
-    await this.calls.close();
+    const t0 = Date.now();
+    await this.calls.close(drainTimeoutMs);
+    drainTimeoutMs = Math.max(50, drainTimeoutMs - (Date.now() - t0));
     this.ingest.flushDrops();
     let drained = true;
     if (this.queue !== undefined) {

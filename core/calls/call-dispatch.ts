@@ -97,6 +97,11 @@ export class CallDispatch {
     return this.shards.length;
   }
 
+  /** The shards, in order (the main thread's, or one per call worker). */
+  get shardList(): readonly CallShard[] {
+    return this.shards;
+  }
+
   /** Recordings started and not yet finished. */
   get recordingsInProgress(): number {
     return this.desk.inProgress;
@@ -138,8 +143,8 @@ export class CallDispatch {
   }
 
   /** End of input or shutdown: every shard finishes its recordings (their output reaches the desk). */
-  async close(): Promise<void> {
-    await Promise.all(this.shards.map((s) => s.close()));
+  async close(timeoutMs = Infinity): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.close(timeoutMs)));
   }
 
   private onCallStart(call: Call, dialogs: DialogTracker): void {
@@ -220,14 +225,14 @@ export class CallDispatch {
     return links;
   }
 
-  /** The least busy shard (ties in turn). */
+  /** The least busy shard that is alive (ties in turn). */
   private pick(): CallShard {
     if (this.shards.length === 1) return this.shards[0]!;
     let best = this.shards[this.next % this.shards.length]!;
-    let bestLoad = this.load.get(best) ?? 0;
+    let bestLoad = best.failed === true ? Infinity : (this.load.get(best) ?? 0);
     for (let k = 1; k < this.shards.length; k++) {
       const s = this.shards[(this.next + k) % this.shards.length]!;
-      const l = this.load.get(s) ?? 0;
+      const l = s.failed === true ? Infinity : (this.load.get(s) ?? 0);
       if (l < bestLoad) {
         best = s;
         bestLoad = l;

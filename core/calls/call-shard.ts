@@ -26,10 +26,12 @@ export interface CallShard {
   /** The clock moved on (capture time or wall clock). */
   tick(now: number): void;
   storageFailed(id: string, op: string, message: string): void;
-  /** Finishes every recording; resolves once all of their output has reached the desk. */
-  close(): Promise<void>;
+  /** Finishes every recording; resolves once all of their output has reached the desk (or `timeoutMs` passed). */
+  close(timeoutMs?: number): Promise<void>;
   /** Flow control for sources that can wait (a call worker far behind). */
   writable?(): Promise<void> | undefined;
+  /** The shard's thread died: it takes no new calls. */
+  readonly failed?: boolean;
   /** Per-thread facts for the status and the metrics (undefined in the main thread). */
   readonly thread?: { index: number; behind: number };
 }

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { definePlugin, TAPLINE_API } from '../contract';
+import type { CallShard } from '../calls/call-shard';
 import type { RecordingMetadata } from '../media/metadata';
 import { Tokens } from '../tokens';
 import { memoryLogger } from '../log';
@@ -105,6 +106,25 @@ describe('RecorderService: a live recorder', function () {
     rigs.push(r);
     return r;
   };
+
+  it('a call worker that dies: its recordings are left for recovery, counted and logged; new calls go to the other worker', async () => {
+    const r = await make({ media: { workers: 2, endLingerSec: 0.2 } });
+    const shards = r.service.kernel.calls.shardList as ReadonlyArray<CallShard & { terminate?: () => Promise<void> }>;
+    assert.equal(shards.length, 2);
+    const t0 = nowUs() - 10_000_000;
+    setUp(r.src, 'w-0', t0, undefined, 0);
+    setUp(r.src, 'w-1', t0, undefined, 1);
+    talk(r.src, t0 + 3000, 1, 2);
+    await waitFor('2 recordings started', () => (r.started.length === 2 ? true : undefined), 5000);
+    await shards[0]!.terminate!();
+    await waitFor('the dead worker counted', () => (r.service.kernel.counters.get('core.workers.failed') === 1 ? true : undefined), 5000);
+    assert.equal(shards[0]!.failed, true);
+    assert.equal(r.service.kernel.calls.recordingsInProgress, 1, 'the other worker still records its call');
+    setUp(r.src, 'w-2', t0 + 2_000_000, undefined, 2);
+    await waitFor('a third recording', () => (r.started.length === 3 ? true : undefined), 5000);
+    assert.equal(await r.service.stop(5000).then((s) => s.drained), true);
+    assert.deepEqual(r.finished.map((m) => m.call.callId).sort(), ['w-1', 'w-2'], 'the calls of the live worker are finished and catalogued');
+  });
 
   it('keeps wall-clock time: a call whose BYE never comes is closed by the idle timer on an idle link', async () => {
     const r = await make({ dialogs: { idleTimeoutSec: 1 }, media: { endLingerSec: 0.2 } });

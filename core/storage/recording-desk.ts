@@ -105,6 +105,15 @@ export class RecordingDesk implements RecordingPort {
     this.opts.events?.emit('recordingFinished', final);
   }
 
+  /**
+   * A recording whose recorder is gone (its call worker died): forgotten here, its catalogue entry left as it is —
+   * still 'recording', with the audio written so far — for storage's recovery to repair at the next start.
+   */
+  abandon(id: string): void {
+    if (!this.live.delete(id)) return;
+    this.opts.onFinished?.(id);
+  }
+
   /** The recorder's metadata (a copy: the recorder keeps its own) with the drops and the mode's annotation. */
   private finish(from: RecordingMetadata, r: LiveRecording): RecordingMetadata {
     const meta = structuredClone(from);

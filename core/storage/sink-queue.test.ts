@@ -132,7 +132,7 @@ describe('SinkQueue: the bounded queue in front of storage', () => {
     assert.equal(sink.calls[sink.calls.length - 1], 'close a');
   });
 
-  it('writable() is a promise while more than half full, resolved once below a quarter', async () => {
+  it('writable() is a promise while more than half full (at most 8 MiB queued), resolved once below half of that', async () => {
     const sink = new ScriptedSink();
     sink.delayMs = 2;
     const { q } = queue(sink, 40_000);

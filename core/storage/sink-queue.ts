@@ -31,6 +31,9 @@ export interface SinkQueueOptions {
  */
 const DEFAULT_CONCURRENCY = 16;
 
+/** Sources that can wait (capture files) wait while more than this is queued (or half the queue, if less). */
+const WAIT_ABOVE_BYTES = 8 * 1024 * 1024;
+
 export type OpKind = 'open' | 'openAudio' | 'audio' | 'attachment' | 'update' | 'close';
 
 interface Op {
@@ -55,6 +58,7 @@ export class SinkQueue {
   private suppressed = 0;
   private readonly latency: HistogramMetric | undefined;
   private readonly highWater: number;
+  private readonly waitAbove: number;
   private readonly lowWater: number;
   private readonly concurrency: number;
   /** Totals for status and tests. */
@@ -65,7 +69,9 @@ export class SinkQueue {
     private readonly opts: SinkQueueOptions,
   ) {
     this.highWater = Math.floor(opts.maxBytes / 2);
-    this.lowWater = Math.floor(opts.maxBytes / 4);
+    // A source that can wait (a capture file) waits early: reading ahead of storage only costs memory.
+    this.waitAbove = Math.min(this.highWater, WAIT_ABOVE_BYTES);
+    this.lowWater = Math.floor(this.waitAbove / 2);
     this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
     this.latency = opts.writeSeconds;
   }
@@ -141,9 +147,9 @@ export class SinkQueue {
     this.push({ kind: 'close', id: meta.id, bytes: 0, run: () => this.sink.close(meta) });
   }
 
-  /** For sources that can wait (files): a promise while the queue is more than half full. */
+  /** For sources that can wait (files): a promise while more than WAIT_ABOVE_BYTES (or half the queue) is queued. */
   writable(): Promise<void> | undefined {
-    if (this.bytes <= this.highWater) return undefined;
+    if (this.bytes <= this.waitAbove) return undefined;
     return new Promise((resolve) => this.waitersWritable.push(resolve));
   }
 

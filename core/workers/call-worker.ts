@@ -221,6 +221,8 @@ async function main(): Promise<void> {
     const a: AssociatedRtp = { call: r.call, sender: m.sender, flow: f.flow, how: howOf(m.how), rtp, pkt };
     if (map !== undefined) a.rtpmap = map;
     recorder.onRtp(a);
+    // Not kept past the packet: a view left here would pin its whole batch buffer while the flow lives.
+    pkt.payload = EMPTY;
   };
 
   const badBatch = (e: unknown): void => {

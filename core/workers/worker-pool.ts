@@ -106,6 +106,7 @@ export class WorkerShard implements CallShard {
   private closed: Promise<void> | undefined;
   private onClosed: (() => void) | undefined;
   private exited = false;
+  private dead = false;
   private readonly dropWarn;
   private readonly flushNow = (): void => this.flush();
 
@@ -207,10 +208,21 @@ export class WorkerShard implements CallShard {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  close(): Promise<void> {
+  /** Finishes this worker's recordings; one that does not answer within `timeoutMs` is stopped (and said so). */
+  close(timeoutMs = Infinity): Promise<void> {
     this.closed ??= new Promise<void>((resolve) => {
       if (this.exited) return resolve();
-      this.onClosed = resolve;
+      let timer: NodeJS.Timeout | undefined;
+      this.onClosed = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve();
+      };
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => {
+          this.opts.log.error(`call worker ${this.setup.index} did not finish its ${this.keyOfId.size} recording(s) within ${timeoutMs} ms: stopped`, { worker: this.setup.index });
+          void this.worker.terminate();
+        }, timeoutMs);
+      }
       this.flush();
       this.post({ t: 'close' });
     });
@@ -332,11 +344,27 @@ export class WorkerShard implements CallShard {
     }
   }
 
-  /** A worker that dies takes its calls' recordings with it: said loudly, and the service goes on with the rest. */
+  get failed(): boolean {
+    return this.dead;
+  }
+
+  /**
+   * A worker that dies takes its calls' recordings with it: said loudly, and the service goes on with the other
+   * workers (the dispatcher gives this one no new call). Their catalogue entries stay 'recording', with the audio
+   * written so far, for storage's recovery to repair at the next start.
+   */
   private died(e: Error): void {
-    this.opts.log.error(`call worker ${this.setup.index} failed: ${e.message}; its ${this.calls.size} call(s) in progress are lost`, { worker: this.setup.index });
+    if (this.dead || this.onClosed !== undefined) return;
+    this.dead = true;
+    const ids = [...this.keyOfId.keys()];
+    this.opts.log.error(`call worker ${this.setup.index} failed: ${e.message}; its ${ids.length} recording(s) in progress are lost`, { worker: this.setup.index, recordings: ids });
     this.opts.counters.inc('core.workers.failed');
     this.exited = true;
-    this.onClosed?.();
+    this.calls.clear();
+    this.keyOfId.clear();
+    for (const id of ids) this.opts.desk.abandon(id);
+    for (const f of this.waiters) f();
+    this.waiters = [];
+    this.behind = 0;
   }
 }
