@@ -101,6 +101,8 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
     // No deadline for a file replay: everything read is written.
     await service.stop(Infinity);
   }
+  // In the order the calls started (call workers finish recordings in no fixed order).
+  recordings.sort((a, b) => (a.call.start < b.call.start ? -1 : a.call.start > b.call.start ? 1 : a.call.callId < b.call.callId ? -1 : a.call.callId > b.call.callId ? 1 : 0));
   const doc: SummaryDoc = {
     sources: sources.map((s) => ({ label: s.label, frames: s.frames, ...(s.warning !== undefined ? { warning: s.warning } : {}), ...(s.error !== undefined ? { error: s.error } : {}) })),
     calls,

@@ -100,6 +100,8 @@ export class WorkerShard implements CallShard {
   /** Bytes posted and not yet acknowledged. */
   private behind = 0;
   private readonly calls = new Map<string, CallSlot>();
+  /** Calls changed since their last snapshot. */
+  private readonly dirty = new Map<string, { call: Call; c: CallSlot }>();
   private readonly keyOfId = new Map<string, string>();
   private nextSlot = 1;
   private waiters: Array<() => void> = [];
@@ -150,9 +152,13 @@ export class WorkerShard implements CallShard {
     this.event({ k: 'start', slot: c.slot, info, ...(replaced !== undefined ? { replaced: structuredClone(replaced) } : {}) });
   }
 
+  /**
+   * The call changed: its snapshot is sent once something of the call's follows (a packet, an event) or the clock
+   * ticks (metadata is made only then), so the several changes one SIP message makes travel as one.
+   */
   updated(call: Call): void {
     const c = this.calls.get(call.key);
-    if (c !== undefined) this.snapshot(call, c);
+    if (c !== undefined) this.dirty.set(call.key, { call, c });
   }
 
   answered(call: Call, modeFlag: string | undefined | null): void {
@@ -175,13 +181,16 @@ export class WorkerShard implements CallShard {
 
   sipMessage(call: Call, text: string): void {
     const c = this.calls.get(call.key);
-    if (c !== undefined) this.event({ k: 'sip', slot: c.slot, text });
+    if (c === undefined) return;
+    this.sync(call.key);
+    this.event({ k: 'sip', slot: c.slot, text });
   }
 
   rtp(a: AssociatedRtp): void {
     const c = this.calls.get(a.call.key);
     if (c === undefined) return;
     if (this.tooFarBehind()) return;
+    if (this.dirty.size > 0) this.sync(a.call.key);
     const flow = c.flows.get(a.flow) ?? this.defineFlow(c, a.flow, a.pkt);
     const map = a.rtpmap === undefined ? 0 : (c.maps.get(a.rtpmap) ?? this.defineMap(c, a.rtpmap));
     this.media(REC_RTP, c.slot, a.sender, howCode(a.how), flow, map, a.pkt.ts, a.pkt.payload);
@@ -190,11 +199,13 @@ export class WorkerShard implements CallShard {
   rtcp(x: { call: Call; sender: Side; pkt: TransportPacket }): void {
     const c = this.calls.get(x.call.key);
     if (c === undefined || this.tooFarBehind()) return;
+    if (this.dirty.size > 0) this.sync(x.call.key);
     this.media(REC_RTCP, c.slot, x.sender, 0, 0, 0, x.pkt.ts, x.pkt.payload);
   }
 
   tick(now: number): void {
     if (this.calls.size === 0 && this.w.len === 0) return;
+    this.syncAll();
     this.event({ k: 'tick', now });
   }
 
@@ -223,6 +234,7 @@ export class WorkerShard implements CallShard {
           void this.worker.terminate();
         }, timeoutMs);
       }
+      this.syncAll();
       this.flush();
       this.post({ t: 'close' });
     });
@@ -239,7 +251,21 @@ export class WorkerShard implements CallShard {
     await this.worker.terminate();
   }
 
+  /** The pending snapshot of this call, if any, before something of it. */
+  private sync(key: string): void {
+    const d = this.dirty.get(key);
+    if (d === undefined) return;
+    this.dirty.delete(key);
+    this.snapshot(d.call, d.c);
+  }
+
+  private syncAll(): void {
+    for (const d of this.dirty.values()) this.snapshot(d.call, d.c);
+    this.dirty.clear();
+  }
+
   private snapshot(call: Call, c: CallSlot): void {
+    this.dirty.delete(call.key);
     const { sdp, ...rest } = call;
     // Cloned now: the tracker goes on changing the call before the batch is posted.
     const snap: CallSnapshot = structuredClone(rest);
@@ -338,6 +364,7 @@ export class WorkerShard implements CallShard {
         if (key !== undefined) {
           this.keyOfId.delete(op.meta.id);
           this.calls.delete(key);
+          this.dirty.delete(key);
         }
         return desk.close(op.meta, op.frames);
       }
@@ -361,6 +388,7 @@ export class WorkerShard implements CallShard {
     this.opts.counters.inc('core.workers.failed');
     this.exited = true;
     this.calls.clear();
+    this.dirty.clear();
     this.keyOfId.clear();
     for (const id of ids) this.opts.desk.abandon(id);
     for (const f of this.waiters) f();
