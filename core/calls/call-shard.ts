@@ -6,6 +6,7 @@
  */
 import type { Call, Side } from '../dialog/types';
 import type { TransportPacket } from '../net/types';
+import type { PolicyConfig } from '../config/types';
 import type { AssociatedRtp } from '../media/types';
 import type { CallRecorder, RecordingLink, RecordingStartInfo } from '../media/call-recorder';
 
@@ -28,6 +29,8 @@ export interface CallShard {
   storageFailed(id: string, op: string, message: string): void;
   /** Finishes every recording; resolves once all of their output has reached the desk (or `timeoutMs` passed). */
   close(timeoutMs?: number): Promise<void>;
+  /** New policy settings after a reload (a worker's codec flags follow them; the main thread's read the policy). */
+  reconfigure?(policy: PolicyConfig): void;
   /** Flow control for sources that can wait (a call worker far behind). */
   writable?(): Promise<void> | undefined;
   /** The shard's thread died: it takes no new calls. */

@@ -30,6 +30,7 @@ export function reloadPolicy(kernel: Kernel, prepared: PreparedConfig): ReloadRe
   kernel.endpoints.reconfigure(next.policy.disallowedIps);
   for (const p of kernel.endpoints.problems) kernel.log.warn(p);
   kernel.policy.reconfigure(next.policy);
+  for (const shard of kernel.calls.shardList) shard.reconfigure?.(next.policy);
   for (const key of Object.keys(next.policy) as Array<keyof typeof next.policy>) {
     if (!isDeepStrictEqual(next.policy[key], prev.policy[key])) changes.push(`policy.${key} changed`);
   }
