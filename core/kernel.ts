@@ -133,6 +133,7 @@ export class Kernel {
       sourcePackets: () => k.ingest.tallies(),
       ...(sink !== undefined ? { storageQueue: () => ({ depth: k.queue?.depth ?? 0, bytes: k.queue?.queuedBytes ?? 0, capacityBytes: k.queue?.capacityBytes ?? 0 }) } : {}),
       ...(opts.logDroppedLines !== undefined ? { logDroppedLines: opts.logDroppedLines } : {}),
+      callWorkers: () => (k.calls === undefined ? [] : k.calls.threadStats()),
     });
     exportCounters(k.metrics, k.counters);
     attachLifecycleMetrics(k.metrics, k.events);

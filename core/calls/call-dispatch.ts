@@ -97,6 +97,15 @@ export class CallDispatch {
     return this.shards.length;
   }
 
+  /** Per call worker thread: bytes it is behind and recordings it holds (empty when calls run in the main thread). */
+  threadStats(): Array<{ worker: string; behind: number; recordings: number }> {
+    const out: Array<{ worker: string; behind: number; recordings: number }> = [];
+    for (const s of this.shards) {
+      if (s.thread !== undefined) out.push({ worker: String(s.thread.index), behind: s.thread.behind, recordings: this.load.get(s) ?? 0 });
+    }
+    return out;
+  }
+
   /** The shards, in order (the main thread's, or one per call worker). */
   get shardList(): readonly CallShard[] {
     return this.shards;

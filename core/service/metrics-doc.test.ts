@@ -32,7 +32,7 @@ function docRows(): DocRow[] {
 async function everyMetric(): Promise<Map<string, { type: string; labels: string[] }>> {
   const metrics = new PromMetrics({ defaultMetrics: true });
   exportCounters(metrics, new CounterSet());
-  registerServiceMetrics(metrics, { sourcePackets: () => [], storageQueue: () => ({ depth: 0, bytes: 0, capacityBytes: 1 }), logDroppedLines: () => 0 });
+  registerServiceMetrics(metrics, { sourcePackets: () => [], storageQueue: () => ({ depth: 0, bytes: 0, capacityBytes: 1 }), logDroppedLines: () => 0, callWorkers: () => [] });
   attachLifecycleMetrics(metrics, new LifecycleHub());
   const ops = await OpsServer.listen({ port: 0 }, { metrics, log: memoryLogger().log, readiness: () => ({ ready: true, reasons: [] }) });
   await ops.close();

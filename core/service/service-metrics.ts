@@ -46,6 +46,8 @@ export const SERVICE_METRICS = def({
     labels: ['op'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
   },
+  callWorkerBehind: { name: 'tapline_call_worker_behind_bytes', type: 'gauge', help: 'Bytes of calls\' packets handed to a call worker thread and not yet processed (media.workers)', labels: ['worker'] },
+  callWorkerRecordings: { name: 'tapline_call_worker_recordings', type: 'gauge', help: 'Recordings in progress in each call worker thread', labels: ['worker'] },
   callsStarted: { name: 'tapline_calls_started_total', type: 'counter', help: 'Calls seen starting (INVITE dialogs and Lync/SfB sessions)', labels: [] },
   callsEnded: { name: 'tapline_calls_ended_total', type: 'counter', help: 'Calls ended (BYE, CANCEL, failure or idle timeout)', labels: [] },
   callsActive: { name: 'tapline_calls_active', type: 'gauge', help: 'Calls in progress (started, not ended)', labels: [] },
@@ -65,6 +67,8 @@ export interface ServiceMetricReaders {
   storageQueue?: () => { depth: number; bytes: number; capacityBytes: number };
   /** ServiceLogger.droppedLines. */
   logDroppedLines?: () => number;
+  /** Per call worker thread (none when calls run in the main thread). */
+  callWorkers?: () => Iterable<{ worker: string; behind: number; recordings: number }>;
 }
 
 /** Metrics the service sets itself (low rate: state changes, storage operations). */
@@ -82,7 +86,7 @@ function gaugeOf(m: PromMetrics, d: MetricDef, collect?: (g: GaugeMetric) => voi
 /** Registers the service metrics on `metrics`: the set-by-hand ones returned, the read ones wired to `readers`. */
 export function registerServiceMetrics(metrics: PromMetrics, readers: ServiceMetricReaders = {}): ServiceMetrics {
   const S = SERVICE_METRICS;
-  const { sourcePackets, storageQueue, logDroppedLines } = readers;
+  const { sourcePackets, storageQueue, logDroppedLines, callWorkers } = readers;
   if (sourcePackets !== undefined) {
     metrics.collectedCounter(S.sourcePackets.name, S.sourcePackets.help, S.sourcePackets.labels, (report) => {
       for (const [source, kind, total] of sourcePackets()) report(total, { source, kind });
@@ -101,6 +105,14 @@ export function registerServiceMetrics(metrics: PromMetrics, readers: ServiceMet
     gaugeOf(metrics, S.storageQueueDepth, (g) => g.set(read().depth));
     gaugeOf(metrics, S.storageQueueBytes, (g) => g.set(read().bytes));
     gaugeOf(metrics, S.storageQueueCapacity, (g) => g.set(read().capacityBytes));
+  }
+  if (callWorkers !== undefined) {
+    gaugeOf(metrics, S.callWorkerBehind, (g) => {
+      for (const w of callWorkers()) g.set(w.behind, { worker: w.worker });
+    });
+    gaugeOf(metrics, S.callWorkerRecordings, (g) => {
+      for (const w of callWorkers()) g.set(w.recordings, { worker: w.worker });
+    });
   }
   if (logDroppedLines !== undefined) {
     metrics.collectedCounter(S.logDroppedLines.name, S.logDroppedLines.help, [], (report) => report(logDroppedLines()));
