@@ -15,6 +15,11 @@ export class CounterSet implements Counters {
     return this.values.get(this.prefix + name) ?? 0;
   }
 
+  /** Every counter, unsorted (for code that reads them often: a call worker sends what moved with each batch). */
+  entries(): IterableIterator<[string, number]> {
+    return this.values.entries();
+  }
+
   snapshot(): Record<string, number> {
     return Object.fromEntries([...this.values.entries()].sort(([a], [b]) => a.localeCompare(b)));
   }

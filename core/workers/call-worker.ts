@@ -132,15 +132,15 @@ async function main(): Promise<void> {
     lookupCall: (key) => byKey.get(key) ?? replaced.get(key),
   });
 
-  let sent: Record<string, number> = {};
+  const sent = new Map<string, number>();
   const counterDeltas = (): Record<string, number> | undefined => {
-    const now = counters.snapshot();
     let out: Record<string, number> | undefined;
-    for (const [k, v] of Object.entries(now)) {
-      const d = v - (sent[k] ?? 0);
-      if (d !== 0) (out ??= {})[k] = d;
+    for (const [k, v] of counters.entries()) {
+      const d = v - (sent.get(k) ?? 0);
+      if (d === 0) continue;
+      (out ??= {})[k] = d;
+      sent.set(k, v);
     }
-    sent = now;
     return out;
   };
 

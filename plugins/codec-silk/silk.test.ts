@@ -53,7 +53,7 @@ function speech(dir: string, rate: number): Int16Array {
   } else {
     execFileSync(SOX, ['-n', '-r', '16000', '-c', '1', '-b', '16', wav, 'synth', '6', 'sawtooth', '110-180', 'sine', 'amod', '3', 'vol', '0.4']);
   }
-  return s16(execFileSync(SOX, [wav, '-t', 's16', '-L', '-r', String(rate), '-c', '1', '-', 'highpass', '100'], { maxBuffer: 1 << 26 }));
+  return s16(execFileSync(SOX, ['-D', wav, '-t', 's16', '-L', '-r', String(rate), '-c', '1', '-', 'highpass', '100'], { maxBuffer: 1 << 26 }));
 }
 
 /** silk-wasm's own encoder (the reference here): a container, split into its packets (20 ms each). */
