@@ -21,6 +21,7 @@ import { renderSipMessage } from '../sip/render';
 import type { RecordingDesk } from '../storage/recording-desk';
 import type { CallShard } from './call-shard';
 import type { RecordingLink } from '../media/call-recorder';
+import type { RouteSlot } from '../media/types';
 
 /** A recording as links name it, and where its recorder runs. */
 interface RecRef {
@@ -28,6 +29,15 @@ interface RecRef {
   id: string;
   callId: string;
   shard: CallShard;
+  /** False once the recording is finished. */
+  live: boolean;
+}
+
+/** What the dispatcher keeps in a stream's route slot: its call's recording, and a slot of the shard's own. */
+interface StreamRoute {
+  call: Call;
+  rec: RecRef;
+  shard: RouteSlot;
 }
 
 const US = 1_000_000;
@@ -86,9 +96,17 @@ export class CallDispatch {
       this.shardOf.get(c.key)?.ended(c);
     });
     associator.on('rtp', (a) => {
-      const shard = this.shardOf.get(a.call.key);
-      if (shard !== undefined) shard.rtp(a);
-      else this.counters.inc(this.skipped.has(a.call.key) ? 'media.notRecorded' : 'media.afterRecording');
+      // The stream's route, kept in its binding: no lookup by call key per packet while it holds.
+      const r = a.route.value as StreamRoute | undefined;
+      if (r !== undefined && r.call === a.call && r.rec.live) return r.rec.shard.rtp(a, r.shard);
+      const rec = this.recOf.get(a.call.key);
+      if (rec === undefined) {
+        this.counters.inc(this.skipped.has(a.call.key) ? 'media.notRecorded' : 'media.afterRecording');
+        return;
+      }
+      const route: StreamRoute = { call: a.call, rec, shard: { value: undefined } };
+      a.route.value = route;
+      rec.shard.rtp(a, route.shard);
     });
     associator.on('rtcp', (x) => this.shardOf.get(x.call.key)?.rtcp(x));
   }
@@ -125,6 +143,7 @@ export class CallDispatch {
   finished(id: string): void {
     const rec = this.recById.get(id);
     if (rec === undefined) return;
+    rec.live = false;
     this.recById.delete(id);
     this.recOf.delete(rec.key);
     this.shardOf.delete(rec.key);
@@ -169,7 +188,7 @@ export class CallDispatch {
     const start: RecordingStart = { id, callId: call.callId, start: call.times.start, from: call.caller.uri, to: call.callee.uri };
     const location = this.desk.locate(start);
     const shard = this.pick();
-    const rec: RecRef = { key: call.key, id, callId: call.callId, shard };
+    const rec: RecRef = { key: call.key, id, callId: call.callId, shard, live: true };
     this.shardOf.set(call.key, shard);
     this.recOf.set(call.key, rec);
     this.recById.set(id, rec);

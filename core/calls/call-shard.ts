@@ -7,7 +7,7 @@
 import type { Call, Side } from '../dialog/types';
 import type { TransportPacket } from '../net/types';
 import type { PolicyConfig } from '../config/types';
-import type { AssociatedRtp } from '../media/types';
+import type { AssociatedRtp, RouteSlot } from '../media/types';
 import type { CallRecorder, RecordingLink, RecordingStartInfo } from '../media/call-recorder';
 
 export interface CallShard {
@@ -22,7 +22,8 @@ export interface CallShard {
   ended(call: Call): void;
   /** policy.recordSipDialogs: a SIP message of the call, rendered. */
   sipMessage(call: Call, text: string): void;
-  rtp(a: AssociatedRtp): void;
+  /** A packet of one of its calls; `route` stays with the packet's stream (the shard may keep its own routing there). */
+  rtp(a: AssociatedRtp, route: RouteSlot): void;
   rtcp(x: { call: Call; sender: Side; pkt: TransportPacket }): void;
   /** The clock moved on (capture time or wall clock). */
   tick(now: number): void;

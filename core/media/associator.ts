@@ -15,7 +15,7 @@ import type { TransportPacket } from '../net/types';
 import type { SdpRtpMap } from '../sdp/types';
 import { STATIC_PAYLOAD_TYPES } from '../sdp/index';
 import { Emitter } from '../events';
-import type { AssociatedRtp, RtpPacket, UnmatchedStream } from './types';
+import type { AssociatedRtp, RouteSlot, RtpPacket, UnmatchedStream } from './types';
 import { isRtcp, parseRtp } from './rtp';
 import { AddressIndex, latestSdp, otherSide, pickMedia, type AddressBinding } from './associator-index';
 
@@ -65,6 +65,8 @@ interface SsrcBinding {
   lastTouch: number;
   /** Its entry in the unmatched report; null once the report forgot it (a returning stream is not counted again). */
   unmatched: UnmatchedEntry | null | undefined;
+  /** The next stage's routing for this stream (AssociatedRtp.route). */
+  route: RouteSlot;
 }
 
 interface UnmatchedEntry {
@@ -193,7 +195,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     this.pending[RTP]++;
     this.touch(b, ts);
     const rtpmap = this.rtpmap(b, b.call, rtp.payloadType);
-    this.emit('rtp', { call: b.call, sender: b.sender, flow: flow.key ?? flowKey(flow), how: b.how, rtp, pkt, rtpmap });
+    this.emit('rtp', { call: b.call, sender: b.sender, flow: flow.key ?? flowKey(flow), how: b.how, rtp, pkt, rtpmap, route: b.route });
   }
 
   /** The clock's tick: expiries and idle-flow sweeps happen on an idle link too. */
@@ -246,7 +248,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
       b = f.ssrcs?.get(ssrc);
       if (b === undefined) {
         const first = f.last;
-        b = { ssrc, gen: -1, genDst: -1, genSrc: -1, call: undefined, sender: 'caller', how: 'sdp-dst', mediaIndex: 0, mediaType: 'audio', toTag: undefined, rtpmaps: undefined, lastTouch: 0, unmatched: undefined };
+        b = { ssrc, gen: -1, genDst: -1, genSrc: -1, call: undefined, sender: 'caller', how: 'sdp-dst', mediaIndex: 0, mediaType: 'audio', toTag: undefined, rtpmaps: undefined, lastTouch: 0, unmatched: undefined, route: { value: undefined } };
         if (first !== undefined) {
           // A second SSRC on the flow: from now on every binding is kept in the map.
           f.ssrcs ??= new Map([[first.ssrc, first]]);

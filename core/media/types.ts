@@ -38,6 +38,15 @@ export interface AssociatedRtp {
   pkt: TransportPacket;
   /** The payload type's mapping from the receiver's SDP (RFC 3264 §5.1), else the sender's, else static. */
   rtpmap?: SdpRtpMap;
+  /**
+   * A slot that stays with this packet's stream binding (flow + SSRC): the next stage may keep what it found for
+   * the stream there (checking it still applies) rather than look the call up again for every packet.
+   */
+  route: RouteSlot;
+}
+
+export interface RouteSlot {
+  value: unknown;
 }
 
 /** An RTP stream no call claimed: counted and reported, never silently lost. */

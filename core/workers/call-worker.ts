@@ -93,6 +93,8 @@ interface Replica {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The worker's recorder is the last stage: nothing routes on from it. */
+const NO_ROUTE = { value: undefined };
 
 /** Replaced calls a Replaces INVITE brought (for its SRTP keys), the newest few. */
 const MAX_REPLACED = 64;
@@ -218,7 +220,7 @@ async function main(): Promise<void> {
     pkt.ts = m.ts;
     pkt.payload = m.payload;
     const map = m.rtpmap === 0 ? undefined : r.maps.get(m.rtpmap);
-    const a: AssociatedRtp = { call: r.call, sender: m.sender, flow: f.flow, how: howOf(m.how), rtp, pkt };
+    const a: AssociatedRtp = { call: r.call, sender: m.sender, flow: f.flow, how: howOf(m.how), rtp, pkt, route: NO_ROUTE };
     if (map !== undefined) a.rtpmap = map;
     recorder.onRtp(a);
     // Not kept past the packet: a view left here would pin its whole batch buffer while the flow lives.

@@ -15,7 +15,7 @@ import type { Logger } from '../contract';
 import type { RecordingLink, RecordingStartInfo } from '../media/call-recorder';
 import type { Call, Side } from '../dialog/types';
 import type { TransportPacket } from '../net/types';
-import type { AssociatedRtp } from '../media/types';
+import type { AssociatedRtp, RouteSlot } from '../media/types';
 import type { SdpRtpMap } from '../sdp/types';
 import type { CounterSet } from '../counters';
 import type { PolicyConfig } from '../config/types';
@@ -84,10 +84,21 @@ export async function startCallWorkers(n: number, opts: WorkerPoolOptions): Prom
 
 interface CallSlot {
   slot: number;
+  /** Its recording is finished (or its worker died): routes that hold it are stale. */
+  closed: boolean;
   id: string;
   sdpSent: number;
   flows: Map<string, number>;
   maps: Map<SdpRtpMap, number>;
+}
+
+/** A stream's routing in this shard (kept in its RouteSlot). */
+interface StreamSlot {
+  c: CallSlot;
+  flow: number;
+  /** The last rtpmap seen on the stream, and its id. */
+  map: SdpRtpMap | undefined;
+  mapId: number;
 }
 
 export class WorkerShard implements CallShard {
@@ -145,7 +156,7 @@ export class WorkerShard implements CallShard {
   }
 
   start(call: Call, info: RecordingStartInfo, replaced: Call | undefined): void {
-    const c: CallSlot = { slot: this.nextSlot++, id: info.start.id, sdpSent: 0, flows: new Map(), maps: new Map() };
+    const c: CallSlot = { slot: this.nextSlot++, closed: false, id: info.start.id, sdpSent: 0, flows: new Map(), maps: new Map() };
     this.calls.set(call.key, c);
     this.keyOfId.set(info.start.id, call.key);
     this.snapshot(call, c);
@@ -186,14 +197,27 @@ export class WorkerShard implements CallShard {
     this.event({ k: 'sip', slot: c.slot, text });
   }
 
-  rtp(a: AssociatedRtp): void {
-    const c = this.calls.get(a.call.key);
-    if (c === undefined) return;
+  rtp(a: AssociatedRtp, route: RouteSlot): void {
+    // The stream's call slot and flow id, kept in its route: found once per stream, not once per packet.
+    let r = route.value as StreamSlot | undefined;
+    if (r === undefined || r.c.closed) {
+      const c = this.calls.get(a.call.key);
+      if (c === undefined) return;
+      r = { c, flow: c.flows.get(a.flow) ?? this.defineFlow(c, a.flow, a.pkt), map: undefined, mapId: 0 };
+      route.value = r;
+    }
     if (this.tooFarBehind()) return;
     if (this.dirty.size > 0) this.sync(a.call.key);
-    const flow = c.flows.get(a.flow) ?? this.defineFlow(c, a.flow, a.pkt);
-    const map = a.rtpmap === undefined ? 0 : (c.maps.get(a.rtpmap) ?? this.defineMap(c, a.rtpmap));
-    this.media(REC_RTP, c.slot, a.sender, howCode(a.how), flow, map, a.pkt.ts, a.pkt.payload);
+    const c = r.c;
+    let mapId = 0;
+    if (a.rtpmap !== undefined) {
+      if (a.rtpmap !== r.map) {
+        r.map = a.rtpmap;
+        r.mapId = c.maps.get(a.rtpmap) ?? this.defineMap(c, a.rtpmap);
+      }
+      mapId = r.mapId;
+    }
+    this.media(REC_RTP, c.slot, a.sender, howCode(a.how), r.flow, mapId, a.pkt.ts, a.pkt.payload);
   }
 
   rtcp(x: { call: Call; sender: Side; pkt: TransportPacket }): void {
@@ -363,6 +387,8 @@ export class WorkerShard implements CallShard {
         const key = this.keyOfId.get(op.meta.id);
         if (key !== undefined) {
           this.keyOfId.delete(op.meta.id);
+          const c = this.calls.get(key);
+          if (c !== undefined) c.closed = true;
           this.calls.delete(key);
           this.dirty.delete(key);
         }
@@ -387,6 +413,7 @@ export class WorkerShard implements CallShard {
     this.opts.log.error(`call worker ${this.setup.index} failed: ${e.message}; its ${ids.length} recording(s) in progress are lost`, { worker: this.setup.index, recordings: ids });
     this.opts.counters.inc('core.workers.failed');
     this.exited = true;
+    for (const c of this.calls.values()) c.closed = true;
     this.calls.clear();
     this.dirty.clear();
     this.keyOfId.clear();
