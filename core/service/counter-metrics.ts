@@ -51,6 +51,7 @@ export const CORE_COUNTER_RULES: readonly CounterRule[] = [
   { counter: 'core.media.decodeErrors', metric: 'tapline_media_discarded_packets_total', help: '', labels: { reason: 'decode-error' } },
   { counter: 'core.media.workerBehind', metric: 'tapline_media_discarded_packets_total', help: '', labels: { reason: 'worker-behind' } },
   { counter: 'core.workers.failed', metric: 'tapline_call_workers_failed_total', help: 'Call worker threads that died (their calls in progress are lost; the log says which)' },
+  { counter: 'core.workers.restarted', metric: 'tapline_call_workers_restarted_total', help: 'Call worker threads started again after one died (after 1 s, doubling up to a minute)' },
   { counter: 'core.srtp.heldForAnswer', metric: 'tapline_srtp_held_for_answer_total', help: 'SRTP packets held until the SDP answer with their key arrived' },
   { counter: 'core.srtp.{reason}', metric: 'tapline_srtp_decrypt_failures_total', help: 'SRTP packets not decrypted, by reason (auth: wrong key or corrupt, replay, short, mki, not-rtp)' },
   { counter: 'core.recordings.finished', metric: 'tapline_recordings_finished_total', help: 'Recordings completed and handed to storage' },

@@ -107,7 +107,7 @@ describe('RecorderService: a live recorder', function () {
     return r;
   };
 
-  it('a call worker that dies: its recordings are left for recovery, counted and logged; new calls go to the other worker', async () => {
+  it('a call worker that dies: its recordings are left for recovery, counted and logged; new calls go to the other worker until a replacement starts', async () => {
     const r = await make({ media: { workers: 2, endLingerSec: 0.2 } });
     const shards = r.service.kernel.calls.shardList as ReadonlyArray<CallShard & { terminate?: () => Promise<void> }>;
     assert.equal(shards.length, 2);
@@ -122,8 +122,15 @@ describe('RecorderService: a live recorder', function () {
     assert.equal(r.service.kernel.calls.recordingsInProgress, 1, 'the other worker still records its call');
     setUp(r.src, 'w-2', t0 + 2_000_000, undefined, 2);
     await waitFor('a third recording', () => (r.started.length === 3 ? true : undefined), 5000);
+    assert.deepEqual(r.service.kernel.calls.threadStats().map((t) => t.recordings), [0, 2], 'the new call went to the live worker');
+    // A replacement starts a second later and takes the next call (the least busy).
+    await waitFor('the worker restarted', () => (r.service.kernel.counters.get('core.workers.restarted') === 1 ? true : undefined), 5000);
+    assert.equal(shards[0]!.failed, false);
+    setUp(r.src, 'w-3', t0 + 3_000_000, undefined, 3);
+    await waitFor('a fourth recording', () => (r.started.length === 4 ? true : undefined), 5000);
+    assert.deepEqual(r.service.kernel.calls.threadStats().map((t) => t.recordings), [1, 2], 'the replacement took the new call');
     assert.equal(await r.service.stop(5000).then((s) => s.drained), true);
-    assert.deepEqual(r.finished.map((m) => m.call.callId).sort(), ['w-1', 'w-2'], 'the calls of the live worker are finished and catalogued');
+    assert.deepEqual(r.finished.map((m) => m.call.callId).sort(), ['w-1', 'w-2', 'w-3'], 'the calls of the live workers are finished and catalogued');
   });
 
   it('keeps wall-clock time: a call whose BYE never comes is closed by the idle timer on an idle link', async () => {

@@ -103,7 +103,7 @@ interface StreamSlot {
 
 export class WorkerShard implements CallShard {
   readonly ready: Promise<void>;
-  private readonly worker: Worker;
+  private worker: Worker;
   private readonly w = new BatchWriter();
   private events: CallEvent[] = [];
   private scheduled = false;
@@ -120,6 +120,8 @@ export class WorkerShard implements CallShard {
   private onClosed: (() => void) | undefined;
   private exited = false;
   private dead = false;
+  private restarts = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
   private readonly dropWarn;
   private readonly flushNow = (): void => this.flush();
 
@@ -128,27 +130,73 @@ export class WorkerShard implements CallShard {
     private readonly opts: WorkerPoolOptions,
   ) {
     this.dropWarn = rateLimited(opts.log, `call-worker-${setup.index}-behind`);
+    this.worker = this.spawn();
+    this.ready = this.whenReady(this.worker);
+  }
+
+  /** A worker thread, its events bound to it (a dead one's late events cannot touch its replacement). */
+  private spawn(): Worker {
     const file = path.join(__dirname, `call-worker${path.extname(__filename)}`);
-    this.worker = new Worker(file, { workerData: setup, name: `tapline-calls-${setup.index}` });
+    const w = new Worker(file, { workerData: this.setup, name: `tapline-calls-${this.setup.index}` });
     // The kernel closes its workers when it stops; one left behind (a kernel never stopped) does not hold the process.
-    this.worker.unref();
-    this.ready = new Promise((resolve, reject) => {
-      const fail = (e: Error): void => reject(new TaplineError(ErrorCodes.WORKER_START, `call worker ${setup.index} could not start: ${e.message}`, { worker: setup.index }, e));
-      this.worker.once('error', fail);
-      this.worker.on('message', (m: FromWorker) => {
+    w.unref();
+    w.on('exit', (code) => {
+      if (w !== this.worker) return;
+      this.exited = true;
+      if (this.onClosed !== undefined) this.onClosed();
+      else if (code !== 0) this.died(new Error(`exited with code ${code}`));
+    });
+    return w;
+  }
+
+  private whenReady(w: Worker): Promise<void> {
+    const index = this.setup.index;
+    return new Promise((resolve, reject) => {
+      const fail = (e: Error): void => reject(new TaplineError(ErrorCodes.WORKER_START, `call worker ${index} could not start: ${e.message}`, { worker: index }, e));
+      w.once('error', fail);
+      w.on('message', (m: FromWorker) => {
+        if (w !== this.worker) return;
         if (m.t === 'ready') {
-          this.worker.off('error', fail);
-          this.worker.on('error', (e) => this.died(e));
+          w.off('error', fail);
+          w.on('error', (e) => {
+            if (w === this.worker) this.died(e);
+          });
           resolve();
         } else if (m.t === 'failed') fail(new Error(m.message));
         else this.onMessage(m);
       });
     });
-    this.worker.on('exit', (code) => {
-      this.exited = true;
-      if (this.onClosed !== undefined) this.onClosed();
-      else if (code !== 0) this.died(new Error(`exited with code ${code}`));
-    });
+  }
+
+  /**
+   * A replacement for a worker that died, after a pause that doubles with each death (1 s up to a minute): a
+   * service that runs for months does not stay a thread short, and a worker that keeps dying does not spin.
+   */
+  private scheduleRestart(): void {
+    const delay = Math.min(60_000, 1000 * 2 ** Math.min(6, this.restarts));
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.closed !== undefined) return;
+      this.restarts++;
+      const w = this.spawn();
+      this.worker = w;
+      this.exited = false;
+      this.whenReady(w).then(
+        () => {
+          if (w !== this.worker || this.closed !== undefined) return;
+          this.dead = false;
+          this.opts.counters.inc('core.workers.restarted');
+          this.opts.log.warn(`call worker ${this.setup.index} restarted; it takes new calls again`, { worker: this.setup.index });
+        },
+        (e: Error) => {
+          this.opts.log.error(`call worker ${this.setup.index} could not be restarted: ${e.message}`, { worker: this.setup.index });
+          this.exited = true;
+          void w.terminate();
+          this.scheduleRestart();
+        },
+      );
+    }, delay);
+    this.restartTimer.unref();
   }
 
   get thread(): { index: number; behind: number } {
@@ -246,7 +294,11 @@ export class WorkerShard implements CallShard {
   /** Finishes this worker's recordings; one that does not answer within `timeoutMs` is stopped (and said so). */
   close(timeoutMs = Infinity): Promise<void> {
     this.closed ??= new Promise<void>((resolve) => {
-      if (this.exited) return resolve();
+      if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
+      if (this.exited || this.dead) {
+        void this.worker.terminate();
+        return resolve();
+      }
       let timer: NodeJS.Timeout | undefined;
       this.onClosed = () => {
         if (timer !== undefined) clearTimeout(timer);
@@ -403,8 +455,8 @@ export class WorkerShard implements CallShard {
 
   /**
    * A worker that dies takes its calls' recordings with it: said loudly, and the service goes on with the other
-   * workers (the dispatcher gives this one no new call). Their catalogue entries stay 'recording', with the audio
-   * written so far, for storage's recovery to repair at the next start.
+   * workers (the dispatcher gives this one no new call until its replacement is ready). Their catalogue entries
+   * stay 'recording', with the audio written so far, for storage's recovery to repair at the next start.
    */
   private died(e: Error): void {
     if (this.dead || this.onClosed !== undefined) return;
@@ -421,5 +473,9 @@ export class WorkerShard implements CallShard {
     for (const f of this.waiters) f();
     this.waiters = [];
     this.behind = 0;
+    // What was being gathered for it is gone with its calls.
+    this.events = [];
+    this.w.reset(new ArrayBuffer(BATCH_BYTES));
+    this.scheduleRestart();
   }
 }
