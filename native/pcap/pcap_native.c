@@ -103,11 +103,23 @@ static void finish_close(capture *c) {
   c->self_ref = NULL;
 }
 
+/* Calls the JS callback; an exception it throws is the process's uncaught exception (as in any event callback). */
+static void call_js(napi_env env, capture *c, napi_value recv, napi_value cb, size_t argc, napi_value *argv) {
+  napi_value result;
+  if (napi_make_callback(env, c->async, recv, cb, argc, argv, &result) == napi_ok) return;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) return;
+  napi_value err;
+  napi_get_and_clear_last_exception(env, &err);
+  napi_fatal_exception(env, err);
+}
+
 /* Hands the filled part of the batch to JavaScript. An exception thrown there goes to process 'uncaughtException'. */
 static void flush(capture *c) {
   if (c->batch_count == 0 || c->cb_ref == NULL) return;
   napi_env env = c->env;
-  napi_value cb, recv, argv[2], result;
+  napi_value cb, recv, argv[2];
   uint32_t count = c->batch_count;
   uint32_t used = (uint32_t)c->batch_used;
   c->batch_count = 0;
@@ -115,15 +127,7 @@ static void flush(capture *c) {
   if (napi_get_reference_value(env, c->cb_ref, &cb) != napi_ok || napi_get_global(env, &recv) != napi_ok) return;
   napi_create_uint32(env, count, &argv[0]);
   napi_create_uint32(env, used, &argv[1]);
-  if (napi_make_callback(env, c->async, recv, cb, 2, argv, &result) != napi_ok) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value err;
-      napi_get_and_clear_last_exception(env, &err);
-      napi_fatal_exception(env, err);
-    }
-  }
+  call_js(env, c, recv, cb, 2, argv);
 }
 
 static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes) {
@@ -158,21 +162,13 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
 static void report_problem(capture *c, const char *message, int fatal) {
   if (fatal && c->poll_started) uv_poll_stop(&c->poll);
   napi_env env = c->env;
-  napi_value cb, recv, argv[4], result;
+  napi_value cb, recv, argv[4];
   if (c->cb_ref == NULL || napi_get_reference_value(env, c->cb_ref, &cb) != napi_ok || napi_get_global(env, &recv) != napi_ok) return;
   napi_create_uint32(env, 0, &argv[0]);
   napi_create_uint32(env, 0, &argv[1]);
   napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &argv[2]);
   napi_get_boolean(env, fatal != 0, &argv[3]);
-  if (napi_make_callback(env, c->async, recv, cb, 4, argv, &result) != napi_ok) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value err;
-      napi_get_and_clear_last_exception(env, &err);
-      napi_fatal_exception(env, err);
-    }
-  }
+  call_js(env, c, recv, cb, 4, argv);
 }
 
 /* Consecutive error wake-ups with nothing read before a socket error counts as fatal (no busy loop on a bad fd). */
