@@ -53,9 +53,7 @@ export interface CallDispatchOptions {
 }
 
 export class CallDispatch {
-  /** Recorded calls in progress (and lingering), by call key. */
-  private readonly shardOf = new Map<string, CallShard>();
-  /** The recordings of those calls, by call key and by recording id. */
+  /** Recordings of calls in progress (and lingering), by call key and by recording id. */
   private readonly recOf = new Map<string, RecRef>();
   private readonly recById = new Map<string, RecRef>();
   /** Calls not recorded, by key, until they end: their RTP is counted, not reported as unmatched. */
@@ -86,14 +84,14 @@ export class CallDispatch {
     dialogs.on('callStart', (c) => this.onCallStart(c, dialogs));
     dialogs.on('callUpdate', (c, what) => this.onCallUpdate(c, what));
     dialogs.on('callMessage', (c, msg) => {
-      const shard = this.shardOf.get(c.key);
+      const shard = this.recOf.get(c.key)?.shard;
       if (shard === undefined) return;
       shard.updated(c);
       if (this.opts.recordSipDialogs) shard.sipMessage(c, renderSipMessage(msg));
     });
     dialogs.on('callEnd', (c) => {
       if (this.skipped.delete(c.key)) return;
-      this.shardOf.get(c.key)?.ended(c);
+      this.recOf.get(c.key)?.shard.ended(c);
     });
     associator.on('rtp', (a) => {
       // The stream's route, kept in its binding: no lookup by call key per packet while it holds.
@@ -108,7 +106,7 @@ export class CallDispatch {
       a.route.value = route;
       rec.shard.rtp(a, route.shard);
     });
-    associator.on('rtcp', (x) => this.shardOf.get(x.call.key)?.rtcp(x));
+    associator.on('rtcp', (x) => this.recOf.get(x.call.key)?.shard.rtcp(x));
   }
 
   get shardCount(): number {
@@ -146,7 +144,6 @@ export class CallDispatch {
     rec.live = false;
     this.recById.delete(id);
     this.recOf.delete(rec.key);
-    this.shardOf.delete(rec.key);
     this.load.set(rec.shard, Math.max(0, (this.load.get(rec.shard) ?? 1) - 1));
     this.recent.set(rec.key, rec);
     if (this.recent.size > MAX_RECENT) this.recent.delete(this.recent.keys().next().value as string);
@@ -189,7 +186,6 @@ export class CallDispatch {
     const location = this.desk.locate(start);
     const shard = this.pick();
     const rec: RecRef = { key: call.key, id, callId: call.callId, shard, live: true };
-    this.shardOf.set(call.key, shard);
     this.recOf.set(call.key, rec);
     this.recById.set(id, rec);
     this.load.set(shard, (this.load.get(shard) ?? 0) + 1);
@@ -209,7 +205,7 @@ export class CallDispatch {
   }
 
   private onCallUpdate(call: Call, what: string): void {
-    const shard = this.shardOf.get(call.key);
+    const shard = this.recOf.get(call.key)?.shard;
     if (shard === undefined) return;
     if (what === 'refer') this.noteReferral(call);
     if (what === 'answered') shard.answered(call, this.policy.mode?.recordable !== undefined ? this.policy.modeFlag(call) : null);
