@@ -13,6 +13,9 @@ import { closestPluginName } from '../config/suggest';
 /** plugins/ beside core/ (works from the sources under tsx and from dist/ after tsc). */
 export const BUILTIN_PLUGIN_DIR = path.resolve(__dirname, '..', '..', 'plugins');
 
+/** Tapline's own package folder (the one holding its package.json), from which its sibling packages resolve. */
+const TAPLINE_PACKAGE_DIR = path.resolve(BUILTIN_PLUGIN_DIR, fs.existsSync(path.join(BUILTIN_PLUGIN_DIR, '..', 'package.json')) ? '..' : '../..');
+
 const FOLDER_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 export function listBuiltinPlugins(): string[] {
@@ -32,13 +35,15 @@ export function resolvePluginModule(use: string, configDir: string): string {
       if (fs.existsSync(path.join(dir, f))) return path.join(dir, f);
     }
   }
-  const file = resolveModuleFrom(use, configDir);
+  // A package beside the config first (the operator's own node_modules), then one installed beside Tapline itself
+  // (`npm install tapline @tapline/codec-opus` in one project, or both global): the config may live elsewhere.
+  const file = resolveModuleFrom(use, configDir) ?? resolveModuleFrom(use, TAPLINE_PACKAGE_DIR);
   if (file !== undefined) return file;
   const builtins = listBuiltinPlugins();
   const suggestion = closestPluginName(use, builtins);
   throw new TaplineError(
     ErrorCodes.PLUGIN_NOT_FOUND,
-    `unknown plugin "${use}": not a built-in plugin (${builtins.join(', ') || 'none'}) and not resolvable as a package or path from ${configDir}` +
+    `unknown plugin "${use}": not a built-in plugin (${builtins.join(', ') || 'none'}) and not resolvable as a package or path from ${configDir} or from Tapline's own folder ${TAPLINE_PACKAGE_DIR}` +
       (suggestion === undefined ? '' : `; did you mean "${suggestion}"?`),
     suggestion === undefined ? { use, configDir } : { use, configDir, suggestion },
   );

@@ -16,7 +16,7 @@ import { Kernel } from '../kernel';
 import { memoryLogger, type LogRecord } from '../log';
 import { orderByDependencies, type PreparedConfig, type ResolvedPlugin } from '../plugins/loader';
 import { throwIfProblems, validatePluginOptions, validateTopLevel } from '../config/validate';
-import { checkManifest } from '../plugins/resolve';
+import { checkManifest, resolvePluginModule } from '../plugins/resolve';
 import { checkCodecClaims } from '../codec-registry';
 import { readCapture } from '../net/capture-reader';
 import { Tokens } from '../tokens';
@@ -24,8 +24,11 @@ import { Tokens } from '../tokens';
 export interface HarnessOptions {
   /** Options for the plugin under test (validated against its schema, defaults applied). */
   options?: Record<string, unknown>;
-  /** Other plugins to load alongside (e.g. a codec), with their options. */
-  with?: Array<{ plugin: PluginManifest<unknown> | unknown; options?: Record<string, unknown> }>;
+  /**
+   * Other plugins to load alongside (e.g. a codec), with their options: a manifest, or a name as a config's `use`
+   * gives it (a built-in plugin such as 'storage-local', or an installed package such as '@tapline/codec-opus').
+   */
+  with?: Array<{ plugin: PluginManifest<unknown> | string | unknown; options?: Record<string, unknown> }>;
   /** Top-level config overrides (dialog timers, SIP ports...). */
   config?: Record<string, unknown>;
   /** Start plugins right away (default true). */
@@ -69,7 +72,7 @@ export function prepareForTest(plugins: ReadonlyArray<{ plugin: PluginManifest<u
   const cfg: Record<string, unknown> = { ...structuredClone(config), plugins: [] };
   const problems = validateTopLevel(cfg);
   const resolved: ResolvedPlugin[] = plugins.map((e, index) => {
-    const manifest = checkManifest(e.plugin, `test entry ${index}`);
+    const manifest = typeof e.plugin === 'string' ? loadPluginSync(e.plugin, dir) : checkManifest(e.plugin, `test entry ${index}`);
     const options = structuredClone(e.options ?? {});
     problems.push(...validatePluginOptions(manifest.optionsSchema, options, `/plugins/${index}/options`, manifest.name));
     return { index, entry: { use: manifest.name, enabled: true, options }, manifest, options };
@@ -77,6 +80,12 @@ export function prepareForTest(plugins: ReadonlyArray<{ plugin: PluginManifest<u
   throwIfProblems('(test harness)', problems);
   checkCodecClaims(resolved.map((r) => r.manifest));
   return { dir, config: cfg as unknown as TaplineConfig, plugins: orderByDependencies(resolved) };
+}
+
+/** A plugin named as a config names it, loaded synchronously (CommonJS plugins: every built-in one is). */
+function loadPluginSync(use: string, dir: string): PluginManifest<unknown> {
+  const file = resolvePluginModule(use, dir);
+  return checkManifest(require(file) as unknown, use);
 }
 
 export class PluginHarness {
@@ -201,4 +210,9 @@ export class PluginHarness {
 export { Kernel } from '../kernel';
 export { CollectingIngest } from './collecting-ingest';
 export { TAPLINE_API, definePlugin } from '../contract';
-export type { PluginManifest, PluginContext, Codec, Decoder, Source, StreamInfo } from '../contract';
+export { bestLag, channelOf, pcmCorrelation } from './pcm';
+export { corpusDir, corpusPath, describeCorpus, haveCorpus, readManifest, type ManifestRow } from './corpus';
+export { rtpPacket, RtpStream, tone, type RtpFields } from './rtp';
+export { readWavFile, type WavAudio } from './wav-file';
+export type { PluginManifest, PluginContext, Codec, Decoder, DelayedAudio, RtpFrameInfo, Source, StreamInfo } from '../contract';
+export type { RecordingMetadata } from '../media/metadata';

@@ -12,8 +12,9 @@ job="${1:-test}"
 # sox and espeak-ng (independent codec and speech audio in tests), baresip (a real SIP client to record),
 # python3-pylibsrtp (libsrtp2: an independent SRTP encryptor), ffmpeg (an independent G.722 codec), kamailio (a
 # real SIP proxy whose siptrace sends HEPv3), sngrep (decodes HEP: Debian 12's tshark cannot), iproute2 (network
-# namespaces, veth, VXLAN and tc for the multi-host peer tests).
-debs=(python3 make g++ libpcap-dev tshark tcpdump sox baresip espeak-ng python3-pylibsrtp ffmpeg kamailio sngrep iproute2 openssl)
+# namespaces, veth, VXLAN and tc for the multi-host peer tests), libbcg729-dev and libopus-dev (the G.729 and Opus
+# decoders of packages/codec-g729 and packages/codec-opus build on them at npm install).
+debs=(python3 make g++ libpcap-dev libbcg729-dev libopus-dev tshark tcpdump sox baresip espeak-ng python3-pylibsrtp ffmpeg kamailio sngrep iproute2 openssl)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
