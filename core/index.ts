@@ -8,6 +8,8 @@ export { Kernel } from './kernel';
 export { RecorderService, type SourceReport, type Readiness, type StopResult } from './service/recorder-service';
 export { loadConfigFile } from './config/load';
 export { prepareConfig, type PreparedConfig } from './plugins/loader';
+/** For plugins that load a module the operator names (a licensed decoder, say) exactly as Tapline loads plugins. */
+export { loadModuleFile, resolveModuleFrom } from './plugins/resolve';
 export { CodecRegistry } from './codec-registry';
 export { PacketBus, type BusEvents } from './bus';
 export { DialogTracker, type DialogEvents } from './dialog/tracker';

@@ -1,6 +1,5 @@
 /** Plugin manifest: RFC 3389 comfort noise. Produces no audio (the timeline writes silence) and reports noise levels. */
-import { definePlugin, TAPLINE_API } from '../../core/contract';
-import { Tokens } from '../../core/tokens';
+import { definePlugin, TAPLINE_API, Tokens } from '../../core/index';
 import { CN_ENCODINGS, comfortNoiseCodec } from './codec';
 
 export default definePlugin<Record<string, never>>({

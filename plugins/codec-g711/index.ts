@@ -1,6 +1,5 @@
 /** Plugin manifest: G.711 µ-law (PCMU) and A-law (PCMA) decoding, ITU-T G.711 / RFC 3551 §4.5.14. */
-import { definePlugin, TAPLINE_API } from '../../core/contract';
-import { Tokens } from '../../core/tokens';
+import { definePlugin, TAPLINE_API, Tokens } from '../../core/index';
 import { g711Codec } from './codec';
 
 export default definePlugin<Record<string, never>>({

@@ -1,5 +1,5 @@
 /** RED codec service: a container "decoder" whose unwrap() hands the recorder the blocks to decode. */
-import type { Codec, Decoder, PayloadBlock, StreamInfo } from '../../core/contract';
+import type { Codec, Decoder, PayloadBlock, StreamInfo } from '../../core/index';
 import { parseRed } from './red';
 
 /**

@@ -6,9 +6,7 @@
  * decoder names its module in "decoder" (see RtaudioDecoderModule) and gets audio. To avoid RTAudio altogether,
  * a signalling-path component strips it from offers: `tapline sdp suppress` / suppressCodecs() in core/sdp.
  */
-import { definePlugin, TAPLINE_API } from '../../core/contract';
-import { ErrorCodes } from '../../core/errors';
-import { Tokens } from '../../core/tokens';
+import { definePlugin, TAPLINE_API, ErrorCodes, Tokens } from '../../core/index';
 import {
   createRtaudioCodec,
   DEFAULT_RTAUDIO16_PAYLOAD_TYPES,

@@ -1,6 +1,5 @@
 /** Plugin manifest: RFC 4733 telephone-event (DTMF digits and flash) as MediaEvents; no audio. */
-import { definePlugin, TAPLINE_API } from '../../core/contract';
-import { Tokens } from '../../core/tokens';
+import { definePlugin, TAPLINE_API, Tokens } from '../../core/index';
 import { telephoneEventCodec, TELEPHONE_EVENT_ENCODINGS } from './codec';
 
 export default definePlugin<Record<string, never>>({
