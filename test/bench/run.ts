@@ -3,7 +3,7 @@
  * bench's memory does not show in the next one's RSS, and a stuck bench can be stopped), prints a table with
  * the project's targets beside the results, and writes everything to out/bench/results.json.
  *
- *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded|live ...] [--pcap FILE]
+ *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded|codecs|throughput|live ...] [--pcap FILE]
  *   npx tsx test/bench/run.ts pipeline
  *
  * A bench whose module is missing (or that throws BenchNotAvailable) is printed as "not available": the
@@ -39,6 +39,8 @@ const BENCHES: BenchSpec[] = [
   // ~4 min: ~30-60 s of record (the reference) + ~200 s of serve under load (+ ~10 s to generate its 0.8 GB capture on a first run).
   // ~3-4 min: two generated captures (200 and 2,000 calls), tshark and record with 1 and 2 call workers on each.
   { id: 'throughput', module: 'throughput-bench', fn: 'benchThroughput', title: 'Throughput on every core (call workers, record command)', timeoutMs: 1_200_000 },
+  // ~10 s: G.729 and Opus decode speed through the Codec contract, ffmpeg's decoders as the reference.
+  { id: 'codecs', module: 'codec-packages-bench', fn: 'benchCodecPackages', title: 'Packaged codecs: G.729 and Opus decode speed per core' },
   { id: 'live', module: 'live-bench', fn: 'benchLive', title: 'Live: forwarded RTP into serve over loopback, beside record', timeoutMs: 600_000 },
 ];
 
@@ -148,6 +150,13 @@ export const TARGETS: Target[] = [
     min: 100,
     unit: '× real time',
     source: 'SILK decode ≥ 100× real time per core (audio seconds ÷ recorder CPU seconds)',
+  },
+  {
+    bench: 'codecs',
+    matches: (r) => /^(G\.729|Opus) decode \(@tapline\/codec-(g729|opus)\): × real time per core/.test(r.name),
+    min: 200,
+    unit: '× real time',
+    source: 'G.729 and Opus decode ≥ 200× real time per core (issue: codecs plain-SIP sites use)',
   },
   {
     bench: 'srtp',
