@@ -10,6 +10,9 @@ import type { RtpPacket } from './types';
  * `uncheckedPadding`: a P bit whose count does not fit is accepted (paddingUnchecked, payload to the end), for
  * SRTP, where the padding is encrypted and the last byte belongs to the authentication tag.
  */
+/** Almost every packet has no CSRC: they share one empty list (frozen: nobody may add to it). */
+const NO_CSRC: readonly number[] = Object.freeze([]);
+
 export function parseRtp(buf: Buffer, uncheckedPadding = false): RtpPacket | undefined {
   const len = buf.length;
   if (len < 12) return undefined;
@@ -35,8 +38,12 @@ export function parseRtp(buf: Buffer, uncheckedPadding = false): RtpPacket | und
     else if (uncheckedPadding) unchecked = true;
     else return undefined;
   }
-  const csrc: number[] = [];
-  for (let i = 0; i < cc; i++) csrc.push(buf.readUInt32BE(12 + i * 4));
+  let csrc = NO_CSRC;
+  if (cc > 0) {
+    const list: number[] = [];
+    for (let i = 0; i < cc; i++) list.push(buf.readUInt32BE(12 + i * 4));
+    csrc = list;
+  }
   const b1 = buf[1] as number;
   const p: RtpPacket = {
     version: 2,

@@ -375,7 +375,8 @@ export class CallTimeline {
     const cap = this.capacity;
     const idx = at % cap;
     const first = Math.min(n, cap - idx);
-    ring.set(pcm.subarray(from, from + first), idx);
+    // The common case copies a whole packet: no view object per packet.
+    ring.set(from === 0 && first === pcm.length ? pcm : pcm.subarray(from, from + first), idx);
     if (first < n) ring.set(pcm.subarray(from + first, from + n), 0);
   }
 

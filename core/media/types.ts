@@ -13,7 +13,7 @@ export interface RtpPacket {
   seq: number;
   timestamp: number;
   ssrc: number;
-  csrc: number[];
+  csrc: readonly number[];
   /** Payload without header, CSRCs, extension and padding (a view into the packet). */
   payload: Buffer;
   /** Bytes before the payload. */
