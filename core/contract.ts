@@ -151,6 +151,12 @@ export interface DelayedAudio {
   rtpTimestamp: number;
   seq: number;
   pcm: Int16Array;
+  /**
+   * Audio for a packet that never arrived, made by the decoder: 'redundancy' when it was rebuilt from data another
+   * packet carried (Opus in-band FEC), 'concealment' when it was made up (packet loss concealment). Counted in the
+   * recording's metadata (DirectionStats.recovered / concealed), so a listener knows what was not heard as sent.
+   */
+  recovered?: 'redundancy' | 'concealment';
 }
 
 /** One decoder per stream (decoders keep state across packets). */

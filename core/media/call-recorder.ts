@@ -13,7 +13,7 @@ import type { TransportPacket } from '../net/types';
 import type { SdpRtpMap } from '../sdp/types';
 import type { AssociatedRtp, PlacedAudio, RtpPacket } from './types';
 import type { DirectionStats, DtmfEvent, RecordingMetadata, SrtpDirectionStats } from './metadata';
-import { CallTimeline } from './timeline';
+import { CallTimeline, type PushResult } from './timeline';
 import { parseRtp, SequenceTracker, tsDelta } from './rtp';
 import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
 import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKey, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
@@ -117,6 +117,8 @@ interface SideState {
   codecs: Set<string>;
   undecoded: number;
   recovered: number;
+  /** Lost packets the decoder concealed (DelayedAudio.recovered 'concealment'). */
+  concealed: number;
   late: number;
   srtp?: SrtpDirectionStats;
   first?: number;
@@ -157,7 +159,7 @@ interface Recording {
 }
 
 function newSide(): SideState {
-  return { decoders: new Map(), seq: new Map(), codecs: new Set(), undecoded: 0, recovered: 0, late: 0 };
+  return { decoders: new Map(), seq: new Map(), codecs: new Set(), undecoded: 0, recovered: 0, concealed: 0, late: 0 };
 }
 
 function newSrtpStats(): SrtpDirectionStats {
@@ -349,7 +351,10 @@ export class CallRecorder {
     const chunks = (dec.decoder.drainAudio as NonNullable<Decoder['drainAudio']>)();
     for (const c of chunks) {
       if (c.pcm.length === 0) continue;
-      this.place(rec, st, side, dec, c.rtpTimestamp, c.seq, c.pcm, st.capTimes?.get(c.rtpTimestamp) ?? fallbackTs);
+      const r = this.place(rec, st, side, dec, c.rtpTimestamp, c.seq, c.pcm, st.capTimes?.get(c.rtpTimestamp) ?? fallbackTs);
+      // Only what reached the recording counts (a late packet's own audio may have taken the place already).
+      if (r === 'placed' && c.recovered === 'redundancy') side.recovered++;
+      else if (r === 'placed' && c.recovered === 'concealment') side.concealed++;
     }
   }
 
@@ -382,7 +387,7 @@ export class CallRecorder {
   }
 
   /** Decoded audio onto the call's timeline. */
-  private place(rec: Recording, st: StreamRec, side: SideState, dec: DecoderEntry, rtpTimestamp: number, seq: number, pcm: Int16Array, ts: number): void {
+  private place(rec: Recording, st: StreamRec, side: SideState, dec: DecoderEntry, rtpTimestamp: number, seq: number, pcm: Int16Array, ts: number): PushResult {
     const timeline = this.ensureTimeline(rec, ts, dec.decoder.sampleRate);
     // One reused PlacedAudio: the timeline copies what it keeps past push().
     const p = this.placed;
@@ -402,6 +407,7 @@ export class CallRecorder {
       this.flushBatches(rec, ts, false);
       timeline.advance(ts);
     }
+    return r;
   }
 
   /**
@@ -831,6 +837,7 @@ export class CallRecorder {
       undecoded: s.undecoded,
     };
     if (s.recovered > 0) d.recovered = s.recovered;
+    if (s.concealed > 0) d.concealed = s.concealed;
     if (s.first !== undefined) d.firstPacket = new Date(s.first / 1000).toISOString();
     if (s.last !== undefined) d.lastPacket = new Date(s.last / 1000).toISOString();
     return d;
@@ -856,6 +863,10 @@ export class CallRecorder {
       const pts = new Set<number>();
       for (const list of rec.streams.values()) for (const st of list) if (st.pt >= 0) pts.add(st.pt);
       for (const f of codecFlags(new Set([...rec.sides.caller.codecs, ...rec.sides.callee.codecs]), pts)) meta.flags.push(f);
+    }
+    for (const who of ['caller', 'callee'] as const) {
+      const n = rec.sides[who].concealed;
+      if (n > 0) meta.flags.push(`${who}: ${n} lost packet${n === 1 ? '' : 's'} concealed by the decoder (made-up audio, not what was sent)`);
     }
     this.srtpMetadata(rec, meta);
     for (const p of rec.keys.problems) if (!meta.flags.includes(p)) meta.flags.push(p);

@@ -14,8 +14,10 @@ export interface DirectionStats {
   codecs: string[];
   /** Payloads no codec plugin decodes (kept out of the audio, counted here). */
   undecoded: number;
-  /** Lost packets whose audio was recovered from RFC 2198 redundancy (RED). */
+  /** Lost packets whose audio was rebuilt from redundancy other packets carried (RFC 2198 RED, Opus in-band FEC). */
   recovered?: number;
+  /** Lost packets whose audio the decoder made up (packet loss concealment: G.729, Opus). */
+  concealed?: number;
   firstPacket?: string;
   lastPacket?: string;
 }

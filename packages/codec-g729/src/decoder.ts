@@ -232,7 +232,7 @@ export class G729StreamDecoder implements Decoder {
       for (let f = 0; f < n; f++) this.dec.conceal(pcm, f * G729_FRAME_SAMPLES);
       this.count('concealedFrames', n);
       frames -= n;
-      this.held.push({ chunk: { rtpTimestamp: (from + j * this.framesPerPacket * G729_FRAME_SAMPLES) >>> 0, seq: (last.seq + 1 + j) & 0xffff, pcm } });
+      this.held.push({ chunk: { rtpTimestamp: (from + j * this.framesPerPacket * G729_FRAME_SAMPLES) >>> 0, seq: (last.seq + 1 + j) & 0xffff, pcm, recovered: 'concealment' } });
     }
   }
 

@@ -189,7 +189,13 @@ describeCalls(`@tapline/codec-opus: generated calls through the harness${haveSpe
     const meta = fec.meta;
     assert.equal(meta.caller.lost, lostA.length);
     assert.equal(meta.callee.lost, lostB.length);
+    // Every lost packet was rebuilt from the next one's FEC data: said in the metadata, nothing made up.
+    assert.deepEqual([meta.caller.recovered, meta.callee.recovered], [lostA.length, lostB.length]);
+    assert.deepEqual([meta.caller.concealed, meta.callee.concealed], [undefined, undefined]);
     assert.deepEqual(meta.flags, []);
+    assert.deepEqual([plc.meta.caller.concealed, plc.meta.callee.concealed], [lostA.length, lostB.length]);
+    assert.equal(plc.meta.caller.recovered, undefined);
+    assert.ok(plc.meta.flags.includes(`caller: ${lostA.length} lost packets concealed by the decoder (made-up audio, not what was sent)`), plc.meta.flags.join('; '));
     assert.equal(meta.audio?.sampleRate, 48000);
     const span = (Math.max(pa.length, pb.length) * FRAME) / 48000;
     assert.ok(Math.abs((meta.audio?.durationSec ?? 0) - span) <= 0.02 + 0.007, `audio ${meta.audio?.durationSec} s, RTP span ${span} s (+7 ms callee offset)`);

@@ -182,10 +182,12 @@ export class OpusStreamDecoder implements Decoder {
       const seq = (last.seq + 1 + i) & 0xffff;
       const ts = (start + i * per) >>> 0;
       const pcm = new Int16Array(per);
+      let recovered: 'redundancy' | 'concealment' = 'concealment';
       if (i === missing - 1 && this.fec && this.carriesFec(next, per)) {
         try {
           this.dec.decodeFec(next, per, pcm);
           this.count('fecRecovered');
+          recovered = 'redundancy';
         } catch {
           // A packet libopus cannot parse has no FEC to give either; decode() will say what is wrong with it.
           this.dec.conceal(per, pcm);
@@ -196,7 +198,7 @@ export class OpusStreamDecoder implements Decoder {
         this.count('concealed');
       }
       this.count('filledSamples', per);
-      this.ready.push({ rtpTimestamp: ts, seq, pcm });
+      this.ready.push({ rtpTimestamp: ts, seq, pcm, recovered });
       this.filled.push(seq);
       if (this.filled.length > FILLED_MEMORY) this.filled.shift();
     }
