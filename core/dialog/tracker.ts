@@ -27,6 +27,8 @@ export const DEFAULT_TIMERS: DialogTimers = { setupTimeoutSec: 300, idleTimeoutS
 /** Seconds a challenged INVITE (401/407) waits for the authenticated retry before it counts as failed. */
 const CHALLENGE_WAIT_SEC = 32;
 const US = 1_000_000;
+/** Warnings kept per call: a call of a thousand broken messages must not grow without bound. */
+const MAX_CALL_WARNINGS = 50;
 /** How long an ended call still absorbs trailing messages (RFC 3261 Timer J/Timer H are 32 s). */
 const RECENT_KEEP_SEC = 64;
 
@@ -152,7 +154,22 @@ export class DialogTracker extends Emitter<DialogEvents> {
     if (call === undefined) return;
     const label = msg.kind === 'request' ? msg.method : String(msg.status);
     call.messageCounts[label] = (call.messageCounts[label] ?? 0) + 1;
+    if (msg.warnings !== undefined) this.noteRepairs(call, msg.warnings, label, meta);
     this.emit('callMessage', call, msg, meta);
+  }
+
+  /**
+   * What lenient parsing repaired in a message of the call (a header it could not read, a Content-Length the datagram
+   * overrode): said once per kind in the call's warnings, which the recording's metadata carries. Bounded per call.
+   */
+  private noteRepairs(call: Call, warnings: readonly string[], label: string, meta: SipMeta): void {
+    for (const w of warnings) {
+      if (!w.startsWith('repaired: ')) continue;
+      // A retransmission repeats the same repair: once is enough.
+      if (call.warnings.some((x) => x.startsWith(`${label} at `) && x.endsWith(`: ${w}`))) continue;
+      if (call.warnings.length >= MAX_CALL_WARNINGS) return;
+      call.warnings.push(`${label} at ${new Date(meta.ts / 1000).toISOString()}: ${w}`);
+    }
   }
 
   /** Marks activity on a call (media seen), deferring its idle timeout. */

@@ -148,12 +148,17 @@ function parseStrictOrNot(buf: Buffer, opts: ParseOptions): SipMessage {
     }
   }
 
-  // Body framing (RFC 3261 §18.3, §20.14).
+  // Body framing (RFC 3261 §18.3, §20.14). A datagram frames itself: leniently, a Content-Length that cannot be
+  // right for it (unreadable, or more than the datagram holds) gives way to the datagram's own end.
+  const lenient = grammar.leniency.on;
+  const datagram = lenient && !stream;
   let cl: number | undefined;
   if (clV !== undefined) {
-    if (clV.charCodeAt(0) === 45 && isDigits(clV.slice(1))) sipFail(`negative Content-Length ${clip(clV)}`, 'negative-content-length');
-    if (!isDigits(clV)) sipFail(`malformed Content-Length '${clip(clV)}'`, 'content-length');
-    cl = clV.length > 15 ? Infinity : Number(clV);
+    const negative = clV.charCodeAt(0) === 45 && isDigits(clV.slice(1));
+    if (!negative && isDigits(clV)) cl = clV.length > 15 ? Infinity : Number(clV);
+    else if (datagram) warnings.push(`repaired: Content-Length '${clip(clV)}' unreadable; the body is the rest of the datagram`);
+    else if (negative) sipFail(`negative Content-Length ${clip(clV)}`, 'negative-content-length');
+    else sipFail(`malformed Content-Length '${clip(clV)}'`, 'content-length');
   }
   const avail = n - bodyStart;
   let bodyLen = avail;
@@ -162,6 +167,8 @@ function parseStrictOrNot(buf: Buffer, opts: ParseOptions): SipMessage {
     warnings.push('conflicting Content-Length headers; the body is the rest of the datagram');
   } else if (cl === undefined) {
     if (stream) sipFail('no Content-Length on a stream transport (RFC 3261 §18.3 requires it)', 'no-content-length');
+  } else if (cl > avail && datagram) {
+    warnings.push(`repaired: Content-Length ${clip(clV ?? '')} exceeds the ${avail} body bytes of the datagram; the body is the rest of the datagram`);
   } else if (cl > avail) {
     sipFail(`Content-Length ${clip(clV ?? '')} exceeds the ${avail} body bytes present`, 'content-length-exceeds-body', { contentLength: cl, available: avail });
   } else bodyLen = cl;
@@ -178,13 +185,23 @@ function parseStrictOrNot(buf: Buffer, opts: ParseOptions): SipMessage {
   }
   if (callIdV === undefined) warnings.push('missing Call-ID');
   else if (callIdV === '') sipFail('empty Call-ID', 'call-id');
-  const from = fromV === undefined ? missingAddr('From', warnings) : parseNameAddr(fromV, 'From');
-  const to = toV === undefined ? missingAddr('To', warnings) : parseNameAddr(toV, 'To');
+  const from = fromV === undefined ? missingAddr('From', warnings) : lenient ? tolerantAddr(fromV, 'From', warnings) : parseNameAddr(fromV, 'From');
+  const to = toV === undefined ? missingAddr('To', warnings) : lenient ? tolerantAddr(toV, 'To', warnings) : parseNameAddr(toV, 'To');
   const via: Via[] = [];
   for (const v of viaV) {
     for (const el of splitList(v)) {
-      if (el === '') sipFail(`empty Via value (extraneous ',') in '${clip(v)}'`, 'empty-param', { where: 'Via' });
-      via.push(parseVia(el));
+      if (el === '') {
+        if (lenient) {
+          warnings.push(`repaired: empty Via value in '${clip(v)}' ignored`);
+          continue;
+        }
+        sipFail(`empty Via value (extraneous ',') in '${clip(v)}'`, 'empty-param', { where: 'Via' });
+      }
+      if (!lenient) via.push(parseVia(el));
+      else {
+        const parsed = tolerantVia(el, warnings);
+        if (parsed !== undefined) via.push(parsed);
+      }
     }
   }
   if (via.length === 0) warnings.push('missing Via');
@@ -194,14 +211,32 @@ function parseStrictOrNot(buf: Buffer, opts: ParseOptions): SipMessage {
   for (const v of contactV) {
     for (const el of splitList(v)) {
       if (el === '*') continue;
-      if (el === '') sipFail(`empty Contact value (extraneous ',') in '${clip(v)}'`, 'empty-param', { where: 'Contact' });
-      const na = parseNameAddr(el, 'Contact');
+      if (el === '') {
+        if (lenient) continue;
+        sipFail(`empty Contact value (extraneous ',') in '${clip(v)}'`, 'empty-param', { where: 'Contact' });
+      }
+      let na: NameAddr;
+      try {
+        na = parseNameAddr(el, 'Contact');
+      } catch (e) {
+        // The recorder follows a call by Call-ID, tags and CSeq; an unreadable Contact is only noted.
+        if (!lenient) throw e;
+        warnings.push(`repaired: Contact '${clip(el)}' unreadable, left out (${(e as Error).message})`);
+        continue;
+      }
       const exp = na.params.expires;
       if (typeof exp === 'string' && isDigits(exp) && overU32(exp)) scalars.push(`Contact expires ${clip(exp, 30)} > 2^32-1`);
       (contact ??= []).push(na);
     }
   }
-  for (const k of checks) checkScalar(names[k]!, values[k]!, scalars);
+  for (const k of checks) {
+    try {
+      checkScalar(names[k]!, values[k]!, scalars);
+    } catch (e) {
+      if (!lenient) throw e;
+      warnings.push(`repaired: ${names[k]!} '${clip(values[k]!)}' unreadable, ignored`);
+    }
+  }
   if (scalars.length > 0) {
     if (grammar.leniency.on) warnings.push(`scalar values out of range, kept as written: ${scalars.join('; ')}`);
     else sipFail(`scalar values out of range: ${scalars.join('; ')}`, 'scalar-range', { fields: scalars });
@@ -230,6 +265,69 @@ function parseStrictOrNot(buf: Buffer, opts: ParseOptions): SipMessage {
   }
   const r: SipResponse = { kind: 'response', status, reason, ...common };
   return r;
+}
+
+/**
+ * Lenient only: a Via the recorder cannot read does not cost the call (it follows calls by Call-ID, tags and CSeq).
+ * Junk after the last parameter is cut off (one word at a time, a few at most); a Via that stays unreadable is left
+ * out. Either way the message's warnings say so.
+ */
+function tolerantVia(el: string, warnings: string[]): Via | undefined {
+  let first: unknown;
+  let text = el;
+  for (let tries = 0; tries < 4; tries++) {
+    try {
+      const v = parseVia(text);
+      if (text !== el) warnings.push(`repaired: Via '${clip(el)}': '${clip(el.slice(text.length).trim())}' after it ignored`);
+      return v;
+    } catch (e) {
+      first ??= e;
+      const cut = Math.max(text.lastIndexOf(' '), text.lastIndexOf('\t'));
+      if (cut <= 0) break;
+      text = text.slice(0, cut).trimEnd();
+    }
+  }
+  warnings.push(`repaired: Via '${clip(el)}' unreadable, left out (${(first as Error).message})`);
+  return undefined;
+}
+
+/** Control characters (NUL, CR, ...) in a name or URI, percent-escaped so that they are kept, visibly, not fatal. */
+function escapeControls(v: string): string {
+  return v.replace(/[\u0000-\u001f\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
+}
+
+/**
+ * Lenient only: From and To carry the tags a dialog is followed by, so they are salvaged rather than refused: control
+ * characters are kept escaped; failing that, the URI and the tag are taken as written.
+ */
+function tolerantAddr(v: string, where: string, warnings: string[]): NameAddr {
+  try {
+    return parseNameAddr(v, where);
+  } catch (e) {
+    const escaped = escapeControls(v);
+    if (escaped !== v) {
+      try {
+        const na = parseNameAddr(escaped, where);
+        warnings.push(`repaired: ${where} control characters kept escaped ('${clip(escaped)}')`);
+        return na;
+      } catch {
+        // Not only control characters: fall through to the salvage.
+      }
+    }
+    const uriText = /<([^>]*)>?/.exec(escaped)?.[1] ?? /[a-zA-Z][\w+.-]*:[^\s;,>]+/.exec(escaped)?.[0] ?? '';
+    let uri: SipUri;
+    try {
+      uri = parseUri(uriText.trim(), where, false);
+    } catch {
+      const colon = uriText.indexOf(':');
+      uri = { scheme: colon > 0 ? uriText.slice(0, colon).toLowerCase() : '', host: '', params: {}, headers: {}, raw: uriText.trim() };
+    }
+    const params: Record<string, string | null> = {};
+    const tag = /;\s*tag\s*=\s*([^;\s,>]+)/i.exec(escaped.slice(escaped.lastIndexOf('>') + 1))?.[1];
+    if (tag !== undefined) params.tag = tag;
+    warnings.push(`repaired: ${where} '${clip(escaped)}' unreadable (${(e as Error).message}); URI and tag taken as written`);
+    return { uri, params };
+  }
 }
 
 function dup(warnings: string[], h: string): void {
