@@ -13,6 +13,24 @@ import { TRANSCRIPTS_MIGRATION } from './transcripts-schema';
 import type { RecordingMetadata, RecordingStatus } from '../../core/media/metadata';
 
 export const SCHEMA_VERSION = 2;
+
+/** How long opening waits for other processes' locks (also better-sqlite3's busy timeout below). */
+const LOCK_WAIT_MS = 5000;
+
+/** Runs fn again while SQLite says another connection holds the lock it needs, up to LOCK_WAIT_MS. */
+function whileBusy<T>(fn: () => T): T {
+  const until = Date.now() + LOCK_WAIT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      return fn();
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if ((code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') || Date.now() > until) throw e;
+      Atomics.wait(pause, 0, 0, 10 + Math.floor(Math.random() * 20));
+    }
+  }
+}
 export const DEFAULT_LIST_LIMIT = 100;
 
 /** Each entry upgrades the schema from version i to i + 1. */
@@ -244,7 +262,7 @@ export class Catalogue {
     if (!readonly) fs.mkdirSync(path.dirname(abs), { recursive: true });
     let db: Database.Database;
     try {
-      db = new Database(abs, { readonly, fileMustExist: readonly, timeout: 5000 });
+      db = new Database(abs, { readonly, fileMustExist: readonly, timeout: LOCK_WAIT_MS });
     } catch (e) {
       throw new TaplineError(ErrorCodes.USAGE, `cannot open the recordings catalogue ${abs}: ${(e as Error).message}`, { file: abs }, e);
     }
@@ -260,12 +278,23 @@ export class Catalogue {
         if (version === 0) throw new TaplineError(ErrorCodes.USAGE, `${abs} is not a Tapline recordings catalogue (no schema)`, { file: abs });
       } else {
         // WAL: readers (the CLI) never block the recorder; NORMAL sync is crash-safe in WAL mode.
-        db.pragma('journal_mode = WAL');
+        // Switching a new file to WAL takes an exclusive lock, and SQLite answers BUSY at once (no busy handler) while
+        // another recorder opening it holds one: retried for the same 5 s as any other lock wait.
+        whileBusy(() => db.pragma('journal_mode = WAL'));
         db.pragma('synchronous = NORMAL');
-        db.transaction(() => {
-          for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] as string);
-          if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
-        }).immediate();
+        // The version is read again under the write lock (IMMEDIATE): recorders started together on a new folder
+        // all saw version 0 above, and all but the first must find the schema made, not make it again.
+        whileBusy(() => db.transaction(() => {
+          const current = Number(db.pragma('user_version', { simple: true }));
+          if (current > SCHEMA_VERSION) {
+            throw new TaplineError(ErrorCodes.USAGE, `catalogue ${abs} has schema version ${current}, newer than this Tapline understands (${SCHEMA_VERSION}); upgrade Tapline`, {
+              file: abs,
+              version: current,
+            });
+          }
+          for (let v = current; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] as string);
+          if (current < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        }).immediate());
       }
       db.pragma('foreign_keys = ON');
     } catch (e) {
