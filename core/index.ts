@@ -1,15 +1,12 @@
 /** Tapline's public API: the plugin contract, DI tokens, named errors, and the kernel for embedding. */
 import 'reflect-metadata';
 
-export * from './contract';
-export { Tokens } from './tokens';
-export { ErrorCodes, TaplineError, isTaplineError, type ErrorCode } from './errors';
+// Everything a plugin sees (also importable alone, light, as `tapline/plugin`).
+export * from './plugin-api';
 export { Kernel } from './kernel';
 export { RecorderService, type SourceReport, type Readiness, type StopResult } from './service/recorder-service';
 export { loadConfigFile } from './config/load';
 export { prepareConfig, type PreparedConfig } from './plugins/loader';
-/** For plugins that load a module the operator names (a licensed decoder, say) exactly as Tapline loads plugins. */
-export { loadModuleFile, resolveModuleFrom } from './plugins/resolve';
 export { CodecRegistry } from './codec-registry';
 export { PacketBus, type BusEvents } from './bus';
 export { DialogTracker, type DialogEvents } from './dialog/tracker';

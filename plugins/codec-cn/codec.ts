@@ -1,5 +1,5 @@
 /** CN codec service: one ComfortNoiseDecoder per stream. */
-import type { Codec, Counters, Decoder, StreamInfo } from '../../core/index';
+import type { Codec, Counters, Decoder, StreamInfo } from '../../core/plugin-api';
 import { CN_PAYLOAD_TYPE, ComfortNoiseDecoder } from './comfort-noise';
 
 /** RFC 3389 lets CN run at the audio codec's clock; these are the rates SDPs use (8 k static, wideband ones). */

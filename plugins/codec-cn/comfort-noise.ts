@@ -7,7 +7,7 @@
  * with zeros (its normal gap concealment). A recording therefore has silence where the sender had comfort noise,
  * never synthesised noise and never garbage. The level is reported as a MediaEvent for metadata.
  */
-import type { Counters, MediaEvent, RtpFrameInfo } from '../../core/index';
+import type { Counters, MediaEvent, RtpFrameInfo } from '../../core/plugin-api';
 
 /** RFC 3551 §4.5.4 / RFC 3389 §4: CN's static payload type, always at 8000 Hz. */
 export const CN_PAYLOAD_TYPE = 13;

@@ -1,5 +1,5 @@
 /** Plugin manifest: RFC 3389 comfort noise. Produces no audio (the timeline writes silence) and reports noise levels. */
-import { definePlugin, TAPLINE_API, Tokens } from '../../core/index';
+import { definePlugin, TAPLINE_API, Tokens } from '../../core/plugin-api';
 import { CN_ENCODINGS, comfortNoiseCodec } from './codec';
 
 export default definePlugin<Record<string, never>>({

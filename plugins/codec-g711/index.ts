@@ -1,5 +1,5 @@
 /** Plugin manifest: G.711 µ-law (PCMU) and A-law (PCMA) decoding, ITU-T G.711 / RFC 3551 §4.5.14. */
-import { definePlugin, TAPLINE_API, Tokens } from '../../core/index';
+import { definePlugin, TAPLINE_API, Tokens } from '../../core/plugin-api';
 import { g711Codec } from './codec';
 
 export default definePlugin<Record<string, never>>({

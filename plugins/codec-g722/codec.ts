@@ -12,7 +12,7 @@
  * is taken to be stereo. Stereo is mixed down to mono ((L + R) / 2) at 16 kHz, as the timeline wants.
  * This layout logic is written from the specification only: no stereo Lync capture was available to test it.
  */
-import type { Codec, Decoder, RtpFrameInfo, StreamInfo } from '../../core/index';
+import type { Codec, Decoder, RtpFrameInfo, StreamInfo } from '../../core/plugin-api';
 import { G722_PAYLOAD_TYPE, G722_RTP_CLOCK, G722_SAMPLE_RATE, G722Decoder } from './g722';
 
 /** A timestamp jump beyond this (RTP ticks, i.e. 1 s at 8000) restarts the decoder state: stale predictor

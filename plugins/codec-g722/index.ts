@@ -1,5 +1,5 @@
 /** Plugin manifest: ITU-T G.722 64 kbit/s decoding (RFC 3551 §4.5.2), mono and Microsoft's stereo G722/8000/2. */
-import { definePlugin, TAPLINE_API, Tokens } from '../../core/index';
+import { definePlugin, TAPLINE_API, Tokens } from '../../core/plugin-api';
 import { g722Codec } from './codec';
 
 export default definePlugin<Record<string, never>>({

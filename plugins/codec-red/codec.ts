@@ -1,5 +1,5 @@
 /** RED codec service: a container "decoder" whose unwrap() hands the recorder the blocks to decode. */
-import type { Codec, Decoder, PayloadBlock, StreamInfo } from '../../core/index';
+import type { Codec, Decoder, PayloadBlock, StreamInfo } from '../../core/plugin-api';
 import { parseRed } from './red';
 
 /**

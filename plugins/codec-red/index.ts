@@ -3,7 +3,7 @@
  * The decoder only unwraps: the recorder decodes the primary block with its payload type's codec and uses the
  * redundant blocks to fill packets that were lost.
  */
-import { definePlugin, TAPLINE_API, Tokens } from '../../core/index';
+import { definePlugin, TAPLINE_API, Tokens } from '../../core/plugin-api';
 import { createRedCodec, DEFAULT_RED_PAYLOAD_TYPES, RED_ENCODINGS, type RedCodecOptions } from './codec';
 
 export type { RedCodecOptions } from './codec';

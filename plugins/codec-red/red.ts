@@ -10,7 +10,7 @@
  * The primary's length is whatever follows the other blocks. Lync / SfB (MS-RTPRAD) sends at most one redundant
  * block around RTAudio or SILK on PT 97; RFC 2198 allows more, and so do we.
  */
-import type { PayloadBlock } from '../../core/index';
+import type { PayloadBlock } from '../../core/plugin-api';
 
 /** A RED payload that does not follow RFC 2198 §3; the message says which block and what is wrong. */
 export class RedFormatError extends Error {

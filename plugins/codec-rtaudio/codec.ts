@@ -3,7 +3,7 @@
  * "not decoded", so the recorder keeps the packets losslessly (decrypted, in a pcap with the SDP) and flags the
  * recording; with one (decoder-module.ts), that decoder. Never garbage audio: no open decoder exists.
  */
-import type { Codec, Decoder, StreamInfo } from '../../core/index';
+import type { Codec, Decoder, StreamInfo } from '../../core/plugin-api';
 import { decoderShapeProblem, type RtaudioDecoderModule } from './decoder-module';
 
 /** The flag the recorder puts on a recording whose RTAudio was kept, not decoded. */

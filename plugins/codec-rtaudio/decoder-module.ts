@@ -4,7 +4,7 @@
  * and names it in codec-rtaudio's "decoder" option. It is resolved like a plugin (core/plugins/resolve.ts): an npm
  * package name, or a path relative to the config file's folder; CommonJS or ES module.
  */
-import { ErrorCodes, type ErrorCode, loadModuleFile, resolveModuleFrom, type Decoder, type StreamInfo } from '../../core/index';
+import { ErrorCodes, type ErrorCode, loadModuleFile, resolveModuleFrom, type Decoder, type StreamInfo } from '../../core/plugin-api';
 
 /** What the decoder module exports (named exports, or a default export holding them). */
 export interface RtaudioDecoderModule {

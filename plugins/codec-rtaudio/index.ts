@@ -6,7 +6,7 @@
  * decoder names its module in "decoder" (see RtaudioDecoderModule) and gets audio. To avoid RTAudio altogether,
  * a signalling-path component strips it from offers: `tapline sdp suppress` / suppressCodecs() in core/sdp.
  */
-import { definePlugin, TAPLINE_API, ErrorCodes, Tokens } from '../../core/index';
+import { definePlugin, TAPLINE_API, ErrorCodes, Tokens } from '../../core/plugin-api';
 import {
   createRtaudioCodec,
   DEFAULT_RTAUDIO16_PAYLOAD_TYPES,

@@ -31,7 +31,7 @@
  *     so such payloads are treated as lost;
  *   - an empty entry is decoded as a lost frame (the range decoder fails on it and the SDK runs its PLC).
  */
-import type { Codec, Decoder, DelayedAudio, RtpFrameInfo, StreamInfo } from '../../core/index';
+import type { Codec, Decoder, DelayedAudio, RtpFrameInfo, StreamInfo } from '../../core/plugin-api';
 import type { SilkWasm } from './silk-wasm-sync';
 
 export const SILK_HEADER = Buffer.from('\x02#!SILK_V3', 'latin1');

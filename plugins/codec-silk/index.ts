@@ -6,7 +6,7 @@
  * historyFrames trades CPU for fidelity (see codec.ts). register() is async: it loads and instantiates
  * silk-wasm once, after which every decode is synchronous.
  */
-import { definePlugin, TAPLINE_API, ErrorCodes, Tokens } from '../../core/index';
+import { definePlugin, TAPLINE_API, ErrorCodes, Tokens } from '../../core/plugin-api';
 import { createSilkCodec, DEFAULT_SILK16_PAYLOAD_TYPES, DEFAULT_SILK8_PAYLOAD_TYPES, SILK_RATES, WARMUP_FRAMES, type SilkCodecOptions } from './codec';
 import { loadSilkWasm } from './silk-wasm-sync';
 

@@ -1,5 +1,5 @@
 /** telephone-event codec service: one TelephoneEventDecoder per stream, at any of the usual clock rates. */
-import type { Codec, Counters, Decoder, StreamInfo } from '../../core/index';
+import type { Codec, Counters, Decoder, StreamInfo } from '../../core/plugin-api';
 import { TelephoneEventDecoder } from './telephone-event';
 
 /** Clock rates offered in practice: 8000 with narrowband audio, 16000 with G.722/wideband, 48000 with Opus. */

@@ -1,5 +1,5 @@
 /** Plugin manifest: RFC 4733 telephone-event (DTMF digits and flash) as MediaEvents; no audio. */
-import { definePlugin, TAPLINE_API, Tokens } from '../../core/index';
+import { definePlugin, TAPLINE_API, Tokens } from '../../core/plugin-api';
 import { telephoneEventCodec, TELEPHONE_EVENT_ENCODINGS } from './codec';
 
 export default definePlugin<Record<string, never>>({

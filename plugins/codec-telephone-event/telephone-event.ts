@@ -13,7 +13,7 @@
  * A press is over at its first end packet; if every end packet was lost, when a packet with another
  * timestamp arrives (the next event), or at close() (drainEvents() after close() returns it).
  */
-import type { Counters, MediaEvent, RtpFrameInfo } from '../../core/index';
+import type { Counters, MediaEvent, RtpFrameInfo } from '../../core/plugin-api';
 
 /** Payload size of one event block (RFC 4733 §2.3). */
 export const EVENT_BLOCK_LEN = 4;

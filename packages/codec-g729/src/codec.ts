@@ -2,7 +2,7 @@
  * The G.729 codec service: a fresh G729StreamDecoder per RTP stream when the addon is loaded, else a decoder that
  * says "not decoded" (the recorder keeps such packets losslessly beside the recording and flags it).
  */
-import type { Codec, Decoder, StreamInfo } from 'tapline';
+import type { Codec, Decoder, StreamInfo } from 'tapline/plugin';
 import { G729_RATE, G729StreamDecoder, NotDecodedG729, type G729Counters, type G729DecoderOptions } from './decoder';
 import { g729Native, type NativeG729Encoder, type NativeLoad } from './native';
 

@@ -17,7 +17,7 @@
  * first: a packet that was only late (reordered) arrives within that time, is decoded normally, and replaces its
  * concealment. flush() hands out everything held. A packet older than the newest is decoded normally too.
  */
-import type { Counters, Decoder, DelayedAudio, RtpFrameInfo, StreamInfo } from 'tapline';
+import type { Counters, Decoder, DelayedAudio, RtpFrameInfo, StreamInfo } from 'tapline/plugin';
 import { G729_FRAME_BYTES, G729_FRAME_SAMPLES, G729_SID_BYTES, type G729Native, type NativeG729Decoder } from './native';
 
 /** RTP clock and output rate. */

@@ -5,7 +5,7 @@
  *   { "use": "@tapline/codec-g729" }                          in a tapline config's "plugins"
  *   { "use": "@tapline/codec-g729", "options": { "maxConcealMs": 100 } }
  */
-import { definePlugin, TAPLINE_API, Tokens, type PluginManifest } from 'tapline';
+import { definePlugin, TAPLINE_API, Tokens, type PluginManifest } from 'tapline/plugin';
 import { createG729Codec, type G729CodecDeps } from './codec';
 import { DEFAULT_G729_DECODER_OPTIONS, type G729DecoderOptions } from './decoder';
 import { loadG729Native } from './native';

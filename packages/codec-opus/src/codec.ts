@@ -2,7 +2,7 @@
  * The Opus codec service: one decoder per RTP stream of `opus/48000/2` (RFC 7587: the rtpmap always says 48000 and
  * 2 channels, whatever the sender codes). Opus has no static payload type: it is always named by an rtpmap.
  */
-import type { Codec, Decoder, StreamInfo } from 'tapline';
+import type { Codec, Decoder, StreamInfo } from 'tapline/plugin';
 import { NotDecodedOpus, OPUS_RATE, OpusStreamDecoder, type OpusDecoderOptions, type OpusStatsSink } from './decoder';
 import type { OpusNative } from './native';
 

@@ -24,7 +24,7 @@
  * recorded: decode() returns null, as Tapline records comfort noise as silence everywhere. An empty payload
  * carries nothing at all: null.
  */
-import type { Decoder, DelayedAudio, RtpFrameInfo } from 'tapline';
+import type { Decoder, DelayedAudio, RtpFrameInfo } from 'tapline/plugin';
 import type { NativeOpusDecoder, OpusNative } from './native';
 
 /** Opus's RTP clock and Tapline's output rate for it. */

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { definePlugin, TAPLINE_API, Tokens } from 'tapline';
+import { definePlugin, TAPLINE_API, Tokens } from 'tapline/plugin';
 import { createOpusCodec, OPUS_ENCODINGS } from './codec';
 import { loadOpusNative } from './native';
 
