@@ -95,6 +95,11 @@ export class Kernel {
     const core = this.counters.scoped('core');
     this.ingest = new Ingest(cfg, this.bus, this.dialogs, core, {
       observeTime: (ts) => this.clock.observe(ts),
+      captureClock: () => this.clock.mode === 'capture',
+      // Which call the frame belonged to is not known here: every call in progress says it happened meanwhile.
+      onTimeOutlier: (text) => {
+        for (const c of this.dialogs.active()) if (c.warnings.length < 50) c.warnings.push(`capture-time jump ignored: ${text}`);
+      },
       writable: () => this.queue?.writable() ?? this.calls?.writable(),
       metrics: this.metrics,
     });

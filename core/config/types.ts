@@ -14,6 +14,8 @@ export interface TaplineConfig {
   media: {
     reorderWindowMs: number;
     endLingerSec: number;
+    /** Silence on both channels written at most; longer stretches are shortened to it (0: keep every gap). */
+    maxSilenceSec: number;
     metadataEverySec: number;
     srtp: SrtpConfig;
     keepUndecoded: boolean;

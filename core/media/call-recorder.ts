@@ -13,7 +13,7 @@ import type { TransportPacket } from '../net/types';
 import type { SdpRtpMap } from '../sdp/types';
 import type { AssociatedRtp, PlacedAudio, RtpPacket } from './types';
 import type { DirectionStats, DtmfEvent, RecordingMetadata, SrtpDirectionStats } from './metadata';
-import { CallTimeline, type PushResult } from './timeline';
+import { CallTimeline, DEFAULT_MAX_SILENCE_SEC, type PushResult } from './timeline';
 import { parseRtp, SequenceTracker, tsDelta } from './rtp';
 import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
 import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKey, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
@@ -34,6 +34,8 @@ export interface CallRecorderOptions {
   /** Capture-time seconds to keep a call's recording open after the call ended (trailing RTP). */
   endLingerSec: number;
   reorderWindowMs: number;
+  /** Silence on both channels written at most (media.maxSilenceSec; default 20, 0: every gap). */
+  maxSilenceSec?: number;
   /** Seconds between metadata refreshes of a running call. */
   metadataEverySec: number;
   /** SDES key handling (media.srtp); defaults when absent. */
@@ -710,6 +712,7 @@ export class CallRecorder {
       sampleRate: rate,
       startTs: ts,
       reorderWindowMs: this.opts.reorderWindowMs,
+      ...(this.opts.maxSilenceSec === undefined ? {} : { maxSilenceSec: this.opts.maxSilenceSec }),
       sink: (stereo) => out.writeAudio(mixed ? mixDown(stereo) : stereo),
     });
     return rec.timeline;
@@ -863,6 +866,17 @@ export class CallRecorder {
       const pts = new Set<number>();
       for (const list of rec.streams.values()) for (const st of list) if (st.pt >= 0) pts.add(st.pt);
       for (const f of codecFlags(new Set([...rec.sides.caller.codecs, ...rec.sides.callee.codecs]), pts)) meta.flags.push(f);
+    }
+    const skipped = rec.timeline?.skippedSilence;
+    if (skipped !== undefined && skipped.gaps > 0 && rec.sampleRate !== undefined) {
+      const sec = (n: number): string => `${(n / (rec.sampleRate as number)).toFixed(1)} s`;
+      meta.flags.push(
+        `silence shortened: ${skipped.gaps} stretch${skipped.gaps === 1 ? '' : 'es'} with nothing on either side cut to ${this.opts.maxSilenceSec ?? DEFAULT_MAX_SILENCE_SEC} s (longest ${sec(skipped.longest)}; ${sec(skipped.samples)} not written): a capture-time or timestamp jump, or a hold without media`,
+      );
+    }
+    for (const [who, channel] of [['caller', 0], ['callee', 1]] as const) {
+      const jumps = rec.timeline?.stats(channel).timestampJumps ?? 0;
+      if (jumps > 0) meta.flags.push(`${who}: ${jumps} RTP packet${jumps === 1 ? '' : 's'} far from ${jumps === 1 ? 'its' : 'their'} stream's timing (timestamp jumps: re-anchored, or dropped when isolated)`);
     }
     for (const who of ['caller', 'callee'] as const) {
       const n = rec.sides[who].concealed;

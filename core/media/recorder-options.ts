@@ -6,6 +6,7 @@ export function recorderOptions(cfg: TaplineConfig): CallRecorderOptions {
   return {
     layout: cfg.output.layout,
     endLingerSec: cfg.media.endLingerSec,
+    maxSilenceSec: cfg.media.maxSilenceSec,
     reorderWindowMs: cfg.media.reorderWindowMs,
     metadataEverySec: cfg.media.metadataEverySec,
     srtp: structuredClone(cfg.media.srtp),

@@ -232,8 +232,8 @@ describe('CallTimeline', () => {
     const frames = 1040 + 16000;
     assert.equal(r.out.length / 2, frames);
     assert.deepEqual(r.out, expected([...caller, ...callee], frames));
-    assert.deepEqual(r.tl.stats(0), { placedFrames: 16000, latePackets: 0, duplicates: 0, reanchors: 0, concealedSamples: 1040 });
-    assert.deepEqual(r.tl.stats(1), { placedFrames: 16000, latePackets: 0, duplicates: 0, reanchors: 0, concealedSamples: 1040 });
+    assert.deepEqual(r.tl.stats(0), { placedFrames: 16000, latePackets: 0, duplicates: 0, reanchors: 0, concealedSamples: 1040, timestampJumps: 0 });
+    assert.deepEqual(r.tl.stats(1), { placedFrames: 16000, latePackets: 0, duplicates: 0, reanchors: 0, concealedSamples: 1040, timestampJumps: 0 });
 
     // Real tones: a 440 Hz caller and a 1 kHz callee each stay in their own channel.
     const tones: Pkt[] = [];
@@ -358,13 +358,13 @@ describe('CallTimeline', () => {
     const back = stream({ ch: 0, at: 3000 * MS, packets: 150, rtpBase: 7, seqBase: 40000, firstSample: 24000 });
     const b = run(interleave([...before, ...back], other));
     assert.deepEqual(b.out, expected([...before, ...back, ...other], 48000));
-    assert.deepEqual(b.tl.stats(0), { placedFrames: 48000, latePackets: 0, duplicates: 0, reanchors: 1, concealedSamples: 0 });
+    assert.deepEqual(b.tl.stats(0), { placedFrames: 48000, latePackets: 0, duplicates: 0, reanchors: 1, concealedSamples: 0, timestampJumps: 1 });
     // Sequence numbers restarting just below the last ones look like a very late packet: the second packet
     // confirms the jump (anchored on the first), and only that first packet is lost.
     const restart = stream({ ch: 0, at: 3000 * MS, packets: 150, rtpBase: 7, seqBase: 3, firstSample: 24000 });
     const c = run(interleave([...before, ...restart], other));
     assert.deepEqual(c.out, expected([...before, ...restart.slice(1), ...other], 48000));
-    assert.deepEqual(c.tl.stats(0), { placedFrames: 48000 - 160, latePackets: 1, duplicates: 0, reanchors: 1, concealedSamples: 160 });
+    assert.deepEqual(c.tl.stats(0), { placedFrames: 48000 - 160, latePackets: 1, duplicates: 0, reanchors: 1, concealedSamples: 160, timestampJumps: 1 });
   });
 
   it('8 kHz on one side and 16 kHz on the other, output 16 kHz: both aligned', () => {
@@ -483,7 +483,7 @@ describe('CallTimeline', () => {
     order.splice(140, 0, { ...delayed, a: { ...delayed.a, captureTs: a[140]!.a.captureTs + 1 } }); // 2 s late
     const r = run(order);
     assert.equal(r.results[140], 'late');
-    assert.deepEqual(r.tl.stats(0), { placedFrames: 199 * 160, latePackets: 1, duplicates: 0, reanchors: 0, concealedSamples: 160 });
+    assert.deepEqual(r.tl.stats(0), { placedFrames: 199 * 160, latePackets: 1, duplicates: 0, reanchors: 0, concealedSamples: 160, timestampJumps: 0 });
   });
 
   it('finish() flushes everything, without advance(); output = last audio end − start', () => {
@@ -499,13 +499,13 @@ describe('CallTimeline', () => {
     assert.ok(r2.out.subarray(128000).every((v) => v === 0));
     // A one-way call still flushes as capture time moves (the silent side is all zeros).
     const parts: Int16Array[] = [];
-    const tl = new CallTimeline({ sampleRate: 8000, startTs: START, sink: (s) => parts.push(s.slice()) });
+    const tl = new CallTimeline({ sampleRate: 8000, startTs: START, maxSilenceSec: 0, sink: (s) => parts.push(s.slice()) });
     for (const p of a.slice(0, 100)) {
       tl.push(0, p.a);
       tl.advance(p.a.captureTs);
     }
     assert.equal(tl.writtenFrames, 99 * 160 - 1600);
-    tl.advance(START + 60_000 * MS); // a minute of nothing
+    tl.advance(START + 60_000 * MS); // a minute of nothing (kept whole: maxSilenceSec 0)
     assert.equal(tl.writtenFrames, 59.8 * 8000);
     assert.ok(parts.every((p) => p.length <= 2 * 8000), 'long silences are emitted in bounded chunks');
   });
@@ -573,6 +573,54 @@ describe('CallTimeline', () => {
     // A loaded CI machine may be slower than the target: assert half of it.
     assert.ok(rate > 150_000, `${Math.round(rate)} packets/s`);
     assert.ok(perCall < 100 * 1024, `${perCall} bytes per call`);
+  });
+});
+
+describe('CallTimeline: silence is bounded (maxSilenceSec)', () => {
+  it('a minute with nothing on either channel is written as 20 s; the audio after it follows at once, and the gap is counted', () => {
+    const parts: Int16Array[] = [];
+    const tl = new CallTimeline({ sampleRate: 8000, startTs: START, sink: (s) => parts.push(s.slice()) });
+    const a = stream({ ch: 0, at: 0, packets: 50 }); // 1 s
+    const later = stream({ ch: 0, at: 61_000 * MS, packets: 50, seqBase: 5000, streamId: 'flow0#2' }); // 1 s, a minute later
+    for (const p of [...a, ...later]) {
+      tl.push(0, p.a);
+      tl.advance(p.a.captureTs);
+    }
+    tl.finish();
+    const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((off, p) => (out.set(p, off), off + p.length), 0);
+    // 1 s of audio, 20 s of silence, 1 s of audio: 22 s, not 62 s.
+    assert.equal(out.length / 2, 22 * 8000);
+    const sk = tl.skippedSilence;
+    assert.deepEqual([sk.gaps, sk.samples], [1, 40 * 8000]);
+    assert.equal(sk.longest, 60 * 8000);
+    // The second stretch of audio starts right after the 20 s kept.
+    assert.notEqual(out[2 * (21 * 8000) + 0], 0);
+    assert.ok(out.subarray(2 * 8000, 2 * 21 * 8000).every((v) => v === 0));
+  });
+
+  it('a capture-time jump of ten years costs one step, not ten years of chunks: the run stays instant and small', () => {
+    let frames = 0;
+    const tl = new CallTimeline({ sampleRate: 8000, startTs: START, sink: (s) => (frames += s.length / 2) });
+    const t = Date.now();
+    for (const p of stream({ ch: 0, at: 0, packets: 50 })) tl.push(0, p.a);
+    tl.advance(START + 10 * 365 * 86_400_000 * MS);
+    tl.finish(START + 10 * 365 * 86_400_000 * MS);
+    assert.ok(Date.now() - t < 500, `${Date.now() - t} ms`);
+    assert.equal(frames, 21 * 8000, '1 s of audio and 20 s of silence');
+    assert.equal(tl.skippedSilence.gaps, 1);
+  });
+
+  it('silence shorter than the limit is written as it was (hold, one-way audio)', () => {
+    let frames = 0;
+    const tl = new CallTimeline({ sampleRate: 8000, startTs: START, sink: (s) => (frames += s.length / 2) });
+    for (const p of [...stream({ ch: 0, at: 0, packets: 50 }), ...stream({ ch: 1, at: 15_000 * MS, packets: 50, seqBase: 900 })]) {
+      tl.push(p.ch, p.a);
+      tl.advance(p.a.captureTs);
+    }
+    tl.finish();
+    assert.equal(frames, 16 * 8000);
+    assert.deepEqual(tl.skippedSilence, { gaps: 0, samples: 0, longest: 0 });
   });
 });
 

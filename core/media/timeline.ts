@@ -21,6 +21,12 @@ export interface CallTimelineOptions {
   reorderWindowMs?: number;
   /** Disagreement between RTP-timestamp and capture-time placement that takes a new anchor; default 1000. */
   reanchorThresholdMs?: number;
+  /**
+   * Longest stretch of silence on both channels written as silence (seconds); beyond it the rest is left out (a
+   * capture-time or timestamp jump, a long hold without media), so no recording grows by hours of nothing.
+   * Default 20; 0 keeps every gap.
+   */
+  maxSilenceSec?: number;
   /** Receives the finished audio in order: interleaved stereo (caller, callee), a whole number of frames. */
   /** Receives each final stretch; the array is only valid during the call (it is reused): copy what you keep. */
   sink: (interleavedStereo: Int16Array) => void;
@@ -39,6 +45,18 @@ export interface ChannelStats {
   reanchors: number;
   /** Zero samples emitted where nothing arrived (loss, silence suppression, hold, one-way audio). */
   concealedSamples: number;
+  /** Packets whose RTP timestamp disagreed with their stream's timing beyond the re-anchor threshold (jumps). */
+  timestampJumps: number;
+}
+
+/** Silence left out of a recording: both channels quiet longer than maxSilenceSec. */
+export interface SkippedSilence {
+  /** Stretches shortened. */
+  gaps: number;
+  /** Samples (at the output rate) not written. */
+  samples: number;
+  /** The longest stretch, in samples, before it was shortened. */
+  longest: number;
 }
 
 interface StreamState {
@@ -62,6 +80,8 @@ interface StreamState {
 const MARGIN_MS = 600;
 /** Largest chunk handed to the sink (bounds the allocation when a long silence is flushed). */
 const MAX_CHUNK_SEC = 1;
+/** Silence on both channels written at most (seconds), by default; a longer stretch is shortened to this. */
+export const DEFAULT_MAX_SILENCE_SEC = 20;
 /** Streams idle this long (output time) are forgotten; if they come back they are anchored afresh. */
 const STREAM_IDLE_SEC = 60;
 /** Sequence numbers this far behind a stream's highest are old packets, not a restart. */
@@ -83,7 +103,7 @@ class Channel {
   /** New streams whose first packets are held until their anchor settles (see SETTLE_US). */
   readonly settling = new Map<string, { until: number; items: PlacedAudio[] }>();
   anchors = 0;
-  readonly stats: ChannelStats = { placedFrames: 0, latePackets: 0, duplicates: 0, reanchors: 0, concealedSamples: 0 };
+  readonly stats: ChannelStats = { placedFrames: 0, latePackets: 0, duplicates: 0, reanchors: 0, concealedSamples: 0, timestampJumps: 0 };
   constructor(capacity: number) {
     this.ring = new Int16Array(capacity);
   }
@@ -100,6 +120,12 @@ export class CallTimeline {
   private readonly driftSamples: number;
   private readonly capacity: number;
   private readonly maxChunk: number;
+  /** maxSilenceSec in samples (Infinity: no limit). */
+  private readonly maxSilence: number;
+  /** Output position where the latest emitted audio ended (silence is counted from there). */
+  private heardEnd = 0;
+  /** Samples written since the last stretch was shortened (the first gap of a stretch is kept). */
+  private readonly skip: SkippedSilence = { gaps: 0, samples: 0, longest: 0 };
   private readonly sink: (interleavedStereo: Int16Array) => void;
   private readonly channels: [Channel, Channel];
   /** Output position up to which audio has been emitted; everything before it is final. */
@@ -119,6 +145,8 @@ export class CallTimeline {
     this.driftSamples = (windowMs * this.rate) / 2000;
     this.capacity = Math.ceil(((windowMs + MARGIN_MS) * this.rate) / 1000);
     this.maxChunk = Math.min(this.capacity, Math.round(MAX_CHUNK_SEC * this.rate));
+    const maxSilenceSec = opts.maxSilenceSec ?? DEFAULT_MAX_SILENCE_SEC;
+    this.maxSilence = maxSilenceSec > 0 ? Math.round(maxSilenceSec * this.rate) : Infinity;
     this.sink = opts.sink;
     this.channels = [new Channel(this.capacity), new Channel(this.capacity)];
   }
@@ -130,7 +158,12 @@ export class CallTimeline {
 
   /** Frames emitted to the sink so far. */
   get writtenFrames(): number {
-    return this.flushed;
+    return this.flushed - this.skip.samples;
+  }
+
+  /** Silence left out so far (both channels quiet longer than maxSilenceSec). */
+  get skippedSilence(): SkippedSilence {
+    return { ...this.skip };
   }
 
   stats(channel: 0 | 1): ChannelStats {
@@ -176,12 +209,10 @@ export class CallTimeline {
     const rtp0 = first.rtpTimestamp >>> 0;
     // The anchor is the least-delayed packet's implied position of the first packet; the start also covers held
     // packets with earlier timestamps (arrived swapped).
-    const start = this.heldStart(held.items);
-    let anchorPos = Infinity;
-    for (const it of held.items) {
-      if (it.clockRate !== first.clockRate) continue;
-      anchorPos = Math.min(anchorPos, this.posOf(it.captureTs) - this.rtpToOut(((it.rtpTimestamp >>> 0) - rtp0) | 0, first.clockRate));
-    }
+    const settled = this.heldAnchor(held.items);
+    ch.stats.timestampJumps += settled.excluded;
+    const start = settled.start;
+    let anchorPos = settled.anchor;
     if (start < 0 && this.flushed === 0) {
       // This stream starts before the provisional origin and nothing is written yet: move the origin back so no
       // sample is cut, shifting what the other streams already placed.
@@ -244,6 +275,7 @@ export class CallTimeline {
           ch.stats.latePackets++;
           return 'late';
         }
+        ch.stats.timestampJumps++;
         s.anchorPos = confirmed ? p.pos : capPos;
         s.anchorRtp = confirmed ? p.rtp : rtp;
         pos = s.anchorPos + this.rtpToOut(rtp - s.anchorRtp, s.clockRate);
@@ -393,17 +425,40 @@ export class CallTimeline {
 
   /** Where a held stream's earliest sample will go once settled (the same reckoning as settle()). */
   private heldStart(items: PlacedAudio[]): number {
+    return this.heldAnchor(items).start;
+  }
+
+  /**
+   * A held stream's anchor (the output position of its first packet's RTP timestamp) and where its earliest sample
+   * goes. Each held packet implies an anchor (its capture position minus its RTP offset from the first); the packets
+   * that agree with the median of them, within the re-anchor threshold, decide: the least-delayed of those gives the
+   * anchor, and their offsets the start. A packet with a wild RTP timestamp (a jump in a stream's first packets)
+   * disagrees and is left out of both (it is then dropped, or re-anchors, when placed), instead of moving the
+   * recording's start a day back.
+   */
+  private heldAnchor(items: PlacedAudio[]): { anchor: number; start: number; excluded: number } {
     const first = items[0]!;
     const rtp0 = first.rtpTimestamp >>> 0;
-    let anchor = Infinity;
-    let earliest = 0;
+    const implied: Array<{ anchor: number; offset: number }> = [];
     for (const it of items) {
       if (it.clockRate !== first.clockRate) continue;
       const offset = this.rtpToOut(((it.rtpTimestamp >>> 0) - rtp0) | 0, first.clockRate);
-      anchor = Math.min(anchor, this.posOf(it.captureTs) - offset);
-      earliest = Math.min(earliest, offset);
+      implied.push({ anchor: this.posOf(it.captureTs) - offset, offset });
     }
-    return anchor + earliest;
+    const sorted = implied.map((x) => x.anchor).sort((a, b) => a - b);
+    const median = sorted[(sorted.length - 1) >> 1] as number;
+    let anchor = Infinity;
+    let earliest = Infinity;
+    let excluded = 0;
+    for (const x of implied) {
+      if (Math.abs(x.anchor - median) > this.thresholdSamples) {
+        excluded++;
+        continue;
+      }
+      anchor = Math.min(anchor, x.anchor);
+      earliest = Math.min(earliest, x.offset);
+    }
+    return { anchor, start: anchor + Math.min(0, earliest), excluded };
   }
 
   /** Emit everything up to the end of the latest audio (or endTs, when later); later pushes are 'late'. */
@@ -421,11 +476,24 @@ export class CallTimeline {
     const [c0, c1] = this.channels;
     while (this.flushed < target) {
       const from = this.flushed;
-      const n = Math.min(target - from, this.maxChunk);
+      // Both channels quiet beyond the silence limit: up to the next audio (or the target), nothing is written, in
+      // one step however long (a ten-year capture-time jump costs no more than a second's).
+      const nextAudio = Math.min(c0.filled[0] ?? Infinity, c1.filled[0] ?? Infinity);
+      const quietUntil = this.heardEnd + this.maxSilence;
+      if (from >= quietUntil && nextAudio > from) {
+        const to = Math.min(target, nextAudio);
+        this.noteSkipped(from, to);
+        this.flushed = to;
+        continue;
+      }
+      let n = Math.min(target - from, this.maxChunk);
+      // A quiet stretch stops at the limit, so that what lies beyond it can be left out.
+      if (nextAudio >= quietUntil && quietUntil > from) n = Math.min(n, quietUntil - from);
       const to = from + n;
       const out = scratch(2 * n);
-      this.drain(c0, from, to, out, 0);
-      this.drain(c1, from, to, out, 1);
+      const heard0 = this.drain(c0, from, to, out, 0);
+      const heard1 = this.drain(c1, from, to, out, 1);
+      if (Math.max(heard0, heard1) > this.heardEnd) this.heardEnd = Math.max(heard0, heard1);
       this.flushed = to;
       this.sink(out);
     }
@@ -437,8 +505,22 @@ export class CallTimeline {
     }
   }
 
-  /** Copy [from, to) of a channel into the interleaved output, drop its ranges there, count the gaps. */
-  private drain(ch: Channel, from: number, to: number, out: Int16Array, offset: number): void {
+  /** A stretch [from, to) of silence on both channels left out; a run of them is one gap. */
+  private noteSkipped(from: number, to: number): void {
+    if (from !== this.lastSkipEnd) this.skip.gaps++;
+    this.skip.samples += to - from;
+    this.lastSkipEnd = to;
+    if (to - this.heardEnd > this.skip.longest) this.skip.longest = to - this.heardEnd;
+  }
+
+  private lastSkipEnd = -1;
+
+  /**
+   * Copy [from, to) of a channel into the interleaved output, drop its ranges there, count the gaps; returns where
+   * its latest audio in the stretch ends (0 when it has none there).
+   */
+  private drain(ch: Channel, from: number, to: number, out: Int16Array, offset: number): number {
+    let heard = 0;
     const f = ch.filled;
     const ring = ch.ring;
     const cap = this.capacity;
@@ -448,6 +530,7 @@ export class CallTimeline {
       const s = Math.max(f[r]!, from);
       const e = Math.min(f[r + 1]!, to);
       covered += e - s;
+      if (e > heard) heard = e;
       // Only placed ranges are read (the output starts as zeros), so stale ring contents never need clearing.
       let p = s;
       let o = 2 * (s - from) + offset;
@@ -465,6 +548,7 @@ export class CallTimeline {
     }
     if (r > 0) f.splice(0, r);
     ch.stats.concealedSamples += to - from - covered;
+    return heard;
   }
 }
 

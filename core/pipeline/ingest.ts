@@ -18,6 +18,13 @@ import type { SipMeta } from '../dialog/types';
 import type { TaplineConfig } from '../config/types';
 import type { SipMessage } from '../sip/types';
 import { isKeepAlive, looksLikeSip } from './sip-detect';
+import { TimeJumpGate } from './time-jump-gate';
+
+/** µs since the epoch as ISO 8601 (a timestamp too large for Date says so instead of throwing). */
+function isoUs(ts: number): string {
+  const d = new Date(ts / 1000);
+  return Number.isNaN(d.getTime()) ? `${ts} µs` : d.toISOString();
+}
 import { isWebSocketUpgrade, WebSocketDeframer } from '../net/websocket';
 
 /** How one direction of a TCP connection is read: SIP framed by Content-Length, SIP over WebSocket, or not at all. */
@@ -29,6 +36,10 @@ type ArrivalKind = (typeof ARRIVAL_KINDS)[number];
 export interface IngestOptions {
   /** Sees every arrival's capture time (the capture clock moves with it; the wall clock ignores it). */
   observeTime?: (ts: number) => void;
+  /** True while time is capture time (files): frames far ahead of the rest are checked (TimeJumpGate). */
+  captureClock?: () => boolean;
+  /** A frame's capture time was an isolated jump, taken as the time so far: said on the calls in progress. */
+  onTimeOutlier?: (text: string) => void;
   /** Flow control for sources that can wait (the storage queue). */
   writable?: () => Promise<void> | undefined;
   metrics?: Metrics;
@@ -134,6 +145,7 @@ export class Ingest {
 
   /** Delivers what reassembly still holds (end of a capture, shutdown). */
   flush(): void {
+    this.gate.flush(this.deliverFrame);
     this.tcp.flush((chunk) => this.tcpChunk(chunk));
     for (const [flow, f] of this.tcpFlows) {
       if (f.kind === 'sip') for (const item of f.framer.flush()) this.framed(item, flow);
@@ -141,6 +153,22 @@ export class Ingest {
   }
 
   frame(f: RawFrame): void {
+    if (this.opts.captureClock?.() === true) this.gate.push(f, this.deliverFrame);
+    else this.frameNow(f);
+  }
+
+  private readonly gate = new TimeJumpGate((f, latest) => {
+    this.counters.inc('capture.timeOutliers');
+    const text = `frame ${f.frameNo}: capture time ${isoUs(f.ts)} is ${((f.ts - latest) / 1e6).toFixed(0)} s after the frames around it; taken as ${isoUs(latest)}`;
+    this.outliers.push(text);
+    if (this.outliers.length > 20) this.outliers.shift();
+    this.opts.onTimeOutlier?.(text);
+  });
+  private readonly deliverFrame = (f: RawFrame): void => this.frameNow(f);
+  /** The latest capture-time outliers, for the run's report (bounded). */
+  readonly outliers: string[] = [];
+
+  private frameNow(f: RawFrame): void {
     this.counters.inc('frames');
     if (f.ts > this.lastTs) this.lastTs = f.ts;
     if (this.bus.hasListeners('frame')) this.bus.emit('frame', f);
