@@ -36,6 +36,7 @@ export function buildProgram(pluginManifests?: ReadonlyArray<PluginManifest<unkn
     .option('--json', 'print the summary as JSON on stdout')
     .option('--no-progress', 'no progress bar')
     .option('--workers <n>', 'call worker threads (a number, or "auto": one per core); overrides media.workers')
+    .option('--fail-on-lost-sip', 'exit with code 3 when any SIP message could not be read (call control lost; reasons in the summary)')
     .action(recordCommand);
 
   addConfigCommands(program);

@@ -6,6 +6,7 @@ import { loadConfigFile } from '../config/load';
 import { prepareConfig } from '../plugins/loader';
 import { RecorderService, type SourceReport } from '../service/recorder-service';
 import type { CallSummary } from '../dialog/summary';
+import { renderNotRecorded, SipLossCollector, type NotRecorded } from './not-recorded';
 import type { RecordingMetadata } from '../media/metadata';
 import { ErrorCodes, TaplineError } from '../errors';
 import { srtpNativeStatus } from '../media/srtp/native';
@@ -22,7 +23,12 @@ export interface RecordOptions {
   progress?: boolean;
   /** media.workers from the command line ('auto' or a number; the schema checks it). */
   workers?: string;
+  /** Exit with LOST_SIP_EXIT_CODE when any SIP message could not be read (call control lost). */
+  failOnLostSip?: boolean;
 }
+
+/** `record --fail-on-lost-sip`: the exit code when call control was lost (1 is a source error, 2 a usage error). */
+export const LOST_SIP_EXIT_CODE = 3;
 
 /**
  * Sets options of one plugin entry from the command line (--pcap files, --out folder), adding the entry when the
@@ -87,6 +93,7 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
   const recordings: RecordingMetadata[] = [];
   service.events.on('callEnded', (e) => calls.push(e.call));
   service.events.on('recordingFinished', (m) => recordings.push(m));
+  const sipLoss = new SipLossCollector(service.kernel.bus);
   fs.mkdirSync(outDir, { recursive: true });
 
   const onSigint = (): void => void service.stop();
@@ -116,6 +123,7 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
       flags: r.flags,
     })),
     unmatchedStreams: service.kernel.associator.unmatchedStreams(),
+    notRecorded: sipLoss.report(service.kernel.counters.snapshot(), service.kernel.associator.unmatchedStreams().length, service.kernel.ingest.outliers),
     counters: service.kernel.counters.snapshot(),
     srtp: srtpPath(),
   };
@@ -125,6 +133,10 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
   if (opts.json === true) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
   else process.stdout.write(renderSummary(doc, summaryFile));
   if (sources.some((s) => s.error !== undefined)) process.exitCode = 1;
+  else if (opts.failOnLostSip === true && sipLoss.lost > 0) {
+    process.stderr.write(`tapline: ${sipLoss.lost} SIP message(s) could not be read (--fail-on-lost-sip); reasons and examples in ${summaryFile}\n`);
+    process.exitCode = LOST_SIP_EXIT_CODE;
+  }
 }
 
 interface SummaryDoc {
@@ -132,6 +144,8 @@ interface SummaryDoc {
   calls: CallSummary[];
   recordings: Array<{ id: string; callId: string; audio?: string; durationSec?: number; packets: object; lost: object; dtmf: string; flags: string[] }>;
   unmatchedStreams: unknown[];
+  /** What was not recorded, and why (reasons with examples). */
+  notRecorded: NotRecorded;
   counters: Record<string, number>;
   /** Which code decrypted SRTP: the native addon (native/srtp) or the slower TypeScript path, and why. */
   srtp: { path: 'native' | 'typescript'; reason?: string };
@@ -156,7 +170,7 @@ function renderSummary(doc: SummaryDoc, file: string): string {
       for (const f of r.flags) lines.push(`      note: ${f}`);
     }
   }
-  if (doc.unmatchedStreams.length > 0) lines.push(`${doc.unmatchedStreams.length} RTP stream(s) matched no call (listed in the summary file)`);
+  lines.push(...renderNotRecorded(doc.notRecorded));
   const k = doc.counters;
   const pick = (n: string): number => k[n] ?? 0;
   lines.push(
