@@ -104,7 +104,7 @@ export class Kernel {
       metrics: this.metrics,
     });
     this.metrics.beforeScrape(() => this.ingest.flushDrops());
-    this.associator = new MediaAssociator(this.dialogs, core, { endLingerSec: cfg.media.endLingerSec });
+    this.associator = new MediaAssociator(this.dialogs, core, { endLingerSec: cfg.media.endLingerSec, holdEarlyMedia: () => this.clock.mode === 'capture' });
     this.bus.on('media', (p) => this.associator.onMedia(p));
     this.root.register(Tokens.Logger, { useValue: this.log });
     this.root.register(Tokens.Counters, { useValue: this.counters });

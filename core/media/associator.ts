@@ -18,6 +18,7 @@ import { Emitter } from '../events';
 import type { AssociatedRtp, RouteSlot, RtpPacket, UnmatchedStream } from './types';
 import { isRtcp, parseRtp } from './rtp';
 import { AddressIndex, latestSdp, otherSide, pickMedia, type AddressBinding } from './associator-index';
+import { EarlyMedia } from './early-media';
 
 export interface AssociatorEvents {
   rtp: [AssociatedRtp];
@@ -37,6 +38,11 @@ export interface AssociatorOptions {
    * claims are forgotten first (a scan, a flood of junk), so the calls' own flows keep their bindings.
    */
   maxFlows?: number;
+  /**
+   * Whether unmatched RTP is held for a later mid-call SDP (EarlyMedia): on for capture files, where a joined call's
+   * media before its re-INVITE is in the file; off live, where a flood of junk must cost nothing per packet.
+   */
+  holdEarlyMedia?: () => boolean;
 }
 
 const US = 1_000_000;
@@ -140,11 +146,19 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     this.maxUnmatched = opts.maxUnmatched ?? 10_000;
     this.flowIdleUs = (opts.flowIdleSec ?? 120) * US;
     this.maxFlows = Math.max(2, opts.maxFlows ?? DEFAULT_MAX_FLOWS);
+    this.holdEarly = opts.holdEarlyMedia ?? ((): boolean => false);
     dialogs.on('callUpdate', (call, what) => {
       // 'answered' too: a 200 without SDP still decides which fork's SDPs count.
-      if (what.startsWith('sdp-') || what === 'answered') this.index.rebuild(call);
+      if (what.startsWith('sdp-') || what === 'answered') {
+        this.index.rebuild(call);
+        // A call joined mid-way: media held before its SDP came may be its own (replayed before the next packet,
+        // once every listener has seen this SIP message).
+        if (call.joinedMidCall !== undefined && this.early.size > 0) this.replayDue.add(call);
+      }
     });
     dialogs.on('callEnd', (call) => {
+      // Held media a joined call's SDP explained goes in before the call ends (its SDP may have been the last thing).
+      if (this.replayDue.size > 0) this.replayEarly();
       if (this.index.has(call)) {
         const at = (call.times.end ?? call.times.lastActivity) + this.lingerUs;
         this.expiring.push({ call, at });
@@ -156,6 +170,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
 
   /** One non-SIP UDP datagram (bus 'media'). Never throws on bad input. */
   onMedia(pkt: TransportPacket): void {
+    if (this.replayDue.size > 0) this.replayEarly();
     const ts = pkt.ts;
     if (ts >= this.nextHousekeeping) this.housekeeping(ts);
     const buf = pkt.payload;
@@ -189,6 +204,9 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     if (b.call === undefined && this.fallback !== undefined) this.askFallback(b, pkt);
     if (b.call === undefined) {
       this.noteUnmatched(b, flow, rtp, ts);
+      // Held from a stream's second packet on: a flood of one-packet junk flows then costs nothing here.
+      const e = b.unmatched;
+      if (!this.replaying && e !== undefined && e !== null && e.stream.packets >= 2 && this.holdEarly()) this.early.keep(e.key, pkt);
       this.emit('unmatched', pkt);
       return;
     }
@@ -198,8 +216,40 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     this.emit('rtp', { call: b.call, sender: b.sender, flow: flow.key ?? flowKey(flow), how: b.how, rtp, pkt, rtpmap, route: b.route });
   }
 
+  private readonly holdEarly: () => boolean;
+  /** Unmatched RTP kept for calls that a later SDP joins mid-way (bounded: see EarlyMedia). */
+  private readonly early = new EarlyMedia();
+  /** Calls joined mid-way whose new SDP may explain media held in `early`. */
+  private readonly replayDue = new Set<Call>();
+  private replaying = false;
+
+  /** Held media that a mid-call SDP now explains goes through again, in capture order, before anything newer. */
+  private replayEarly(): void {
+    const calls = [...this.replayDue];
+    this.replayDue.clear();
+    const mine = (p: TransportPacket): boolean => {
+      const buf = p.payload;
+      if (buf.length < 12) return false;
+      const b = this.bind(p, buf.readUInt32BE(8));
+      return b.call !== undefined && calls.includes(b.call);
+    };
+    const streams = this.early.take(mine);
+    if (streams.length === 0) return;
+    const all = streams.flat().sort((a, b) => a.ts - b.ts);
+    this.replaying = true;
+    try {
+      for (const p of all) this.onMedia(p);
+    } finally {
+      this.replaying = false;
+    }
+    this.counters.inc('media.heldThenRecorded', all.length);
+  }
+
+  private earlyReported = 0;
+
   /** The clock's tick: expiries and idle-flow sweeps happen on an idle link too. */
   tick(now: number): void {
+    if (this.replayDue.size > 0) this.replayEarly();
     if (now >= this.nextHousekeeping) this.housekeeping(now);
   }
 
@@ -210,6 +260,10 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
 
   /** Writes batched counters out now (also done each second of capture time and at every call end). */
   flush(): void {
+    if (this.early.dropped > this.earlyReported) {
+      this.counters.inc('media.heldForgotten', this.early.dropped - this.earlyReported);
+      this.earlyReported = this.early.dropped;
+    }
     for (let i = 0; i < C.length; i++) {
       const n = this.pending[i] as number;
       if (n > 0) {

@@ -251,7 +251,7 @@ export class CallRecorder {
       finished: false,
     };
     for (const f of info.flags) rec.flags.add(f);
-    if (call.joinedMidCall !== undefined) rec.flags.add(`joined mid-call: the recorder first saw this call at its ${call.joinedMidCall} (an in-dialog request); what was said before is not recorded`);
+    if (call.joinedMidCall !== undefined) rec.flags.add(`joined mid-call: the recorder first saw this call at its ${call.joinedMidCall} (an in-dialog request); its media is recorded from the packets that SDP explains (in a capture file, those up to a minute before it too), the start of the call is not`);
     this.active.set(call.key, rec);
     this.recordingsInProgress++;
   }
