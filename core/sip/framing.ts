@@ -47,6 +47,11 @@ export class SipStreamFramer {
   private readonly onKeepAlive: (() => void) | undefined;
   /** How much of "\r\n\r\n" the CR/LF bytes skipped since the last message have matched (0–3). */
   private pingMatch = 0;
+  /** Lenient: inside a header line too long to keep, whose bytes are dropped up to its end (see drain()). */
+  private inLongLine = false;
+  private longLineBytes = 0;
+  /** Lenient: what was dropped from the message being framed, said in its warnings. */
+  private repairs: string[] = [];
 
   constructor(opts: FramerOptions = {}) {
     this.maxBuffer = Math.max(1024, opts.maxBuffer ?? 1024 * 1024);
@@ -81,6 +86,19 @@ export class SipStreamFramer {
         const k = Math.min(this.skip, chunk.length - off);
         this.skip -= k;
         off += k;
+        continue;
+      }
+      if (this.inLongLine) {
+        // The rest of an over-long header line goes, its line end with it; the message continues after it.
+        const lf = chunk.indexOf(10, off);
+        const to = lf < 0 ? chunk.length : lf + 1;
+        this.longLineBytes += to - off;
+        off = to;
+        if (lf >= 0) {
+          this.inLongLine = false;
+          this.repairs.push(`repaired: a header line of ${this.longLineBytes} bytes left out (longer than ${this.maxLine})`);
+          this.longLineBytes = 0;
+        }
         continue;
       }
       const piece = chunk.subarray(off, off + SLICE);
@@ -184,6 +202,16 @@ export class SipStreamFramer {
       }
       const head = findHeadEnd(view, this.headScan);
       if (head === undefined) {
+        const lineStart = view.lastIndexOf(10) + 1;
+        if (this.lenient && lineStart > 0 && view.length - lineStart > this.maxLine) {
+          // One header line longer than any real one (a 1 MB header): it is left out and the message kept, so
+          // the call is not lost to a header the recorder does not need; the rest of the line is dropped as it comes.
+          this.longLineBytes = view.length - lineStart;
+          this.end = this.start + lineStart;
+          this.inLongLine = true;
+          this.headScan = Math.max(0, lineStart - 3);
+          break;
+        }
         if (view.length > this.maxBuffer) {
           out.push(framingError(`header section longer than ${this.maxBuffer} bytes`, 'stream-oversized', { bytes: view.length }));
           this.start += view.indexOf(10) + 1; // drop the start line, resynchronise on what follows
@@ -217,8 +245,12 @@ export class SipStreamFramer {
         out.push(copy);
         continue;
       }
+      const repairs = this.repairs;
+      this.repairs = [];
       try {
-        out.push(parseSipMessage(copy, { transport: 'stream', lenient: this.lenient }));
+        const msg = parseSipMessage(copy, { transport: 'stream', lenient: this.lenient });
+        if (repairs.length > 0) msg.warnings = [...(msg.warnings ?? []), ...repairs];
+        out.push(msg);
       } catch (e) {
         out.push(isTaplineError(e) ? e : framingError(`SIP parser failed: ${String(e)}`, 'internal', { cause: e }));
       }
