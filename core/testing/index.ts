@@ -213,6 +213,7 @@ export { TAPLINE_API, definePlugin } from '../contract';
 export { bestLag, channelOf, pcmCorrelation } from './pcm';
 export { corpusDir, corpusPath, describeCorpus, haveCorpus, readManifest, type ManifestRow } from './corpus';
 export { rtpPacket, RtpStream, tone, type RtpFields } from './rtp';
+export { mulberry32 } from './prng';
 export { readWavFile, type WavAudio } from './wav-file';
 export type { PluginManifest, PluginContext, Codec, Decoder, DelayedAudio, RtpFrameInfo, Source, StreamInfo } from '../contract';
 export type { RecordingMetadata } from '../media/metadata';

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pcmCorrelation } from 'tapline/testing';
+import { mulberry32, pcmCorrelation } from 'tapline/testing';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Programs
@@ -328,17 +328,8 @@ export function sipDialog(callId: string, caller: Party, callee: Party): { invit
   return { invite, ok, ack, bye, byeOk };
 }
 
-/** A deterministic PRNG (mulberry32) for loss patterns. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG (the kit's mulberry32) for loss patterns. */
+export const prng = mulberry32;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Synthetic speech-like signal
