@@ -114,7 +114,10 @@ export function decodeMsgr(msgr: string): NonNullable<TranscriptMessage['format'
   const out: NonNullable<TranscriptMessage['format']> = { msgr };
   const bytes = decodeBase64Strict(msgr);
   if (bytes === undefined || bytes.length < 2) return out;
-  const decoded = bytes.toString('utf16le').replace(/\u0000+$/, '').trim();
+  const text = bytes.toString('utf16le');
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0) end--; // a loop: /\u0000+$/ is quadratic on a long NUL run
+  const decoded = text.slice(0, end).trim();
   if (!/^[\x20-\x7e\r\n\t]*$/.test(decoded) || !/X-MMS-IM-Format/i.test(decoded)) return out;
   out.decoded = decoded;
   const fields: Record<string, string> = {};

@@ -210,7 +210,10 @@ export function rtfToText(rtf: string): RtfText {
   }
   flush();
   if (!ended) warnings.push(depth > 0 ? `RTF: ${depth} group(s) not closed (truncated?)` : 'RTF: no closing brace');
-  return { text: out.replace(/[\n\t ]+$/, ''), warnings };
+  // A loop, not /[\n\t ]+$/: that regex is quadratic on a long run of blanks followed by text.
+  let end = out.length;
+  while (end > 0 && (out[end - 1] === '\n' || out[end - 1] === '\t' || out[end - 1] === ' ')) end--;
+  return { text: out.slice(0, end), warnings };
 }
 
 /** True when the text starts like an RTF document. */

@@ -10,6 +10,7 @@ import type { SipMessage, SipRequest, SipResponse } from '../../core/sip/types';
 import type { SipMeta } from '../../core/dialog/types';
 import type { TranscriptMessage } from '../../core/contract';
 import { parseNameAddr } from '../../core/sip/uri';
+import { splitList } from '../../core/sip/headers';
 import { isImOnlyInvite } from '../../core/dialog/tracker';
 import { Emitter } from '../../core/events';
 import { decodeMsTextFormat, decodeTextBody, isTextType, parseContentType, type DecodedText } from './body';
@@ -385,7 +386,8 @@ export class ChatTracker extends Emitter<ChatTrackerEvents> {
 function splitEndPoints(value: string | undefined): Person[] {
   if (value === undefined) return [];
   const out: Person[] = [];
-  for (const part of value.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/)) {
+  // splitList: linear, quote- and <>-aware (a look-ahead split regex rescanned to the end at every comma).
+  for (const part of splitList(value)) {
     try {
       out.push(person(parseNameAddr(part.trim(), 'EndPoints')));
     } catch {
