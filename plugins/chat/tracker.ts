@@ -341,7 +341,8 @@ export class ChatTracker extends Emitter<ChatTrackerEvents> {
     const toTag = tagOf(res.to);
     if (toTag !== undefined) leg.toTag = toTag;
     const supported = res.headers.getAll('Supported').join(',').toLowerCase();
-    if (first !== undefined && !supported.split(/\s*,\s*/).includes('ms-text-format')) leg.unconfirmedFirst = first;
+    // A split at ',' and a trim per element: /\s*,\s*/ is quadratic on a long run of spaces.
+    if (first !== undefined && !supported.split(',').some((o) => o.trim() === 'ms-text-format')) leg.unconfirmedFirst = first;
     if (leg.member !== undefined) leg.conv.setPresent(leg.member, true, iso(meta.ts), meta.ts, leg.key);
   }
 
@@ -388,6 +389,7 @@ function splitEndPoints(value: string | undefined): Person[] {
   const out: Person[] = [];
   // splitList: linear, quote- and <>-aware (a look-ahead split regex rescanned to the end at every comma).
   for (const part of splitList(value)) {
+    if (part.trim() === '') continue; // empty elements name no one (and an exception each would cost a lot)
     try {
       out.push(person(parseNameAddr(part.trim(), 'EndPoints')));
     } catch {
