@@ -26,10 +26,11 @@ function attr(attrs: string, name: string): string | undefined {
  */
 function saneReferences(s: string): string {
   if (s.indexOf('&#') < 0) return s;
-  return s.replace(/&#(?:([xX])([0-9a-fA-F]+)|([0-9]+))/g, (_m, x: string | undefined, hex: string | undefined, dec: string | undefined) => {
+  // Rewritten decimal and always terminated: '&#364AAA' must not become '&#x16cAAA' (whose letters are hex digits).
+  return s.replace(/&#(?:([xX])([0-9a-fA-F]+)|([0-9]+));?/g, (_m, x: string | undefined, hex: string | undefined, dec: string | undefined) => {
     const digits = (hex ?? dec ?? '').replace(/^0+(?=.)/, '');
     const value = digits.length > 8 ? Infinity : parseInt(digits, x !== undefined ? 16 : 10);
-    return value > 0x10ffff ? '&#xfffd' : `&#x${value.toString(16)}`;
+    return value > 0x10ffff ? '&#65533;' : `&#${value};`;
   });
 }
 

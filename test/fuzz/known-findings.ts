@@ -36,6 +36,13 @@ export const KNOWN_FINDINGS: readonly KnownFinding[] = [
     matches: /^[\w-]+\|RangeError\|(?:html-text|decode)\.[jt]s:\d+$/,
   },
   {
+    file: 'chat-body-3.bin',
+    target: 'chat-body',
+    kind: 'crash',
+    what: "decodeTextBody('text/html', '&#364' + 256 'A'): the first fix rewrote a decimal reference in hex ('&#x16c'), so the letters after it read as more hex digits and entities threw RangeError again; references are now rewritten decimal and terminated (found by the 30-minute run, seed 7)",
+    matches: /^[\w-]+\|RangeError\|(?:html-text|decode)\.[jt]s:\d+$/,
+  },
+  {
     file: 'chat-body-1.bin',
     target: 'chat-body',
     kind: 'crash',
