@@ -19,13 +19,13 @@ import type { TaplineConfig } from '../config/types';
 import type { SipMessage } from '../sip/types';
 import { isKeepAlive, looksLikeSip } from './sip-detect';
 import { TimeJumpGate } from './time-jump-gate';
+import { isWebSocketUpgrade, WebSocketDeframer } from '../net/websocket';
 
 /** µs since the epoch as ISO 8601 (a timestamp too large for Date says so instead of throwing). */
 function isoUs(ts: number): string {
   const d = new Date(ts / 1000);
   return Number.isNaN(d.getTime()) ? `${ts} µs` : d.toISOString();
 }
-import { isWebSocketUpgrade, WebSocketDeframer } from '../net/websocket';
 
 /** How one direction of a TCP connection is read: SIP framed by Content-Length, SIP over WebSocket, or not at all. */
 type TcpSipFlow = { kind: 'sip'; framer: SipStreamFramer } | { kind: 'ws'; ws: WebSocketDeframer } | { kind: 'other' };
