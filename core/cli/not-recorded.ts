@@ -24,6 +24,8 @@ export interface NotRecorded {
   skippedFrames: ReasonCount[];
   /** RTP streams (flow + SSRC) that matched no call. */
   unmatchedStreams: number;
+  /** How many of them the summary lists (the report is bounded: the newest are kept). */
+  unmatchedListed: number;
   /** Frames whose capture time jumped far ahead of the others (taken at the time so far). */
   timeOutliers: string[];
 }
@@ -57,14 +59,15 @@ export class SipLossCollector {
     return n;
   }
 
-  report(counters: Record<string, number>, unmatchedStreams: number, timeOutliers: readonly string[]): NotRecorded {
+  report(counters: Record<string, number>, unmatchedListed: number, timeOutliers: readonly string[]): NotRecorded {
     const skipped: ReasonCount[] = [];
     const prefix = 'core.frames.skipped.';
     for (const [k, v] of Object.entries(counters)) if (k.startsWith(prefix) && v > 0) skipped.push({ reason: k.slice(prefix.length), count: v });
     return {
       sipMessages: [...this.byReason.values()].sort((a, b) => b.count - a.count),
       skippedFrames: skipped.sort((a, b) => b.count - a.count),
-      unmatchedStreams,
+      unmatchedStreams: Math.max(unmatchedListed, counters['core.media.unmatchedStreams'] ?? 0),
+      unmatchedListed,
       timeOutliers: [...timeOutliers],
     };
   }
@@ -80,7 +83,10 @@ export function renderNotRecorded(n: NotRecorded): string[] {
   }
   const frames = n.skippedFrames.reduce((s, r) => s + r.count, 0);
   if (frames > 0) lines.push(`not recorded: ${frames} frame${frames === 1 ? '' : 's'} skipped (${n.skippedFrames.slice(0, 5).map((r) => `${r.reason} ${r.count}`).join(', ')})`);
-  if (n.unmatchedStreams > 0) lines.push(`not recorded: ${n.unmatchedStreams} RTP stream${n.unmatchedStreams === 1 ? '' : 's'} matched no call (listed in the summary file)`);
+  if (n.unmatchedStreams > 0) {
+    const listed = n.unmatchedListed < n.unmatchedStreams ? `the newest ${n.unmatchedListed} listed` : 'listed';
+    lines.push(`not recorded: ${n.unmatchedStreams} RTP stream${n.unmatchedStreams === 1 ? '' : 's'} matched no call (${listed} in the summary file)`);
+  }
   for (const t of n.timeOutliers.slice(0, 3)) lines.push(`capture-time jump ignored: ${t}`);
   return lines;
 }

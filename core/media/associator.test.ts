@@ -285,17 +285,41 @@ describe('media/associator', () => {
     assert.ok((h.counters()['media.flowsEvicted'] ?? 0) >= 84, `${h.counters()['media.flowsEvicted']} junk flows evicted`);
   });
 
+  it('a flood of one-packet flows keeps only the newest on probation; a flow with a second packet stays', () => {
+    const x = { ip: '198.51.100.7', port: 4444 };
+    const to = { ip: '198.51.100.8', port: 5555 };
+    send(h, got, x, to, T0, rtp({ ssrc: 9, seq: 1 }));
+    const junk = (from: number, n: number, t: number): void => {
+      for (let i = from; i < from + n; i++) send(h, got, { ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 1024 + (i % 50_000) }, to, t + i, rtp({ ssrc: i }));
+    };
+    junk(0, 100, T0 + 1);
+    send(h, got, x, to, T0 + 200, rtp({ ssrc: 9, seq: 2 })); // second packet while on probation: the flow stays
+    junk(100, 10_000, T0 + 300);
+    assert.ok(a.cachedFlows <= 2048 + 1, `${a.cachedFlows} flows cached after 10,100 one-packet flows`);
+    send(h, got, x, to, T0 + 20_000, rtp({ ssrc: 9, seq: 3 }));
+    a.flush();
+    const c = h.counters();
+    assert.equal(c['media.unmatchedStreams'], 10_101, 'every stream counted once');
+    assert.ok((c['media.flowsEvicted'] ?? 0) >= 10_100 - 2048, `${c['media.flowsEvicted']} flows evicted`);
+    const listed = a.unmatchedStreams();
+    assert.ok(listed.length <= 256 + 1, `${listed.length} listed`);
+    // The stream with three packets is listed whole, newest last; the newest one-packet junk is listed too.
+    assert.deepEqual(listed[listed.length - 1], { flow: '198.51.100.7:4444>198.51.100.8:5555', ssrc: 9, payloadTypes: [0], packets: 3, firstTs: T0, lastTs: T0 + 20_000 });
+    assert.equal(listed[listed.length - 2]?.ssrc, 10_099);
+  });
+
   it('forgets the unmatched streams its report no longer lists; one that comes back is listed again, not counted again', async () => {
     await h.stop();
     ({ h, a, got } = await setup({ maxUnmatched: 2 }));
     const from = (i: number): Addr => ({ ip: '192.0.2.1', port: 1000 + i });
     const to = { ip: '192.0.2.2', port: 2000 };
-    for (let i = 0; i < 3; i++) send(h, got, from(i), to, T0 + i, rtp({ ssrc: 5 }));
-    send(h, got, from(0), to, T0 + 10, rtp({ ssrc: 5, seq: 2 })); // the forgotten first stream again
+    // Two packets each: a stream gets a report entry at its second packet.
+    for (let i = 0; i < 3; i++) for (let k = 0; k < 2; k++) send(h, got, from(i), to, T0 + 2 * i + k, rtp({ ssrc: 5, seq: 1 + k }));
+    send(h, got, from(0), to, T0 + 10, rtp({ ssrc: 5, seq: 3 })); // the forgotten first stream again
     assert.deepEqual(
       a.unmatchedStreams().map((s) => [s.flow, s.packets]),
       [
-        ['192.0.2.1:1002>192.0.2.2:2000', 1],
+        ['192.0.2.1:1002>192.0.2.2:2000', 2],
         ['192.0.2.1:1000>192.0.2.2:2000', 1], // its count starts again: the report had let it go
       ],
     );
@@ -324,7 +348,11 @@ describe('media/associator', () => {
         }
         global.gc();
         const before = process.memoryUsage().heapUsed;
-        for (const p of pkts) a.onMedia(p);
+        // Two packets a flow: a one-packet flow does not stay (see the probation test); this is what one that stays costs.
+        for (const p of pkts) {
+          a.onMedia(p);
+          a.onMedia({ ...p, ts: p.ts + 1 });
+        }
         global.gc();
         const bytes = process.memoryUsage().heapUsed - before;
         // pkts is used after the measurement: otherwise V8 may collect it as dead and the difference goes negative.

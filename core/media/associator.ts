@@ -49,8 +49,17 @@ const US = 1_000_000;
 const DEFAULT_MAX_FLOWS = 65_536;
 const MAX_SSRCS_PER_FLOW = 64;
 /** Counter batching: the hot counters are kept as numbers and written out at most once a second. */
-const C = ['media.rtp', 'media.rtcp', 'media.unmatched', 'media.unmatchedRtcp', 'media.stun', 'media.turnChannel', 'media.turnMux', 'media.dtls', 'media.notRtp'] as const;
-const RTP = 0, RTCP = 1, UNMATCHED = 2, UNMATCHED_RTCP = 3, STUN = 4, CHANNEL = 5, TURN_MUX = 6, DTLS = 7, NOT_RTP = 8; // prettier-ignore
+const C = ['media.rtp', 'media.rtcp', 'media.unmatched', 'media.unmatchedRtcp', 'media.stun', 'media.turnChannel', 'media.turnMux', 'media.dtls', 'media.notRtp', 'media.flowsEvicted'] as const;
+const RTP = 0, RTCP = 1, UNMATCHED = 2, UNMATCHED_RTCP = 3, STUN = 4, CHANNEL = 5, TURN_MUX = 6, DTLS = 7, NOT_RTP = 8, FLOWS_EVICTED = 9; // prettier-ignore
+/**
+ * New flows stay on probation for this many newer flows: one that has not had a second packet (or a call) by then
+ * is forgotten. A flood of one-packet junk flows then keeps only this many alive, so its objects die young; a
+ * cache that kept each for 65,536 flows moved them all into V8's old generation, where the heap grew to ~200 MB
+ * of garbage between full collections on 1,000,000 such packets.
+ */
+const PROBATION_FLOWS = 2048;
+/** One-packet unmatched streams listed in the report at most (the newest; same reasoning). */
+const ONE_PACKET_LISTED = 256;
 
 /** What one flow+SSRC is bound to, valid while `gen` equals the index generation. */
 interface SsrcBinding {
@@ -71,6 +80,14 @@ interface SsrcBinding {
   lastTouch: number;
   /** Its entry in the unmatched report; null once the report forgot it (a returning stream is not counted again). */
   unmatched: UnmatchedEntry | null | undefined;
+  /**
+   * An unmatched stream's first packet (capture time and payload type; pt -1: none yet). A report entry is made
+   * only at its second packet: junk flows of one packet each are counted and listed from a small ring instead.
+   */
+  firstTs: number;
+  firstPt: number;
+  /** Capture files: a copy of that first packet, held with the rest once a second one comes (see EarlyMedia). */
+  firstPkt: TransportPacket | undefined;
   /** The next stage's routing for this stream (AssociatedRtp.route). */
   route: RouteSlot;
 }
@@ -97,6 +114,8 @@ interface Flow {
   ssrcs: Map<number, SsrcBinding> | undefined;
   /** Next flow with the same port-pair key. */
   next: Flow | undefined;
+  /** Past probation: it had a second packet (see PROBATION_FLOWS). */
+  firm: boolean;
 }
 
 /** Some call has (or, lingering, had) a stream on the flow. */
@@ -104,6 +123,16 @@ function claimed(f: Flow): boolean {
   if (f.ssrcs === undefined) return f.last?.call !== undefined;
   for (const b of f.ssrcs.values()) if (b.call !== undefined) return true;
   return false;
+}
+
+/** A packet's copy that owns its bytes (the capture buffer it lives in is not ours to keep). */
+function copyPacket(pkt: TransportPacket): TransportPacket {
+  return { ts: pkt.ts, frameNo: pkt.frameNo, proto: 'udp', ipVersion: pkt.ipVersion, src: pkt.src, sport: pkt.sport, dst: pkt.dst, dport: pkt.dport, payload: Buffer.from(pkt.payload) };
+}
+
+/** A binding still at its one unmatched packet (no second packet, no call since). */
+function onePacket(b: SsrcBinding): boolean {
+  return b.firstPt >= 0 && b.unmatched === undefined && b.call === undefined;
 }
 
 function flowName(f: Flow): string {
@@ -204,9 +233,21 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     if (b.call === undefined && this.fallback !== undefined) this.askFallback(b, pkt);
     if (b.call === undefined) {
       this.noteUnmatched(b, flow, rtp, ts);
-      // Held from a stream's second packet on: a flood of one-packet junk flows then costs nothing here.
+      // Capture files: held for a mid-call SDP that may explain it later (EarlyMedia).
       const e = b.unmatched;
-      if (!this.replaying && e !== undefined && e !== null && e.stream.packets >= 2 && this.holdEarly()) this.early.keep(e.key, pkt);
+      if (!this.replaying && e !== null && this.holdEarly()) {
+        if (e === undefined) {
+          // A stream's first packet waits in its binding, copied: a one-packet junk flow's copy goes with the flow
+          // (probation) and never costs a report entry or a place in the held media.
+          if (b.firstPt >= 0 && b.firstPkt === undefined) b.firstPkt = copyPacket(pkt);
+        } else {
+          if (b.firstPkt !== undefined) {
+            this.early.keep(e.key, b.firstPkt, true);
+            b.firstPkt = undefined;
+          }
+          this.early.keep(e.key, pkt);
+        }
+      }
       this.emit('unmatched', pkt);
       return;
     }
@@ -253,9 +294,69 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     if (now >= this.nextHousekeeping) this.housekeeping(now);
   }
 
-  /** RTP streams no call claimed (newest last), for the run report. */
+  /**
+   * RTP streams no call claimed, for the run report: those of two packets or more (the report's entries) and the
+   * newest one-packet ones, at most maxUnmatched, ordered by their last packet (newest last).
+   */
   unmatchedStreams(): UnmatchedStream[] {
-    return [...this.unmatched.values()].map((e) => ({ ...e.stream, payloadTypes: [...e.stream.payloadTypes] }));
+    const out = [...this.unmatched.values()].map((e) => ({ ...e.stream, payloadTypes: [...e.stream.payloadTypes] }));
+    for (let i = 0; i < this.oneB.length; i++) {
+      const at = (this.oneAt + i) % this.oneB.length;
+      const b = this.oneB[at];
+      const f = this.oneF[at];
+      if (b === undefined || f === undefined || !onePacket(b)) continue;
+      out.push({ flow: f.key ?? flowName(f), ssrc: b.ssrc, payloadTypes: [b.firstPt], packets: 1, firstTs: b.firstTs, lastTs: b.firstTs });
+    }
+    out.sort((x, y) => x.lastTs - y.lastTs);
+    return out.length > this.maxUnmatched ? out.slice(out.length - this.maxUnmatched) : out;
+  }
+
+  /** The newest one-packet unmatched streams, as a ring of bindings and their flows (nothing allocated per packet). */
+  private readonly oneB: Array<SsrcBinding | undefined> = [];
+  private readonly oneF: Array<Flow | undefined> = [];
+  private oneAt = 0;
+
+  private listOnePacket(b: SsrcBinding, f: Flow): void {
+    const size = Math.min(ONE_PACKET_LISTED, this.maxUnmatched);
+    if (this.oneB.length < size) {
+      this.oneB.push(b);
+      this.oneF.push(f);
+      return;
+    }
+    const old = this.oneB[this.oneAt];
+    if (old !== undefined && onePacket(old)) this.counters.inc('media.unmatchedDropped');
+    this.oneB[this.oneAt] = b;
+    this.oneF[this.oneAt] = f;
+    this.oneAt = (this.oneAt + 1) % size;
+  }
+
+  /** Flows on probation, oldest at probeAt once the ring is full. */
+  private readonly probation: Array<Flow | undefined> = new Array<Flow | undefined>(PROBATION_FLOWS).fill(undefined);
+  private probeAt = 0;
+
+  /** A new flow goes on probation; the one it replaces there goes unless it had a second packet or a call. */
+  private probate(f: Flow): void {
+    const old = this.probation[this.probeAt];
+    this.probation[this.probeAt] = f;
+    this.probeAt = (this.probeAt + 1) & (PROBATION_FLOWS - 1);
+    if (old !== undefined && !old.firm && !claimed(old) && this.unlink(old)) this.pending[FLOWS_EVICTED]++;
+  }
+
+  /** Takes one flow out of its chain; false when it was no longer cached (a sweep or a full eviction took it). */
+  private unlink(f: Flow): boolean {
+    const pk = ((f.sport << 14) ^ f.dport) & 0x3fffffff;
+    let prev: Flow | undefined;
+    for (let x = this.flows.get(pk); x !== undefined; prev = x, x = x.next) {
+      if (x !== f) continue;
+      if (prev !== undefined) prev.next = f.next;
+      else if (f.next !== undefined) this.flows.set(pk, f.next);
+      else this.flows.delete(pk);
+      f.next = undefined;
+      this.flowCount--;
+      if (this.lastFlow === f) this.lastFlow = undefined;
+      return true;
+    }
+    return false;
   }
 
   /** Writes batched counters out now (also done each second of capture time and at every call end). */
@@ -291,10 +392,11 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     while (f !== undefined && (f.sport !== sport || f.dport !== dport || f.src !== src || f.dst !== dst)) f = f.next;
     if (f === undefined) {
       if (this.flowCount >= this.maxFlows) this.evictFlows();
-      f = { src, sport, dst, dport, key: undefined, lastTs: pkt.ts, last: undefined, ssrcs: undefined, next: this.flows.get(pk) };
+      f = { src, sport, dst, dport, key: undefined, lastTs: pkt.ts, last: undefined, ssrcs: undefined, next: this.flows.get(pk), firm: false };
       this.flows.set(pk, f);
       this.flowCount++;
-    }
+      this.probate(f);
+    } else if (!f.firm) f.firm = true;
     f.lastTs = pkt.ts;
     this.lastFlow = f;
     let b = f.last;
@@ -302,7 +404,7 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
       b = f.ssrcs?.get(ssrc);
       if (b === undefined) {
         const first = f.last;
-        b = { ssrc, gen: -1, genDst: -1, genSrc: -1, call: undefined, sender: 'caller', how: 'sdp-dst', mediaIndex: 0, mediaType: 'audio', toTag: undefined, rtpmaps: undefined, lastTouch: 0, unmatched: undefined, route: { value: undefined } };
+        b = { ssrc, gen: -1, genDst: -1, genSrc: -1, call: undefined, sender: 'caller', how: 'sdp-dst', mediaIndex: 0, mediaType: 'audio', toTag: undefined, rtpmaps: undefined, lastTouch: 0, unmatched: undefined, firstTs: 0, firstPt: -1, firstPkt: undefined, route: { value: undefined } };
         if (first !== undefined) {
           // A second SSRC on the flow: from now on every binding is kept in the map.
           f.ssrcs ??= new Map([[first.ssrc, first]]);
@@ -355,6 +457,8 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     b.mediaType = a.mediaType;
     b.toTag = a.toTag ?? a.call.toTag;
     if (b.unmatched !== undefined) b.unmatched = undefined;
+    b.firstPt = -1;
+    b.firstPkt = undefined;
   }
 
   /** RFC 3264 §5.1: payload types are numbered by the receiver's SDP; else the sender's; else RFC 3551 static. */
@@ -384,6 +488,8 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     b.mediaType = 'audio';
     b.toTag = r.call.toTag;
     b.unmatched = undefined;
+    b.firstPt = -1;
+    b.firstPkt = undefined;
   }
 
   /** Media defers the call's idle timeout; once a second per stream is enough. */
@@ -396,15 +502,24 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
   private noteUnmatched(b: SsrcBinding, f: Flow, rtp: RtpPacket, ts: number): void {
     this.pending[UNMATCHED]++;
     let e = b.unmatched;
+    if (e === undefined && b.firstPt < 0) {
+      // The stream's first packet: counted and remembered in the binding; listed from the one-packet ring.
+      b.firstTs = ts;
+      b.firstPt = rtp.payloadType;
+      this.counters.inc('media.unmatchedStreams');
+      this.listOnePacket(b, f);
+      return;
+    }
     if (e === undefined || e === null) {
       // Not kept on the flow: junk flows that no call claims keep no name.
       const name = f.key ?? flowName(f);
       const key = `${name}#${rtp.ssrc}`;
       let found = this.unmatched.get(key);
       if (found === undefined) {
-        found = { key, live: false, owner: b, stream: { flow: name, ssrc: rtp.ssrc, payloadTypes: [], packets: 0, firstTs: ts, lastTs: ts } };
-        // A stream the report forgot and that comes back is listed again, not counted again.
-        if (e === undefined) this.counters.inc('media.unmatchedStreams');
+        // Its first packet (e undefined) was counted then; a stream the report forgot and that comes back is listed
+        // again, not counted again.
+        const first = e === undefined && b.firstPt >= 0;
+        found = { key, live: false, owner: b, stream: { flow: name, ssrc: rtp.ssrc, payloadTypes: first ? [b.firstPt] : [], packets: first ? 1 : 0, firstTs: first ? b.firstTs : ts, lastTs: ts } };
       }
       found.owner = b;
       b.unmatched = e = found;

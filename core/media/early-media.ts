@@ -2,8 +2,9 @@
  * RTP that no call claims yet, kept a while in case an SDP that explains it comes later. A recorder that joins a call
  * in the middle (a capture cut after the ACK, a restart while calls run) first sees the call at an in-dialog
  * re-INVITE or UPDATE; the media before it was unmatched, and is recorded from its first packet once that SDP names
- * its addresses. Bounded twice: the newest `maxPerStream` packets of a stream (about a minute), and `maxBytes` in all,
- * the least recently fed streams forgotten first (a flood of junk flows costs this budget, never more).
+ * its addresses (the associator holds a stream's first packet in its binding until a second one shows it is a stream,
+ * not one-packet junk). Bounded twice: the newest `maxPerStream` packets of a stream (about a minute), and `maxBytes`
+ * in all, the least recently fed streams forgotten first (a flood of junk flows costs this budget, never more).
  */
 import type { TransportPacket } from '../net/types';
 
@@ -39,14 +40,17 @@ export class EarlyMedia {
     return this.streams.size;
   }
 
-  /** Keeps a copy of an unmatched RTP packet (the capture buffer it lives in is not ours to keep). */
-  keep(key: string, pkt: TransportPacket): void {
+  /**
+   * Keeps a copy of an unmatched RTP packet (the capture buffer it lives in is not ours to keep); `owned`: the packet
+   * is already a copy of its own, kept as it is.
+   */
+  keep(key: string, pkt: TransportPacket, owned = false): void {
     let s = this.streams.get(key);
     if (s === undefined) {
       s = { pkts: [], bytes: 0 };
     } else this.streams.delete(key); // re-inserted last: the Map's order is least recently fed first
     this.streams.set(key, s);
-    const copy: TransportPacket = { ts: pkt.ts, frameNo: pkt.frameNo, proto: 'udp', ipVersion: pkt.ipVersion, src: pkt.src, sport: pkt.sport, dst: pkt.dst, dport: pkt.dport, payload: Buffer.from(pkt.payload) };
+    const copy: TransportPacket = owned ? pkt : { ts: pkt.ts, frameNo: pkt.frameNo, proto: 'udp', ipVersion: pkt.ipVersion, src: pkt.src, sport: pkt.sport, dst: pkt.dst, dport: pkt.dport, payload: Buffer.from(pkt.payload) };
     const cost = copy.payload.length + PACKET_COST;
     s.pkts.push(copy);
     s.bytes += cost;

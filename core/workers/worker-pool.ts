@@ -62,7 +62,11 @@ export interface WorkerPoolOptions {
   log: Logger;
 }
 
-/** Starts `n` call workers; rejects (and stops them all) when one cannot load its codecs. */
+/**
+ * Starts `n` call workers; rejects (and stops them all) when the first cannot load its codecs. The others start at
+ * their first call: a thread costs ~25 MB before it records anything, and a capture with few calls (or none: junk)
+ * need not pay for every core.
+ */
 export async function startCallWorkers(n: number, opts: WorkerPoolOptions): Promise<WorkerShard[]> {
   const { prepared } = opts;
   const base: Omit<WorkerSetup, 'index'> = {
@@ -72,7 +76,7 @@ export async function startCallWorkers(n: number, opts: WorkerPoolOptions): Prom
     policy: structuredClone(prepared.config.policy),
     stored: opts.desk.stored,
   };
-  const shards = Array.from({ length: n }, (_, index) => new WorkerShard({ ...base, index }, opts));
+  const shards = Array.from({ length: n }, (_, index) => new WorkerShard({ ...base, index }, opts, index > 0));
   try {
     await Promise.all(shards.map((s) => s.ready));
   } catch (e) {
@@ -103,7 +107,8 @@ interface StreamSlot {
 
 export class WorkerShard implements CallShard {
   readonly ready: Promise<void>;
-  private worker: Worker;
+  /** Undefined until the first call when started lazily. */
+  private worker: Worker | undefined;
   private readonly w = new BatchWriter();
   private events: CallEvent[] = [];
   private scheduled = false;
@@ -128,10 +133,28 @@ export class WorkerShard implements CallShard {
   constructor(
     private readonly setup: WorkerSetup,
     private readonly opts: WorkerPoolOptions,
+    lazy = false,
   ) {
     this.dropWarn = rateLimited(opts.log, `call-worker-${setup.index}-behind`);
-    this.worker = this.spawn();
-    this.ready = this.whenReady(this.worker);
+    if (lazy) {
+      this.ready = Promise.resolve();
+      this.exited = true;
+      return;
+    }
+    const w = this.spawn();
+    this.worker = w;
+    this.ready = this.whenReady(w);
+  }
+
+  /** A lazily started worker's thread, at its first call. One that then fails to start is handled as a death. */
+  private startLazily(): void {
+    if (this.worker !== undefined || this.closed !== undefined) return;
+    const w = this.spawn();
+    this.worker = w;
+    this.exited = false;
+    this.whenReady(w).catch((e: Error) => {
+      if (w === this.worker) this.died(e);
+    });
   }
 
   /** A worker thread, its events bound to it (a dead one's late events cannot touch its replacement). */
@@ -204,6 +227,7 @@ export class WorkerShard implements CallShard {
   }
 
   start(call: Call, info: RecordingStartInfo, replaced: Call | undefined): void {
+    if (this.worker === undefined) this.startLazily();
     const c: CallSlot = { slot: this.nextSlot++, closed: false, id: info.start.id, sdpSent: 0, flows: new Map(), maps: new Map() };
     this.calls.set(call.key, c);
     this.keyOfId.set(info.start.id, call.key);
@@ -295,8 +319,8 @@ export class WorkerShard implements CallShard {
   close(timeoutMs = Infinity): Promise<void> {
     this.closed ??= new Promise<void>((resolve) => {
       if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
-      if (this.exited || this.dead) {
-        void this.worker.terminate();
+      if (this.worker === undefined || this.exited || this.dead) {
+        void this.worker?.terminate();
         return resolve();
       }
       let timer: NodeJS.Timeout | undefined;
@@ -307,7 +331,7 @@ export class WorkerShard implements CallShard {
       if (Number.isFinite(timeoutMs)) {
         timer = setTimeout(() => {
           this.opts.log.error(`call worker ${this.setup.index} did not finish its ${this.keyOfId.size} recording(s) within ${timeoutMs} ms: stopped`, { worker: this.setup.index });
-          void this.worker.terminate();
+          void this.worker?.terminate();
         }, timeoutMs);
       }
       this.syncAll();
@@ -319,12 +343,14 @@ export class WorkerShard implements CallShard {
 
   /** New policy settings (SIGHUP): codec flags follow them. */
   reconfigure(policy: PolicyConfig): void {
+    // A worker not started yet starts with the new settings.
+    this.setup.policy = structuredClone(policy);
     this.flush();
     this.post({ t: 'policy', policy: structuredClone(policy) });
   }
 
   async terminate(): Promise<void> {
-    await this.worker.terminate();
+    await this.worker?.terminate();
   }
 
   /** The pending snapshot of this call, if any, before something of it. */
@@ -404,7 +430,7 @@ export class WorkerShard implements CallShard {
   }
 
   private post(m: ToWorker, transfer: ArrayBuffer[] = []): void {
-    if (!this.exited) this.worker.postMessage(m, transfer);
+    if (!this.exited) this.worker?.postMessage(m, transfer);
   }
 
   private onMessage(m: FromWorker): void {
@@ -420,7 +446,7 @@ export class WorkerShard implements CallShard {
     } else if (m.t === 'log') {
       this.opts.log[m.level === 'silent' ? 'debug' : m.level](m.msg, { worker: this.setup.index, ...m.fields });
     } else if (m.t === 'closed') {
-      void this.worker.terminate();
+      void this.worker?.terminate();
     }
   }
 
