@@ -4,8 +4,8 @@
  *
  * A slot keeps an address's text only from its second sighting: the first only notes the address. A string held
  * by a long-lived cache outlives the young generation, so a flood of one-packet junk from random addresses would
- * otherwise move two strings a packet into the old generation, where they die (the V8 heap grew to ~3x its live
- * size on 1,000,000 such packets); junk now leaves only integers behind.
+ * otherwise move two strings a packet into the old generation, where they die: 1,000,000 such packets peaked at
+ * ~219 MiB of RSS that way, ~195 MiB this way. Junk now leaves only integers behind.
  */
 
 const V4_SLOTS = 65536;
