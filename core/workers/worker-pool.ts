@@ -32,6 +32,8 @@ import type { CallEvent, CallSnapshot, FromWorker, OutputOp, ToWorker, WorkerSet
 /** Posted and not acknowledged, per worker: a waiting source waits past this. */
 const HIGH_WATER = 8 * 1024 * 1024;
 const LOW_WATER = 2 * 1024 * 1024;
+/** A batch waits at most this long for more records (ms). */
+const FLUSH_MS = 4;
 /** Past this a live source's packets are dropped (about 2 s of 150k packets/s of G.711 per worker). */
 const MAX_BEHIND = 64 * 1024 * 1024;
 
@@ -111,7 +113,6 @@ export class WorkerShard implements CallShard {
   private worker: Worker | undefined;
   private readonly w = new BatchWriter();
   private events: CallEvent[] = [];
-  private scheduled = false;
   private seq = 0;
   /** Bytes posted and not yet acknowledged. */
   private behind = 0;
@@ -128,7 +129,11 @@ export class WorkerShard implements CallShard {
   private restarts = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly dropWarn;
-  private readonly flushNow = (): void => this.flush();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly flushNow = (): void => {
+    this.flushTimer = undefined;
+    this.flush();
+  };
 
   constructor(
     private readonly setup: WorkerSetup,
@@ -411,14 +416,17 @@ export class WorkerShard implements CallShard {
     this.schedule();
   }
 
+  /**
+   * A batch goes when it is full or FLUSH_MS after its first record, not at every turn of the event loop: a live
+   * source that keeps up wakes the loop for every datagram or two, and a post per turn (each one a structured clone
+   * and a wake-up of the worker) took a sixth of the main thread at 150,000 packets/s.
+   */
   private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(this.flushNow);
+    if (this.flushTimer !== undefined) return;
+    this.flushTimer = setTimeout(this.flushNow, FLUSH_MS);
   }
 
   private flush(): void {
-    this.scheduled = false;
     if (this.w.len === 0) return;
     const buf = this.w.buf;
     const len = this.w.len;
