@@ -23,6 +23,27 @@ export interface IpArrival {
   node?: CaptureNode;
 }
 
+/**
+ * What a source that terminates the signalling (a SIPREC recording server) knows of the call that its SIP does not
+ * say: the SIP dialog is between the SRC and the recorder, the call recorded is between the participants.
+ * The dialog tracker applies it to the call the message belongs to, before the call's start is announced.
+ */
+export interface CallAnnotation {
+  /** What kind of source says it ('siprec'), kept in the recording's metadata. */
+  kind: string;
+  /** The parties recorded, in place of the message's From and To. */
+  caller?: { uri: string; displayName?: string };
+  callee?: { uri: string; displayName?: string };
+  /** Which party sends the media of each m-line of the call's SDP, by the m-line's position. */
+  mediaSenders?: ReadonlyArray<'caller' | 'callee' | undefined>;
+  /** Facts for the recording's metadata (`call.source.facts`): a session id, the SRC's own call identifiers. */
+  facts?: Readonly<Record<string, string | readonly string[]>>;
+  /** Things that happened (a participant joined or left), kept with their time in `call.source.events`. */
+  events?: readonly string[];
+  /** Problems the source saw (metadata it could not use), added to the call's warnings. */
+  warnings?: readonly string[];
+}
+
 /** One whole SIP message and where it travelled. */
 export interface SipArrival {
   /** Capture time, µs since the epoch. */
@@ -37,6 +58,8 @@ export interface SipArrival {
   node?: CaptureNode;
   /** The feed or connection it came over (kept in metadata as the origin), e.g. 'hep udp 10.0.0.5:9060'. */
   origin?: string;
+  /** What the source knows of the call beyond this message (see CallAnnotation). */
+  annotation?: CallAnnotation;
 }
 
 /** One media datagram (RTP, RTCP, STUN/TURN) and its 5-tuple. */

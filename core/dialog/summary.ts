@@ -35,6 +35,8 @@ export interface CallSummary {
   nodes?: string[];
   /** The recorder joined the call in progress at this request. */
   joinedMidCall?: string;
+  /** What a source that terminates the signalling said of the call (SIPREC: session, participants, joins and leaves). */
+  source?: { kind: string; facts: Record<string, string | string[]>; events: Array<{ at: string; text: string }> };
 }
 
 const iso = (us: number): string => new Date(us / 1000).toISOString();
@@ -89,5 +91,6 @@ export function summarizeCall(c: Call): CallSummary {
   if (c.origin !== undefined) s.origin = c.origin;
   if (c.nodes !== undefined) s.nodes = [...c.nodes];
   if (c.joinedMidCall !== undefined) s.joinedMidCall = c.joinedMidCall;
+  if (c.source !== undefined) s.source = { kind: c.source.kind, facts: structuredClone(c.source.facts), events: c.source.events.map((e) => ({ at: iso(e.ts), text: e.text })) };
   return s;
 }

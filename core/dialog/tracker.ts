@@ -6,6 +6,8 @@
  */
 import type { NameAddr, SipMessage, SipRequest, SipResponse } from '../sip/types';
 import { findSdpBody } from '../sip/index';
+import { parseUri } from '../sip/uri';
+import type { CallAnnotation } from '../contracts/ingest';
 import { parseSdp } from '../sdp/index';
 import type { SdpSession } from '../sdp/types';
 import { Emitter } from '../events';
@@ -40,6 +42,21 @@ function party(na: NameAddr): Party {
   if (typeof tag === 'string') p.tag = tag;
   const epid = na.params.epid;
   if (typeof epid === 'string') p.epid = epid;
+  return p;
+}
+
+/** A party a source names by URI (an AoR from SIPREC metadata: `sip:…`, or a bare `user@host` some SRCs send). */
+function partyOfUri(raw: string, displayName: string | undefined): Party {
+  const text = /^[a-z][a-z0-9+.-]*:/i.test(raw) ? raw : `sip:${raw}`;
+  let p: Party;
+  try {
+    const u = parseUri(text, 'annotation');
+    p = { uri: text, host: u.host };
+    if (u.user !== undefined) p.user = u.user;
+  } catch {
+    p = { uri: raw, host: '' };
+  }
+  if (displayName !== undefined && displayName !== '') p.displayName = displayName;
   return p;
 }
 
@@ -150,6 +167,11 @@ export class DialogTracker extends Emitter<DialogEvents> {
 
   /** One SIP message. Timers are not run from here: the service clock ticks them (capture time or wall clock). */
   onMessage(msg: SipMessage, meta: SipMeta): void {
+    if (meta.annotation !== undefined) {
+      // Before the message: a re-INVITE's new SDP is indexed with the parties and senders it comes with.
+      const known = this.find(msg.callId, msg.from.params.tag ?? undefined, msg.to.params.tag ?? undefined);
+      if (known !== undefined && this.annotate(known, meta.annotation, meta.ts)) this.emit('callUpdate', known, 'annotation');
+    }
     const call = msg.kind === 'request' ? this.onRequest(msg, meta) : this.onResponse(msg, meta);
     if (call === undefined) return;
     const label = msg.kind === 'request' ? msg.method : String(msg.status);
@@ -170,6 +192,38 @@ export class DialogTracker extends Emitter<DialogEvents> {
       if (call.warnings.length >= MAX_CALL_WARNINGS) return;
       call.warnings.push(`${label} at ${new Date(meta.ts / 1000).toISOString()}: ${w}`);
     }
+  }
+
+  /**
+   * Applies what a source knows of the call beyond its SIP (CallAnnotation): the parties recorded, who sends each
+   * m-line, facts and events for the metadata. Returns whether the parties or senders changed (the associator then
+   * binds the call's media again).
+   */
+  private annotate(call: Call, a: CallAnnotation, ts: number): boolean {
+    let changed = false;
+    const apply = (side: Side, p: { uri: string; displayName?: string } | undefined): void => {
+      if (p === undefined) return;
+      const was = call[side];
+      if (was.uri === p.uri && was.displayName === p.displayName) return;
+      const next = partyOfUri(p.uri, p.displayName);
+      if (was.tag !== undefined) next.tag = was.tag;
+      call[side] = next;
+      changed = true;
+    };
+    apply('caller', a.caller);
+    apply('callee', a.callee);
+    if (a.mediaSenders !== undefined) {
+      const next = [...a.mediaSenders];
+      if (call.mediaSenders === undefined || next.length !== call.mediaSenders.length || next.some((s, i) => s !== call.mediaSenders?.[i])) {
+        call.mediaSenders = next;
+        changed = true;
+      }
+    }
+    const src = (call.source ??= { kind: a.kind, facts: {}, events: [] });
+    for (const [k, v] of Object.entries(a.facts ?? {})) src.facts[k] = typeof v === 'string' ? v : [...v];
+    for (const e of a.events ?? []) if (src.events.length < MAX_CALL_WARNINGS) src.events.push({ ts, text: e });
+    for (const w of a.warnings ?? []) if (!call.warnings.includes(w) && call.warnings.length < MAX_CALL_WARNINGS) call.warnings.push(w);
+    return changed;
   }
 
   /** Marks activity on a call (media seen), deferring its idle timeout. */
@@ -345,6 +399,7 @@ export class DialogTracker extends Emitter<DialogEvents> {
     };
     if (meta.origin !== undefined) call.origin = meta.origin;
     if (joinedMidCall !== undefined) call.joinedMidCall = joinedMidCall;
+    if (meta.annotation !== undefined) this.annotate(call, meta.annotation, meta.ts);
     const conv = req.headers.get('Ms-Conversation-ID');
     if (conv !== undefined) call.conversationId = conv;
     const ua = req.headers.get('User-Agent');

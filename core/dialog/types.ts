@@ -1,5 +1,6 @@
 /** What the dialog tracker knows about a call: parties, state, timing, every SDP, links to other calls. */
 import type { SdpSession } from '../sdp/types';
+import type { CallAnnotation } from '../contracts/ingest';
 
 export type CallState = 'calling' | 'proceeding' | 'early' | 'confirmed' | 'terminated';
 
@@ -18,6 +19,8 @@ export type EndReason =
 /** Where a SIP message was seen. Times are microseconds since the epoch (capture time). */
 export interface SipMeta {
   ts: number;
+  /** What the source knows of the call beyond the message (a SIPREC server: the participants). */
+  annotation?: CallAnnotation;
   frameNo?: number;
   src: string;
   sport: number;
@@ -114,6 +117,13 @@ export interface Call {
   /** Problems with this call's signalling (bad SDP...), kept for its metadata. */
   warnings: string[];
   origin?: string;
+  /**
+   * Which party sends the media of each m-line (by position), when a source knows it better than the SDP's
+   * addresses can say (SIPREC: every stream comes from the SRC, the metadata says whose voice each one is).
+   */
+  mediaSenders?: Array<Side | undefined>;
+  /** What a source that terminates the signalling said of the call (CallAnnotation): facts and events. */
+  source?: { kind: string; facts: Record<string, string | string[]>; events: Array<{ ts: number; text: string }> };
 }
 
 export interface DialogTimers {

@@ -178,7 +178,8 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
     this.holdEarly = opts.holdEarlyMedia ?? ((): boolean => false);
     dialogs.on('callUpdate', (call, what) => {
       // 'answered' too: a 200 without SDP still decides which fork's SDPs count.
-      if (what.startsWith('sdp-') || what === 'answered') {
+      // 'annotation': a source changed who sends which m-line (SIPREC metadata): bindings are made again.
+      if (what.startsWith('sdp-') || what === 'answered' || what === 'annotation') {
         this.index.rebuild(call);
         // A call joined mid-way: media held before its SDP came may be its own (replayed before the next packet,
         // once every listener has seen this SIP message).
@@ -452,7 +453,8 @@ export class MediaAssociator extends Emitter<AssociatorEvents> {
   private take(b: SsrcBinding, a: AddressBinding, how: AssociatedRtp['how']): void {
     b.call = a.call;
     b.how = how;
-    b.sender = how === 'sdp-src' ? a.side : otherSide(a.side);
+    // A source that knows whose voice each m-line carries (SIPREC: all come from the SRC) says so in mediaSenders.
+    b.sender = a.call.mediaSenders?.[a.mediaIndex] ?? (how === 'sdp-src' ? a.side : otherSide(a.side));
     b.mediaIndex = a.mediaIndex;
     b.mediaType = a.mediaType;
     b.toTag = a.toTag ?? a.call.toTag;

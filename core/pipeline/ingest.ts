@@ -208,6 +208,7 @@ export class Ingest {
     const meta: SipMeta = { ts: s.ts, frameNo: ++this.frameNo, src: s.src, sport: s.sport, dst: s.dst, dport: s.dport, transport: s.transport };
     if (this.origin !== undefined) meta.origin = this.origin;
     if (s.node !== undefined) meta.node = s.node;
+    if (s.annotation !== undefined) meta.annotation = s.annotation;
     if (isKeepAlive(s.data)) {
       this.counters.inc('sip.keepalives');
       return;
