@@ -86,6 +86,15 @@ export class DatagramServer {
     return s.address();
   }
 
+  /** Sends a datagram from the listening socket (a reply: a SIP response goes back from the port the request reached). */
+  send(data: Buffer, peer: DatagramPeer): void {
+    const s = this.socket;
+    if (s === undefined || this.stopping !== undefined) return;
+    s.send(data, peer.port, peer.address, (e) => {
+      if (e !== null && e !== undefined) this.warnFlood('send-failed', `${this.opts.name}: a reply could not be sent`, { peer: peer.address, error: e.message });
+    });
+  }
+
   private refuse(stage: DropStage, reason: string, peer: string): void {
     this.refused[reason] = (this.refused[reason] ?? 0) + 1;
     this.opts.onDrop(stage, reason);

@@ -1,0 +1,236 @@
+/**
+ * SIPREC with a real SRC: SIPp (Debian sip-tester) opens a recording session with `tapline serve` (source-siprec):
+ * an INVITE with two labelled send-only PCMU m-lines and RFC 7865 metadata naming two participants; once answered it
+ * plays two speech streams from a capture to the ports of the answer (rtp-play.js, run by SIPp's exec: SIPp itself
+ * plays media to one audio m-line only); a re-INVITE swaps the second participant; then BYE. The recording's left
+ * channel must be the first stream's speech and its right the second's (r >= 0.99), the parties named from the
+ * metadata, and the swap said as events.
+ *
+ * Needs the built CLI, sipp, espeak-ng and sox (bootstrap.sh installs them); skipped visibly otherwise.
+ */
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { onPath, sleep } from './proc';
+import { freePortBlock } from './ports';
+import { CLI, freeTcpPort, freeUdpPort, startServe } from '../serve-process';
+import { makeVoices } from '../voices';
+import { assertChannelsMatch, fmtMatch, matchChannels } from '../channel-match';
+import { repoRoot } from '../corpus';
+import { LocalStore } from '../../plugins/storage-local/store';
+import { readWav } from '../../plugins/storage-local/wav';
+import { encodeUlaw } from '../../plugins/codec-g711/g711';
+import { PcapWriter } from '../../core/net/pcap-writer';
+import { udpFrames } from '../../plugins/source-generator/net-frames';
+import { RtpStream } from '../../core/testing/rtp';
+import type { RecordingMetadata } from '../../core/media/metadata';
+
+const missing = ['sipp', 'sox'].filter((c) => !onPath(c));
+const unavailable = (fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)') ?? (missing.length > 0 ? `not installed: ${missing.join(', ')}` : undefined);
+if (unavailable !== undefined) console.warn(`\n  [tapline] SIPREC tests with SIPp skipped: ${unavailable}\n`);
+const describePeers = unavailable === undefined ? describe : describe.skip;
+
+const PLAYER = path.join(repoRoot, 'dist', 'test', 'peers', 'rtp-play.js');
+
+function metadata(second: { id: string; aor: string; name: string }): string {
+  return [
+    "<?xml version='1.0' encoding='UTF-8'?>",
+    "<recording xmlns='urn:ietf:params:xml:ns:recording:1'>",
+    '<datamode>complete</datamode>',
+    "<session session_id='c2Vzc2lvbi0x'><sipSessionID>ab30317f1a784dc48ff824d0d3715d86;remote=47755a9de7794ba387653f2099600ef2</sipSessionID></session>",
+    "<participant participant_id='cGFydC1h'><nameID aor='sip:alice@example.com'><name>Alice Agent</name></nameID></participant>",
+    `<participant participant_id='${second.id}'><nameID aor='${second.aor}'><name>${second.name}</name></nameID></participant>`,
+    "<stream stream_id='c3RyZWFtLTE=' session_id='c2Vzc2lvbi0x'><label>1</label></stream>",
+    "<stream stream_id='c3RyZWFtLTI=' session_id='c2Vzc2lvbi0x'><label>2</label></stream>",
+    "<participantstreamassoc participant_id='cGFydC1h'><send>c3RyZWFtLTE=</send><recv>c3RyZWFtLTI=</recv></participantstreamassoc>",
+    `<participantstreamassoc participant_id='${second.id}'><send>c3RyZWFtLTI=</send><recv>c3RyZWFtLTE=</recv></participantstreamassoc>`,
+    '</recording>',
+  ].join('\n');
+}
+
+const SDP = ['v=0', 'o=SRC 1 [cseq] IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 16000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=label:1', 'a=sendonly', 'm=audio 16002 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=label:2', 'a=sendonly'];
+
+function body(meta: string): string {
+  return ['--SIPREC-boundary', 'Content-Type: application/sdp', '', ...SDP, '', '--SIPREC-boundary', 'Content-Type: application/rs-metadata+xml', 'Content-Disposition: recording-session', '', meta, '--SIPREC-boundary--', ''].join('\n');
+}
+
+function invite(cseq: number, meta: string, inDialog: boolean): string {
+  return `
+    <send retrans="500">
+      <![CDATA[
+        INVITE sip:srs@[remote_ip]:[remote_port] SIP/2.0
+        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+        From: <sip:src@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+        To: <sip:srs@[remote_ip]:[remote_port]>${inDialog ? '[peer_tag_param]' : ''}
+        Call-ID: [call_id]
+        CSeq: ${cseq} INVITE
+        Contact: <sip:src@[local_ip]:[local_port]>;+sip.src
+        Require: siprec
+        Max-Forwards: 70
+        Content-Type: multipart/mixed;boundary=SIPREC-boundary
+        Content-Length: [len]
+
+${body(meta).replace('[cseq]', String(cseq))}
+      ]]>
+    </send>
+    <recv response="100" optional="true"/>
+    <recv response="200" rtd="true">
+      <action>
+        <ereg regexp="m=audio ([0-9]+) .*m=audio ([0-9]+) " search_in="body" check_it="true" assign_to="all,p1,p2"/>
+      </action>
+    </recv>
+    <send>
+      <![CDATA[
+        ACK sip:srs@[remote_ip]:[remote_port] SIP/2.0
+        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+        From: <sip:src@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+        To: <sip:srs@[remote_ip]:[remote_port]>[peer_tag_param]
+        Call-ID: [call_id]
+        CSeq: ${cseq} ACK
+        Max-Forwards: 70
+        Content-Length: 0
+
+      ]]>
+    </send>`;
+}
+
+function scenario(capture: string, playMs: number): string {
+  const bob = { id: 'cGFydC1i', aor: 'sip:bob@example.net', name: 'Bob Customer' };
+  const carol = { id: 'cGFydC1j', aor: 'sip:carol@example.net', name: 'Carol Supervisor' };
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="SIPREC SRC: open, swap a participant, close">
+  ${invite(1, metadata(bob), false)}
+  <!-- SIPp passes the command to sh -c as written: no XML entities (and so no redirections) in it. -->
+  <nop>
+    <action>
+      <exec command="${process.execPath} ${PLAYER} ${capture} 127.0.0.1 [$p1] [$p2]"/>
+    </action>
+  </nop>
+  <pause milliseconds="${Math.round(playMs / 2)}"/>
+  ${invite(2, metadata(carol), true)}
+  <pause milliseconds="${Math.round(playMs / 2) + 800}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:srs@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:src@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:srs@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+`;
+}
+
+/** Two RTP streams (PCMU, 20 ms) of the two voices, as an SRC forks them: the capture rtp-play.js plays. */
+async function voiceCapture(file: string, voices: { caller: string; callee: string }): Promise<number> {
+  const a = readWav(voices.caller).samples;
+  const b = readWav(voices.callee).samples;
+  const frames = Math.floor(Math.min(a.length, b.length) / 160);
+  const w = new PcapWriter(file);
+  const sa = new RtpStream(0x11111111);
+  const sb = new RtpStream(0x22222222);
+  const t0 = Date.UTC(2026, 0, 1) * 1000;
+  for (let i = 0; i < frames; i++) {
+    const ts = t0 + i * 20_000;
+    for (const f of udpFrames('127.0.0.1', 16000, '127.0.0.1', 6000, sa.next(0, encodeUlaw(a.subarray(i * 160, i * 160 + 160)), 160), i)) w.write(ts, f);
+    for (const f of udpFrames('127.0.0.1', 16002, '127.0.0.1', 6002, sb.next(0, encodeUlaw(b.subarray(i * 160, i * 160 + 160)), 160), i)) w.write(ts + 100, f);
+  }
+  await w.close();
+  return frames * 20;
+}
+
+function runSipp(dir: string, scenarioFile: string, target: string, transport: 'u1' | 't1'): Promise<{ code: number | null; log: string }> {
+  return new Promise((resolve) => {
+    const args = ['-sf', scenarioFile, '-m', '1', '-l', '1', '-i', '127.0.0.1', '-p', '0', '-t', transport, '-timeout', '40s', '-timeout_error', '-trace_err', '-trace_msg', '-nostdin', target];
+    const p = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('exit', (code) => resolve({ code, log: out.slice(-4000) }));
+  });
+}
+
+describePeers(`SIPREC recording server with SIPp as the SRC${unavailable === undefined ? '' : ` (skipped: ${unavailable})`}`, function () {
+  this.timeout(120_000);
+  let root: string;
+  let voices: { caller: string; callee: string; kind: string };
+  let capture: string;
+  let playMs: number;
+
+  before(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-siprec-'));
+    voices = makeVoices(root);
+    capture = path.join(root, 'voices.pcap');
+    playMs = await voiceCapture(capture, voices);
+  });
+  after(() => {
+    if (process.env.TAPLINE_KEEP_PEERS === undefined) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  for (const transport of ['u1', 't1'] as const) {
+    it(`over ${transport === 'u1' ? 'UDP' : 'TCP'}: each channel is its participant's stream, the parties come from the metadata, the swap is an event`, async () => {
+      const dir = path.join(root, transport);
+      fs.mkdirSync(dir);
+      const sipPort = transport === 'u1' ? await freeUdpPort() : await freeTcpPort();
+      const rtp = await freePortBlock(40);
+      const ops = await freeTcpPort();
+      const serve = await startServe(
+        dir,
+        {
+          plugins: [
+            { use: 'source-siprec', options: { host: '127.0.0.1', mediaAddress: '127.0.0.1', udp: { enabled: transport === 'u1', port: sipPort }, tcp: { enabled: transport === 't1', port: sipPort }, rtpPorts: { min: rtp, max: rtp + 39 } } },
+            { use: 'codec-g711' },
+            { use: 'storage-local', options: { dir: path.join(dir, 'recordings') } },
+          ],
+        },
+        ops,
+      );
+      try {
+        const sf = path.join(dir, 'src.xml');
+        fs.writeFileSync(sf, scenario(capture, playMs));
+        const r = await runSipp(dir, sf, `127.0.0.1:${sipPort}`, transport);
+        assert.equal(r.code, 0, `sipp failed:\n${r.log}`);
+        // The BYE ended the session: the recording is finished a moment later.
+        let done: { audio: string; meta: RecordingMetadata } | undefined;
+        for (let i = 0; i < 100 && done === undefined; i++) {
+          const store = new LocalStore({ root: path.join(dir, 'recordings'), catalogue: path.join(dir, 'recordings', 'catalogue.sqlite'), layout: 'date' });
+          try {
+            const e = store.list({}).find((x) => x.status === 'complete' && x.audio !== undefined);
+            if (e !== undefined) done = { audio: e.audio as string, meta: store.get(e.id)?.metadata as RecordingMetadata };
+          } finally {
+            store.closeCatalogue();
+          }
+          if (done === undefined) await sleep(100);
+        }
+        assert.ok(done !== undefined, 'a complete recording');
+        const m = matchChannels(done.audio, voices.caller, voices.callee);
+        process.stdout.write(`      SIPREC over ${transport === 'u1' ? 'UDP' : 'TCP'} (${voices.kind}): ${fmtMatch(m)}\n`);
+        assertChannelsMatch(m);
+        const call = done.meta.call;
+        assert.equal(call.from.uri, 'sip:alice@example.com');
+        assert.equal(call.from.displayName, 'Alice Agent');
+        assert.equal(call.to.uri, 'sip:carol@example.net', 'the callee channel is now the participant who joined');
+        const source = call.source;
+        assert.equal(source?.kind, 'siprec');
+        assert.equal(source?.facts.siprecSessionId, 'c2Vzc2lvbi0x');
+        assert.deepEqual(source?.facts.sipSessionId, ['ab30317f1a784dc48ff824d0d3715d86;remote=47755a9de7794ba387653f2099600ef2']);
+        assert.deepEqual(
+          source?.events.map((e) => e.text),
+          ['Bob Customer <sip:bob@example.net> left (callee channel)', 'Carol Supervisor <sip:carol@example.net> joined (callee channel)'],
+        );
+        assert.equal(done.meta.caller.lost, 0);
+        assert.equal(done.meta.callee.lost, 0);
+      } finally {
+        await serve.stop();
+      }
+    });
+  }
+});
