@@ -6,6 +6,7 @@
  * `application/ +xml`): a part is metadata by its type, its `Content-Disposition: recording-session`, or an XML
  * body whose root is a recording element.
  */
+import { isTaplineError } from '../../core/errors';
 import { walkMimeParts } from '../../core/sip/index';
 import type { MimePart, SipMessage } from '../../core/sip/types';
 
@@ -14,6 +15,8 @@ export interface RecordingBody {
   metadata?: string;
   /** Other parts, by type (kept in facts: an SRC's own extensions such as Cisco's application/gtd). */
   others: string[];
+  /** What was read leniently. */
+  warnings: string[];
 }
 
 /** Why a body cannot be a recording session's: the UAS answers with `status`. */
@@ -38,7 +41,7 @@ function isMetadata(p: MimePart): boolean {
 
 /** The SDP and the metadata of a recording INVITE (or re-INVITE / UPDATE); throws BodyError. */
 export function splitRecordingBody(msg: SipMessage): RecordingBody {
-  const out: RecordingBody = { others: [] };
+  const out: RecordingBody = { others: [], warnings: [] };
   const ct = msg.contentType;
   if (msg.body.length === 0) return out;
   if (ct === undefined) throw new BodyError(400, 'a body without a Content-Type');
@@ -52,11 +55,22 @@ export function splitRecordingBody(msg: SipMessage): RecordingBody {
     return out;
   }
   if (!ct.startsWith('multipart/')) throw new BodyError(415, `a ${ct} body is neither SDP nor multipart/mixed with SDP and recording metadata`);
+  const ctRaw = msg.headers.get('Content-Type') ?? ct;
   let parts: MimePart[];
   try {
-    parts = walkMimeParts(msg.headers.get('Content-Type') ?? ct, msg.body);
+    parts = walkMimeParts(ctRaw, msg.body);
   } catch (e) {
-    throw new BodyError(400, `the multipart body cannot be read: ${(e as Error).message}`);
+    // A body whose last part is whole but whose closing delimiter is missing (seen in SRCs' bodies as logged and
+    // replayed): read as if it were there, and said.
+    const boundary = /boundary\s*=\s*"?([^";\s]+)"?/i.exec(ctRaw)?.[1];
+    if (isTaplineError(e) && e.details.reason === 'multipart-truncated' && boundary !== undefined && msg.body.includes(`--${boundary}`)) {
+      try {
+        parts = walkMimeParts(ctRaw, Buffer.concat([msg.body, Buffer.from(`\r\n--${boundary}--\r\n`)]));
+        out.warnings.push(`the multipart body has no closing '--${boundary}--' delimiter: read to its end`);
+      } catch (e2) {
+        throw new BodyError(400, `the multipart body cannot be read: ${(e2 as Error).message}`);
+      }
+    } else throw new BodyError(400, `the multipart body cannot be read: ${(e as Error).message}`);
   }
   for (const p of parts) {
     if (p.contentType === 'application/sdp') {

@@ -17,7 +17,9 @@ type Side = 'caller' | 'callee';
 
 function partyOf(p: SiprecParticipant): { uri: string; displayName?: string } | undefined {
   if (p.aor === undefined) return undefined;
-  return p.name !== undefined ? { uri: p.aor, displayName: p.name } : { uri: p.aor };
+  // Some SRCs (Sonus) write a bare user@host as the AoR.
+  const uri = /^[a-z][a-z0-9+.-]*:/i.test(p.aor) ? p.aor : `sip:${p.aor}`;
+  return p.name !== undefined ? { uri, displayName: p.name } : { uri };
 }
 
 function describe(p: SiprecParticipant): string {
@@ -68,6 +70,20 @@ export function sessionParties(req: SipRequest, sdp: SdpSession, md: RecordingMe
     // Metadata objects are replaced on every update: keep the newest description of each channel's participant.
     if (caller !== undefined) caller = md.participants.find((p) => p.id === caller?.id) ?? caller;
     if (callee !== undefined) callee = md.participants.find((p) => p.id === callee?.id) ?? callee;
+    // One stream that several participants send (a mixed stream, Metaswitch): it goes on the caller channel; the
+    // others are named as the callee and the recording says the channel is a mix.
+    sdp.media.forEach((m) => {
+      if (m.label === undefined) return;
+      const stream = md.streams.find((x) => x.label === m.label);
+      const mixed = stream === undefined ? [] : md.participants.filter((p) => p.sends.includes(stream.id));
+      if (mixed.length < 2) return;
+      for (const p of mixed) {
+        if (p.id === caller?.id || p.id === callee?.id) continue;
+        if (caller === undefined) caller = p;
+        else if (callee === undefined) callee = p;
+      }
+      warnings.push(`stream ${m.label} is a mix of ${mixed.map(describe).join(' and ')}: recorded on one channel`);
+    });
     byLine.forEach((p, i) => {
       const m = sdp.media[i];
       if (p === undefined) {

@@ -215,7 +215,7 @@ export class RecordingServer {
   }
 
   /** What a (re-)INVITE or UPDATE carries: its SDP parsed and its metadata read; undefined when refused. */
-  private readBody(req: SipRequest, t: SipTransport): { sdp?: SdpSession; metadata?: RecordingMetadata } | undefined {
+  private readBody(req: SipRequest, t: SipTransport): { sdp?: SdpSession; metadata?: RecordingMetadata; warnings: string[] } | undefined {
     let body;
     try {
       body = splitRecordingBody(req);
@@ -226,7 +226,7 @@ export class RecordingServer {
       }
       throw e;
     }
-    const out: { sdp?: SdpSession; metadata?: RecordingMetadata } = {};
+    const out: { sdp?: SdpSession; metadata?: RecordingMetadata; warnings: string[] } = { warnings: body.warnings };
     if (body.sdp !== undefined) {
       try {
         out.sdp = parseSdp(body.sdp);
@@ -305,6 +305,7 @@ export class RecordingServer {
       return;
     }
     const parties = sessionParties(req, sdp, body.metadata, undefined);
+    if (body.warnings.length > 0) parties.annotation.warnings = [...(parties.annotation.warnings ?? []), ...body.warnings];
     Object.assign(session, {
       key,
       callId: req.callId,
@@ -438,6 +439,7 @@ export class RecordingServer {
       res = buildResponse(req, 200, undefined, { toTag: s.toTag, headers: [`Allow: ${ALLOW}`, 'Supported: siprec'] });
     }
     s.parties = sessionParties(req, s.offer, s.metadata, s.parties);
+    if (body.warnings.length > 0) s.parties.annotation.warnings = [...(s.parties.annotation.warnings ?? []), ...body.warnings];
     s.answered.set(branch, res);
     this.reply(t, res);
     if (t.kind === 'udp' && req.method === 'INVITE') this.retransmit(s, branch, res);
