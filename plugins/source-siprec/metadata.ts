@@ -106,7 +106,14 @@ function texts(v: unknown): string[] {
 export function parseRecordingMetadata(xml: string): RecordingMetadata {
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw new MetadataError(`rs-metadata is not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
-  const doc = obj(parser.parse(xml)) ?? {};
+  let parsed: unknown;
+  try {
+    parsed = parser.parse(xml);
+  } catch (e) {
+    // The validator lets through a few things the parser refuses (an unclosed processing instruction).
+    throw new MetadataError(`rs-metadata cannot be read: ${(e as Error).message}`);
+  }
+  const doc = obj(parsed) ?? {};
   const md: RecordingMetadata = { sessions: [], participants: [], streams: [], callIds: [], warnings: [] };
   const root = obj(doc.recording);
   if (root === undefined) {

@@ -122,6 +122,13 @@ export const KNOWN_FINDINGS: readonly KnownFinding[] = [
     // fixed (was open: plugins/chat/tracker.ts:344: split at "," and trim each element (splitList), or test the joined header with a linear scan)
     matches: /\|hang\|.*\bonInviteResponse\b/,
   },
+  {
+    file: 'siprec-1.bin',
+    target: 'siprec',
+    kind: 'crash',
+    what: "a recording INVITE whose metadata part the XML validator accepts but the parser refuses ('Pi Tag is not closed'): the error escaped as a plain Error instead of a 400 answer",
+    matches: /^siprec\|crash\|.*metadata/,
+  },
 ];
 
 /** The open finding a fuzz finding's signature belongs to, if any. */

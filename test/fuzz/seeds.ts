@@ -166,6 +166,23 @@ export const corpusSipMessages = cached((): Buffer[] => {
   return out;
 });
 
+/** A SIPREC body in the fuzz harness itself (a fresh clone has no corpus): two labelled streams, RFC 7865 metadata. */
+export const SIPREC_BUILTIN_BODY = [
+  '--b',
+  'Content-Type: application/sdp',
+  '',
+  'v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\nm=audio 4002 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\na=label:2\r\na=sendonly\r\n',
+  '--b',
+  'Content-Type: application/rs-metadata+xml',
+  '',
+  '<?xml version="1.0"?><recording xmlns="urn:ietf:params:xml:ns:recording:1"><datamode>complete</datamode><session session_id="s"/>' +
+    '<participant participant_id="a"><nameID aor="sip:a@x"><name>A</name></nameID></participant><participant participant_id="b"><nameID aor="b@y"/></participant>' +
+    '<stream stream_id="1" session_id="s"><label>1</label></stream><stream stream_id="2" session_id="s"><label>2</label></stream>' +
+    '<participantstreamassoc participant_id="a"><send>1</send><recv>2</recv></participantstreamassoc><participantstreamassoc participant_id="b"><send>2</send></participantstreamassoc></recording>',
+  '--b--',
+  '',
+].join('\r\n');
+
 /** SIPREC multipart bodies, with the Content-Type line a message would carry. */
 export const corpusMultipartBodies = cached((): Array<{ contentType: string; body: Buffer }> => {
   if (!haveCorpus) return [];

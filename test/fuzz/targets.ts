@@ -40,6 +40,9 @@ import { parseTurn } from '../../plugins/mode-atedge/turn';
 import { decodeTzsp } from '../../plugins/source-forwarded/tzsp';
 import { decodeVxlan } from '../../plugins/source-forwarded/vxlan';
 import { SrtpProtector } from '../../plugins/source-generator/srtp-protect';
+import { BodyError, splitRecordingBody } from '../../plugins/source-siprec/body';
+import { MetadataError, parseRecordingMetadata } from '../../plugins/source-siprec/metadata';
+import { sessionParties } from '../../plugins/source-siprec/parties';
 import { mulberry32 } from './mutate';
 import * as seeds from './seeds';
 
@@ -781,9 +784,56 @@ const websocket: FuzzTarget = {
   expected: never,
 };
 
+/**
+ * A SIPREC recording INVITE as the recording server reads it: the SIP message, its body split into SDP and
+ * metadata (vendor habits tolerated), the SDP, the RFC 7865 metadata, and the channel mapping made of them.
+ * Refusals are BodyError / MetadataError (answered 4xx) or the SIP and SDP parsers' own errors; nothing else.
+ */
+const siprec: FuzzTarget = {
+  name: 'siprec',
+  text: true,
+  dictionary: words('<recording xmlns="urn:ietf:params:xml:ns:recording:1">', '</recording>', '<participant participant_id="', '<stream stream_id="', '<label>', '</label>', '<send>', '</send>', '<participantstreamassoc participant_id="', '<nameID aor="', '<name>', 'session_id="', 'tns:', 'a=label:', 'a=sendonly', 'm=audio 0 RTP/SAVP 0', 'a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:', '--b\r\n', 'Content-Type: application/rs-metadata+xml', 'Content-Disposition: recording-session', '<?xml version="1.0"?>', '&amp;', '__proto__'),
+  seeds: () => {
+    const out: Buffer[] = [];
+    const invite = (ct: string, body: Buffer): Buffer =>
+      Buffer.concat([Buffer.from(`INVITE sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:src@x>;tag=a\r\nTo: <sip:srs@y>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nRequire: siprec\r\nContent-Type: ${ct}\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1'), body]);
+    for (const c of seeds.corpusMultipartBodies()) out.push(invite(c.contentType, c.body));
+    out.push(invite('multipart/mixed;boundary=b', Buffer.from(seeds.SIPREC_BUILTIN_BODY, 'utf8')));
+    return out;
+  },
+  run(input) {
+    const msg = soft(() => parseSipMessage(input, { transport: 'udp', lenient: true }), taplineCodes(ErrorCodes.SIP_PARSE));
+    if (isFailed(msg)) return msg.failed;
+    if (msg.kind !== 'request') return 'response';
+    let body;
+    try {
+      body = splitRecordingBody(msg);
+    } catch (e) {
+      if (e instanceof BodyError) return `body-${e.status}`;
+      throw e;
+    }
+    const sdpSession = body.sdp === undefined ? undefined : soft(() => parseSdp(body.sdp as Buffer), taplineCodes(ErrorCodes.SDP_PARSE));
+    if (sdpSession !== undefined && isFailed(sdpSession)) return sdpSession.failed;
+    let md;
+    if (body.metadata !== undefined) {
+      try {
+        md = parseRecordingMetadata(body.metadata);
+      } catch (e) {
+        if (e instanceof MetadataError) return 'metadata-refused';
+        throw e;
+      }
+    }
+    if (sdpSession === undefined) return `no-sdp:${md !== undefined}`;
+    const parties = sessionParties(msg, sdpSession, md, undefined);
+    invariant((parties.annotation.mediaSenders ?? []).length === sdpSession.media.length, 'one sender per m-line');
+    return `ok:${sdpSession.media.length}:${md?.participants.length ?? -1}:${parties.caller !== undefined}`;
+  },
+  expected: never,
+};
+
 /** Every target, in round-robin order. */
 export function allTargets(): FuzzTarget[] {
-  return [capture, decode, tcpReassembly, sip, sipStream, multipart, sdp, rtp, srtp, turn, turnTcp, hep, hepStream, tfwd, vxlan, tzsp, chatBody, msTextFormat, html, rtf, chatXml, chatSession, dialog, websocket];
+  return [capture, decode, tcpReassembly, sip, sipStream, multipart, sdp, rtp, srtp, turn, turnTcp, hep, hepStream, tfwd, vxlan, tzsp, chatBody, msTextFormat, html, rtf, chatXml, chatSession, dialog, websocket, siprec];
 }
 
 export function targetByName(name: string): FuzzTarget | undefined {
