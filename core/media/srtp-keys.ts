@@ -161,6 +161,7 @@ export class CallSrtpKeys {
   private take(all: readonly SdpRecord[], i: number): void {
     const rec = all[i] as SdpRecord;
     if (!this.isLive(rec)) return;
+    if (this.call.mediaSenders !== undefined) return this.takePerStream(rec);
     const media = pickMedia(rec.sdp, 0, 'audio');
     if (media === undefined || media.port === 0) return;
     const side = rec.from;
@@ -199,6 +200,28 @@ export class CallSrtpKeys {
     // a=crypto lines before a=cryptoscale (the MCU's scaled variant), so labels name the line a peer uses.
     const ordered = rec.role === 'answer' ? lines.slice(0, 1) : [...lines.filter((c) => !c.scale), ...lines.filter((c) => c.scale)];
     for (const c of ordered) this.addKey(side, c, rec.ts, `${side}'s ${describe(rec)}, a=${c.scale ? 'cryptoscale' : 'crypto'}:${c.tag}`, rec);
+  }
+
+  /**
+   * A call whose source says whose voice each m-line carries (SIPREC: every stream comes from the SRC, which offers
+   * a key per m-line): each m-line's key is the key of the channel it is recorded on. Only the offerer's SDPs carry
+   * keys that open what is recorded; the recorder's own answer names keys for media it never sends.
+   */
+  private takePerStream(rec: SdpRecord): void {
+    if (rec.role !== 'offer') return;
+    const senders = this.call.mediaSenders ?? [];
+    rec.sdp.media.forEach((m, k) => {
+      const owner = senders[k];
+      if (owner === undefined || m.type !== 'audio' || m.port === 0) return;
+      const savp = /SAVP/i.test(m.proto);
+      const line = m.crypto.find((c) => c.suite in SRTP_TAG_LENGTH) ?? m.crypto[0];
+      if (line === undefined) {
+        if (savp) this.protection[owner] = { kind: 'no-key', reason: noKeyReason(m, rec.sdp.attributes) };
+        else if (!this.keys.some((x) => x.side === owner)) this.protection[owner] = { kind: 'clear' };
+        return;
+      }
+      this.addKey(owner, line, rec.ts, `${owner}'s stream (m-line ${k + 1}${m.label !== undefined ? `, label ${m.label}` : ''}) in the ${describe(rec)}, a=crypto:${line.tag}`, rec);
+    });
   }
 
   private isLive(rec: SdpRecord): boolean {

@@ -9,7 +9,8 @@
  * Needs the built CLI, sipp, espeak-ng and sox (bootstrap.sh installs them); skipped visibly otherwise.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -33,6 +34,9 @@ if (unavailable !== undefined) console.warn(`\n  [tapline] SIPREC tests with SIP
 const describePeers = unavailable === undefined ? describe : describe.skip;
 
 const PLAYER = path.join(repoRoot, 'dist', 'test', 'peers', 'rtp-play.js');
+/** libsrtp (Debian python3-pylibsrtp) protects the SRTP variant's capture: not Tapline's own SRTP code. */
+const PROTECT = path.join(repoRoot, 'test', 'bench', 'srtp-protect.py');
+const srtpUnavailable = spawnSync('/usr/bin/python3', ['-c', 'import pylibsrtp'], { stdio: 'ignore' }).status === 0 ? undefined : 'python3-pylibsrtp is not installed';
 
 function metadata(second: { id: string; aor: string; name: string }): string {
   return [
@@ -50,13 +54,18 @@ function metadata(second: { id: string; aor: string; name: string }): string {
   ].join('\n');
 }
 
-const SDP = ['v=0', 'o=SRC 1 [cseq] IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 16000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=label:1', 'a=sendonly', 'm=audio 16002 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=label:2', 'a=sendonly'];
-
-function body(meta: string): string {
-  return ['--SIPREC-boundary', 'Content-Type: application/sdp', '', ...SDP, '', '--SIPREC-boundary', 'Content-Type: application/rs-metadata+xml', 'Content-Disposition: recording-session', '', meta, '--SIPREC-boundary--', ''].join('\n');
+/** The SRC's offer: two labelled send-only PCMU streams, SRTP (one SDES key per stream, base64) when keys are given. */
+function sdp(keys?: readonly [string, string]): string[] {
+  const proto = keys === undefined ? 'RTP/AVP' : 'RTP/SAVP';
+  const crypto = (k: 0 | 1): string[] => (keys === undefined ? [] : [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${keys[k]}`]);
+  return ['v=0', 'o=SRC 1 [cseq] IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio 16000 ${proto} 0`, 'a=rtpmap:0 PCMU/8000', ...crypto(0), 'a=label:1', 'a=sendonly', `m=audio 16002 ${proto} 0`, 'a=rtpmap:0 PCMU/8000', ...crypto(1), 'a=label:2', 'a=sendonly'];
 }
 
-function invite(cseq: number, meta: string, inDialog: boolean): string {
+function body(meta: string, keys?: readonly [string, string]): string {
+  return ['--SIPREC-boundary', 'Content-Type: application/sdp', '', ...sdp(keys), '', '--SIPREC-boundary', 'Content-Type: application/rs-metadata+xml', 'Content-Disposition: recording-session', '', meta, '--SIPREC-boundary--', ''].join('\n');
+}
+
+function invite(cseq: number, meta: string, inDialog: boolean, keys?: readonly [string, string]): string {
   return `
     <send retrans="500">
       <![CDATA[
@@ -72,7 +81,7 @@ function invite(cseq: number, meta: string, inDialog: boolean): string {
         Content-Type: multipart/mixed;boundary=SIPREC-boundary
         Content-Length: [len]
 
-${body(meta).replace('[cseq]', String(cseq))}
+${body(meta, keys).replace('[cseq]', String(cseq))}
       ]]>
     </send>
     <recv response="100" optional="true"/>
@@ -96,12 +105,12 @@ ${body(meta).replace('[cseq]', String(cseq))}
     </send>`;
 }
 
-function scenario(capture: string, playMs: number): string {
+function scenario(capture: string, playMs: number, keys?: readonly [string, string]): string {
   const bob = { id: 'cGFydC1i', aor: 'sip:bob@example.net', name: 'Bob Customer' };
   const carol = { id: 'cGFydC1j', aor: 'sip:carol@example.net', name: 'Carol Supervisor' };
   return `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="SIPREC SRC: open, swap a participant, close">
-  ${invite(1, metadata(bob), false)}
+  ${invite(1, metadata(bob), false, keys)}
   <!-- SIPp passes the command to sh -c as written: no XML entities (and so no redirections) in it. -->
   <nop>
     <action>
@@ -109,7 +118,7 @@ function scenario(capture: string, playMs: number): string {
     </action>
   </nop>
   <pause milliseconds="${Math.round(playMs / 2)}"/>
-  ${invite(2, metadata(carol), true)}
+  ${invite(2, metadata(carol), true, keys)}
   <pause milliseconds="${Math.round(playMs / 2) + 800}"/>
   <send retrans="500">
     <![CDATA[
@@ -175,9 +184,15 @@ describePeers(`SIPREC recording server with SIPp as the SRC${unavailable === und
     if (process.env.TAPLINE_KEEP_PEERS === undefined) fs.rmSync(root, { recursive: true, force: true });
   });
 
-  for (const transport of ['u1', 't1'] as const) {
-    it(`over ${transport === 'u1' ? 'UDP' : 'TCP'}: each channel is its participant's stream, the parties come from the metadata, the swap is an event`, async () => {
-      const dir = path.join(root, transport);
+  const variants = [
+    { name: 'over UDP', transport: 'u1', srtp: false },
+    { name: 'over TCP', transport: 't1', srtp: false },
+    { name: 'SRTP (SDES, a key per stream, protected by libsrtp) over UDP', transport: 'u1', srtp: true },
+  ] as const;
+  for (const v of variants) {
+    const transport = v.transport;
+    (v.srtp && srtpUnavailable !== undefined ? it.skip : it)(`${v.name}: each channel is its participant's stream, the parties come from the metadata, the swap is an event${v.srtp && srtpUnavailable !== undefined ? ` (skipped: ${srtpUnavailable})` : ''}`, async () => {
+      const dir = path.join(root, `${transport}${v.srtp ? '-srtp' : ''}`);
       fs.mkdirSync(dir);
       const sipPort = transport === 'u1' ? await freeUdpPort() : await freeTcpPort();
       const rtp = await freePortBlock(40);
@@ -195,7 +210,18 @@ describePeers(`SIPREC recording server with SIPp as the SRC${unavailable === und
       );
       try {
         const sf = path.join(dir, 'src.xml');
-        fs.writeFileSync(sf, scenario(capture, playMs));
+        let played = capture;
+        let keys: [string, string] | undefined;
+        if (v.srtp) {
+          const k = [randomBytes(30), randomBytes(30)] as const;
+          keys = [k[0].toString('base64'), k[1].toString('base64')];
+          played = path.join(dir, 'voices-srtp.pcap');
+          const keyFile = path.join(dir, 'keys.json');
+          fs.writeFileSync(keyFile, JSON.stringify({ flows: [{ src: '127.0.0.1:16000', key: k[0].toString('hex'), mki: '' }, { src: '127.0.0.1:16002', key: k[1].toString('hex'), mki: '' }] }));
+          const p = spawnSync('/usr/bin/python3', [PROTECT, capture, played, keyFile], { encoding: 'utf8' });
+          assert.equal(p.status, 0, p.stderr);
+        }
+        fs.writeFileSync(sf, scenario(played, playMs, keys));
         const r = await runSipp(dir, sf, `127.0.0.1:${sipPort}`, transport);
         assert.equal(r.code, 0, `sipp failed:\n${r.log}`);
         // The BYE ended the session: the recording is finished a moment later.
@@ -212,7 +238,17 @@ describePeers(`SIPREC recording server with SIPp as the SRC${unavailable === und
         }
         assert.ok(done !== undefined, 'a complete recording');
         const m = matchChannels(done.audio, voices.caller, voices.callee);
-        process.stdout.write(`      SIPREC over ${transport === 'u1' ? 'UDP' : 'TCP'} (${voices.kind}): ${fmtMatch(m)}\n`);
+        process.stdout.write(`      SIPREC ${v.name} (${voices.kind}): ${fmtMatch(m)}\n`);
+        if (v.srtp) {
+          // Every packet of each stream opened by its own m-line's key, none failed.
+          const srtp = done.meta.srtp;
+          for (const side of ['caller', 'callee'] as const) {
+            assert.equal(srtp?.[side]?.decrypted, done.meta[side].packets, `${side}: ${JSON.stringify(srtp?.[side])}`);
+            assert.deepEqual(srtp?.[side]?.failed, {}, side);
+          }
+          assert.match(srtp?.caller?.keys.join() ?? '', /m-line 1, label 1/);
+          assert.match(srtp?.callee?.keys.join() ?? '', /m-line 2, label 2/);
+        }
         assertChannelsMatch(m);
         const call = done.meta.call;
         assert.equal(call.from.uri, 'sip:alice@example.com');
