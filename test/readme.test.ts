@@ -45,7 +45,7 @@ describe('README', () => {
   const found = configs();
 
   it('shows a config for each topology (SfB feed + forwarded RTP, HEP + local sniffing, at-edge, endpoint)', () => {
-    assert.deepEqual(found.map((c) => c.name), ['sfb-mirroring', 'hep-sniffing', 'atedge', 'endpoint']);
+    assert.deepEqual(found.map((c) => c.name), ['sfb-mirroring', 'hep-sniffing', 'atedge', 'endpoint', 'siprec']);
   });
 
   for (const c of found) {

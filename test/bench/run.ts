@@ -3,7 +3,7 @@
  * bench's memory does not show in the next one's RSS, and a stuck bench can be stopped), prints a table with
  * the project's targets beside the results, and writes everything to out/bench/results.json.
  *
- *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded|codecs|throughput|live ...] [--pcap FILE]
+ *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded|codecs|throughput|live|siprec ...] [--pcap FILE]
  *   npx tsx test/bench/run.ts pipeline
  *
  * A bench whose module is missing (or that throws BenchNotAvailable) is printed as "not available": the
@@ -42,6 +42,8 @@ const BENCHES: BenchSpec[] = [
   // ~10 s: G.729 and Opus decode speed through the Codec contract, ffmpeg's decoders as the reference.
   { id: 'codecs', module: 'codec-packages-bench', fn: 'benchCodecPackages', title: 'Packaged codecs: G.729 and Opus decode speed per core' },
   { id: 'live', module: 'live-bench', fn: 'benchLive', title: 'Live: forwarded RTP into serve over loopback, beside record', timeoutMs: 600_000 },
+  // ~50 s: 22 s of the service idle (the reference), then 100 SIPREC sessions of 20 s from SIPp.
+  { id: 'siprec', module: 'siprec-bench', fn: 'benchSiprec', title: 'SIPREC: 100 recording sessions at once from SIPp', timeoutMs: 300_000 },
 ];
 
 /** A bench told to stop (SIGTERM) gets this long to clean up before its process group is killed. */
@@ -157,6 +159,14 @@ export const TARGETS: Target[] = [
     min: 200,
     unit: '× real time',
     source: 'G.729 and Opus decode ≥ 200× real time per core (issue: codecs plain-SIP sites use)',
+  },
+  {
+    bench: 'siprec',
+    matches: (r) => /^SIPREC: correctness problems/.test(r.name),
+    max: 0,
+    unit: 'problems',
+    source: 'issue 16: 100 concurrent recording sessions from SIPp, all recorded, 0 lost packets',
+    fatal: true,
   },
   {
     bench: 'srtp',
