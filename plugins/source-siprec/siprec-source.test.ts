@@ -8,6 +8,8 @@
 import * as assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import * as tls from 'node:tls';
+import { makeTestPki, opensslUnavailable, type TestPki } from '../../test/tls-pki';
 import { corpusPath, describeCorpus } from '../../test/corpus';
 import { eventually, IngestRecorder, startSource, type RunningSource } from '../../test/ingest-recorder';
 import { memoryLogger } from '../../core/log';
@@ -240,6 +242,78 @@ describe('source-siprec: the recording server on real sockets', function () {
     const b = await request(port, { contentType: 'multipart/mixed;boundary=b1', body: multipart(SDP2, META2) });
     assert.equal(b.status, 503);
     assert.equal(b.msg.headers.get('Retry-After'), '5');
+  });
+});
+
+describe('source-siprec over mutual TLS', function () {
+  this.timeout(20_000);
+  let pki: TestPki | undefined;
+  let running: RunningSource | undefined;
+  const open: tls.TLSSocket[] = [];
+  before(function () {
+    const why = opensslUnavailable();
+    if (why !== undefined) {
+      console.warn(`    [tapline] ${why}: source-siprec TLS test skipped`);
+      return this.skip();
+    }
+    pki = makeTestPki();
+  });
+  after(async () => {
+    for (const s of open) s.destroy();
+    await running?.stop();
+    pki?.cleanup();
+  });
+
+  function connect(port: number, withCert: 'mine' | 'other' | 'none'): Promise<tls.TLSSocket> {
+    const p = pki as TestPki;
+    const cert = withCert === 'mine' ? { cert: fs.readFileSync(p.clientCert), key: fs.readFileSync(p.clientKey) } : withCert === 'other' ? { cert: fs.readFileSync(p.otherClientCert), key: fs.readFileSync(p.otherClientKey) } : {};
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ port, host: '127.0.0.1', ca: fs.readFileSync(p.ca), servername: 'localhost', ...cert }, () => resolve(s));
+      open.push(s);
+      s.on('error', reject);
+    });
+  }
+
+  it('an SRC with a client certificate from the CA opens a recording session over TLS; one without, or from another CA, is refused and counted', async () => {
+    const p = pki as TestPki;
+    const source = new SiprecSource(await options({ udp: { enabled: false, port: 0 }, tls: { enabled: true, port: 0, cert: p.serverCert, key: p.serverKey, ca: p.ca, requireClientCert: true } }), { metrics: new PromMetrics(), log: memoryLogger('debug').log });
+    running = await startSource(source);
+    const sink = running.sink as IngestRecorder;
+    const port = source.listening.tls as number;
+    const good = await connect(port, 'mine');
+    const body = multipart(SDP2, META2);
+    const invite = [
+      `INVITE sip:srs@127.0.0.1:${port};transport=tls SIP/2.0`,
+      'Via: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKtls1',
+      'From: <sip:sbc@example.com>;tag=tls1',
+      'To: <sip:srs@example.com>',
+      'Call-ID: tls-1',
+      'CSeq: 1 INVITE',
+      'Contact: <sips:sbc@127.0.0.1:5999>;+sip.src',
+      'Require: siprec',
+      'Content-Type: multipart/mixed;boundary=b1',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      '',
+      body,
+    ].join('\r\n');
+    const answer = new Promise<string>((resolve) => {
+      let got = '';
+      good.on('data', (d: Buffer) => {
+        got += d.toString('utf8');
+        if (/SIP\/2\.0 200 OK[\s\S]*\r\n\r\n[\s\S]*m=audio[\s\S]*m=audio/.test(got)) resolve(got);
+      });
+    });
+    good.write(invite);
+    assert.match(await answer, /Contact: <sip:srs@127\.0\.0\.1:\d+;transport=tls>;\+sip\.srs/);
+    assert.equal(annotationOf(sink, 'tls-1').caller?.uri, 'sip:alice@example.com');
+    for (const who of ['none', 'other'] as const) {
+      const s = await connect(port, who).catch(() => undefined);
+      s?.write(invite.replace('tls-1', `tls-${who}`));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await eventually(() => sink.drops.length >= 2);
+    assert.deepEqual(sink.drops, ['auth/client-certificate-missing', 'auth/client-certificate-invalid']);
+    assert.equal(source.sessions, 1);
   });
 });
 
