@@ -24,7 +24,8 @@ export default definePlugin<SourceSiprecOptions>({
     }
     const file = (f: string | undefined): string | undefined => (f === undefined ? undefined : path.resolve(ctx.configDir, f));
     const tls = { ...o.tls, cert: file(o.tls.cert), key: file(o.tls.key), ca: file(o.tls.ca) };
-    const source = new SiprecSource({ ...o, tls }, { metrics: ctx.metrics, log: ctx.log, name: ctx.name });
+    const digest = o.digest === undefined ? undefined : { ...o.digest, credentialsFile: path.resolve(ctx.configDir, o.digest.credentialsFile) };
+    const source = new SiprecSource({ ...o, tls, ...(digest !== undefined ? { digest } : {}) }, { metrics: ctx.metrics, log: ctx.log, name: ctx.name });
     ctx.container.register(Tokens.Source, { useValue: source });
   },
 });

@@ -22,6 +22,7 @@ import { BodyError, splitRecordingBody } from './body';
 import { mergeMetadata, MetadataError, parseRecordingMetadata, type RecordingMetadata } from './metadata';
 import { sessionParties, type SessionParties } from './parties';
 import { PortPool, type PortPair } from './rtp-ports';
+import type { DigestAuth } from './digest';
 import { buildResponse } from './sip-response';
 
 /** Where a message came from and how to answer it. */
@@ -45,6 +46,8 @@ export interface RecordingServerOptions {
   idleTimeoutSec: number;
   /** Media ports stay open this long after BYE, for trailing packets. */
   lingerMs: number;
+  /** SIP digest authentication of new sessions (none: the allow-list and TLS decide alone). */
+  digest?: DigestAuth;
 }
 
 export interface RecordingServerDeps {
@@ -269,6 +272,19 @@ export class RecordingServer {
       return;
     }
     if (this.stopped) return this.refuse(req, t, 503, 'the recorder is stopping');
+    const digest = this.opts.digest;
+    if (digest !== undefined) {
+      const v = digest.verify(req);
+      if (!v.ok) {
+        if (v.reason === 'no credentials' || v.stale) {
+          // The challenge is the normal first answer: not a refusal worth a warning.
+          this.deps.sessions.inc({ result: 'challenged' });
+          return this.reply(t, buildResponse(req, 401, undefined, { toTag: this.newTag(), headers: digest.challenge(v.stale) }));
+        }
+        this.deps.sink.drop('auth', 'siprec-digest');
+        return this.refuse(req, t, 403, `digest authentication failed: ${v.reason}`);
+      }
+    }
     const unsupported = this.unsupportedRequire(req);
     if (unsupported.length > 0) return this.refuse(req, t, 420, `unsupported extension ${unsupported.join(', ')}`, [`Unsupported: ${unsupported.join(', ')}`]);
     const body = this.readBody(req, t);

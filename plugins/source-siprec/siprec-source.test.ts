@@ -167,6 +167,23 @@ describe('source-siprec: the recording server on real sockets', function () {
     await eventually(() => source.sessions === 0);
   });
 
+  it('a metadata-only UPDATE changes the participants (200 without SDP, the swap an event); CANCEL of an answered session does nothing; of an unknown one: 481', async () => {
+    const sink = await start();
+    const a = await request(port, { contentType: 'multipart/mixed;boundary=b1', body: multipart(SDP2, META2), callId: 'upd-1', fromTag: 'u1' });
+    assert.equal(a.status, 200);
+    const toTag = a.msg.to.params.tag as string;
+    const carol = META2.replace('sip:bob@example.com', 'sip:carol@example.com').replace('participant_id="pb"', 'participant_id="pc"').replace('participantstreamassoc participant_id="pb"', 'participantstreamassoc participant_id="pc"');
+    const u = await request(port, { method: 'UPDATE', contentType: 'application/rs-metadata+xml', body: carol, callId: 'upd-1', fromTag: 'u1', toTag });
+    assert.equal(u.status, 200, u.warning);
+    assert.equal(u.msg.body.length, 0, 'a metadata-only update is answered without SDP');
+    const last = sink.sips.filter((x) => x.annotation !== undefined && x.data.includes(Buffer.from('Call-ID: upd-1'))).at(-1);
+    assert.equal(last?.annotation?.callee?.uri, 'sip:carol@example.com');
+    assert.deepEqual(last?.annotation?.events, ['sip:bob@example.com left (callee channel)', 'sip:carol@example.com joined (callee channel)']);
+    assert.equal((await request(port, { method: 'CANCEL', callId: 'upd-1', fromTag: 'u1' })).status, 200);
+    assert.equal(source.sessions, 1, 'a CANCEL after the answer does not end the session');
+    assert.equal((await request(port, { method: 'CANCEL', callId: 'nobody' })).status, 481);
+  });
+
   it('OPTIONS keepalives are answered 200 with what the server accepts; an unknown method 405', async () => {
     await start();
     const o = await request(port, { method: 'OPTIONS' });

@@ -3,7 +3,10 @@
  * RecordingServer; who may connect is decided before anything is read: the IP allow-list (loopback only by
  * default), and over TLS optionally a client certificate from the configured CA (mutual TLS).
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { ErrorCodes, TaplineError } from '../../core/errors';
+import { DigestAuth, readCredentials, type DigestAlgorithm } from './digest';
 import { isIP } from 'node:net';
 import type { IngestSink, Source, SourceRunContext, SourceRunResult } from '../../core/contracts/ingest';
 import { AllowList } from '../../core/net/allow-list';
@@ -30,6 +33,8 @@ export interface SourceSiprecOptions extends Omit<FeedListenerOptions, 'authKey'
   mediaAllow: string[];
   maxSessions: number;
   sessionIdleTimeoutSec: number;
+  /** SIP digest authentication of new sessions: the realm and a file of `username:password` lines. */
+  digest?: { realm: string; credentialsFile: string; algorithms?: DigestAlgorithm[] };
 }
 
 /** The address to advertise when the listeners bind every interface. */
@@ -91,10 +96,26 @@ export class SiprecSource implements Source {
     private readonly deps: FeedSourceDeps,
   ) {
     this.name = deps.name ?? 'source-siprec';
-    // Bad CIDRs are config errors now, not when the service starts.
+    // Bad CIDRs and an unreadable credentials file are config errors now, not when the service starts.
     AllowList.parse(options.allow);
     AllowList.parse(options.mediaAllow, { where: 'mediaAllow' });
+    const d = options.digest;
+    if (d !== undefined) {
+      let text: string;
+      try {
+        text = fs.readFileSync(d.credentialsFile, 'utf8');
+      } catch (e) {
+        throw new TaplineError(ErrorCodes.LISTENER_CONFIG, `${this.name}: cannot read digest.credentialsFile ${d.credentialsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      try {
+        this.digest = new DigestAuth(d.realm, readCredentials(text, d.credentialsFile), d.algorithms);
+      } catch (e) {
+        throw new TaplineError(ErrorCodes.LISTENER_CONFIG, `${this.name}: ${(e as Error).message}`);
+      }
+    }
   }
+
+  private readonly digest: DigestAuth | undefined;
 
   get label(): string {
     const o = this.options;
@@ -123,6 +144,7 @@ export class SiprecSource implements Source {
         maxSessions: o.maxSessions,
         idleTimeoutSec: o.sessionIdleTimeoutSec,
         lingerMs: 2000,
+        ...(this.digest !== undefined ? { digest: this.digest } : {}),
       },
       { sink, log: this.deps.log, sessions, source },
     );

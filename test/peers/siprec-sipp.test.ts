@@ -138,6 +138,70 @@ function scenario(capture: string, playMs: number, keys?: readonly [string, stri
 `;
 }
 
+/** An SRC that answers the recorder's digest challenge (SIPp's [authentication]): then a short session and BYE. */
+function digestScenario(password: string, expect: 200 | 403): string {
+  const inviteHead = (cseq: number, auth: boolean): string => `
+      INVITE sip:srs@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:src@[local_ip]:[local_port]>;tag=[pid]D[call_number]
+      To: <sip:srs@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: ${cseq} INVITE
+      Contact: <sip:src@[local_ip]:[local_port]>;+sip.src
+      Require: siprec
+      Max-Forwards: 70${auth ? `\n      [authentication username=sbc1 password=${password}]` : ''}
+      Content-Type: multipart/mixed;boundary=SIPREC-boundary
+      Content-Length: [len]
+
+${body(metadata({ id: 'cGFydC1i', aor: 'sip:bob@example.net', name: 'Bob Customer' })).replace('[cseq]', String(cseq))}`;
+  const ack = (cseq: number, last: boolean): string => `
+  <send>
+    <![CDATA[
+      ACK sip:srs@[remote_ip]:[remote_port] SIP/2.0
+      ${last ? '[last_Via:]' : 'Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]'}
+      From: <sip:src@[local_ip]:[local_port]>;tag=[pid]D[call_number]
+      To: <sip:srs@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: ${cseq} ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>`;
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="SIPREC SRC with digest authentication">
+  <send retrans="500"><![CDATA[${inviteHead(1, false)}
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="401" auth="true"/>
+  ${ack(1, true)}
+  <send retrans="500"><![CDATA[${inviteHead(2, true)}
+  ]]></send>
+  <recv response="100" optional="true"/>
+  ${
+    expect === 403
+      ? `<recv response="403"/>${ack(2, true)}`
+      : `<recv response="200"/>${ack(2, false)}
+  <pause milliseconds="500"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:srs@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:src@[local_ip]:[local_port]>;tag=[pid]D[call_number]
+      To: <sip:srs@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>`
+  }
+</scenario>
+`;
+}
+
 /** Two RTP streams (PCMU, 20 ms) of the two voices, as an SRC forks them: the capture rtp-play.js plays. */
 async function voiceCapture(file: string, voices: { caller: string; callee: string }): Promise<number> {
   const a = readWav(voices.caller).samples;
@@ -182,6 +246,39 @@ describePeers(`SIPREC recording server with SIPp as the SRC${unavailable === und
   });
   after(() => {
     if (process.env.TAPLINE_KEEP_PEERS === undefined) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('digest authentication: SIPp answers the 401 challenge with the right password and records; with a wrong one it gets 403, counted', async () => {
+    const dir = path.join(root, 'digest');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'srcs.txt'), '# SRCs allowed to open recording sessions\nsbc1:correct-horse-battery\n', { mode: 0o600 });
+    const sipPort = await freeUdpPort();
+    const rtp = await freePortBlock(40);
+    const serve = await startServe(
+      dir,
+      {
+        plugins: [
+          { use: 'source-siprec', options: { host: '127.0.0.1', mediaAddress: '127.0.0.1', udp: { port: sipPort }, tcp: { enabled: false }, rtpPorts: { min: rtp, max: rtp + 39 }, digest: { realm: 'recorder.example.com', credentialsFile: 'srcs.txt', algorithms: ['MD5'] } } }, // SIPp computes MD5 only, from the first challenge
+          { use: 'codec-g711' },
+          { use: 'storage-local', options: { dir: path.join(dir, 'recordings') } },
+        ],
+      },
+      await freeTcpPort(),
+    );
+    try {
+      for (const [password, expect] of [['correct-horse-battery', 200], ['wrong', 403]] as const) {
+        const sf = path.join(dir, `digest-${expect}.xml`);
+        fs.writeFileSync(sf, digestScenario(password, expect));
+        const r = await runSipp(dir, sf, `127.0.0.1:${sipPort}`, 'u1');
+        assert.equal(r.code, 0, `sipp (${expect}): ${r.log}`);
+      }
+      assert.equal(await serve.metric('tapline_siprec_sessions_total', { result: 'accepted' }), 1);
+      assert.equal(await serve.metric('tapline_siprec_sessions_total', { result: 'challenged' }), 2);
+      assert.equal(await serve.metric('tapline_siprec_sessions_total', { result: 'refused-403' }), 1);
+      assert.equal(await serve.metricSum('tapline_drops_total', { stage: 'auth' }), 1);
+    } finally {
+      await serve.stop();
+    }
   });
 
   const variants = [
