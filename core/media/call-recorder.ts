@@ -34,6 +34,8 @@ export interface CallRecorderOptions {
   /** Capture-time seconds to keep a call's recording open after the call ended (trailing RTP). */
   endLingerSec: number;
   reorderWindowMs: number;
+  /** Which of up to three recorders this is (policy.recorderId): part of what identifies a recording of a call. */
+  recorderId?: number;
   /** Silence on both channels written at most (media.maxSilenceSec; default 20, 0: every gap). */
   maxSilenceSec?: number;
   /** Seconds between metadata refreshes of a running call. */
@@ -859,6 +861,7 @@ export class CallRecorder {
       flags: [...rec.flags],
     };
     if (rec.call.origin !== undefined) meta.origin = rec.call.origin;
+    if (this.opts.recorderId !== undefined) meta.recorder = this.opts.recorderId;
     if (rec.users.length > 0) meta.users = rec.users.map((u) => ({ ...u }));
     if (rec.links.length > 0) meta.links = [...rec.links];
     const codecFlags = this.opts.codecFlags;

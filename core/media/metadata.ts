@@ -76,6 +76,8 @@ export interface RecordingMetadata {
   rawMedia?: { file: string; sdp: string; packets: number; reasons: string[] };
   /** The capture file(s) or source the call came from. */
   origin?: string;
+  /** The recorder that made it (policy.recorderId, 1–3): with Call-ID, tags and start, what identifies it. */
+  recorder?: number;
   /** What the recording mode (mirroring, atedge, endpoint) knows about this call, added by its annotate(). */
   mode?: { name: string; [k: string]: unknown };
 }

@@ -11,5 +11,6 @@ export function recorderOptions(cfg: TaplineConfig): CallRecorderOptions {
     metadataEverySec: cfg.media.metadataEverySec,
     srtp: structuredClone(cfg.media.srtp),
     keepUndecoded: cfg.media.keepUndecoded,
+    recorderId: cfg.policy.recorderId,
   };
 }

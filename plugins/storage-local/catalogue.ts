@@ -10,9 +10,10 @@ import type { CatalogueEntry, CatalogueQuery } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import { wellFormed } from './paths';
 import { TRANSCRIPTS_MIGRATION } from './transcripts-schema';
+import { IDENTITY_MIGRATION } from './identity-schema';
 import type { RecordingMetadata, RecordingStatus } from '../../core/media/metadata';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** How long opening waits for other processes' locks (also better-sqlite3's busy timeout below). */
 const LOCK_WAIT_MS = 5000;
@@ -66,6 +67,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX participants_recording ON participants(recording_id);`,
   // 2: chat transcripts, and the calls' Ms-Conversation-ID that links a chat to its calls.
   TRANSCRIPTS_MIGRATION,
+  // 3: a call's identity (re-recording replaces), file hashes, removals and daily manifests.
+  IDENTITY_MIGRATION,
 ];
 
 export interface Participant {
@@ -449,6 +452,26 @@ export class Catalogue {
   get(id: string): CatalogueEntry | undefined {
     const r = this.record(id);
     return r === undefined ? undefined : Catalogue.entry(r);
+  }
+
+  /**
+   * A recording by its id, a unique prefix of it (4 characters or more), or a Call-ID only one recording has.
+   * More than one match is a usage error listing them (newest first): a prefix too short, a call recorded in parts.
+   */
+  resolve(ref: string): CatalogueEntry | undefined {
+    const exact = this.get(ref);
+    if (exact !== undefined) return exact;
+    const pick = (rows: Row[], what: string): CatalogueEntry | undefined => {
+      if (rows.length === 1) return Catalogue.entry(this.toRecord(rows[0] as Row));
+      if (rows.length === 0) return undefined;
+      const list = rows.slice(0, 10).map((r) => `${r.id} (${r.start}, ${r.from_uri} → ${r.to_uri})`);
+      throw new TaplineError(ErrorCodes.USAGE, `${what} matches ${rows.length > 10 ? 'more than 10' : rows.length} recordings: ${list.join('; ')}; give a longer id`, { ref, matches: rows.length });
+    };
+    if (ref.length >= 4) {
+      const byPrefix = pick(this.stmt('SELECT * FROM recordings WHERE substr(id, 1, length(@ref)) = @ref ORDER BY start DESC, id DESC LIMIT 11').all({ ref }) as Row[], `id prefix "${ref}"`);
+      if (byPrefix !== undefined) return byPrefix;
+    }
+    return pick(this.stmt('SELECT * FROM recordings WHERE call_id = @ref ORDER BY start DESC, id DESC LIMIT 11').all({ ref }) as Row[], `Call-ID "${ref}"`);
   }
 
   /** Recordings whose writer never finished them. */

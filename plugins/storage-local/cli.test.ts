@@ -164,7 +164,7 @@ describe('storage-local: tapline recordings list / show', () => {
     const r = await tapline('recordings', 'show', 'no-such-recording', '-c', config);
     assert.equal(r.code, 1);
     assert.equal(r.out, '');
-    assert.match(r.err, /TAPLINE_ERR_USAGE: no recording with id "no-such-recording" in the catalogue .*catalogue\.sqlite/);
+    assert.match(r.err, /TAPLINE_ERR_USAGE: no recording with id, id prefix or Call-ID "no-such-recording" in the catalogue .*catalogue\.sqlite/);
     const m = await tapline('recordings', 'show', noMeta, '-c', config);
     assert.equal(m.code, 1);
     assert.match(m.out, new RegExp(`^Recording\\s+${noMeta}$`, 'm'));
@@ -222,6 +222,6 @@ describe('storage-local: tapline recordings list / show', () => {
     assert.match(show.out, /audio\.wav/);
     const missing = run('recordings', 'show', 'nope');
     assert.equal(missing.code, 1);
-    assert.match(missing.err, /no recording with id "nope"/);
+    assert.match(missing.err, /no recording with id, id prefix or Call-ID "nope"/);
   });
 });

@@ -7,6 +7,7 @@ import { LocalStore } from './store';
 import optionsSchema from './options.schema.json';
 import { recordingsCommands } from './recordings-cli';
 import { chatsCommands } from './transcripts-cli';
+import { verifyCommands } from './verify-cli';
 
 export const STORAGE_LOCAL = 'storage-local';
 
@@ -34,7 +35,7 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
   api: TAPLINE_API,
   description: 'Recordings and chat transcripts on local disk (YYYY/MM/DD folders, audio.wav + metadata.json, transcript.json) with a SQLite catalogue',
   optionsSchema,
-  commands: [...recordingsCommands, ...chatsCommands],
+  commands: [...recordingsCommands, ...chatsCommands, ...verifyCommands],
   register(ctx) {
     const store = new LocalStore({ ...resolveStoragePaths(ctx.options, ctx.configDir), log: ctx.log, counters: ctx.counters });
     ctx.container.register(Tokens.Storage, { useValue: store });

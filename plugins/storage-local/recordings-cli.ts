@@ -37,7 +37,7 @@ export const recordingsCommands: readonly CommandSpec[] = [
   {
     name: 'recordings show',
     description: "Print one recording's metadata and where its audio is.",
-    arguments: [{ name: 'id', description: 'recording id (as printed by `recordings list`)' }],
+    arguments: [{ name: 'id', description: 'recording id (as printed by `recordings list`), a unique prefix of it (4+ characters), or a Call-ID' }],
     options: [{ flags: '--json', description: 'print { entry, metadata } as JSON' }, DIR_OPTION, CONFIG_OPTION],
     run: (args, o) => recordingsShowCommand(String(args[0]), o as RecordingsShowOptions),
   },
@@ -169,12 +169,12 @@ export async function recordingsShowCommand(id: string, opts: RecordingsShowOpti
   const cat = openCatalogue(paths);
   let entry: CatalogueEntry | undefined;
   try {
-    entry = cat.get(id);
+    entry = cat.resolve(id);
   } finally {
     cat.close();
   }
   if (entry === undefined) {
-    throw new TaplineError(ErrorCodes.USAGE, `no recording with id "${printable(id)}" in the catalogue ${paths.catalogue}`, { id, catalogue: paths.catalogue });
+    throw new TaplineError(ErrorCodes.USAGE, `no recording with id, id prefix or Call-ID "${printable(id)}" in the catalogue ${paths.catalogue}`, { id, catalogue: paths.catalogue });
   }
   const { readMetadata } = require('./recover') as RecoverModule;
   let meta: RecordingMetadata | undefined;

@@ -26,6 +26,14 @@ import { recordingDir, type Layout } from './paths';
 import { ownerTag, readMetadata, recoverRecordings, writeJsonAtomicAsync } from './recover';
 import { getTranscript, listTranscripts, saveTranscript } from './transcripts';
 import { WavFileWriter } from './wav';
+import { callKey } from './identity-schema';
+import { hashRecordingFiles, removeRecording, sameCall, saveObjects, setCallKey, writeDueManifests } from './integrity';
+
+/** Whether `p` is `root` or below it (never delete outside the recordings folder). */
+function isInside(root: string, p: string): boolean {
+  const r = path.relative(path.resolve(root), path.resolve(p));
+  return r !== '' && !r.startsWith('..') && !path.isAbsolute(r);
+}
 
 export interface LocalStoreOptions {
   /** Absolute folder the recordings go under. */
@@ -59,6 +67,8 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   /** Recordings opened by this store and not yet closed. */
   private readonly active = new Map<string, Active>();
   private readonly owner = ownerTag();
+  /** The UTC day manifests were last brought up to date. */
+  private manifestDay: string | undefined;
 
   constructor(readonly opts: LocalStoreOptions) {}
 
@@ -67,6 +77,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     if (this.cat === undefined || !this.cat.isOpen) {
       fs.mkdirSync(this.opts.root, { recursive: true });
       this.cat = Catalogue.open(this.opts.catalogue);
+      this.manifestsDue(new Date().toISOString());
     }
     return this.cat;
   }
@@ -143,6 +154,45 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     } finally {
       await this.store(meta, true);
     }
+    if (a !== undefined) await this.seal(meta, a.files.dir);
+  }
+
+  /**
+   * A finished recording's files hashed into the catalogue, its call identity set, and an older recording of the
+   * same call (the same capture recorded again) replaced: taken out with a record of why, its folder deleted.
+   * Runs after the new one is complete and catalogued, so a crash in between leaves two, never none.
+   */
+  private async seal(meta: RecordingMetadata, dir: string): Promise<void> {
+    const objects = await hashRecordingFiles(dir);
+    const cat = this.openCatalogue();
+    const now = new Date().toISOString();
+    const key = callKey(meta);
+    const older = cat.tx(() => {
+      saveObjects(cat, meta.id, objects, now);
+      setCallKey(cat, meta.id, key);
+      return sameCall(cat, key, meta.id);
+    });
+    for (const old of older) {
+      removeRecording(cat, old.id, `replaced by ${meta.id}: the same call (Call-ID, tags, start, recorder) recorded again`, now);
+      if (path.resolve(old.dir) !== path.resolve(dir) && isInside(this.opts.root, old.dir)) await fs.promises.rm(old.dir, { recursive: true, force: true });
+      this.opts.counters?.inc('replaced');
+      this.opts.log?.info(`storage-local: recording ${meta.id} replaces ${old.id}, the same call recorded again`, { callId: meta.call.callId, replaced: old.id });
+    }
+    this.manifestsDue(now);
+  }
+
+  /** Manifests of past days, written once a day (checked when a recording is sealed and at start). */
+  private manifestsDue(nowIso: string): void {
+    const today = nowIso.slice(0, 10);
+    if (this.manifestDay === today) return;
+    this.manifestDay = today;
+    try {
+      const days = writeDueManifests(this.openCatalogue(), this.opts.root, today);
+      if (days.length > 0) this.opts.log?.info(`storage-local: integrity manifest${days.length === 1 ? '' : 's'} written for ${days.join(', ')}`);
+    } catch (e) {
+      this.manifestDay = undefined;
+      this.opts.log?.error(`storage-local: writing the daily integrity manifest failed: ${(e as Error).message}`);
+    }
   }
 
   /** metadata.json and the catalogue entry; a finished recording is complete (a recovered one stays recovered). */
@@ -163,6 +213,13 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     const res = recoverRecordings(this.openCatalogue(), { root: this.opts.root, skip: new Set(this.active.keys()), ...(this.opts.log ? { log: this.opts.log } : {}) });
     if (res.recovered.length > 0) this.opts.counters?.inc('recovered', res.recovered.length);
     if (res.recatalogued.length > 0) this.opts.counters?.inc('recatalogued', res.recatalogued.length);
+    // A recovered recording is finished as it stands: its files are hashed like any other's.
+    const cat = this.openCatalogue();
+    const now = new Date().toISOString();
+    for (const id of res.recovered) {
+      const rec = cat.record(id);
+      if (rec !== undefined) saveObjects(cat, id, await hashRecordingFiles(rec.dir), now);
+    }
     return res.recovered;
   }
 

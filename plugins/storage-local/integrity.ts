@@ -1,0 +1,269 @@
+/**
+ * Proof that recordings are what was recorded: the SHA-256 of each finished file of a recording (its audio and
+ * attachments; not metadata.json, which gains links after the call), checked by `tapline verify`; and a manifest
+ * per day of what was hashed that day, each naming the hash of the day before, the newest also in the catalogue.
+ * Altering a file, a catalogued hash or an old manifest, or deleting a file without a record, shows.
+ */
+import { createHash, webcrypto } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Catalogue, CatalogueRecord } from './catalogue';
+
+export const MANIFEST_FORMAT = 'tapline-manifest/1';
+export const MANIFEST_DIR = 'manifests';
+/** Not evidence: rewritten when a finished recording gains a link. */
+const NOT_HASHED = new Set(['metadata.json']);
+/** Files up to this size are read whole and hashed on libuv's thread pool (WebCrypto); larger ones streamed. */
+const ONE_SHOT_MAX = 16 * 1024 * 1024;
+
+export interface ObjectHash {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+export async function hashFile(file: string): Promise<{ bytes: number; sha256: string }> {
+  const st = await fs.promises.stat(file);
+  if (st.size <= ONE_SHOT_MAX) {
+    // Off the event loop: a live recorder closes dozens of recordings a second.
+    const data = await fs.promises.readFile(file);
+    const digest = await webcrypto.subtle.digest('SHA-256', data);
+    return { bytes: data.length, sha256: Buffer.from(digest).toString('hex') };
+  }
+  const h = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+    h.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: h.digest('hex') };
+}
+
+/** The evidence files of a recording's folder: every regular file but metadata.json and temporary dot-files. */
+export async function hashRecordingFiles(dir: string): Promise<ObjectHash[]> {
+  let names: fs.Dirent[];
+  try {
+    names = await fs.promises.readdir(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const out: ObjectHash[] = [];
+  for (const d of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (!d.isFile() || d.name.startsWith('.') || NOT_HASHED.has(d.name)) continue;
+    out.push({ name: d.name, ...(await hashFile(path.join(dir, d.name))) });
+  }
+  return out;
+}
+
+/** Whether this catalogue has the integrity tables (an older one opened read-only may not). */
+export function hasIntegrity(cat: Catalogue): boolean {
+  return cat.hasTable('objects');
+}
+
+export function saveObjects(cat: Catalogue, id: string, objects: readonly ObjectHash[], finished: string): void {
+  const ins = cat.stmt('INSERT OR REPLACE INTO objects (recording_id, name, bytes, sha256, finished) VALUES (@id, @name, @bytes, @sha256, @finished)');
+  for (const o of objects) ins.run({ id, name: o.name, bytes: o.bytes, sha256: o.sha256, finished });
+}
+
+export function objectsOf(cat: Catalogue, id: string): Array<ObjectHash & { finished: string }> {
+  return cat.stmt('SELECT name, bytes, sha256, finished FROM objects WHERE recording_id = @id ORDER BY name').all({ id }) as Array<ObjectHash & { finished: string }>;
+}
+
+export function setCallKey(cat: Catalogue, id: string, key: string): void {
+  cat.stmt('UPDATE recordings SET call_key = @key WHERE id = @id').run({ id, key });
+}
+
+/** Finished recordings of the same call (same key) other than `id`. */
+export function sameCall(cat: Catalogue, key: string, id: string): CatalogueRecord[] {
+  const rows = cat.stmt(`SELECT id FROM recordings WHERE call_key = @key AND id != @id AND status != 'recording'`).all({ key, id }) as Array<{ id: string }>;
+  return rows.map((r) => cat.record(r.id)).filter((r): r is CatalogueRecord => r !== undefined);
+}
+
+/**
+ * Takes a recording out of the catalogue, recording each of its hashed files as removed with the reason (so a
+ * manifest listing them is explained); the caller then deletes its folder.
+ */
+export function removeRecording(cat: Catalogue, id: string, reason: string, when: string): void {
+  cat.tx(() => {
+    const ins = cat.stmt('INSERT OR REPLACE INTO removals (recording_id, name, sha256, removed, reason) VALUES (@id, @name, @sha256, @removed, @reason)');
+    for (const o of objectsOf(cat, id)) ins.run({ id, name: o.name, sha256: o.sha256, removed: when, reason });
+    cat.stmt('DELETE FROM recordings WHERE id = @id').run({ id });
+  });
+}
+
+interface ManifestObject {
+  recording: string;
+  name: string;
+  bytes: number;
+  sha256: string;
+  finished: string;
+}
+
+export interface Manifest {
+  format: string;
+  day: string;
+  previous: { day: string; sha256: string } | null;
+  objects: ManifestObject[];
+}
+
+function nextDay(day: string): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * Writes the manifest of every day before `today` (UTC, YYYY-MM-DD) that has hashed files and none yet, oldest
+ * first, each chained to the one before. Returns the days written.
+ */
+export function writeDueManifests(cat: Catalogue, root: string, today: string): string[] {
+  if (!hasIntegrity(cat)) return [];
+  const last = cat.stmt('SELECT day, sha256 FROM manifests ORDER BY day DESC LIMIT 1').get({}) as { day: string; sha256: string } | undefined;
+  const days = (
+    cat.stmt(`SELECT DISTINCT substr(finished, 1, 10) AS day FROM objects WHERE finished < @today AND (@last IS NULL OR finished >= @after) ORDER BY day`).all({
+      today,
+      last: last?.day ?? null,
+      after: last === undefined ? '' : nextDay(last.day),
+    }) as Array<{ day: string }>
+  ).map((r) => r.day);
+  if (days.length === 0) return [];
+  const dir = path.join(root, MANIFEST_DIR);
+  fs.mkdirSync(dir, { recursive: true });
+  let previous = last === undefined ? null : { day: last.day, sha256: last.sha256 };
+  for (const day of days) {
+    const objects = (
+      cat.stmt('SELECT recording_id, name, bytes, sha256, finished FROM objects WHERE finished >= @day AND finished < @next ORDER BY finished, recording_id, name').all({
+        day,
+        next: nextDay(day),
+      }) as Array<{ recording_id: string; name: string; bytes: number; sha256: string; finished: string }>
+    ).map((o) => ({ recording: o.recording_id, name: o.name, bytes: o.bytes, sha256: o.sha256, finished: o.finished }));
+    const m: Manifest = { format: MANIFEST_FORMAT, day, previous, objects };
+    const bytes = Buffer.from(JSON.stringify(m, null, 1) + '\n');
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const file = path.join(dir, `${day}.json`);
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, bytes);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    cat.stmt('INSERT INTO manifests (day, sha256, objects, written) VALUES (@day, @sha256, @objects, @written)').run({ day, sha256, objects: objects.length, written: new Date().toISOString() });
+    previous = { day, sha256 };
+  }
+  return days;
+}
+
+export interface VerifyOptions {
+  /** ISO bounds on the recordings' start, as `recordings list` takes them. */
+  from?: string;
+  to?: string;
+}
+
+export interface VerifyReport {
+  recordings: number;
+  files: number;
+  bytes: number;
+  /** Finished recordings with audio and no hashes (catalogued before hashing existed). */
+  notHashed: number;
+  manifests: number;
+  problems: string[];
+}
+
+/** Re-hashes every hashed file (of recordings in range) and walks the manifest chain. */
+export async function verifyCatalogue(cat: Catalogue, root: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const report: VerifyReport = { recordings: 0, files: 0, bytes: 0, notHashed: 0, manifests: 0, problems: [] };
+  if (!hasIntegrity(cat)) {
+    report.problems.push(`the catalogue ${cat.file} predates file hashes (schema version < 3): open it once with a recorder of this version`);
+    return report;
+  }
+  const where = [`status != 'recording'`];
+  const params: Record<string, string> = {};
+  if (opts.from !== undefined) {
+    where.push('start >= @from');
+    params.from = opts.from;
+  }
+  if (opts.to !== undefined) {
+    where.push('start < @to');
+    params.to = opts.to;
+  }
+  const recs = cat.stmt(`SELECT id, dir, audio FROM recordings WHERE ${where.join(' AND ')} ORDER BY start, id`).all(params) as Array<{ id: string; dir: string; audio: string | null }>;
+  for (const r of recs) {
+    report.recordings++;
+    const objects = objectsOf(cat, r.id);
+    if (objects.length === 0) {
+      if (r.audio !== null) report.notHashed++;
+      continue;
+    }
+    const dir = cat.abs(r.dir);
+    for (const o of objects) {
+      report.files++;
+      const file = path.join(dir, o.name);
+      let got: { bytes: number; sha256: string };
+      try {
+        got = await hashFile(file);
+      } catch (e) {
+        report.problems.push(`${r.id}: ${o.name} is missing (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ${file}`);
+        continue;
+      }
+      report.bytes += got.bytes;
+      if (got.sha256 !== o.sha256) {
+        report.problems.push(`${r.id}: ${o.name} was altered: ${got.bytes} bytes with SHA-256 ${got.sha256}, catalogued ${o.bytes} bytes with ${o.sha256} (hashed ${o.finished}): ${file}`);
+      }
+    }
+  }
+  verifyManifests(cat, root, report);
+  return report;
+}
+
+function verifyManifests(cat: Catalogue, root: string, report: VerifyReport): void {
+  const rows = cat.stmt('SELECT day, sha256 FROM manifests ORDER BY day').all({}) as Array<{ day: string; sha256: string }>;
+  const dir = path.join(root, MANIFEST_DIR);
+  const known = new Set(rows.map((r) => `${r.day}.json`));
+  let files: string[] = [];
+  try {
+    files = fs.readdirSync(dir).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f));
+  } catch {
+    // No manifest written yet.
+  }
+  for (const f of files) if (!known.has(f)) report.problems.push(`manifest ${f} is not in the catalogue (added by hand, or the catalogue lost its record)`);
+  const hashOf = cat.stmt('SELECT sha256 FROM objects WHERE recording_id = @id AND name = @name');
+  const removedOf = cat.stmt('SELECT sha256 FROM removals WHERE recording_id = @id AND name = @name');
+  let previous: { day: string; sha256: string } | null = null;
+  for (const row of rows) {
+    report.manifests++;
+    const file = path.join(dir, `${row.day}.json`);
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch (e) {
+      report.problems.push(`manifest ${row.day} is missing (${(e as NodeJS.ErrnoException).code ?? ''}): ${file}`);
+      previous = row;
+      continue;
+    }
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    if (sha !== row.sha256) report.problems.push(`manifest ${row.day} was altered: SHA-256 ${sha}, catalogued ${row.sha256}: ${file}`);
+    let m: Manifest;
+    try {
+      m = JSON.parse(bytes.toString('utf8')) as Manifest;
+    } catch (e) {
+      report.problems.push(`manifest ${row.day} is not JSON: ${(e as Error).message}`);
+      previous = row;
+      continue;
+    }
+    const want = previous === null ? null : { day: previous.day, sha256: previous.sha256 };
+    if (JSON.stringify(m.previous) !== JSON.stringify(want)) {
+      report.problems.push(`manifest ${row.day}: the chain is broken: it names ${JSON.stringify(m.previous)} as the day before, the catalogue ${JSON.stringify(want)}`);
+    }
+    for (const o of Array.isArray(m.objects) ? m.objects : []) {
+      const cur = hashOf.get({ id: o.recording, name: o.name }) as { sha256: string } | undefined;
+      if (cur !== undefined) {
+        if (cur.sha256 !== o.sha256) report.problems.push(`${o.recording}: ${o.name}: the catalogue's hash ${cur.sha256} differs from manifest ${row.day}'s ${o.sha256} (the catalogue was altered)`);
+        continue;
+      }
+      const gone = removedOf.get({ id: o.recording, name: o.name }) as { sha256: string } | undefined;
+      if (gone === undefined || gone.sha256 !== o.sha256) report.problems.push(`${o.recording}: ${o.name}, listed in manifest ${row.day}, is gone from the catalogue with no record of its removal`);
+    }
+    previous = row;
+  }
+}
