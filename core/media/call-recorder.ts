@@ -720,19 +720,28 @@ export class CallRecorder {
     return rec.timeline;
   }
 
-  /** The highest output rate among the codecs both SDPs negotiated (so a later codec switch needs no downsampling). */
+  /**
+   * The output rate the call's codecs need: the highest among the audio formats of the latest answer (what either
+   * side may send from now on, so a switch between them needs no downsampling). A codec only offered does not
+   * raise it: a call that settled on G.711 is 8 kHz even when G.722 was offered. Before any answer (media ahead
+   * of it), the first packet's codec decides alone.
+   */
   private negotiatedRate(call: Call): number {
+    let answer: Call['sdp'][number] | undefined;
+    for (let i = call.sdp.length - 1; i >= 0 && answer === undefined; i--) if (call.sdp[i]?.role === 'answer') answer = call.sdp[i];
+    if (answer === undefined) return 0;
     let best = 0;
-    for (const rec of call.sdp.slice(-2)) {
-      const audio = rec.sdp.media.find((m) => m.type === 'audio');
-      const pt = audio?.formats[0];
-      if (audio === undefined || pt === undefined) continue;
-      const map = effectiveRtpMap(audio, Number(pt));
-      if (map === undefined) continue;
-      const probe = this.codecs.createDecoder({ encoding: map.encoding, clockRate: map.clockRate, channels: map.channels, payloadType: Number(pt) });
-      if (probe !== undefined) {
-        best = Math.max(best, probe.sampleRate);
-        probe.close();
+    for (const audio of answer.sdp.media) {
+      if (audio.type !== 'audio' || audio.port === 0) continue;
+      for (const f of audio.formats) {
+        const pt = Number(f);
+        const map = effectiveRtpMap(audio, pt);
+        if (map === undefined) continue;
+        const probe = this.codecs.createDecoder({ encoding: map.encoding, clockRate: map.clockRate, channels: map.channels, payloadType: pt });
+        if (probe !== undefined) {
+          best = Math.max(best, probe.sampleRate);
+          probe.close();
+        }
       }
     }
     return best;

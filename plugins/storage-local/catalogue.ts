@@ -11,9 +11,10 @@ import { ErrorCodes, TaplineError } from '../../core/errors';
 import { wellFormed } from './paths';
 import { TRANSCRIPTS_MIGRATION } from './transcripts-schema';
 import { IDENTITY_MIGRATION } from './identity-schema';
+import { RETENTION_MIGRATION } from './retention';
 import type { RecordingMetadata, RecordingStatus } from '../../core/media/metadata';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** How long opening waits for other processes' locks (also better-sqlite3's busy timeout below). */
 const LOCK_WAIT_MS = 5000;
@@ -69,6 +70,8 @@ const MIGRATIONS: readonly string[] = [
   TRANSCRIPTS_MIGRATION,
   // 3: a call's identity (re-recording replaces), file hashes, removals and daily manifests.
   IDENTITY_MIGRATION,
+  // 4: legal holds and the audit log (retention).
+  RETENTION_MIGRATION,
 ];
 
 export interface Participant {

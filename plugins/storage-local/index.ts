@@ -3,11 +3,13 @@ import * as path from 'node:path';
 import { definePlugin, TAPLINE_API } from '../../core/contract';
 import { Tokens } from '../../core/tokens';
 import type { Layout } from './paths';
+import type { RetentionOptions } from './retention';
 import { LocalStore } from './store';
 import optionsSchema from './options.schema.json';
 import { recordingsCommands } from './recordings-cli';
 import { chatsCommands } from './transcripts-cli';
 import { verifyCommands } from './verify-cli';
+import { retentionCommands } from './retention-cli';
 
 export const STORAGE_LOCAL = 'storage-local';
 
@@ -15,18 +17,25 @@ export interface StorageLocalOptions {
   dir: string;
   layout: Layout;
   catalogue?: string;
+  retention?: RetentionOptions;
 }
 
 export interface StoragePaths {
   root: string;
   catalogue: string;
   layout: Layout;
+  retention: RetentionOptions;
 }
 
 /** Absolute paths from (schema-defaulted) options; shared with the `recordings` CLI so both find the same files. */
 export function resolveStoragePaths(o: StorageLocalOptions, configDir: string): StoragePaths {
   const root = path.resolve(configDir, o.dir);
-  return { root, catalogue: o.catalogue === undefined ? path.join(root, 'catalogue.sqlite') : path.resolve(configDir, o.catalogue), layout: o.layout };
+  return {
+    root,
+    catalogue: o.catalogue === undefined ? path.join(root, 'catalogue.sqlite') : path.resolve(configDir, o.catalogue),
+    layout: o.layout,
+    retention: { rules: o.retention?.rules ?? [], auto: o.retention?.auto ?? true },
+  };
 }
 
 export const storageLocalManifest = definePlugin<StorageLocalOptions>({
@@ -35,7 +44,7 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
   api: TAPLINE_API,
   description: 'Recordings and chat transcripts on local disk (YYYY/MM/DD folders, audio.wav + metadata.json, transcript.json) with a SQLite catalogue',
   optionsSchema,
-  commands: [...recordingsCommands, ...chatsCommands, ...verifyCommands],
+  commands: [...recordingsCommands, ...chatsCommands, ...verifyCommands, ...retentionCommands],
   register(ctx) {
     const store = new LocalStore({ ...resolveStoragePaths(ctx.options, ctx.configDir), log: ctx.log, counters: ctx.counters });
     ctx.container.register(Tokens.Storage, { useValue: store });

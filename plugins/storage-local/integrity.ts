@@ -73,9 +73,9 @@ export function setCallKey(cat: Catalogue, id: string, key: string): void {
   cat.stmt('UPDATE recordings SET call_key = @key WHERE id = @id').run({ id, key });
 }
 
-/** Finished recordings of the same call (same key) other than `id`. */
+/** Finished recordings of the same call (same key) other than `id`; one on legal hold is never replaced. */
 export function sameCall(cat: Catalogue, key: string, id: string): CatalogueRecord[] {
-  const rows = cat.stmt(`SELECT id FROM recordings WHERE call_key = @key AND id != @id AND status != 'recording'`).all({ key, id }) as Array<{ id: string }>;
+  const rows = cat.stmt(`SELECT id FROM recordings WHERE call_key = @key AND id != @id AND status != 'recording' AND id NOT IN (SELECT recording_id FROM holds)`).all({ key, id }) as Array<{ id: string }>;
   return rows.map((r) => cat.record(r.id)).filter((r): r is CatalogueRecord => r !== undefined);
 }
 

@@ -40,10 +40,12 @@ describe('storage-local: plugin and store', () => {
       root: '/etc/tapline/recordings',
       catalogue: '/etc/tapline/recordings/catalogue.sqlite',
       layout: 'date',
+      retention: { rules: [], auto: true },
     });
     assert.equal(resolveStoragePaths({ dir: '/srv/rec', layout: 'flat', catalogue: 'db/cat.sqlite' }, '/etc/tapline').catalogue, '/etc/tapline/db/cat.sqlite');
     await assert.rejects(PluginHarness.create(storageLocalManifest, { options: { dir: tmp, colour: 'red' } }), /colour/);
     await assert.rejects(PluginHarness.create(storageLocalManifest, { options: { dir: tmp, layout: 'by-user' } }), /layout/);
+    await assert.rejects(PluginHarness.create(storageLocalManifest, { options: { dir: tmp, retention: { rules: [{ days: 0 }] } } }), /retention\/rules\/0\/days/);
   });
 
   it('opens the catalogue at start (WAL, current schema version), not at register', async () => {

@@ -27,6 +27,7 @@ import { ownerTag, readMetadata, recoverRecordings, writeJsonAtomicAsync } from 
 import { getTranscript, listTranscripts, saveTranscript } from './transcripts';
 import { WavFileWriter } from './wav';
 import { callKey } from './identity-schema';
+import { applyRetention, type RetentionOptions } from './retention';
 import { hashRecordingFiles, removeRecording, sameCall, saveObjects, setCallKey, writeDueManifests } from './integrity';
 
 /** Whether `p` is `root` or below it (never delete outside the recordings folder). */
@@ -43,6 +44,8 @@ export interface LocalStoreOptions {
   layout: Layout;
   log?: Logger;
   counters?: Counters;
+  /** Retention rules applied once a day (none: everything is kept). */
+  retention?: RetentionOptions;
 }
 
 /** Where a recording's files are. */
@@ -181,11 +184,23 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     this.manifestsDue(now);
   }
 
-  /** Manifests of past days, written once a day (checked when a recording is sealed and at start). */
+  /** Retention and the manifests of past days, once a day (checked when a recording is sealed and at start). */
   private manifestsDue(nowIso: string): void {
     const today = nowIso.slice(0, 10);
     if (this.manifestDay === today) return;
     this.manifestDay = today;
+    const r = this.opts.retention;
+    if (r !== undefined && r.auto && r.rules.length > 0) {
+      try {
+        const res = applyRetention(this.openCatalogue(), r.rules, { now: new Date(nowIso), dryRun: false });
+        if (res.expired.length > 0) this.opts.counters?.inc('expired', res.expired.length);
+        if (res.expired.length + res.held.length > 0) {
+          this.opts.log?.info(`storage-local: retention deleted ${res.expired.length} recording(s) past their time${res.held.length > 0 ? `; ${res.held.length} kept on legal hold` : ''} (each in the audit log)`);
+        }
+      } catch (e) {
+        this.opts.log?.error(`storage-local: applying retention failed: ${(e as Error).message}`);
+      }
+    }
     try {
       const days = writeDueManifests(this.openCatalogue(), this.opts.root, today);
       if (days.length > 0) this.opts.log?.info(`storage-local: integrity manifest${days.length === 1 ? '' : 's'} written for ${days.join(', ')}`);

@@ -323,6 +323,21 @@ describe('recording scenarios (harness, SIP text, hand-built RTP)', function () 
     assert.deepEqual([...ch.subarray(at, at + 2 * half)], [...want], 'the caller channel holds both halves, back to back');
   });
 
+  it('a wideband codec offered first but answered with PCMU alone: the WAV is 8 kHz, the rate the call used', async () => {
+    const rig = await boot({ extra: [l16Plugin] });
+    const f = new Feed();
+    answeredCall(f, T0, sdpOf(CALLER, [[96, 'L16/16000'], [0, 'PCMU/8000']]), sdpOf(CALLEE, [[0, 'PCMU/8000']]));
+    const t1 = T0 + 200 * MS;
+    f.talk({ from: CALLER, to: CALLEE, stream: new RtpStream(0x8001), start: t1, packets: 50, hz: 1000 });
+    f.talk({ from: CALLEE, to: CALLER, stream: new RtpStream(0x8002), start: t1, packets: 50, hz: 500 });
+    bye(f, t1 + 1100 * MS);
+    const m = only(await finish(rig, f));
+    assert.equal(m.audio.sampleRate, 8000);
+    const wav = readWav(m.audio.file);
+    assert.equal(wav.sampleRate, 8000);
+    assert.ok(Math.abs(m.audio.durationSec - 1.0) <= 0.001, `duration ${m.audio.durationSec} s`);
+  });
+
   it('an 8 kHz PCMU side and a 16 kHz side give a 16 kHz WAV with both sides aligned', async () => {
     const rig = await boot({ extra: [l16Plugin] });
     const f = new Feed();
