@@ -133,12 +133,13 @@ describe('storage-local: a call recorded again, and integrity', function () {
         w.insert({ id, callId: `${id}@x`, start: `${day}T10:00:00.000Z`, fromUri: 'sip:a@x', toUri: 'sip:b@x', disposition: 'answered', status: 'complete', dir: path.join(root, id), metadata: path.join(root, id, 'metadata.json'), participants: [] });
         w.stmt('INSERT INTO objects (recording_id, name, bytes, sha256, finished) VALUES (@id, @n, 4, @h, @f)').run({ id, n: 'audio.wav', h: `${id}`.padEnd(64, '0'), f: `${day}T11:00:00.000Z` });
       }
-      assert.deepEqual(writeDueManifests(w, root, '2026-11-03'), ['2026-11-01'], 'today is not a past day');
-      assert.deepEqual(writeDueManifests(w, root, '2026-11-03'), [], 'written once');
-      assert.deepEqual(writeDueManifests(w, root, '2026-11-04'), ['2026-11-03']);
-      const m2 = JSON.parse(fs.readFileSync(path.join(root, MANIFEST_DIR, '2026-11-03.json'), 'utf8')) as { previous: { day: string; sha256: string }; objects: Array<{ recording: string }> };
-      assert.equal(m2.previous.day, '2026-11-01');
-      assert.deepEqual(m2.objects.map((o) => o.recording), ['r3', 'r4']);
+      assert.deepEqual(await writeDueManifests(w, root, '2026-11-03'), ['2026-11-01'], 'today is not a past day');
+      assert.deepEqual(await writeDueManifests(w, root, '2026-11-03'), [], 'written once');
+      assert.deepEqual(await writeDueManifests(w, root, '2026-11-04'), ['2026-11-03']);
+      // JSON Lines: a header naming the day before, then a file a line.
+      const [head, ...lines] = fs.readFileSync(path.join(root, MANIFEST_DIR, '2026-11-03.json'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.equal((head!.previous as { day: string }).day, '2026-11-01');
+      assert.deepEqual(lines.map((o) => o.recording), ['r3', 'r4']);
       let rep = await verifyCatalogue(w, root);
       // The audio files do not exist in this case: only the manifest problems matter here.
       const manifestProblems = (): string[] => rep.problems.filter((p) => /manifest|gone from the catalogue/.test(p));
@@ -190,6 +191,33 @@ describe('storage-local: a version 2 catalogue', () => {
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('storage-local: a day with more files than a page', () => {
+  it('its manifest lists every file once, in order, and verifies', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-integrity-pages-'));
+    const w = Catalogue.open(path.join(root, 'catalogue.sqlite'));
+    try {
+      const n = 2500;
+      w.tx(() => {
+        for (let i = 0; i < n; i++) {
+          const id = `r${String(i).padStart(5, '0')}`;
+          w.insert({ id, callId: `${id}@x`, start: '2026-11-01T10:00:00.000Z', fromUri: 'sip:a@x', toUri: 'sip:b@x', disposition: 'answered', status: 'complete', dir: path.join(root, id), metadata: path.join(root, id, 'metadata.json'), participants: [] });
+          // Many files share one finishing time: the page boundary must not skip or repeat them.
+          w.stmt('INSERT INTO objects (recording_id, name, bytes, sha256, finished) VALUES (@id, @n, 4, @h, @f)').run({ id, n: 'audio.wav', h: 'a'.repeat(64), f: `2026-11-01T11:00:0${i % 3}.000Z` });
+        }
+      });
+      assert.deepEqual(await writeDueManifests(w, root, '2026-11-02'), ['2026-11-01']);
+      const lines = fs.readFileSync(path.join(root, MANIFEST_DIR, '2026-11-01.json'), 'utf8').trim().split('\n');
+      assert.equal(lines.length, n + 1);
+      assert.equal(new Set(lines.slice(1).map((l) => (JSON.parse(l) as { recording: string }).recording)).size, n);
+      const rep = await verifyCatalogue(w, root);
+      assert.deepEqual(rep.problems.filter((p) => /manifest/.test(p)), []);
+    } finally {
+      w.close();
+      fs.rmSync(root, { recursive: true, force: true });
     }
   });
 });

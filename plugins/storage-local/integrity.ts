@@ -7,6 +7,7 @@
 import { createHash, webcrypto } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
 import type { Catalogue, CatalogueRecord } from './catalogue';
 
 export const MANIFEST_FORMAT = 'tapline-manifest/1';
@@ -99,22 +100,28 @@ interface ManifestObject {
   finished: string;
 }
 
-export interface Manifest {
+/** The first line of a manifest (JSON Lines: this header, then one object per line). */
+export interface ManifestHeader {
   format: string;
   day: string;
   previous: { day: string; sha256: string } | null;
-  objects: ManifestObject[];
 }
+
+/** Rows read per query: a day can hold millions of files; the event loop gets a turn between pages. */
+const PAGE = 1000;
 
 function nextDay(day: string): string {
   return new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 }
 
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 /**
  * Writes the manifest of every day before `today` (UTC, YYYY-MM-DD) that has hashed files and none yet, oldest
- * first, each chained to the one before. Returns the days written.
+ * first, each chained to the one before. Streamed page by page (JSON Lines): memory does not grow with the day's
+ * files and capture keeps its turns. Returns the days written.
  */
-export function writeDueManifests(cat: Catalogue, root: string, today: string): string[] {
+export async function writeDueManifests(cat: Catalogue, root: string, today: string): Promise<string[]> {
   if (!hasIntegrity(cat)) return [];
   const last = cat.stmt('SELECT day, sha256 FROM manifests ORDER BY day DESC LIMIT 1').get({}) as { day: string; sha256: string } | undefined;
   const days = (
@@ -126,29 +133,44 @@ export function writeDueManifests(cat: Catalogue, root: string, today: string): 
   ).map((r) => r.day);
   if (days.length === 0) return [];
   const dir = path.join(root, MANIFEST_DIR);
-  fs.mkdirSync(dir, { recursive: true });
+  await fs.promises.mkdir(dir, { recursive: true });
   let previous = last === undefined ? null : { day: last.day, sha256: last.sha256 };
+  const page = cat.stmt(
+    `SELECT recording_id, name, bytes, sha256, finished FROM objects WHERE finished >= @day AND finished < @next AND (finished, recording_id, name) > (@f, @r, @n)
+     ORDER BY finished, recording_id, name LIMIT ${PAGE}`,
+  );
   for (const day of days) {
-    const objects = (
-      cat.stmt('SELECT recording_id, name, bytes, sha256, finished FROM objects WHERE finished >= @day AND finished < @next ORDER BY finished, recording_id, name').all({
-        day,
-        next: nextDay(day),
-      }) as Array<{ recording_id: string; name: string; bytes: number; sha256: string; finished: string }>
-    ).map((o) => ({ recording: o.recording_id, name: o.name, bytes: o.bytes, sha256: o.sha256, finished: o.finished }));
-    const m: Manifest = { format: MANIFEST_FORMAT, day, previous, objects };
-    const bytes = Buffer.from(JSON.stringify(m, null, 1) + '\n');
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
     const file = path.join(dir, `${day}.json`);
     const tmp = `${file}.${process.pid}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
+    const fh = await fs.promises.open(tmp, 'w');
+    const h = createHash('sha256');
+    let count = 0;
     try {
-      fs.writeSync(fd, bytes);
-      fs.fsyncSync(fd);
+      const write = async (text: string): Promise<void> => {
+        const b = Buffer.from(text);
+        h.update(b);
+        await fh.write(b);
+      };
+      const header: ManifestHeader = { format: MANIFEST_FORMAT, day, previous };
+      await write(JSON.stringify(header) + '\n');
+      let after = { f: '', r: '', n: '' };
+      for (;;) {
+        if (!cat.isOpen) throw new Error('the catalogue was closed');
+        const rows = page.all({ day, next: nextDay(day), ...after }) as Array<{ recording_id: string; name: string; bytes: number; sha256: string; finished: string }>;
+        if (rows.length === 0) break;
+        await write(rows.map((o) => JSON.stringify({ recording: o.recording_id, name: o.name, bytes: o.bytes, sha256: o.sha256, finished: o.finished } satisfies ManifestObject) + '\n').join(''));
+        count += rows.length;
+        const l = rows[rows.length - 1]!;
+        after = { f: l.finished, r: l.recording_id, n: l.name };
+        await turn();
+      }
+      await fh.sync();
     } finally {
-      fs.closeSync(fd);
+      await fh.close();
     }
-    fs.renameSync(tmp, file);
-    cat.stmt('INSERT INTO manifests (day, sha256, objects, written) VALUES (@day, @sha256, @objects, @written)').run({ day, sha256, objects: objects.length, written: new Date().toISOString() });
+    await fs.promises.rename(tmp, file);
+    const sha256 = h.digest('hex');
+    cat.stmt('INSERT INTO manifests (day, sha256, objects, written) VALUES (@day, @sha256, @objects, @written)').run({ day, sha256, objects: count, written: new Date().toISOString() });
     previous = { day, sha256 };
   }
   return days;
@@ -212,12 +234,12 @@ export async function verifyCatalogue(cat: Catalogue, root: string, opts: Verify
       }
     }
   }
-  verifyManifests(cat, root, report);
+  await verifyManifests(cat, root, report);
   return report;
 }
 
-function verifyManifests(cat: Catalogue, root: string, report: VerifyReport): void {
-  const rows = cat.stmt('SELECT day, sha256 FROM manifests ORDER BY day').all({}) as Array<{ day: string; sha256: string }>;
+async function verifyManifests(cat: Catalogue, root: string, report: VerifyReport): Promise<void> {
+  const rows = cat.stmt('SELECT day, sha256, objects FROM manifests ORDER BY day').all({}) as Array<{ day: string; sha256: string; objects: number }>;
   const dir = path.join(root, MANIFEST_DIR);
   const known = new Set(rows.map((r) => `${r.day}.json`));
   let files: string[] = [];
@@ -233,37 +255,47 @@ function verifyManifests(cat: Catalogue, root: string, report: VerifyReport): vo
   for (const row of rows) {
     report.manifests++;
     const file = path.join(dir, `${row.day}.json`);
-    let bytes: Buffer;
+    const h = createHash('sha256');
+    let header: ManifestHeader | undefined;
+    let listed = 0;
     try {
-      bytes = fs.readFileSync(file);
-    } catch (e) {
-      report.problems.push(`manifest ${row.day} is missing (${(e as NodeJS.ErrnoException).code ?? ''}): ${file}`);
-      previous = row;
-      continue;
-    }
-    const sha = createHash('sha256').update(bytes).digest('hex');
-    if (sha !== row.sha256) report.problems.push(`manifest ${row.day} was altered: SHA-256 ${sha}, catalogued ${row.sha256}: ${file}`);
-    let m: Manifest;
-    try {
-      m = JSON.parse(bytes.toString('utf8')) as Manifest;
-    } catch (e) {
-      report.problems.push(`manifest ${row.day} is not JSON: ${(e as Error).message}`);
-      previous = row;
-      continue;
-    }
-    const want = previous === null ? null : { day: previous.day, sha256: previous.sha256 };
-    if (JSON.stringify(m.previous) !== JSON.stringify(want)) {
-      report.problems.push(`manifest ${row.day}: the chain is broken: it names ${JSON.stringify(m.previous)} as the day before, the catalogue ${JSON.stringify(want)}`);
-    }
-    for (const o of Array.isArray(m.objects) ? m.objects : []) {
-      const cur = hashOf.get({ id: o.recording, name: o.name }) as { sha256: string } | undefined;
-      if (cur !== undefined) {
-        if (cur.sha256 !== o.sha256) report.problems.push(`${o.recording}: ${o.name}: the catalogue's hash ${cur.sha256} differs from manifest ${row.day}'s ${o.sha256} (the catalogue was altered)`);
-        continue;
+      const input = fs.createReadStream(file);
+      input.on('data', (b) => h.update(b as Buffer));
+      for await (const line of readline.createInterface({ input, crlfDelay: Infinity })) {
+        if (line === '') continue;
+        let v: unknown;
+        try {
+          v = JSON.parse(line);
+        } catch (e) {
+          report.problems.push(`manifest ${row.day}: a line is not JSON (${(e as Error).message})`);
+          continue;
+        }
+        if (header === undefined) {
+          header = v as ManifestHeader;
+          continue;
+        }
+        listed++;
+        const o = v as ManifestObject;
+        const cur = hashOf.get({ id: o.recording, name: o.name }) as { sha256: string } | undefined;
+        if (cur !== undefined) {
+          if (cur.sha256 !== o.sha256) report.problems.push(`${o.recording}: ${o.name}: the catalogue's hash ${cur.sha256} differs from manifest ${row.day}'s ${o.sha256} (the catalogue was altered)`);
+          continue;
+        }
+        const gone = removedOf.get({ id: o.recording, name: o.name }) as { sha256: string } | undefined;
+        if (gone === undefined || gone.sha256 !== o.sha256) report.problems.push(`${o.recording}: ${o.name}, listed in manifest ${row.day}, is gone from the catalogue with no record of its removal`);
       }
-      const gone = removedOf.get({ id: o.recording, name: o.name }) as { sha256: string } | undefined;
-      if (gone === undefined || gone.sha256 !== o.sha256) report.problems.push(`${o.recording}: ${o.name}, listed in manifest ${row.day}, is gone from the catalogue with no record of its removal`);
+    } catch (e) {
+      report.problems.push(`manifest ${row.day} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ${file}`);
+      previous = row;
+      continue;
     }
-    previous = row;
+    const sha = h.digest('hex');
+    if (sha !== row.sha256) report.problems.push(`manifest ${row.day} was altered: SHA-256 ${sha}, catalogued ${row.sha256}: ${file}`);
+    if (listed !== row.objects) report.problems.push(`manifest ${row.day} lists ${listed} files, the catalogue says it listed ${row.objects}`);
+    const want = previous === null ? null : { day: previous.day, sha256: previous.sha256 };
+    if (JSON.stringify(header?.previous ?? null) !== JSON.stringify(want) || header?.format !== MANIFEST_FORMAT) {
+      report.problems.push(`manifest ${row.day}: the chain is broken: it names ${JSON.stringify(header?.previous ?? null)} as the day before, the catalogue ${JSON.stringify(want)}`);
+    }
+    previous = { day: row.day, sha256: row.sha256 };
   }
 }

@@ -74,9 +74,9 @@ export async function retentionCommand(o: Common & { dryRun?: boolean; at?: stri
   const now = o.at !== undefined ? new Date(parseQueryDate(o.at, 'at')) : new Date();
   const cat = Catalogue.open(paths.catalogue);
   try {
-    const res = applyRetention(cat, paths.retention.rules, { now, dryRun: o.dryRun === true, actor: `retention (${actor()})` });
+    const res = await applyRetention(cat, paths.retention.rules, { now, dryRun: o.dryRun === true, actor: `retention (${actor()})` });
     if (o.json === true) {
-      process.stdout.write(JSON.stringify(res, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ dryRun: res.dryRun, expired: res.expired, held: res.held }, null, 2) + '\n');
       return;
     }
     const verb = res.dryRun ? 'would delete' : 'deleted';

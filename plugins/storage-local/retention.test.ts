@@ -134,6 +134,7 @@ describe('storage-local: retention in the running recorder', () => {
       plain.closeCatalogue();
       const store = new LocalStore({ root, catalogue, layout: 'date', retention: { rules: [{ days: 1 }], auto: true } });
       const cat = store.openCatalogue();
+      await store.whenIdle();
       assert.equal(cat.get(old.id), undefined);
       assert.equal(fs.existsSync(files.dir), false);
       const row = cat.stmt(`SELECT actor, action FROM audit WHERE recording_id = @id`).get({ id: old.id }) as { actor: string; action: string };

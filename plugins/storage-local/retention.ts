@@ -71,68 +71,86 @@ export function audit(cat: Catalogue, actor: string, action: string, recordingId
   cat.stmt('INSERT INTO audit (at, actor, action, recording_id, detail) VALUES (@at, @actor, @action, @id, @detail)').run({ at, actor, action, id: recordingId, detail });
 }
 
-/** The recordings the rules have expired at `now` (finished ones only: a running recording is never touched). */
-export function applyRetention(cat: Catalogue, rules: readonly RetentionRule[], opts: { now: Date; dryRun: boolean; actor?: string }): RetentionResult {
-  const result: RetentionResult = { dryRun: opts.dryRun, expired: [], held: [] };
+/** Rows read per query: the catalogue can hold millions; the event loop gets a turn between pages. */
+const PAGE = 500;
+
+/**
+ * The recordings the rules have expired at `now` (finished ones only: a running recording is never touched),
+ * deleted unless `dryRun`. Paged, with a turn of the event loop between pages, so a recorder applying it keeps
+ * capturing. `collect: false` keeps counts only (the daily pass of a recorder: no list that grows with the set).
+ */
+export async function applyRetention(
+  cat: Catalogue,
+  rules: readonly RetentionRule[],
+  opts: { now: Date; dryRun: boolean; actor?: string; collect?: boolean },
+): Promise<RetentionResult & { expiredCount: number; heldCount: number }> {
+  const result = { dryRun: opts.dryRun, expired: [] as RetentionCandidate[], held: [] as RetentionResult['held'], expiredCount: 0, heldCount: 0 };
   if (rules.length === 0) return result;
+  const collect = opts.collect !== false;
   // The newest cut-off any rule gives: nothing started after it can be expired, so the scan stays small.
   const minDays = Math.min(...rules.map((r) => r.days));
   const latest = new Date(opts.now.getTime() - minDays * 86_400_000).toISOString();
-  const rows = cat.stmt(`SELECT id, call_id, start, from_uri, to_uri, metadata FROM recordings WHERE status != 'recording' AND start < @latest ORDER BY start, id`).all({ latest }) as Array<{
-    id: string;
-    call_id: string;
-    start: string;
-    from_uri: string;
-    to_uri: string;
-    metadata: string;
-  }>;
+  const page = cat.stmt(
+    `SELECT id, call_id, start, from_uri, to_uri, metadata FROM recordings WHERE status != 'recording' AND start < @latest AND (start, id) > (@s, @i) ORDER BY start, id LIMIT ${PAGE}`,
+  );
   const holdOf = cat.stmt('SELECT reason FROM holds WHERE recording_id = @id');
   const usersOf = cat.stmt('SELECT uri FROM participants WHERE recording_id = @id');
   const needFlags = rules.some((r) => r.flag !== undefined);
-  for (const row of rows) {
-    const users = new Set((usersOf.all({ id: row.id }) as Array<{ uri: string }>).map((u) => foldText(u.uri)));
-    let flags: string[] = [];
-    if (needFlags) {
-      try {
-        flags = ((JSON.parse(fs.readFileSync(cat.abs(row.metadata), 'utf8')) as { flags?: unknown }).flags as string[] | undefined)?.map(foldText) ?? [];
-      } catch {
-        flags = [];
-      }
-    }
-    let best: { rule: number; days: number } | undefined;
-    rules.forEach((r, i) => {
-      if (r.user !== undefined && !users.has(foldText(r.user))) return;
-      if (r.flag !== undefined && !flags.some((f) => f.includes(foldText(r.flag as string)))) return;
-      if (best === undefined || r.days > best.days) best = { rule: i, days: r.days };
-    });
-    if (best === undefined) continue;
-    const b: { rule: number; days: number } = best;
-    if (Date.parse(row.start) + b.days * 86_400_000 > opts.now.getTime()) continue;
-    const c: RetentionCandidate = { id: row.id, callId: row.call_id, start: row.start, from: row.from_uri, to: row.to_uri, rule: b.rule, days: b.days };
-    const hold = holdOf.get({ id: row.id }) as { reason: string } | undefined;
-    if (hold !== undefined) {
-      result.held.push({ ...c, reason: hold.reason });
-      continue;
-    }
-    result.expired.push(c);
-  }
-  if (opts.dryRun) return result;
   const when = opts.now.toISOString();
-  for (const c of result.expired) {
-    const rec = cat.record(c.id);
-    if (rec === undefined) continue;
-    const why = `retention rule ${c.rule + 1} (${ruleText(rules[c.rule] as RetentionRule)}): started ${c.start}`;
-    cat.tx(() => {
-      removeRecording(cat, c.id, why, when);
-      audit(cat, opts.actor ?? 'retention', 'delete', c.id, `${why}; Call-ID ${c.callId}, ${c.from} → ${c.to}; audio and metadata deleted`, when);
-    });
-    // Inside the catalogue's tree only; the row is gone first, so a crash here leaves files no one lists (found
-    // again by recovery's scan) rather than a row whose audio is missing.
-    const base = path.resolve(cat.base);
-    const dir = path.resolve(rec.dir);
-    if (dir.startsWith(base + path.sep)) fs.rmSync(dir, { recursive: true, force: true });
+  let after = { s: '', i: '' };
+  for (;;) {
+    if (!cat.isOpen) throw new Error('the catalogue was closed');
+    const rows = page.all({ latest, ...after }) as Array<{ id: string; call_id: string; start: string; from_uri: string; to_uri: string; metadata: string }>;
+    if (rows.length === 0) break;
+    after = { s: rows[rows.length - 1]!.start, i: rows[rows.length - 1]!.id };
+    for (const row of rows) {
+      const users = new Set((usersOf.all({ id: row.id }) as Array<{ uri: string }>).map((u) => foldText(u.uri)));
+      let flags: string[] = [];
+      if (needFlags) {
+        try {
+          flags = ((JSON.parse(await fs.promises.readFile(cat.abs(row.metadata), 'utf8')) as { flags?: unknown }).flags as string[] | undefined)?.map(foldText) ?? [];
+        } catch {
+          flags = [];
+        }
+      }
+      let best: { rule: number; days: number } | undefined;
+      rules.forEach((r, i) => {
+        if (r.user !== undefined && !users.has(foldText(r.user))) return;
+        if (r.flag !== undefined && !flags.some((f) => f.includes(foldText(r.flag as string)))) return;
+        if (best === undefined || r.days > best.days) best = { rule: i, days: r.days };
+      });
+      if (best === undefined) continue;
+      const b: { rule: number; days: number } = best;
+      if (Date.parse(row.start) + b.days * 86_400_000 > opts.now.getTime()) continue;
+      const c: RetentionCandidate = { id: row.id, callId: row.call_id, start: row.start, from: row.from_uri, to: row.to_uri, rule: b.rule, days: b.days };
+      const hold = holdOf.get({ id: row.id }) as { reason: string } | undefined;
+      if (hold !== undefined) {
+        result.heldCount++;
+        if (collect) result.held.push({ ...c, reason: hold.reason });
+        continue;
+      }
+      result.expiredCount++;
+      if (collect) result.expired.push(c);
+      if (!opts.dryRun) await deleteExpired(cat, c, rules[c.rule] as RetentionRule, opts.actor ?? 'retention', when);
+    }
+    await new Promise<void>((r) => setImmediate(r));
   }
   return result;
+}
+
+async function deleteExpired(cat: Catalogue, c: RetentionCandidate, rule: RetentionRule, actor: string, when: string): Promise<void> {
+  const rec = cat.record(c.id);
+  if (rec === undefined) return;
+  const why = `retention rule ${c.rule + 1} (${ruleText(rule)}): started ${c.start}`;
+  cat.tx(() => {
+    removeRecording(cat, c.id, why, when);
+    audit(cat, actor, 'delete', c.id, `${why}; Call-ID ${c.callId}, ${c.from} → ${c.to}; audio and metadata deleted`, when);
+  });
+  // Inside the catalogue's tree only; the row is gone first, so a crash here leaves files no one lists (found
+  // again by recovery's scan) rather than a row whose audio is missing.
+  const base = path.resolve(cat.base);
+  const dir = path.resolve(rec.dir);
+  if (dir.startsWith(base + path.sep)) await fs.promises.rm(dir, { recursive: true, force: true });
 }
 
 /** Puts a recording on legal hold (retention never deletes it) or takes it off; both audited. */

@@ -72,6 +72,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   private readonly owner = ownerTag();
   /** The UTC day manifests were last brought up to date. */
   private manifestDay: string | undefined;
+  private daily: Promise<void> | undefined;
 
   constructor(readonly opts: LocalStoreOptions) {}
 
@@ -184,31 +185,51 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     this.manifestsDue(now);
   }
 
-  /** Retention and the manifests of past days, once a day (checked when a recording is sealed and at start). */
+  /**
+   * Retention and the manifests of past days, once a day (checked when a recording is sealed and at start), in
+   * the background: paged, so capture keeps its turns; shutdown() waits for it.
+   */
   private manifestsDue(nowIso: string): void {
     const today = nowIso.slice(0, 10);
-    if (this.manifestDay === today) return;
+    if (this.manifestDay === today || this.daily !== undefined) return;
     this.manifestDay = today;
+    this.daily = this.dailyPass(nowIso, today).finally(() => {
+      this.daily = undefined;
+    });
+  }
+
+  private async dailyPass(nowIso: string, today: string): Promise<void> {
+    // The catalogue open now: if it is closed meanwhile, the pass stops (it never reopens one).
+    const cat = this.cat;
+    if (cat === undefined || !cat.isOpen) return;
     const r = this.opts.retention;
     if (r !== undefined && r.auto && r.rules.length > 0) {
       try {
-        const res = applyRetention(this.openCatalogue(), r.rules, { now: new Date(nowIso), dryRun: false });
-        if (res.expired.length > 0) this.opts.counters?.inc('expired', res.expired.length);
-        if (res.expired.length + res.held.length > 0) {
-          this.opts.log?.info(`storage-local: retention deleted ${res.expired.length} recording(s) past their time${res.held.length > 0 ? `; ${res.held.length} kept on legal hold` : ''} (each in the audit log)`);
+        const res = await applyRetention(cat, r.rules, { now: new Date(nowIso), dryRun: false, collect: false });
+        if (res.expiredCount > 0) this.opts.counters?.inc('expired', res.expiredCount);
+        if (res.expiredCount + res.heldCount > 0) {
+          this.opts.log?.info(`storage-local: retention deleted ${res.expiredCount} recording(s) past their time${res.heldCount > 0 ? `; ${res.heldCount} kept on legal hold` : ''} (each in the audit log)`);
         }
       } catch (e) {
+        this.manifestDay = undefined;
         this.opts.log?.error(`storage-local: applying retention failed: ${(e as Error).message}`);
       }
     }
+    if (!cat.isOpen) return;
     try {
-      const days = writeDueManifests(this.openCatalogue(), this.opts.root, today);
+      const days = await writeDueManifests(cat, this.opts.root, today);
       if (days.length > 0) this.opts.log?.info(`storage-local: integrity manifest${days.length === 1 ? '' : 's'} written for ${days.join(', ')}`);
     } catch (e) {
       this.manifestDay = undefined;
       this.opts.log?.error(`storage-local: writing the daily integrity manifest failed: ${(e as Error).message}`);
     }
   }
+
+  /** The daily pass in progress, if any (tests, shutdown). */
+  whenIdle(): Promise<void> {
+    return this.daily ?? Promise.resolve();
+  }
+
 
   /** metadata.json and the catalogue entry; a finished recording is complete (a recovered one stays recovered). */
   private async store(meta: RecordingMetadata, done: boolean): Promise<void> {
@@ -241,6 +262,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   async shutdown(): Promise<void> {
     // Recordings the queue never closed (a stop past its deadline) keep a consistent WAV header.
     for (const a of this.active.values()) await a.wav?.close().catch(() => undefined);
+    await this.whenIdle();
     this.closeCatalogue();
   }
 
