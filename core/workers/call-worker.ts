@@ -18,6 +18,7 @@ import type { SdpRtpMap } from '../sdp/types';
 import type { PolicyConfig } from '../config/types';
 import type { LogLevel } from '../log';
 import { CallRecorder } from '../media/call-recorder';
+import { lowerThisThread, WORKER_NICE } from './thread-priority';
 import { parseRtp } from '../media/rtp';
 import { CodecRegistry } from '../codec-registry';
 import { CounterSet } from '../counters';
@@ -101,6 +102,8 @@ const MAX_REPLACED = 64;
 
 async function main(): Promise<void> {
   const log = workerLogger({ worker: setup.index });
+  const priority = lowerThisThread(WORKER_NICE);
+  if ('error' in priority) log.debug(`call worker ${setup.index}: priority left as it was (${priority.error})`);
   const counters = new CounterSet();
   const codecs = new CodecRegistry();
   const root = globalContainer.createChildContainer();

@@ -5,6 +5,7 @@
  * the per-call cost of node:crypto's objects. Everything else (ROC estimation, replay window, MKI, probing the
  * ROC of a stream's first packet, SRTCP) stays in TypeScript: core/media/srtp/context.ts. The TypeScript path
  * is complete on its own; this addon is optional and checked against it by core/media/srtp/native.test.ts.
+ * It also holds the HMAC-SHA256 of TFWD datagrams (core/net/tfwd.ts), the forwarded-media receive hot path.
  */
 #define NAPI_VERSION 8
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA1_Update on a copied SHA_CTX: HMAC midstates without allocation */
@@ -29,6 +30,12 @@ typedef struct {
   EVP_CIPHER_CTX *ecb;
   uint8_t salt[SALT_LEN];
 } session_keys;
+
+/* An HMAC-SHA256 key (TFWD, the forwarded-media encapsulation): inner/outer states after the padded key block. */
+typedef struct {
+  SHA256_CTX inner;
+  SHA256_CTX outer;
+} hmac256_key;
 
 /* Per-environment state (one per worker thread): the output buffer registered by setOutput(). */
 typedef struct {
@@ -216,13 +223,96 @@ static napi_value unprotect(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static void free_hmac256(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  OPENSSL_cleanse(data, sizeof(hmac256_key));
+  free(data);
+}
+
+/* hmac256Key(secret) -> external handle: the midstates of HMAC-SHA256 with this key (RFC 2104). */
+static napi_value hmac256_key_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *sv;
+  size_t slen;
+  if (argc != 1 || napi_get_buffer_info(env, argv[0], &sv, &slen) != napi_ok || slen == 0) return throw_type(env, "srtp_native.hmac256Key(secret)");
+  uint8_t block[64] = {0};
+  if (slen > sizeof block) {
+    SHA256(sv, slen, block); /* keys longer than the block are hashed first */
+  } else {
+    memcpy(block, sv, slen);
+  }
+  hmac256_key *k = calloc(1, sizeof *k);
+  if (k == NULL) return throw_range(env, "srtp_native: out of memory");
+  uint8_t pad[64];
+  for (int i = 0; i < 64; i++) pad[i] = block[i] ^ 0x36;
+  SHA256_Init(&k->inner);
+  SHA256_Update(&k->inner, pad, sizeof pad);
+  for (int i = 0; i < 64; i++) pad[i] = block[i] ^ 0x5c;
+  SHA256_Init(&k->outer);
+  SHA256_Update(&k->outer, pad, sizeof pad);
+  OPENSSL_cleanse(pad, sizeof pad);
+  OPENSSL_cleanse(block, sizeof block);
+  napi_value ext;
+  if (napi_create_external(env, k, free_hmac256, NULL, &ext) != napi_ok) {
+    free_hmac256(env, k, NULL);
+    return throw_range(env, "srtp_native: cannot wrap the key");
+  }
+  return ext;
+}
+
+static void hmac256(const hmac256_key *k, const uint8_t *p, size_t n, uint8_t out[SHA256_DIGEST_LENGTH]) {
+  SHA256_CTX c = k->inner;
+  SHA256_Update(&c, p, n);
+  SHA256_Final(out, &c);
+  c = k->outer;
+  SHA256_Update(&c, out, SHA256_DIGEST_LENGTH);
+  SHA256_Final(out, &c);
+}
+
+/*
+ * hmac256Tag(key, buf, end, tagLength, verify) -> boolean
+ * The HMAC-SHA256 of buf[0, end), truncated to tagLength bytes: verify=true compares it in constant time with
+ * buf[end, end + tagLength); verify=false writes it there (and returns true).
+ */
+static napi_value hmac256_tag(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  hmac256_key *k;
+  void *pv;
+  size_t len;
+  uint32_t end, tag_len;
+  bool verify;
+  if (argc != 5) return throw_type(env, "srtp_native.hmac256Tag: 5 arguments");
+  CHECK(napi_get_value_external(env, argv[0], (void **)&k));
+  CHECK(napi_get_buffer_info(env, argv[1], &pv, &len));
+  CHECK(napi_get_value_uint32(env, argv[2], &end));
+  CHECK(napi_get_value_uint32(env, argv[3], &tag_len));
+  CHECK(napi_get_value_bool(env, argv[4], &verify));
+  if (k == NULL || tag_len == 0 || tag_len > SHA256_DIGEST_LENGTH || (size_t)end + tag_len > len) return throw_range(env, "srtp_native.hmac256Tag: lengths out of range");
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  uint8_t *p = pv;
+  hmac256(k, p, end, digest);
+  napi_value result;
+  if (verify) {
+    CHECK(napi_get_boolean(env, tags_equal(digest, p + end, tag_len), &result));
+  } else {
+    memcpy(p + end, digest, tag_len);
+    CHECK(napi_get_boolean(env, true, &result));
+  }
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   instance *in = calloc(1, sizeof *in);
   if (in == NULL || napi_set_instance_data(env, in, free_instance, NULL) != napi_ok) return NULL;
   static const struct {
     const char *name;
     napi_callback cb;
-  } fns[] = {{"createKeys", create_keys}, {"setOutput", set_output}, {"unprotect", unprotect}};
+  } fns[] = {{"createKeys", create_keys}, {"setOutput", set_output}, {"unprotect", unprotect}, {"hmac256Key", hmac256_key_new}, {"hmac256Tag", hmac256_tag}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != napi_ok ||

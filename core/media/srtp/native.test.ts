@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { describeLibsrtp, libsrtp } from '../../../test/srtp-reference';
 import { ErrorCodes } from '../../errors';
 import { deriveSessionKeys, SrtpContext, type SrtpSuite } from './index';
-import { nativeSelfTest, srtpNative, srtpNativeStatus, type NativeKeys, type NativeSrtp } from './native';
+import { hmac256Native, nativeSelfTest, srtpNative, srtpNativeStatus, type NativeKeys, type NativeSrtp } from './native';
 import { outputRing } from './output-ring';
 
 const MASTER_KEY = Buffer.from('e1f97a0d3e018be0d64fa32c06de4139', 'hex');
@@ -72,7 +72,7 @@ describe('media/srtp: the native addon (native/srtp)', () => {
     if (srtpNative === undefined) this.skip();
     const real = srtpNative as NativeSrtp;
     assert.equal(nativeSelfTest(real), undefined);
-    const fake = (unprotect: NativeSrtp['unprotect']): NativeSrtp => ({ createKeys: (a, e, s) => real.createKeys(a, e, s), setOutput: () => undefined, unprotect });
+    const fake = (unprotect: NativeSrtp['unprotect']): NativeSrtp => ({ createKeys: (a, e, s) => real.createKeys(a, e, s), setOutput: () => undefined, unprotect, hmac256Key: (s) => real.hmac256Key(s), hmac256Tag: (k, b, e, t, v) => real.hmac256Tag(k, b, e, t, v) });
     assert.match(nativeSelfTest(fake(() => false)) ?? '', /did not authenticate/);
     assert.match(nativeSelfTest(fake(() => true)) ?? '', /wrong bytes|damaged tag/);
     // Right bytes, but a damaged tag accepted too.
@@ -174,5 +174,24 @@ describeLibsrtp('media/srtp: the native addon and the TypeScript path agree on l
     await w.terminate();
     assert.equal(msg.native, true);
     msg.out.forEach((r, i) => assert.deepEqual(Buffer.from(r as Uint8Array), plain[i], `packet ${i}`));
+  });
+});
+
+describe('the addon\'s HMAC-SHA256 (TFWD datagrams)', () => {
+  (srtpNative !== undefined ? it : it.skip)('agrees with node:crypto on random keys and lengths, and refuses any changed bit', () => {
+    assert.ok(hmac256Native !== undefined, 'built with the addon');
+    const rnd = prng(99);
+    for (let n = 0; n < 200; n++) {
+      const secret = randomBytes(16 + Math.floor(rnd() * 120));
+      const len = Math.floor(rnd() * 1500);
+      const buf = Buffer.concat([randomBytes(len), Buffer.alloc(16)]);
+      const key = hmac256Native.hmac256Key(secret);
+      hmac256Native.hmac256Tag(key, buf, len, 16, false);
+      assert.deepEqual(buf.subarray(len), createHmac('sha256', secret).update(buf.subarray(0, len)).digest().subarray(0, 16));
+      assert.equal(hmac256Native.hmac256Tag(key, buf, len, 16, true), true);
+      const bit = Math.floor(rnd() * (len + 16) * 8);
+      buf[bit >> 3]! ^= 1 << (bit & 7);
+      assert.equal(hmac256Native.hmac256Tag(key, buf, len, 16, true), false);
+    }
   });
 });

@@ -19,8 +19,18 @@ export interface NativeKeys {
   readonly [nativeKeysBrand]: true;
 }
 
+declare const nativeHmacKeyBrand: unique symbol;
+/** An HMAC-SHA256 key inside the addon (its inner and outer midstates). */
+export interface NativeHmacKey {
+  readonly [nativeHmacKeyBrand]: true;
+}
+
 export interface NativeSrtp {
   createKeys(authKey: Buffer, encKey: Buffer, salt: Buffer): NativeKeys;
+  /** HMAC-SHA256 midstates of a key (TFWD datagrams). */
+  hmac256Key(secret: Buffer): NativeHmacKey;
+  /** HMAC-SHA256 of buf[0, end) truncated to tagLength: verify compares with buf[end, end + tagLength) in constant time; else writes it there. */
+  hmac256Tag(key: NativeHmacKey, buf: Buffer, end: number, tagLength: number, verify: boolean): boolean;
   setOutput(buffer: Buffer): void;
   /**
    * Authenticates packet[0, authEnd) || ROC against the packet's last `tagLength` bytes; on success writes the
@@ -102,6 +112,27 @@ const loaded = load();
 
 /** The addon, or undefined when SRTP runs on the TypeScript path alone. */
 export const srtpNative: NativeSrtp | undefined = loaded.addon;
+
+/** The addon's HMAC-SHA256 against node:crypto's, for a short key and one longer than the hash block. */
+function hmacSelfTest(addon: NativeSrtp): string | undefined {
+  if (typeof addon.hmac256Key !== 'function' || typeof addon.hmac256Tag !== 'function') return 'built before HMAC-SHA256 was added';
+  for (const keyLen of [32, 100]) {
+    const secret = Buffer.from(Array.from({ length: keyLen }, (_, i) => (i * 29 + 5) & 0xff));
+    const data = Buffer.from(Array.from({ length: 1500 + 16 }, (_, i) => (i * 13 + 1) & 0xff));
+    const want = createHmac('sha256', secret).update(data.subarray(0, 1500)).digest().subarray(0, 16);
+    const key = addon.hmac256Key(secret);
+    addon.hmac256Tag(key, data, 1500, 16, false);
+    if (!data.subarray(1500).equals(want)) return `a ${keyLen}-byte key gave another tag than node:crypto`;
+    if (!addon.hmac256Tag(key, data, 1500, 16, true)) return 'its own tag did not verify';
+    data[3] ^= 1;
+    if (addon.hmac256Tag(key, data, 1500, 16, true)) return 'a changed datagram verified';
+  }
+  return undefined;
+}
+
+/** The addon when its HMAC-SHA256 is there and agrees with node:crypto (TFWD), else undefined. */
+export const hmac256Native: Pick<NativeSrtp, 'hmac256Key' | 'hmac256Tag'> | undefined =
+  loaded.addon !== undefined && hmacSelfTest(loaded.addon) === undefined ? loaded.addon : undefined;
 
 /** Whether the native hot path is in use, and if not why. */
 export function srtpNativeStatus(): SrtpNativeStatus {
