@@ -4,12 +4,15 @@ import { definePlugin, TAPLINE_API } from '../../core/contract';
 import { Tokens } from '../../core/tokens';
 import type { Layout } from './paths';
 import type { RetentionOptions } from './retention';
+import type { EncryptionOptions } from './store';
+import type { KeySource } from './key-provider';
 import { LocalStore } from './store';
 import optionsSchema from './options.schema.json';
 import { recordingsCommands } from './recordings-cli';
 import { chatsCommands } from './transcripts-cli';
 import { verifyCommands } from './verify-cli';
 import { retentionCommands } from './retention-cli';
+import { encryptionCommands } from './encryption-cli';
 
 export const STORAGE_LOCAL = 'storage-local';
 
@@ -18,6 +21,7 @@ export interface StorageLocalOptions {
   layout: Layout;
   catalogue?: string;
   retention?: RetentionOptions;
+  encryption?: { keyFile?: string; keyEnv?: string; previousKeyFiles?: string[]; previousKeyEnvs?: string[] };
 }
 
 export interface StoragePaths {
@@ -25,6 +29,8 @@ export interface StoragePaths {
   catalogue: string;
   layout: Layout;
   retention: RetentionOptions;
+  /** Master key sources, paths absolute (absent: audio in the clear). */
+  encryption?: EncryptionOptions;
 }
 
 /** Absolute paths from (schema-defaulted) options; shared with the `recordings` CLI so both find the same files. */
@@ -35,7 +41,14 @@ export function resolveStoragePaths(o: StorageLocalOptions, configDir: string): 
     catalogue: o.catalogue === undefined ? path.join(root, 'catalogue.sqlite') : path.resolve(configDir, o.catalogue),
     layout: o.layout,
     retention: { rules: o.retention?.rules ?? [], auto: o.retention?.auto ?? true },
+    ...(o.encryption !== undefined ? { encryption: encryptionSources(o.encryption, configDir) } : {}),
   };
+}
+
+function encryptionSources(e: NonNullable<StorageLocalOptions['encryption']>, configDir: string): EncryptionOptions {
+  const key: KeySource = e.keyFile !== undefined ? { file: path.resolve(configDir, e.keyFile) } : { env: e.keyEnv as string };
+  const previousKeys: KeySource[] = [...(e.previousKeyFiles ?? []).map((f) => ({ file: path.resolve(configDir, f) })), ...(e.previousKeyEnvs ?? []).map((v) => ({ env: v }))];
+  return { key, previousKeys };
 }
 
 export const storageLocalManifest = definePlugin<StorageLocalOptions>({
@@ -44,7 +57,7 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
   api: TAPLINE_API,
   description: 'Recordings and chat transcripts on local disk (YYYY/MM/DD folders, audio.wav + metadata.json, transcript.json) with a SQLite catalogue',
   optionsSchema,
-  commands: [...recordingsCommands, ...chatsCommands, ...verifyCommands, ...retentionCommands],
+  commands: [...recordingsCommands, ...chatsCommands, ...verifyCommands, ...retentionCommands, ...encryptionCommands],
   register(ctx) {
     const store = new LocalStore({ ...resolveStoragePaths(ctx.options, ctx.configDir), log: ctx.log, counters: ctx.counters });
     ctx.container.register(Tokens.Storage, { useValue: store });

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { Logger } from '../../core/contract';
 import type { RecordingMetadata } from '../../core/media/metadata';
 import { repairWav } from './wav';
+import { ENC_SUFFIX, ENCRYPTED_FORMAT, repairEncrypted } from './encrypted-audio';
 import { updateFromMetadata, type Catalogue, type CatalogueRecord, type RecordingUpdate } from './catalogue';
 
 export const RECOVERED_FLAG = 'recovered after an unclean shutdown';
@@ -154,18 +155,20 @@ function skeletonMetadata(r: CatalogueRecord): RecordingMetadata {
 
 /** Repairs the audio and marks the metadata recovered (written back to disk). */
 function repairRecording(dir: string, meta: RecordingMetadata, log: Logger | undefined): RecordingMetadata {
-  const audioFile = meta.audio?.file ?? path.join(dir, AUDIO);
+  const audioFile = meta.audio?.file ?? audioIn(dir) ?? path.join(dir, AUDIO);
   const out: RecordingMetadata = { ...meta, status: 'recovered', flags: [...meta.flags] };
   if (fs.existsSync(audioFile)) {
     try {
-      const wav = repairWav(audioFile);
+      const encrypted = audioFile.endsWith(ENC_SUFFIX);
+      // Encrypted audio: the torn chunk is cut off (no key needed); what the writer still held in memory is lost.
+      const wav = encrypted ? repairEncrypted(audioFile) : repairWav(audioFile);
       const durationSec = Math.round((wav.frames / wav.sampleRate) * 1000) / 1000;
       if (out.audio !== undefined) out.audio = { ...out.audio, durationSec };
       else if (wav.channels === 1 || wav.channels === 2) {
         // The first sample's capture time was never written: the call's start is the best estimate.
         out.audio = {
           file: audioFile,
-          format: 'wav',
+          format: encrypted ? ENCRYPTED_FORMAT : 'wav',
           channels: wav.channels,
           layout: wav.channels === 2 ? 'stereo-caller-left' : 'mono-mixed',
           sampleRate: wav.sampleRate,
@@ -193,8 +196,13 @@ function removeStaleTemps(dir: string): void {
 }
 
 function rowUpdate(meta: RecordingMetadata, dir: string): RecordingUpdate {
-  const wav = path.join(dir, AUDIO);
-  return updateFromMetadata(meta, meta.audio?.file ?? (fs.existsSync(wav) ? wav : undefined));
+  return updateFromMetadata(meta, meta.audio?.file ?? audioIn(dir));
+}
+
+/** The recording's audio file in its folder, plain or encrypted, if there is one. */
+function audioIn(dir: string): string | undefined {
+  for (const name of [AUDIO, AUDIO + ENC_SUFFIX]) if (fs.existsSync(path.join(dir, name))) return path.join(dir, name);
+  return undefined;
 }
 
 /** Folders under root holding a metadata.json (not descending into them, nor into hidden folders or symlinks). */

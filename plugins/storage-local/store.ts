@@ -26,6 +26,8 @@ import { recordingDir, type Layout } from './paths';
 import { ownerTag, readMetadata, recoverRecordings, writeJsonAtomicAsync } from './recover';
 import { getTranscript, listTranscripts, saveTranscript } from './transcripts';
 import { WavFileWriter } from './wav';
+import { ENC_SUFFIX, ENCRYPTED_FORMAT, EncryptedAudioWriter } from './encrypted-audio';
+import { StaticKeyProvider, type KeyProvider, type KeySource } from './key-provider';
 import { callKey } from './identity-schema';
 import { applyRetention, type RetentionOptions } from './retention';
 import { hashRecordingFiles, removeRecording, sameCall, saveObjects, setCallKey, writeDueManifests } from './integrity';
@@ -46,6 +48,13 @@ export interface LocalStoreOptions {
   counters?: Counters;
   /** Retention rules applied once a day (none: everything is kept). */
   retention?: RetentionOptions;
+  /** Audio encrypted at rest with these master keys (the first wraps new recordings; the others only unwrap). */
+  encryption?: EncryptionOptions;
+}
+
+export interface EncryptionOptions {
+  key: KeySource;
+  previousKeys?: KeySource[];
 }
 
 /** Where a recording's files are. */
@@ -62,7 +71,7 @@ const ATTACHMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 interface Active {
   files: RecordingFiles;
-  wav?: WavFileWriter;
+  wav?: WavFileWriter | EncryptedAudioWriter;
 }
 
 export class LocalStore implements RecordingSink, TranscriptStore {
@@ -74,7 +83,13 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   private manifestDay: string | undefined;
   private daily: Promise<void> | undefined;
 
-  constructor(readonly opts: LocalStoreOptions) {}
+  /** Master keys when audio is encrypted at rest (read at construction: a missing key is a start-up error). */
+  private readonly keys: KeyProvider | undefined;
+
+  constructor(readonly opts: LocalStoreOptions) {
+    const e = opts.encryption;
+    this.keys = e === undefined ? undefined : StaticKeyProvider.fromSources(e.key, e.previousKeys ?? []);
+  }
 
   /** Opens the catalogue (creating folders and schema); called by start(), or lazily on first use. */
   openCatalogue(): Catalogue {
@@ -88,12 +103,12 @@ export class LocalStore implements RecordingSink, TranscriptStore {
 
   filesOf(start: RecordingStart): RecordingFiles {
     const dir = recordingDir(this.opts.root, this.opts.layout, start.start, start.callId, start.id);
-    return { dir, audio: path.join(dir, AUDIO_FILE), metadata: path.join(dir, METADATA_FILE) };
+    return { dir, audio: path.join(dir, this.keys !== undefined ? AUDIO_FILE + ENC_SUFFIX : AUDIO_FILE), metadata: path.join(dir, METADATA_FILE) };
   }
 
   locate(start: RecordingStart): RecordingLocation {
     const f = this.filesOf(start);
-    return { base: f.dir, audio: f.audio, format: 'wav' };
+    return { base: f.dir, audio: f.audio, format: this.keys !== undefined ? ENCRYPTED_FORMAT : 'wav' };
   }
 
   async open(start: RecordingStart): Promise<void> {
@@ -131,7 +146,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   async openAudio(id: string, format: AudioFormat): Promise<void> {
     const a = this.activeOf(id);
     if (a.wav !== undefined) throw new Error(`storage-local: recording ${id} already has audio`);
-    a.wav = await WavFileWriter.create(a.files.audio, format);
+    a.wav = this.keys !== undefined ? await EncryptedAudioWriter.create(a.files.audio, format, this.keys) : await WavFileWriter.create(a.files.audio, format);
   }
 
   async writeAudio(id: string, atFrame: number, pcm: Int16Array): Promise<void> {
@@ -141,7 +156,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   }
 
   async writeAttachment(id: string, name: string, data: Buffer, mode: 'append' | 'replace'): Promise<void> {
-    if (!ATTACHMENT_NAME.test(name) || name === AUDIO_FILE || name === METADATA_FILE) throw new Error(`storage-local: refusing attachment name ${JSON.stringify(name)}`);
+    if (!ATTACHMENT_NAME.test(name) || name === AUDIO_FILE || name === AUDIO_FILE + ENC_SUFFIX || name === METADATA_FILE) throw new Error(`storage-local: refusing attachment name ${JSON.stringify(name)}`);
     const file = path.join(this.activeOf(id).files.dir, name);
     if (mode === 'append') await fs.promises.appendFile(file, data);
     else await fs.promises.writeFile(file, data);
