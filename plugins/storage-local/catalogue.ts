@@ -12,9 +12,10 @@ import { wellFormed } from './paths';
 import { TRANSCRIPTS_MIGRATION } from './transcripts-schema';
 import { IDENTITY_MIGRATION } from './identity-schema';
 import { RETENTION_MIGRATION } from './retention';
+import { MIN_INDEXED_CHARS, SEARCH_MIGRATION, substringQuery } from './search-schema';
 import type { RecordingMetadata, RecordingStatus } from '../../core/media/metadata';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** How long opening waits for other processes' locks (also better-sqlite3's busy timeout below). */
 const LOCK_WAIT_MS = 5000;
@@ -72,6 +73,8 @@ const MIGRATIONS: readonly string[] = [
   IDENTITY_MIGRATION,
   // 4: legal holds and the audit log (retention).
   RETENTION_MIGRATION,
+  // 5: participant substring search from a trigram index.
+  SEARCH_MIGRATION,
 ];
 
 export interface Participant {
@@ -253,7 +256,6 @@ export class Catalogue {
     readonly file: string,
   ) {
     this.base = path.dirname(file);
-    db.function('tl_fold', { deterministic: true }, (s: unknown) => (typeof s === 'string' ? foldText(s) : ''));
   }
 
   /** Opens (and, writable, creates or migrates) the catalogue at `file`. */
@@ -269,6 +271,8 @@ export class Catalogue {
     let db: Database.Database;
     try {
       db = new Database(abs, { readonly, fileMustExist: readonly, timeout: LOCK_WAIT_MS });
+      // Before any migration: schema 5's index and triggers fold text with it.
+      db.function('tl_fold', { deterministic: true }, (s: unknown) => (typeof s === 'string' ? foldText(s) : ''));
     } catch (e) {
       throw new TaplineError(ErrorCodes.USAGE, `cannot open the recordings catalogue ${abs}: ${(e as Error).message}`, { file: abs }, e);
     }
@@ -406,15 +410,20 @@ export class Catalogue {
   }
 
   private setParticipants(id: string, list: Participant[]): void {
-    this.stmt('DELETE FROM participants WHERE recording_id = @id').run({ id });
-    const ins = this.stmt('INSERT INTO participants (recording_id, uri, name, role) VALUES (@id, @uri, @name, @role)');
     const seen = new Set<string>();
+    const rows: Participant[] = [];
     for (const p of list) {
       const key = `${p.role}\u0000${p.uri}\u0000${p.name ?? ''}`;
       if (seen.has(key) || (p.uri === '' && (p.name ?? '') === '')) continue;
       seen.add(key);
-      ins.run({ id, uri: p.uri, name: p.name ?? null, role: p.role });
+      rows.push(p);
     }
+    // Unchanged (every metadata refresh of a running call): no rewrite, and no churn in the search index.
+    const current = this.participants(id);
+    if (current.length === rows.length && current.every((c, i) => c.uri === rows[i]?.uri && c.role === rows[i]?.role && (c.name ?? '') === (rows[i]?.name ?? ''))) return;
+    this.stmt('DELETE FROM participants WHERE recording_id = @id').run({ id });
+    const ins = this.stmt('INSERT INTO participants (recording_id, uri, name, role) VALUES (@id, @uri, @name, @role)');
+    for (const p of rows) ins.run({ id, uri: p.uri, name: p.name ?? null, role: p.role });
   }
 
   participants(id: string): Participant[] {
@@ -504,13 +513,19 @@ export class Catalogue {
       throw new TaplineError(ErrorCodes.USAGE, `invalid range: from (${q.from}) is after to (${q.to})`, { from: q.from, to: q.to });
     }
     if (q.user !== undefined && q.user !== '') {
-      where.push(
-        `r.id IN (SELECT p.recording_id FROM participants p
-                  WHERE instr(tl_fold(p.uri), @user) > 0 OR instr(tl_fold(p.name), @user) > 0)`,
-      );
-      params.user = foldText(q.user);
+      const folded = foldText(q.user);
+      if ([...folded].length >= MIN_INDEXED_CHARS && this.hasTable('participants_fts')) {
+        where.push(`r.id IN (SELECT p.recording_id FROM participants p WHERE p.id IN (SELECT rowid FROM participants_fts WHERE participants_fts MATCH @user))`);
+        params.user = substringQuery(folded);
+      } else {
+        where.push(
+          `r.id IN (SELECT p.recording_id FROM participants p
+                    WHERE instr(tl_fold(p.uri), @user) > 0 OR instr(tl_fold(p.name), @user) > 0)`,
+        );
+        params.user = folded;
+      }
     }
-    // One prepared statement per filter combination (at most 8), cached.
+    // One prepared statement per filter combination (at most 12), cached.
     const sql = `SELECT r.* FROM recordings r ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY r.start DESC, r.id DESC LIMIT @limit`;
     return (this.stmt(sql).all(params) as Row[]).map((r) => Catalogue.entry(this.toRecord(r)));
   }

@@ -97,7 +97,8 @@ describe('storage-local: chat transcripts', () => {
     store.closeCatalogue();
     const file = path.join(tmp, 'catalogue.sqlite');
     const db = new Database(file);
-    // Back to version 1: version 4's additions, 3's, then 2's.
+    // Back to version 1: version 5's additions, 4's, 3's, then 2's.
+    db.exec('DROP TRIGGER participants_fts_insert; DROP TRIGGER participants_fts_delete; DROP TABLE participants_fts;');
     db.exec('DROP TABLE holds; DROP TABLE audit; DROP INDEX IF EXISTS audit_at;');
     db.exec('DROP TABLE objects; DROP TABLE removals; DROP TABLE manifests; DROP INDEX recordings_call_key; ALTER TABLE recordings DROP COLUMN call_key;');
     db.exec('DROP TABLE transcript_participants; DROP TABLE transcripts; DROP INDEX recordings_conversation; ALTER TABLE recordings DROP COLUMN conversation_id;');
