@@ -104,6 +104,8 @@ describe('storage-local: a call recorded again, and integrity', function () {
     const hashed = objectsOf(cat, a!.id);
     cat.close();
     assert.deepEqual(hashed.map((o) => o.name), ['audio.wav']);
+    const shown = tapline(['recordings', 'show', a!.id, '--dir', out, '--json'], dir);
+    assert.deepEqual((JSON.parse(shown.out) as { files: unknown[] }).files, [{ name: 'audio.wav', bytes: hashed[0]!.bytes, sha256: hashed[0]!.sha256 }]);
     assert.equal(hashed[0]!.bytes, fs.statSync(a!.audio as string).size);
     // One bit of one sample, deep inside the audio.
     const fd = fs.openSync(a!.audio as string, 'r+');

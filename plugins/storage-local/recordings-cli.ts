@@ -127,7 +127,23 @@ export async function recordingsListCommand(opts: RecordingsListOptions): Promis
   }
 }
 
-function renderShow(entry: CatalogueEntry, meta: RecordingMetadata | undefined): string {
+/** What the catalogue keeps about a recording besides its row: its legal hold and its files' hashes. */
+interface Custody {
+  hold?: { reason: string; since: string; by: string };
+  files: Array<{ name: string; bytes: number; sha256: string }>;
+}
+
+function custodyOf(cat: Catalogue, id: string): Custody {
+  const out: Custody = { files: [] };
+  if (cat.hasTable('holds')) {
+    const h = cat.stmt('SELECT reason, since, by FROM holds WHERE recording_id = @id').get({ id }) as Custody['hold'] | undefined;
+    if (h !== undefined) out.hold = h;
+  }
+  if (cat.hasTable('objects')) out.files = cat.stmt('SELECT name, bytes, sha256 FROM objects WHERE recording_id = @id ORDER BY name').all({ id }) as Custody['files'];
+  return out;
+}
+
+function renderShow(entry: CatalogueEntry, meta: RecordingMetadata | undefined, custody: Custody = { files: [] }): string {
   const out: Array<[string, string]> = [];
   const add = (k: string, v: string | undefined): void => {
     if (v !== undefined && v !== '') out.push([k, v]);
@@ -160,6 +176,9 @@ function renderShow(entry: CatalogueEntry, meta: RecordingMetadata | undefined):
     if (meta.dtmf.length > 0) add('DTMF', meta.dtmf.map((d) => `${printable(d.digit)}@${d.at.toFixed(1)}s`).join(' '));
     for (const f of meta.flags) add('Flag', printable(f));
   }
+  if (meta?.audio?.format !== undefined && meta.audio.format !== 'wav') add('Stored as', meta.audio.format);
+  if (custody.hold !== undefined) add('Legal hold', `${printable(custody.hold.reason)} (since ${custody.hold.since}, by ${printable(custody.hold.by)})`);
+  for (const f of custody.files) add('SHA-256', `${f.sha256}  ${f.name} (${f.bytes} bytes)`);
   const w = Math.max(...out.map(([k]) => k.length));
   return out.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
 }
@@ -168,8 +187,10 @@ export async function recordingsShowCommand(id: string, opts: RecordingsShowOpti
   const paths = await storagePathsFor(opts);
   const cat = openCatalogue(paths);
   let entry: CatalogueEntry | undefined;
+  let custody: Custody = { files: [] };
   try {
     entry = cat.resolve(id);
+    if (entry !== undefined) custody = custodyOf(cat, entry.id);
   } finally {
     cat.close();
   }
@@ -184,8 +205,8 @@ export async function recordingsShowCommand(id: string, opts: RecordingsShowOpti
   } catch (e) {
     problem = (e as Error).message;
   }
-  if (opts.json === true) process.stdout.write(JSON.stringify({ entry, metadata: meta ?? null, ...(problem ? { error: problem } : {}) }, null, 2) + '\n');
-  else process.stdout.write(renderShow(entry, meta));
+  if (opts.json === true) process.stdout.write(JSON.stringify({ entry, metadata: meta ?? null, ...custody, ...(problem ? { error: problem } : {}) }, null, 2) + '\n');
+  else process.stdout.write(renderShow(entry, meta, custody));
   if (problem !== undefined) {
     // The catalogue entry is still worth printing; the exit status says the recording is incomplete.
     process.stderr.write(`tapline: ${printable(problem)}\n`);

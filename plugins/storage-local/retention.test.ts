@@ -60,6 +60,7 @@ describe('storage-local: retention, legal hold and the audit log', function () {
     const r = tapline(['recordings', 'hold', ids.held!, '-c', config, '--reason', 'case 2026-117'], tmp);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /is on legal hold/);
+    assert.match(tapline(['recordings', 'show', ids.held!, '-c', config], tmp).out, /^Legal hold\s+case 2026-117 \(since .*, by .*@.*\)$/m);
   });
 
   it('the dry run lists exactly what the rules expire (the longest matching rule wins; no rule: kept; hold: kept) and changes nothing', () => {

@@ -245,7 +245,6 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     return this.daily ?? Promise.resolve();
   }
 
-
   /** metadata.json and the catalogue entry; a finished recording is complete (a recovered one stays recovered). */
   private async store(meta: RecordingMetadata, done: boolean): Promise<void> {
     const cat = this.openCatalogue();
