@@ -382,6 +382,12 @@ export async function baresipCall(opts: BaresipCallOptions): Promise<BaresipCall
     await pair?.stop();
     await cap.stop();
   }
+  // A call whose capture holds nothing is a broken capture, not a call without SIP: say so with what dumpcap said
+  // (seen once in CI; not reproduced), rather than fail later on an empty pcap.
+  const dumpcapLog = fs.readFileSync(path.join(dir, 'dumpcap.log'), 'utf8');
+  if (/Packets captured: 0\b/.test(dumpcapLog)) {
+    throw new Error(`baresipCall: dumpcap captured no packet of the call (filter ${baresipCaptureFilter(ports, opts.proxy?.port)}):\n${dumpcapLog}\ncaller log: ${fs.readFileSync(pair.callerLog, 'utf8').slice(0, 2000)}`);
+  }
   return {
     pcap,
     callerLog: pair.callerLog,
