@@ -60,8 +60,8 @@ export class LocalShard implements CallShard {
   sipMessage(call: Call, text: string): void {
     this.recorder.sipMessage(call, text);
   }
-  rtp(a: AssociatedRtp): void {
-    this.recorder.onRtp(a);
+  rtp(a: AssociatedRtp, route: RouteSlot): void {
+    this.recorder.onRtp(a, route);
   }
   rtcp(x: { call: Call; sender: Side; pkt: TransportPacket }): void {
     this.recorder.onRtcp(x);

@@ -11,7 +11,7 @@ import type { Call, Side } from '../dialog/types';
 import { summarizeCall } from '../dialog/summary';
 import type { TransportPacket } from '../net/types';
 import type { SdpRtpMap } from '../sdp/types';
-import type { AssociatedRtp, PlacedAudio, RtpPacket } from './types';
+import type { AssociatedRtp, PlacedAudio, RouteSlot, RtpPacket } from './types';
 import type { DirectionStats, DtmfEvent, RecordingMetadata, SrtpDirectionStats } from './metadata';
 import { CallTimeline, DEFAULT_MAX_SILENCE_SEC, type PushResult } from './timeline';
 import { parseRtp, SequenceTracker, tsDelta } from './rtp';
@@ -71,6 +71,12 @@ interface DecoderEntry {
   decoder: Decoder;
   encoding: string;
   clockRate: number;
+}
+
+/** What onRtp keeps in a flow's route slot. */
+interface RecorderRoute {
+  rec: Recording;
+  st: StreamRec;
 }
 
 interface StreamRec {
@@ -285,15 +291,30 @@ export class CallRecorder {
   }
 
   /** One associated RTP packet: decode, place on the call's timeline. */
-  onRtp(a: AssociatedRtp): void {
-    const rec = this.active.get(a.call.key) ?? this.ending.get(a.call.key);
-    if (rec === undefined || rec.finished) {
-      this.counters.inc('media.afterRecording');
-      return;
-    }
+  /**
+   * One RTP packet of a call being recorded. `slot` is the caller's, per flow: the recording and the stream found
+   * for the flow's last packet are kept there and reused while they still apply (same SSRC, recording not
+   * finished). With thousands of calls at once, the lookups by call key and SSRC were cache misses on every packet.
+   */
+  onRtp(a: AssociatedRtp, slot?: RouteSlot): void {
     const ts = a.pkt.ts;
     const rtp = a.rtp;
-    const st = this.streamOf(rec, a, ts);
+    const cached = slot?.value as RecorderRoute | undefined;
+    let rec: Recording;
+    let st: StreamRec;
+    if (cached !== undefined && !cached.rec.finished && cached.st.ssrc === rtp.ssrc && cached.st.flow === a.flow) {
+      rec = cached.rec;
+      st = cached.st;
+    } else {
+      const found = this.active.get(a.call.key) ?? this.ending.get(a.call.key);
+      if (found === undefined || found.finished) {
+        this.counters.inc('media.afterRecording');
+        return;
+      }
+      rec = found;
+      st = this.streamOf(rec, a, ts);
+      if (slot !== undefined) slot.value = { rec, st } satisfies RecorderRoute;
+    }
     st.lastTs = ts;
     const side = rec.sides[st.side];
     side.lastStream = st.key;

@@ -11,7 +11,7 @@ import { container as globalContainer } from 'tsyringe';
 import type { AudioFormat, Logger } from '../contract';
 import type { Call } from '../dialog/types';
 import type { TransportPacket } from '../net/types';
-import type { AssociatedRtp } from '../media/types';
+import type { AssociatedRtp, RouteSlot } from '../media/types';
 import type { RecordingMetadata } from '../media/metadata';
 import type { RecordingPort } from '../media/recording-port';
 import type { SdpRtpMap } from '../sdp/types';
@@ -88,8 +88,11 @@ class WorkerPort implements RecordingPort {
 interface Replica {
   call: Call;
   id: string | undefined;
-  /** Flow id → the flow's key and one packet object reused for its packets. */
-  flows: Map<number, { flow: string; pkt: TransportPacket }>;
+  /**
+   * Flow id (1, 2, …) → the flow's key, one packet object reused for its packets, and the recorder's route slot
+   * for it (where it keeps the flow's recording and stream: no lookups by call key and SSRC per packet).
+   */
+  flows: Array<{ flow: string; pkt: TransportPacket; route: RouteSlot } | undefined>;
   maps: Map<number, SdpRtpMap>;
 }
 
@@ -155,7 +158,7 @@ async function main(): Promise<void> {
         const r = replicas.get(ev.slot);
         if (r === undefined) {
           const call = { ...ev.call, sdp: ev.sdp } as Call;
-          replicas.set(ev.slot, { call, id: undefined, flows: new Map(), maps: new Map() });
+          replicas.set(ev.slot, { call, id: undefined, flows: [], maps: new Map() });
           byKey.set(call.key, call);
         } else {
           Object.assign(r.call, ev.call);
@@ -185,7 +188,7 @@ async function main(): Promise<void> {
       case 'flow': {
         const r = replicas.get(ev.slot);
         const pkt: TransportPacket = { ts: 0, frameNo: 0, proto: 'udp', ipVersion: ev.src.includes(':') ? 6 : 4, src: ev.src, sport: ev.sport, dst: ev.dst, dport: ev.dport, payload: EMPTY };
-        r?.flows.set(ev.id, { flow: ev.flow, pkt });
+        if (r !== undefined) r.flows[ev.id] = { flow: ev.flow, pkt, route: { value: undefined } };
         return;
       }
       case 'rtpmap':
@@ -215,7 +218,7 @@ async function main(): Promise<void> {
       return;
     }
     if (m.kind !== REC_RTP) return void core.inc('workers.badRecords');
-    const f = r.flows.get(m.flow);
+    const f = r.flows[m.flow];
     const rtp = parseRtp(m.payload, true);
     if (f === undefined || rtp === undefined) return void core.inc('workers.badRecords');
     const pkt = f.pkt;
@@ -225,7 +228,7 @@ async function main(): Promise<void> {
     const map = m.rtpmap === 0 ? undefined : r.maps.get(m.rtpmap);
     const a: AssociatedRtp = { call: r.call, sender: m.sender, flow: f.flow, how: howOf(m.how), rtp, pkt, route: NO_ROUTE };
     if (map !== undefined) a.rtpmap = map;
-    recorder.onRtp(a);
+    recorder.onRtp(a, f.route);
     // Not kept past the packet: a view left here would pin its whole batch buffer while the flow lives.
     pkt.payload = EMPTY;
   };
