@@ -290,9 +290,8 @@ export class CallRecorder {
     this.ending.set(call.key, rec);
   }
 
-  /** One associated RTP packet: decode, place on the call's timeline. */
   /**
-   * One RTP packet of a call being recorded. `slot` is the caller's, per flow: the recording and the stream found
+   * One associated RTP packet: decode, place on the call's timeline. `slot` is the caller's, per flow: the recording and the stream found
    * for the flow's last packet are kept there and reused while they still apply (same SSRC, recording not
    * finished). With thousands of calls at once, the lookups by call key and SSRC were cache misses on every packet.
    */

@@ -378,7 +378,7 @@ export class Catalogue {
         owner: r.owner ?? null,
         conversation_id: r.conversationId ?? null,
       });
-      this.setParticipants(r.id, r.participants);
+      this.setParticipants(r.id, r.participants, true);
     })();
   }
 
@@ -409,7 +409,8 @@ export class Catalogue {
     })();
   }
 
-  private setParticipants(id: string, list: Participant[]): void {
+  /** `fresh`: a row just inserted, with no participants yet (nothing to compare). */
+  private setParticipants(id: string, list: Participant[], fresh = false): void {
     const seen = new Set<string>();
     const rows: Participant[] = [];
     for (const p of list) {
@@ -419,9 +420,11 @@ export class Catalogue {
       rows.push(p);
     }
     // Unchanged (every metadata refresh of a running call): no rewrite, and no churn in the search index.
-    const current = this.participants(id);
-    if (current.length === rows.length && current.every((c, i) => c.uri === rows[i]?.uri && c.role === rows[i]?.role && (c.name ?? '') === (rows[i]?.name ?? ''))) return;
-    this.stmt('DELETE FROM participants WHERE recording_id = @id').run({ id });
+    if (!fresh) {
+      const current = this.participants(id);
+      if (current.length === rows.length && current.every((c, i) => c.uri === rows[i]?.uri && c.role === rows[i]?.role && (c.name ?? '') === (rows[i]?.name ?? ''))) return;
+      this.stmt('DELETE FROM participants WHERE recording_id = @id').run({ id });
+    }
     const ins = this.stmt('INSERT INTO participants (recording_id, uri, name, role) VALUES (@id, @uri, @name, @role)');
     for (const p of rows) ins.run({ id, uri: p.uri, name: p.name ?? null, role: p.role });
   }

@@ -14,7 +14,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import type { KeyProvider } from './key-provider';
-import { wavHeader } from './wav';
+import { toLeBytes, wavHeader } from './wav';
 
 export const ENC_MAGIC = Buffer.from('TLENC001');
 export const ENC_SUFFIX = '.enc';
@@ -23,6 +23,7 @@ export const ENCRYPTED_FORMAT = 'wav+aes-256-gcm';
 /** Plaintext bytes per chunk: 2 s of 8 kHz stereo; what a crash can lose at most. */
 export const CHUNK = 64 * 1024;
 const TAG = 16;
+const ZEROS = Buffer.alloc(CHUNK);
 
 export interface EncHeader {
   v: 1;
@@ -109,8 +110,9 @@ export class EncryptedAudioWriter {
     if (this.closed) throw new Error(`${this.path} is closed`);
     if (interleaved.length % this.format.channels !== 0) throw new Error(`a write of ${interleaved.length} samples is not a whole number of frames`);
     const at = atFrame * this.frameBytes;
-    if (at > this.dataBytes) await this.append(Buffer.alloc(at - this.dataBytes)); // a gap: silence, encrypted like the rest
-    let bytes = Buffer.from(interleaved.buffer, interleaved.byteOffset, interleaved.byteLength);
+    // A gap: silence, encrypted like the rest (a chunk of zeros at a time, never one buffer the gap's size).
+    while (this.dataBytes < at) await this.append(ZEROS.subarray(0, Math.min(CHUNK, at - this.dataBytes)));
+    let bytes = toLeBytes(interleaved);
     if (at < this.dataBytes) bytes = bytes.subarray(Math.min(bytes.length, this.dataBytes - at));
     if (bytes.length > 0) await this.append(bytes);
   }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { CONFIG_OPTION, DIR_OPTION } from './catalogue-options';
 import type { CommandSpec } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
-import { printable, storagePathsFor } from './recordings-cli';
+import { printable, resolveRecording, storagePathsFor } from './recordings-cli';
 import type { StoragePaths } from './index';
 
 type CatalogueModule = typeof import('./catalogue');
@@ -48,8 +48,7 @@ export async function exportCommand(ref: string, o: Common & { out: string }): P
   let audio: string | undefined;
   let id: string;
   try {
-    const e = cat.resolve(ref);
-    if (e === undefined) throw new TaplineError(ErrorCodes.USAGE, `no recording with id, id prefix or Call-ID "${printable(ref)}" in the catalogue ${paths.catalogue}`);
+    const e = resolveRecording(cat, ref);
     audio = e.audio;
     id = e.id;
   } finally {

@@ -5,22 +5,17 @@
  * refused by the decryption; a writer killed mid-recording leaves whole chunks that still open.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { repoRoot } from '../../test/corpus';
 import { Catalogue } from './catalogue';
 import { CHUNK, decryptToWav, EncryptedAudioWriter, readEncInfo, repairEncrypted } from './encrypted-audio';
 import { keyId, StaticKeyProvider } from './key-provider';
+import { LocalStore } from './store';
+import { begin, metadataFor, start, tapline, tmpDir } from './test-fixtures';
 
-const CLI = path.join(repoRoot, 'dist', 'core', 'cli', 'main.js');
 
-function tapline(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -138,7 +133,9 @@ describe('storage-local: audio encrypted at rest', function () {
     await w.write(0, pcm);
     // Killed: the open chunk never sealed; a torn write leaves a few bytes of the next.
     fs.appendFileSync(file, Buffer.alloc(7, 0xaa));
-    const info = readEncInfo(fs.openSync(file, 'r'), file);
+    const fd = fs.openSync(file, 'r');
+    const info = readEncInfo(fd, file);
+    fs.closeSync(fd);
     assert.equal(info.chunks, 2);
     assert.equal(info.tail, 7);
     const r = repairEncrypted(file);
@@ -167,8 +164,6 @@ describe('storage-local: audio encrypted at rest', function () {
 
 describe('storage-local: recovery of an encrypted recording', () => {
   it('a store dropped mid-recording: the next one recovers it with the whole chunks, still encrypted, and it opens', async () => {
-    const { LocalStore } = await import('./store.js');
-    const { begin, metadataFor, start, tmpDir } = await import('./test-fixtures.js');
     const root = tmpDir('enc-recover');
     try {
       const keyFile = path.join(root, 'master.key');

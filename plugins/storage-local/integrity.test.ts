@@ -4,20 +4,14 @@
  * Call-ID; `tapline verify` finds a flipped byte, a deleted file, an altered manifest; manifests chain day to day.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { repoRoot } from '../../test/corpus';
+import { tapline } from './test-fixtures';
 import { Catalogue } from './catalogue';
 import { MANIFEST_DIR, objectsOf, removeRecording, verifyCatalogue, writeDueManifests } from './integrity';
 
-const CLI = path.join(repoRoot, 'dist', 'core', 'cli', 'main.js');
 
-function tapline(args: string[], cwd: string): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 describe('storage-local: a call recorded again, and integrity', function () {
   this.timeout(120_000);

@@ -82,14 +82,31 @@ export function sameCall(cat: Catalogue, key: string, id: string): CatalogueReco
 
 /**
  * Takes a recording out of the catalogue, recording each of its hashed files as removed with the reason (so a
- * manifest listing them is explained); the caller then deletes its folder.
+ * manifest listing them is explained); `also` runs in the same transaction (an audit row).
  */
-export function removeRecording(cat: Catalogue, id: string, reason: string, when: string): void {
+export function removeRecording(cat: Catalogue, id: string, reason: string, when: string, also?: () => void): void {
   cat.tx(() => {
     const ins = cat.stmt('INSERT OR REPLACE INTO removals (recording_id, name, sha256, removed, reason) VALUES (@id, @name, @sha256, @removed, @reason)');
     for (const o of objectsOf(cat, id)) ins.run({ id, name: o.name, sha256: o.sha256, removed: when, reason });
     cat.stmt('DELETE FROM recordings WHERE id = @id').run({ id });
+    also?.();
   });
+}
+
+/** Whether `p` lies below `root` (never delete outside the recordings folder). */
+function isInside(root: string, p: string): boolean {
+  const r = path.relative(path.resolve(root), path.resolve(p));
+  return r !== '' && !r.startsWith('..') && !path.isAbsolute(r);
+}
+
+/**
+ * A recording deleted for good (replaced by a new recording of the same call, or expired): its row first, with
+ * the removal on record, then its folder when that lies under `root`. A crash in between leaves files no row lists
+ * (found again by recovery's scan), never a row whose audio is gone.
+ */
+export async function deleteRecording(cat: Catalogue, rec: CatalogueRecord, reason: string, when: string, root: string, also?: () => void): Promise<void> {
+  removeRecording(cat, rec.id, reason, when, also);
+  if (isInside(root, rec.dir)) await fs.promises.rm(rec.dir, { recursive: true, force: true });
 }
 
 interface ManifestObject {

@@ -183,19 +183,23 @@ function renderShow(entry: CatalogueEntry, meta: RecordingMetadata | undefined, 
   return out.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
 }
 
+/** The recording `ref` names (id, unique id prefix, or Call-ID), or a usage error saying none does. */
+export function resolveRecording(cat: Catalogue, ref: string): CatalogueEntry {
+  const e = cat.resolve(ref);
+  if (e === undefined) throw new TaplineError(ErrorCodes.USAGE, `no recording with id, id prefix or Call-ID "${printable(ref)}" in the catalogue ${cat.file}`, { id: ref, catalogue: cat.file });
+  return e;
+}
+
 export async function recordingsShowCommand(id: string, opts: RecordingsShowOptions): Promise<void> {
   const paths = await storagePathsFor(opts);
   const cat = openCatalogue(paths);
-  let entry: CatalogueEntry | undefined;
-  let custody: Custody = { files: [] };
+  let entry: CatalogueEntry;
+  let custody: Custody;
   try {
-    entry = cat.resolve(id);
-    if (entry !== undefined) custody = custodyOf(cat, entry.id);
+    entry = resolveRecording(cat, id);
+    custody = custodyOf(cat, entry.id);
   } finally {
     cat.close();
-  }
-  if (entry === undefined) {
-    throw new TaplineError(ErrorCodes.USAGE, `no recording with id, id prefix or Call-ID "${printable(id)}" in the catalogue ${paths.catalogue}`, { id, catalogue: paths.catalogue });
   }
   const { readMetadata } = require('./recover') as RecoverModule;
   let meta: RecordingMetadata | undefined;

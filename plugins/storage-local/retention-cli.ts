@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { CONFIG_OPTION, DIR_OPTION, parseLimit } from './catalogue-options';
 import type { CommandSpec } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
-import { printable, storagePathsFor } from './recordings-cli';
+import { printable, resolveRecording, storagePathsFor } from './recordings-cli';
 
 type CatalogueModule = typeof import('./catalogue');
 type RetentionModule = typeof import('./retention');
@@ -74,7 +74,7 @@ export async function retentionCommand(o: Common & { dryRun?: boolean; at?: stri
   const now = o.at !== undefined ? new Date(parseQueryDate(o.at, 'at')) : new Date();
   const cat = Catalogue.open(paths.catalogue);
   try {
-    const res = await applyRetention(cat, paths.retention.rules, { now, dryRun: o.dryRun === true, actor: `retention (${actor()})` });
+    const res = await applyRetention(cat, paths.retention.rules, { now, dryRun: o.dryRun === true, actor: `retention (${actor()})`, root: paths.root });
     if (o.json === true) {
       process.stdout.write(JSON.stringify({ dryRun: res.dryRun, expired: res.expired, held: res.held }, null, 2) + '\n');
       return;
@@ -94,8 +94,7 @@ export async function holdCommand(ref: string, hold: boolean, o: Common & { reas
   const { setHold } = require('./retention') as RetentionModule;
   const cat = Catalogue.open(paths.catalogue);
   try {
-    const e = cat.resolve(ref);
-    if (e === undefined) throw new TaplineError(ErrorCodes.USAGE, `no recording with id, id prefix or Call-ID "${printable(ref)}" in the catalogue ${paths.catalogue}`, { id: ref });
+    const e = resolveRecording(cat, ref);
     setHold(cat, e.id, hold, { ...(o.reason !== undefined ? { reason: o.reason } : {}), actor: actor() });
     process.stdout.write(`${e.id} ${hold ? 'is on legal hold' : 'is no longer on hold'}\n`);
   } finally {

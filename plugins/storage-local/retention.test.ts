@@ -4,21 +4,14 @@
  * is in the audit log and in `removals` (so `tapline verify` stays clean). Through the CLI, as an operator runs it.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { repoRoot } from '../../test/corpus';
 import { Catalogue } from './catalogue';
 import { LocalStore } from './store';
-import { begin, crashedWav, metadataFor, start, tmpDir } from './test-fixtures';
+import { begin, crashedWav, metadataFor, start, tmpDir, tapline } from './test-fixtures';
 
-const CLI = path.join(repoRoot, 'dist', 'core', 'cli', 'main.js');
 const DAY = 86_400_000;
 
-function tapline(args: string[], cwd: string): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 describe('storage-local: retention, legal hold and the audit log', function () {
   this.timeout(60_000);

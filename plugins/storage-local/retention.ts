@@ -6,10 +6,9 @@
  * explained) and in the audit log; a dry run lists the same set and changes nothing.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import { foldText, type Catalogue } from './catalogue';
-import { removeRecording } from './integrity';
+import { deleteRecording } from './integrity';
 
 export interface RetentionRule {
   /** Kept this many days after the recording started. */
@@ -82,7 +81,7 @@ const PAGE = 500;
 export async function applyRetention(
   cat: Catalogue,
   rules: readonly RetentionRule[],
-  opts: { now: Date; dryRun: boolean; actor?: string; collect?: boolean },
+  opts: { now: Date; dryRun: boolean; actor?: string; collect?: boolean; /** The recordings folder: only folders under it are deleted. */ root: string },
 ): Promise<RetentionResult & { expiredCount: number; heldCount: number }> {
   const result = { dryRun: opts.dryRun, expired: [] as RetentionCandidate[], held: [] as RetentionResult['held'], expiredCount: 0, heldCount: 0 };
   if (rules.length === 0) return result;
@@ -131,26 +130,18 @@ export async function applyRetention(
       }
       result.expiredCount++;
       if (collect) result.expired.push(c);
-      if (!opts.dryRun) await deleteExpired(cat, c, rules[c.rule] as RetentionRule, opts.actor ?? 'retention', when);
+      if (!opts.dryRun) await deleteExpired(cat, c, rules[c.rule] as RetentionRule, opts.actor ?? 'retention', when, opts.root);
     }
     await new Promise<void>((r) => setImmediate(r));
   }
   return result;
 }
 
-async function deleteExpired(cat: Catalogue, c: RetentionCandidate, rule: RetentionRule, actor: string, when: string): Promise<void> {
+async function deleteExpired(cat: Catalogue, c: RetentionCandidate, rule: RetentionRule, actor: string, when: string, root: string): Promise<void> {
   const rec = cat.record(c.id);
   if (rec === undefined) return;
   const why = `retention rule ${c.rule + 1} (${ruleText(rule)}): started ${c.start}`;
-  cat.tx(() => {
-    removeRecording(cat, c.id, why, when);
-    audit(cat, actor, 'delete', c.id, `${why}; Call-ID ${c.callId}, ${c.from} → ${c.to}; audio and metadata deleted`, when);
-  });
-  // Inside the catalogue's tree only; the row is gone first, so a crash here leaves files no one lists (found
-  // again by recovery's scan) rather than a row whose audio is missing.
-  const base = path.resolve(cat.base);
-  const dir = path.resolve(rec.dir);
-  if (dir.startsWith(base + path.sep)) await fs.promises.rm(dir, { recursive: true, force: true });
+  await deleteRecording(cat, rec, why, when, root, () => audit(cat, actor, 'delete', c.id, `${why}; Call-ID ${c.callId}, ${c.from} → ${c.to}; audio and metadata deleted`, when));
 }
 
 /** Puts a recording on legal hold (retention never deletes it) or takes it off; both audited. */

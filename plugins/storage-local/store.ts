@@ -30,13 +30,7 @@ import { ENC_SUFFIX, ENCRYPTED_FORMAT, EncryptedAudioWriter } from './encrypted-
 import { StaticKeyProvider, type KeyProvider, type KeySource } from './key-provider';
 import { callKey } from './identity-schema';
 import { applyRetention, type RetentionOptions } from './retention';
-import { hashRecordingFiles, removeRecording, sameCall, saveObjects, setCallKey, writeDueManifests } from './integrity';
-
-/** Whether `p` is `root` or below it (never delete outside the recordings folder). */
-function isInside(root: string, p: string): boolean {
-  const r = path.relative(path.resolve(root), path.resolve(p));
-  return r !== '' && !r.startsWith('..') && !path.isAbsolute(r);
-}
+import { deleteRecording, hashRecordingFiles, sameCall, saveObjects, setCallKey, writeDueManifests } from './integrity';
 
 export interface LocalStoreOptions {
   /** Absolute folder the recordings go under. */
@@ -192,8 +186,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
       return sameCall(cat, key, meta.id);
     });
     for (const old of older) {
-      removeRecording(cat, old.id, `replaced by ${meta.id}: the same call (Call-ID, tags, start, recorder) recorded again`, now);
-      if (path.resolve(old.dir) !== path.resolve(dir) && isInside(this.opts.root, old.dir)) await fs.promises.rm(old.dir, { recursive: true, force: true });
+      await deleteRecording(cat, old, `replaced by ${meta.id}: the same call (Call-ID, tags, start, recorder) recorded again`, now, this.opts.root);
       this.opts.counters?.inc('replaced');
       this.opts.log?.info(`storage-local: recording ${meta.id} replaces ${old.id}, the same call recorded again`, { callId: meta.call.callId, replaced: old.id });
     }
@@ -220,7 +213,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     const r = this.opts.retention;
     if (r !== undefined && r.auto && r.rules.length > 0) {
       try {
-        const res = await applyRetention(cat, r.rules, { now: new Date(nowIso), dryRun: false, collect: false });
+        const res = await applyRetention(cat, r.rules, { now: new Date(nowIso), dryRun: false, collect: false, root: this.opts.root });
         if (res.expiredCount > 0) this.opts.counters?.inc('expired', res.expiredCount);
         if (res.expiredCount + res.heldCount > 0) {
           this.opts.log?.info(`storage-local: retention deleted ${res.expiredCount} recording(s) past their time${res.heldCount > 0 ? `; ${res.heldCount} kept on legal hold` : ''} (each in the audit log)`);

@@ -1,4 +1,5 @@
 /** Shared by the storage-local tests: metadata, WAV bytes and temp folders. */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,6 +7,7 @@ import type { RecordingStart } from '../../core/contract';
 import type { DirectionStats, RecordingMetadata } from '../../core/media/metadata';
 import type { LocalStore, RecordingFiles } from './store';
 import { wavHeader } from './wav';
+import { repoRoot } from '../../test/corpus';
 
 export function tmpDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `tapline-storage-${tag}-`));
@@ -76,4 +78,10 @@ export function crashedWav(file: string, frames: number, channels: 1 | 2, sample
 export async function begin(store: LocalStore, info: RecordingStart): Promise<RecordingFiles> {
   await store.open(info);
   return store.filesOf(info);
+}
+
+/** The built CLI (dist/core/cli/main.js) run as an operator runs it: exit code, stdout, stderr. */
+export function tapline(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'core', 'cli', 'main.js'), ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
 }

@@ -43,7 +43,7 @@ function riffSize(dataBytes: number): number {
   return dataSize(dataBytes) + 36;
 }
 
-function toLeBytes(pcm: Int16Array): Buffer {
+export function toLeBytes(pcm: Int16Array): Buffer {
   const view = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
   if (HOST_LE) return view;
   const copy = Buffer.from(view);

@@ -90,10 +90,15 @@ ${body(meta, keys).replace('[cseq]', String(cseq))}
         <ereg regexp="m=audio ([0-9]+) .*m=audio ([0-9]+) " search_in="body" check_it="true" assign_to="all,p1,p2"/>
       </action>
     </recv>
-    <send>
+    ${ack(cseq, false)}`;
+}
+
+/** The ACK of INVITE `cseq`: a new transaction after a 2xx, the INVITE's own Via after a non-2xx (RFC 3261 §17.1.1.3). */
+function ack(cseq: number, afterFailure: boolean): string {
+  return `<send>
       <![CDATA[
         ACK sip:srs@[remote_ip]:[remote_port] SIP/2.0
-        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+        ${afterFailure ? '[last_Via:]' : 'Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]'}
         From: <sip:src@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
         To: <sip:srs@[remote_ip]:[remote_port]>[peer_tag_param]
         Call-ID: [call_id]
@@ -103,6 +108,24 @@ ${body(meta, keys).replace('[cseq]', String(cseq))}
 
       ]]>
     </send>`;
+}
+
+/** BYE (CSeq 3) and its 200. */
+function bye(): string {
+  return `<send retrans="500">
+    <![CDATA[
+      BYE sip:srs@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:src@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:srs@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>`;
 }
 
 function scenario(capture: string, playMs: number, keys?: readonly [string, string]): string {
@@ -120,20 +143,7 @@ function scenario(capture: string, playMs: number, keys?: readonly [string, stri
   <pause milliseconds="${Math.round(playMs / 2)}"/>
   ${invite(2, metadata(carol), true, keys)}
   <pause milliseconds="${Math.round(playMs / 2) + 800}"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE sip:srs@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:src@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:srs@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 3 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
+  ${bye()}
 </scenario>
 `;
 }
@@ -143,7 +153,7 @@ function digestScenario(password: string, expect: 200 | 403): string {
   const inviteHead = (cseq: number, auth: boolean): string => `
       INVITE sip:srs@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:src@[local_ip]:[local_port]>;tag=[pid]D[call_number]
+      From: <sip:src@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:srs@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: ${cseq} INVITE
@@ -154,20 +164,6 @@ function digestScenario(password: string, expect: 200 | 403): string {
       Content-Length: [len]
 
 ${body(metadata({ id: 'cGFydC1i', aor: 'sip:bob@example.net', name: 'Bob Customer' })).replace('[cseq]', String(cseq))}`;
-  const ack = (cseq: number, last: boolean): string => `
-  <send>
-    <![CDATA[
-      ACK sip:srs@[remote_ip]:[remote_port] SIP/2.0
-      ${last ? '[last_Via:]' : 'Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]'}
-      From: <sip:src@[local_ip]:[local_port]>;tag=[pid]D[call_number]
-      To: <sip:srs@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: ${cseq} ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>`;
   return `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="SIPREC SRC with digest authentication">
   <send retrans="500"><![CDATA[${inviteHead(1, false)}
@@ -178,26 +174,9 @@ ${body(metadata({ id: 'cGFydC1i', aor: 'sip:bob@example.net', name: 'Bob Custome
   <send retrans="500"><![CDATA[${inviteHead(2, true)}
   ]]></send>
   <recv response="100" optional="true"/>
-  ${
-    expect === 403
-      ? `<recv response="403"/>${ack(2, true)}`
-      : `<recv response="200"/>${ack(2, false)}
+  ${expect === 403 ? `<recv response="403"/>${ack(2, true)}` : `<recv response="200"/>${ack(2, false)}
   <pause milliseconds="500"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE sip:srs@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:src@[local_ip]:[local_port]>;tag=[pid]D[call_number]
-      To: <sip:srs@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 3 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>`
-  }
+  ${bye()}`}
 </scenario>
 `;
 }
