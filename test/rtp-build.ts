@@ -2,7 +2,7 @@
  * Hand-built RTP for tests: packets (RFC 3550 §5.1 fixed header + payload), a stream that numbers them, and the
  * payloads the scenarios need (G.711 and L16 tones, RFC 4733 events, RFC 3389 comfort noise).
  */
-import { encodeAlaw, encodeUlaw } from '../plugins/codec-g711/g711';
+import { encodeAlaw, encodeUlaw } from '../core/media/g711';
 
 export { rtpPacket, RtpStream, tone, type RtpFields } from '../core/testing/rtp';
 

@@ -15,7 +15,7 @@ import { PacketDecoder, isSkipReason } from '../core/net/decode';
 import { findSdpBody, parseSipMessage, type SipMessage } from '../core/sip/index';
 import { parseSdp, type SdpMedia } from '../core/sdp/index';
 import { parseInlineKey, SrtpContext, type MkiLength } from '../core/media/srtp/index';
-import { ULAW_TABLE } from '../plugins/codec-g711/g711';
+import { ULAW_TABLE } from '../core/media/g711';
 import { goertzelPower } from '../plugins/source-generator/tones';
 import { describeLibsrtp, libsrtpMany, type LibsrtpRequest } from './srtp-reference';
 import {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { haveTshark } from '../../test/tshark';
-import { decodeAlaw, decodeUlaw } from '../codec-g711/g711';
+import { decodeAlaw, decodeUlaw } from '../../core/media/g711';
 import { generateCalls } from './generate';
 import type { GeneratorOptions } from './scenario';
 import { dominantTone, SAMPLE_RATE } from './tones';

@@ -6,7 +6,7 @@
  * encode one period (plus a packet's worth of overhang) once and copy windows of it into each payload. The
  * phase follows the stream's sample clock, so it stays continuous across packets, gaps and SSRC changes.
  */
-import { encodeAlaw, encodeUlaw } from '../codec-g711/g711';
+import { encodeAlaw, encodeUlaw } from '../../core/media/g711';
 import type { PayloadSource } from './rtp-builder';
 import type { G711Codec } from './scenario';
 

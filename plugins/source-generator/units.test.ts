@@ -7,7 +7,7 @@ import { ErrorCodes, isTaplineError } from '../../core/errors';
 import { readCapture } from '../../core/net/capture-reader';
 import { decodeFrame, isSkipReason } from '../../core/net/decode';
 import type { RawFrame } from '../../core/net/types';
-import { decodeUlaw } from '../codec-g711/g711';
+import { decodeUlaw } from '../../core/media/g711';
 import { generateCalls, generateFrames } from './generate';
 import { ipv4HeaderChecksum, tcpFrame, udpFrames } from './net-frames';
 import { DEFAULT_START_TIME, resolveScenario } from './scenario';

@@ -9,7 +9,7 @@ import * as dgram from 'node:dgram';
 import { PluginHarness } from '../../core/testing/index';
 import { parseSipMessage } from '../../core/sip/index';
 import { parseSdp } from '../../core/sdp/index';
-import { encodeUlaw } from '../codec-g711/g711';
+import { encodeUlaw } from '../../core/media/g711';
 import { rtpPacket } from '../../core/testing/rtp';
 import { tone } from '../../core/testing/rtp';
 import { freePortBlock } from '../../test/peers/ports';

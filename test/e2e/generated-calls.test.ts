@@ -40,7 +40,7 @@ import {
   ToneSource,
   goertzelPower,
 } from '../../plugins/source-generator/tones';
-import { ALAW_TABLE, ULAW_TABLE } from '../../plugins/codec-g711/g711';
+import { ALAW_TABLE, ULAW_TABLE } from '../../core/media/g711';
 import { readWav } from '../../plugins/storage-local/wav';
 import type { DirectionStats, RecordingMetadata } from '../../core/media/metadata';
 import { readCapture } from '../../core/net/capture-reader';

@@ -17,7 +17,7 @@ import storageLocal from '../../plugins/storage-local/index';
 import g711 from '../../plugins/codec-g711/index';
 import telephoneEvent from '../../plugins/codec-telephone-event/index';
 import cn from '../../plugins/codec-cn/index';
-import { ALAW_TABLE, ULAW_TABLE } from '../../plugins/codec-g711/g711';
+import { ALAW_TABLE, ULAW_TABLE } from '../../core/media/g711';
 import { goertzelPower } from '../../plugins/source-generator/tones';
 import { request, response } from '../sip-text';
 import { comfortNoise, dtmfEvent, l16, pcma, pcmu, RtpStream, tone } from '../rtp-build';

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { encodeUlaw } from '../../plugins/codec-g711/g711';
+import { encodeUlaw } from '../../core/media/g711';
 import { readWav } from '../../plugins/storage-local/wav';
 import { LocalStore } from '../../plugins/storage-local/store';
 import { rtpPacket } from '../../core/testing/rtp';

@@ -22,7 +22,7 @@ import { assertChannelsMatch, fmtMatch, matchChannels } from '../channel-match';
 import { repoRoot } from '../corpus';
 import { LocalStore } from '../../plugins/storage-local/store';
 import { readWav } from '../../plugins/storage-local/wav';
-import { encodeUlaw } from '../../plugins/codec-g711/g711';
+import { encodeUlaw } from '../../core/media/g711';
 import { PcapWriter } from '../../core/net/pcap-writer';
 import { udpFrames } from '../../plugins/source-generator/net-frames';
 import { RtpStream } from '../../core/testing/rtp';

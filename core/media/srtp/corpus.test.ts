@@ -10,7 +10,7 @@ import { isSkipReason, PacketDecoder } from '../../net/decode';
 import { corpusPath, describeCorpus } from '../../../test/corpus';
 import { SRTP_BACKENDS } from '../../../test/srtp-backends';
 import { haveLibsrtp, libsrtp, LIBSRTP_MISSING } from '../../../test/srtp-reference';
-import { ALAW_TABLE } from '../../../plugins/codec-g711/g711';
+import { ALAW_TABLE } from '../g711';
 import { isRtcp, parseRtp } from '../rtp';
 import { parseInlineKey, SrtpContext, type SrtpSuite } from './index';
 

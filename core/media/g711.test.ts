@@ -3,13 +3,13 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { g711Codec } from './codec';
 import {
   ALAW_TABLE,
   alawToLinear,
   decodeAlaw,
   decodeUlaw,
   encodeAlaw,
+  encodeG711Exact,
   encodeUlaw,
   linearToAlaw,
   linearToUlaw,
@@ -68,11 +68,22 @@ describe('G.711', () => {
     assert.equal(linearToAlaw(-100000), 0x2a);
   });
 
-  it('tables agree with the scalar functions', () => {
+  it('tables agree with the scalar functions, but for the µ-law negative zero, which decodes to -1 (a value of its own)', () => {
     for (let b = 0; b < 256; b++) {
-      assert.equal(ULAW_TABLE[b], ulawToLinear(b));
+      assert.equal(ULAW_TABLE[b], b === 0x7f ? -1 : ulawToLinear(b));
       assert.equal(ALAW_TABLE[b], alawToLinear(b));
     }
+    assert.equal(new Set(ULAW_TABLE).size, 256, 'every µ-law code decodes to a different sample');
+    assert.equal(new Set(ALAW_TABLE).size, 256, 'every A-law code decodes to a different sample');
+  });
+
+  it('encodeG711Exact gives back every received byte from its decoded sample (µ-law 0x7F included)', () => {
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    assert.deepEqual([...encodeG711Exact('ulaw', decodeUlaw(all))], [...all]);
+    assert.deepEqual([...encodeG711Exact('alaw', decodeAlaw(all))], [...all]);
+    // Other values encode as the reference does (-1 is the negative zero's own value).
+    const pcm = Int16Array.from([0, 5, -5, 1000, -32768, 32767, -1]);
+    assert.deepEqual([...encodeG711Exact('ulaw', pcm)], [...encodeUlaw(pcm.subarray(0, 6)), 0x7f]);
   });
 
   it('round-trips every µ-law code byte except the negative zero 0x7F', () => {
@@ -81,8 +92,9 @@ describe('G.711', () => {
       assert.equal(back, b === 0x7f ? 0xff : b, `byte 0x${b.toString(16)}`);
     }
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    // The reference encoder never makes 0x7F: its -1 (what the negative zero decodes to) is 0x7E.
     const again = encodeUlaw(decodeUlaw(all));
-    for (let b = 0; b < 256; b++) assert.equal(again[b], b === 0x7f ? 0xff : b);
+    for (let b = 0; b < 256; b++) assert.equal(again[b], b === 0x7f ? 0x7e : b);
   });
 
   it('round-trips every A-law code byte', () => {
@@ -145,27 +157,5 @@ describe('G.711', () => {
         for (let i = 0; i < ours.length; i++) if (soxCoded[i] !== ours[i]) assert.fail(`sample ${pcm[i]}: sox 0x${soxCoded[i]?.toString(16)}, ours 0x${ours[i]?.toString(16)}`);
       });
     }
-  });
-});
-
-describe('g711Codec', () => {
-  it('declares its encodings and static payload types', () => {
-    assert.deepEqual([...g711Codec.encodings], ['PCMU/8000', 'PCMA/8000']);
-    assert.deepEqual(g711Codec.staticPayloadTypes, { 0: 'PCMU/8000', 8: 'PCMA/8000' });
-  });
-
-  it('creates PCMU and PCMA decoders, case-insensitively', () => {
-    const u = g711Codec.createDecoder({ encoding: 'pcmu', clockRate: 8000, channels: 1, payloadType: 0 });
-    assert.equal(u.sampleRate, 8000);
-    assert.deepEqual([...(u.decode(Buffer.from([0xff, 0x80])) ?? [])], [0, 32124]);
-    assert.equal(u.decode(Buffer.alloc(0)), null);
-    u.close();
-    const a = g711Codec.createDecoder({ encoding: 'PCMA', clockRate: 8000, channels: 1, payloadType: 8 });
-    assert.deepEqual([...(a.decode(Buffer.from([0xd5, 0x2a])) ?? [])], [8, -32256]);
-    a.close();
-  });
-
-  it('rejects other encodings with a clear message', () => {
-    assert.throws(() => g711Codec.createDecoder({ encoding: 'G722', clockRate: 8000, channels: 1, payloadType: 9 }), /PCMU and PCMA only, not "G722\/8000"/);
   });
 });

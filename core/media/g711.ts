@@ -2,7 +2,8 @@
  * ITU-T G.711 (11/88) µ-law and A-law companding, RTP payload formats PCMU and PCMA (RFC 3551 §4.5.14).
  *
  * The conversions follow the Sun Microsystems public-domain reference (g711.c), which is what sox
- * (libsox g711.c) and Wireshark/tshark (G.711 decoder) use, so our output is sample-exact with theirs.
+ * (libsox g711.c) and Wireshark/tshark (G.711 decoder) use, so our output is sample-exact with theirs (but for the
+ * µ-law negative zero, see ULAW_TABLE). Shared by the G.711 codec plugin, the generator and storage (G.711 WAV).
  * µ-law works on a 14-bit magnitude (input >> 2), A-law on a 13-bit one (input >> 3).
  */
 
@@ -91,8 +92,15 @@ function buildDecodeTable(f: (b: number) => number): Int16Array {
   return t;
 }
 
-/** Decode tables indexed by code byte. */
-export const ULAW_TABLE: Int16Array = buildDecodeTable(ulawToLinear);
+/** µ-law's negative zero: the reference decodes it and 0xFF (positive zero) both to 0. */
+export const ULAW_NEGATIVE_ZERO = 0x7f;
+
+/**
+ * Decode tables indexed by code byte: the reference values, except that the µ-law negative zero decodes to -1
+ * (one LSB from the reference's 0). Every code then has a value of its own, so storage can write the received
+ * bytes back exactly (encodeG711Exact): real encoders (baresip's among them) send 0x7F in quiet passages.
+ */
+export const ULAW_TABLE: Int16Array = buildDecodeTable((b) => (b === ULAW_NEGATIVE_ZERO ? -1 : ulawToLinear(b)));
 export const ALAW_TABLE: Int16Array = buildDecodeTable(alawToLinear);
 
 // 64 KiB encode tables indexed by (sample & 0xffff), built on first encode so decoding-only users never pay.
@@ -134,6 +142,21 @@ export function encodeUlaw(pcm: Int16Array): Buffer {
   ulawEncodeTable ??= buildEncodeTable(linearToUlaw);
   return encodeWith(ulawEncodeTable, pcm);
 }
+
+/**
+ * The exact inverse of the decode tables: a decoded G.711 sample goes back to the byte it came from (for the µ-law
+ * negative zero too; -1 from any other source becomes it, the nearest code); any other value encodes as the
+ * reference does. A-law's reference encoder is already the exact inverse.
+ */
+export function encodeG711Exact(law: 'ulaw' | 'alaw', pcm: Int16Array): Buffer {
+  if (law === 'alaw') return encodeAlaw(pcm);
+  if (ulawExactTable === undefined) {
+    ulawExactTable = buildEncodeTable(linearToUlaw);
+    ulawExactTable[-1 & 0xffff] = ULAW_NEGATIVE_ZERO;
+  }
+  return encodeWith(ulawExactTable, pcm);
+}
+let ulawExactTable: Uint8Array | undefined;
 
 export function encodeAlaw(pcm: Int16Array): Buffer {
   alawEncodeTable ??= buildEncodeTable(linearToAlaw);
