@@ -4,7 +4,7 @@
  * every plugin's container the same way; a new kind of contribution is one more entry here, not kernel code.
  */
 import type { DependencyContainer, InjectionToken } from 'tsyringe';
-import type { Codec, RecordingMode, RecordingSink, Source, TranscriptStore } from './contract';
+import type { AudioEncoderProvider, Codec, RecordingMode, RecordingSink, Source, TranscriptStore } from './contract';
 import { Tokens } from './tokens';
 import { ErrorCodes, TaplineError } from './errors';
 
@@ -28,6 +28,7 @@ function point<T>(p: ContributionPoint<T>): ContributionPoint<T> {
 export const Points = {
   Source: point<Source>({ token: Tokens.Source, noun: 'source', cardinality: 'many' }),
   Codec: point<Codec>({ token: Tokens.Codec, noun: 'codec', cardinality: 'many' }),
+  AudioEncoder: point<AudioEncoderProvider>({ token: Tokens.AudioEncoder, noun: 'audio encoder', cardinality: 'many', shared: true }),
   Storage: point<RecordingSink>({ token: Tokens.Storage, noun: 'storage plugin', cardinality: 'one' }),
   Mode: point<RecordingMode>({ token: Tokens.Mode, noun: 'recording mode', cardinality: 'one' }),
   Transcripts: point<TranscriptStore>({ token: Tokens.Transcripts, noun: 'transcript store', cardinality: 'one', shared: true }),

@@ -1,6 +1,6 @@
 /** DI tokens: registered symbols (Symbol.for), so a plugin with its own copy of tapline still matches; never strings, and every resolution names its token explicitly (works under tsx too). */
 import type { InjectionToken } from 'tsyringe';
-import type { Codec, Counters, Logger, RecordingSink, Source, TranscriptStore, MediaInput, RecordingMode, Metrics, LifecycleBus, Clock } from './contract';
+import type { AudioEncoderProvider, Codec, Counters, Logger, RecordingSink, Source, TranscriptStore, MediaInput, RecordingMode, Metrics, LifecycleBus, Clock } from './contract';
 import type { UserDirectory } from './policy/users';
 import type { EndpointDirectory } from './policy/endpoints';
 import type { CodecRegistry } from './codec-registry';
@@ -27,6 +27,8 @@ export const Tokens = {
   Clock: Symbol.for('tapline.Clock') as InjectionToken<Clock>,
   /** Multi-bound: every codec plugin registers its Codec here. */
   Codec: Symbol.for('tapline.Codec') as InjectionToken<Codec>,
+  /** Multi-bound: encoders codec plugins offer storage (Ogg Opus archives). */
+  AudioEncoder: Symbol.for('tapline.AudioEncoder') as InjectionToken<AudioEncoderProvider>,
   /** The recording mode plugin's RecordingMode (at most one). */
   Mode: Symbol.for('tapline.Mode') as InjectionToken<RecordingMode>,
   /** Where a mode hands unwrapped media for association (the core's associator). */

@@ -29,6 +29,12 @@ export interface RecordingLocation {
 export interface AudioFormat {
   sampleRate: number;
   channels: 1 | 2;
+  /**
+   * The audio encodings the call uses ('PCMU/8000', 'telephone-event/8000' as 'TELEPHONE-EVENT/8000'): the
+   * latest answer's decodable formats and the first packet's. Storage may keep G.711 as received when it is all
+   * there is.
+   */
+  encodings?: readonly string[];
 }
 
 /**
@@ -57,4 +63,29 @@ export interface RecordingSink {
   recover(): Promise<string[]>;
   /** Called once when the service stops, after every close() has completed. */
   shutdown?(): Promise<void>;
+}
+
+/**
+ * An audio encoder a codec plugin contributes (Points.AudioEncoder) for storage that keeps recordings compressed:
+ * storage-local's Ogg Opus archives use the Opus plugin's. Only storage encodes; the pipeline never does.
+ */
+export interface AudioEncoderProvider {
+  /** The storage format it serves, e.g. 'opus'. */
+  readonly format: string;
+  /** Why it cannot encode on this machine (its library is missing), or undefined when it can. */
+  readonly unavailableReason: string | undefined;
+  /** Input sample rates it takes as they are. */
+  readonly sampleRates: readonly number[];
+  create(o: { sampleRate: number; channels: 1 | 2; bitrate?: number }): FrameEncoder;
+}
+
+/** One stream's encoder: whole frames of interleaved 16-bit PCM in, one packet out per frame. */
+export interface FrameEncoder {
+  /** Samples per channel in a frame. */
+  readonly frameSamples: number;
+  /** Samples (at 48 kHz) a decoder drops at the start: the encoder's look-ahead (Ogg Opus pre-skip). */
+  readonly preSkip48k: number;
+  encode(interleaved: Int16Array): Buffer;
+  /** Idempotent. */
+  close(): void;
 }

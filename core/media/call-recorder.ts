@@ -412,7 +412,7 @@ export class CallRecorder {
 
   /** Decoded audio onto the call's timeline. */
   private place(rec: Recording, st: StreamRec, side: SideState, dec: DecoderEntry, rtpTimestamp: number, seq: number, pcm: Int16Array, ts: number): PushResult {
-    const timeline = this.ensureTimeline(rec, ts, dec.decoder.sampleRate);
+    const timeline = this.ensureTimeline(rec, ts, dec.decoder.sampleRate, dec.encoding);
     // One reused PlacedAudio: the timeline copies what it keeps past push().
     const p = this.placed;
     p.streamId = st.key;
@@ -721,14 +721,18 @@ export class CallRecorder {
     }
   }
 
-  private ensureTimeline(rec: Recording, ts: number, decoderRate: number): CallTimeline {
+  private ensureTimeline(rec: Recording, ts: number, decoderRate: number, encoding: string): CallTimeline {
     if (rec.timeline !== undefined) return rec.timeline;
-    const rate = Math.max(decoderRate, this.negotiatedRate(rec.call));
+    const negotiated = this.negotiatedFormats(rec.call);
+    const rate = Math.max(decoderRate, negotiated.rate);
     rec.sampleRate = rate;
     rec.audioStart = ts;
     const channels = this.opts.layout === 'stereo' ? 2 : 1;
     const out = rec.out;
-    out.openAudio({ sampleRate: rate, channels });
+    // The decoder's encoding is already 'NAME/rate'.
+    const first = encoding.toUpperCase();
+    const encodings = negotiated.encodings.includes(first) ? negotiated.encodings : [...negotiated.encodings, first];
+    out.openAudio({ sampleRate: rate, channels, encodings });
     const mixed = this.opts.layout === 'mixed';
     rec.timeline = new CallTimeline({
       sampleRate: rate,
@@ -744,13 +748,15 @@ export class CallRecorder {
    * The output rate the call's codecs need: the highest among the audio formats of the latest answer (what either
    * side may send from now on, so a switch between them needs no downsampling). A codec only offered does not
    * raise it: a call that settled on G.711 is 8 kHz even when G.722 was offered. Before any answer (media ahead
-   * of it), the first packet's codec decides alone.
+   * of it), the first packet's codec decides alone. With it, the answer's decodable encodings ('PCMU/8000'): what
+   * storage may keep as received.
    */
-  private negotiatedRate(call: Call): number {
+  private negotiatedFormats(call: Call): { rate: number; encodings: string[] } {
     let answer: Call['sdp'][number] | undefined;
     for (let i = call.sdp.length - 1; i >= 0 && answer === undefined; i--) if (call.sdp[i]?.role === 'answer') answer = call.sdp[i];
-    if (answer === undefined) return 0;
+    if (answer === undefined) return { rate: 0, encodings: [] };
     let best = 0;
+    const encodings: string[] = [];
     for (const audio of answer.sdp.media) {
       if (audio.type !== 'audio' || audio.port === 0) continue;
       for (const f of audio.formats) {
@@ -761,10 +767,12 @@ export class CallRecorder {
         if (probe !== undefined) {
           best = Math.max(best, probe.sampleRate);
           probe.close();
+          const name = `${map.encoding.toUpperCase()}/${map.clockRate}`;
+          if (!encodings.includes(name)) encodings.push(name);
         }
       }
     }
-    return best;
+    return { rate: best, encodings };
   }
 
   /** Capture time moved on: flush timelines, refresh metadata, finish recordings whose linger is over. */

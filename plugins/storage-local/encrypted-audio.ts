@@ -14,7 +14,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import type { KeyProvider } from './key-provider';
-import { toLeBytes, wavHeader } from './wav';
+import { wavHeader, wavHeaderBytes } from './wav';
+import { bytesPerSample, encodeSamples, silenceByte, type SampleCoding } from './sample-coding';
 
 export const ENC_MAGIC = Buffer.from('TLENC001');
 export const ENC_SUFFIX = '.enc';
@@ -36,7 +37,13 @@ export interface EncHeader {
   noncePrefix: string;
   sampleRate: number;
   channels: 1 | 2;
-  bits: 16;
+  bits: 16 | 8;
+  /** G.711 kept as received (absent: 16-bit PCM). */
+  coding?: 'ulaw' | 'alaw';
+}
+
+function codingOf(h: EncHeader): SampleCoding {
+  return h.coding ?? 'pcm16';
 }
 
 function nonce(prefix: Buffer, index: number): Buffer {
@@ -48,7 +55,7 @@ function nonce(prefix: Buffer, index: number): Buffer {
 
 /** What every chunk is bound to: the header without the key fields (which a rotation changes). */
 function aadBase(h: EncHeader): Buffer {
-  return Buffer.from(JSON.stringify([h.v, h.cipher, h.chunk, h.noncePrefix, h.sampleRate, h.channels, h.bits]));
+  return Buffer.from(JSON.stringify([h.v, h.cipher, h.chunk, h.noncePrefix, h.sampleRate, h.channels, h.bits, ...(h.coding !== undefined ? [h.coding] : [])]));
 }
 
 function aad(base: Buffer, index: number, last: boolean): Buffer {
@@ -73,6 +80,9 @@ export class EncryptedAudioWriter {
   private dataBytes = 0;
   private closed = false;
   private readonly frameBytes: number;
+  private readonly coding: SampleCoding;
+  /** A chunk of this coding's silence, for gaps. */
+  private readonly silence: Buffer;
 
   private constructor(
     readonly path: string,
@@ -81,16 +91,18 @@ export class EncryptedAudioWriter {
     private readonly prefix: Buffer,
     private readonly headerBytes: Buffer,
     private readonly base: Buffer,
-    readonly format: { sampleRate: number; channels: 1 | 2 },
+    readonly format: { sampleRate: number; channels: 1 | 2; coding?: SampleCoding },
   ) {
-    this.frameBytes = format.channels * 2;
+    this.coding = format.coding ?? 'pcm16';
+    this.frameBytes = format.channels * bytesPerSample(this.coding);
+    this.silence = this.coding === 'pcm16' ? ZEROS : Buffer.alloc(CHUNK, silenceByte(this.coding));
   }
 
-  static async create(path: string, format: { sampleRate: number; channels: 1 | 2 }, keys: KeyProvider): Promise<EncryptedAudioWriter> {
+  static async create(path: string, format: { sampleRate: number; channels: 1 | 2; coding?: SampleCoding }, keys: KeyProvider): Promise<EncryptedAudioWriter> {
     const dataKey = randomBytes(32);
     const prefix = randomBytes(4);
     const w = keys.wrap(dataKey);
-    const header: EncHeader = { v: 1, cipher: 'aes-256-gcm', chunk: CHUNK, keyId: w.keyId, wrapped: w.wrapped.toString('base64'), noncePrefix: prefix.toString('hex'), sampleRate: format.sampleRate, channels: format.channels, bits: 16 };
+    const header: EncHeader = { v: 1, cipher: 'aes-256-gcm', chunk: CHUNK, keyId: w.keyId, wrapped: w.wrapped.toString('base64'), noncePrefix: prefix.toString('hex'), sampleRate: format.sampleRate, channels: format.channels, bits: format.coding === undefined || format.coding === 'pcm16' ? 16 : 8, ...(format.coding === 'ulaw' || format.coding === 'alaw' ? { coding: format.coding } : {}) };
     const headerBytes = headerFile(header);
     const fh = await fs.promises.open(path, 'w');
     try {
@@ -111,8 +123,8 @@ export class EncryptedAudioWriter {
     if (interleaved.length % this.format.channels !== 0) throw new Error(`a write of ${interleaved.length} samples is not a whole number of frames`);
     const at = atFrame * this.frameBytes;
     // A gap: silence, encrypted like the rest (a chunk of zeros at a time, never one buffer the gap's size).
-    while (this.dataBytes < at) await this.append(ZEROS.subarray(0, Math.min(CHUNK, at - this.dataBytes)));
-    let bytes = toLeBytes(interleaved);
+    while (this.dataBytes < at) await this.append(this.silence.subarray(0, Math.min(CHUNK, at - this.dataBytes)));
+    let bytes = encodeSamples(this.coding, interleaved);
     if (at < this.dataBytes) bytes = bytes.subarray(Math.min(bytes.length, this.dataBytes - at));
     if (bytes.length > 0) await this.append(bytes);
   }
@@ -217,7 +229,9 @@ export function decryptToWav(src: string, dst: string, keys: KeyProvider): Decry
     const dataKey = keys.unwrap(h.keyId, Buffer.from(h.wrapped, 'base64'));
     const prefix = Buffer.from(h.noncePrefix, 'hex');
     const base = aadBase(h);
-    fs.writeSync(out, Buffer.alloc(44), 0, 44, 0);
+    const coding = codingOf(h);
+    const headerLen = wavHeaderBytes(coding);
+    fs.writeSync(out, Buffer.alloc(headerLen), 0, headerLen, 0);
     let written = 0;
     let complete = false;
     const buf = Buffer.alloc(CHUNK + TAG);
@@ -240,11 +254,11 @@ export function decryptToWav(src: string, dst: string, keys: KeyProvider): Decry
         }
       }
       if (plain === undefined) throw new TaplineError(ErrorCodes.USAGE, `${src}: chunk ${i} of ${info.chunks} fails authentication (altered, reordered or from another file)`, { chunk: i });
-      fs.writeSync(out, plain, 0, plain.length, 44 + written);
+      fs.writeSync(out, plain, 0, plain.length, headerLen + written);
       written += plain.length;
     }
     dataKey.fill(0);
-    const header = wavHeader(h.sampleRate, h.channels, written - (written % (h.channels * 2)));
+    const header = wavHeader(h.sampleRate, h.channels, written - (written % (h.channels * bytesPerSample(coding))), coding);
     fs.writeSync(out, header, 0, header.length, 0);
     ok = true;
     return { sampleRate: h.sampleRate, channels: h.channels, bytes: written, complete };
@@ -265,7 +279,7 @@ export function repairEncrypted(file: string): { repaired: boolean; frames: numb
     if (info.tail > 0) fs.ftruncateSync(fd, size - info.tail);
     const body = size - info.tail - info.headerBytes.length;
     const plainBytes = body - info.chunks * TAG;
-    const frameBytes = info.header.channels * 2;
+    const frameBytes = info.header.channels * bytesPerSample(codingOf(info.header));
     return { repaired: info.tail > 0, frames: Math.floor(plainBytes / frameBytes), sampleRate: info.header.sampleRate, channels: info.header.channels };
   } finally {
     fs.closeSync(fd);

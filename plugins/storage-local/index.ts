@@ -4,7 +4,8 @@ import { definePlugin, TAPLINE_API } from '../../core/contract';
 import { Tokens } from '../../core/tokens';
 import type { Layout } from './paths';
 import type { RetentionOptions } from './retention';
-import type { EncryptionOptions } from './store';
+import type { AudioStorageOptions, EncryptionOptions } from './store';
+import { ErrorCodes, TaplineError } from '../../core/errors';
 import type { KeySource } from './key-provider';
 import { LocalStore } from './store';
 import optionsSchema from './options.schema.json';
@@ -22,6 +23,7 @@ export interface StorageLocalOptions {
   catalogue?: string;
   retention?: RetentionOptions;
   encryption?: { keyFile?: string; keyEnv?: string; previousKeyFiles?: string[]; previousKeyEnvs?: string[] };
+  audio?: AudioStorageOptions;
 }
 
 export interface StoragePaths {
@@ -31,6 +33,7 @@ export interface StoragePaths {
   retention: RetentionOptions;
   /** Master key sources, paths absolute (absent: audio in the clear). */
   encryption?: EncryptionOptions;
+  audio?: AudioStorageOptions;
 }
 
 /** Absolute paths from (schema-defaulted) options; shared with the `recordings` CLI so both find the same files. */
@@ -42,6 +45,7 @@ export function resolveStoragePaths(o: StorageLocalOptions, configDir: string): 
     layout: o.layout,
     retention: { rules: o.retention?.rules ?? [], auto: o.retention?.auto ?? true },
     ...(o.encryption !== undefined ? { encryption: encryptionSources(o.encryption, configDir) } : {}),
+    ...(o.audio !== undefined ? { audio: o.audio } : {}),
   };
 }
 
@@ -59,12 +63,27 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
   optionsSchema,
   commands: [...recordingsCommands, ...chatsCommands, ...verifyCommands, ...retentionCommands, ...encryptionCommands],
   register(ctx) {
-    const store = new LocalStore({ ...resolveStoragePaths(ctx.options, ctx.configDir), log: ctx.log, counters: ctx.counters });
+    const store = new LocalStore({
+      ...resolveStoragePaths(ctx.options, ctx.configDir),
+      log: ctx.log,
+      counters: ctx.counters,
+      // Codec plugins' encoders (shared once contributed): resolved when a recording needs one.
+      encoders: () => (ctx.container.isRegistered(Tokens.AudioEncoder, true) ? ctx.container.resolveAll(Tokens.AudioEncoder) : []),
+    });
     ctx.container.register(Tokens.Storage, { useValue: store });
     ctx.container.register(Tokens.Transcripts, { useValue: store });
     // Files are opened in start(), not register() (the plugin contract); recover() is the core's to call.
     return {
       start: () => {
+        if (ctx.options.audio?.format === 'opus') {
+          // A config asking for Opus without a plugin that encodes it is refused; a missing library only warns
+          // (each recording is then kept as WAV and says so).
+          const enc = store.opusEncoder();
+          if ('missing' in enc) {
+            if (!(store.opts.encoders?.() ?? []).some((p) => p.format === 'opus')) throw new TaplineError(ErrorCodes.CONFIG_INVALID, `storage-local: audio.format 'opus': ${enc.missing}`, { format: 'opus' });
+            ctx.log.warn(`storage-local: Ogg Opus archives are not possible here (${enc.missing}); recordings are kept as WAV`);
+          }
+        }
         store.openCatalogue();
       },
       stop: () => store.closeCatalogue(),

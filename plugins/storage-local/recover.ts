@@ -10,6 +10,7 @@ import type { Logger } from '../../core/contract';
 import type { RecordingMetadata } from '../../core/media/metadata';
 import { repairWav } from './wav';
 import { ENC_SUFFIX, ENCRYPTED_FORMAT, repairEncrypted } from './encrypted-audio';
+import { OGG_OPUS_FILE, OGG_OPUS_FORMAT, repairOggOpus } from './ogg-opus';
 import { updateFromMetadata, type Catalogue, type CatalogueRecord, type RecordingUpdate } from './catalogue';
 
 export const RECOVERED_FLAG = 'recovered after an unclean shutdown';
@@ -160,15 +161,17 @@ function repairRecording(dir: string, meta: RecordingMetadata, log: Logger | und
   if (fs.existsSync(audioFile)) {
     try {
       const encrypted = audioFile.endsWith(ENC_SUFFIX);
-      // Encrypted audio: the torn chunk is cut off (no key needed); what the writer still held in memory is lost.
-      const wav = encrypted ? repairEncrypted(audioFile) : repairWav(audioFile);
+      const opus = path.basename(audioFile) === OGG_OPUS_FILE;
+      // Encrypted audio: the torn chunk is cut off (no key needed); Ogg: the torn page. What the writer still held
+      // in memory is lost.
+      const wav = encrypted ? repairEncrypted(audioFile) : opus ? repairOggOpus(audioFile) : repairWav(audioFile);
       const durationSec = Math.round((wav.frames / wav.sampleRate) * 1000) / 1000;
       if (out.audio !== undefined) out.audio = { ...out.audio, durationSec };
       else if (wav.channels === 1 || wav.channels === 2) {
         // The first sample's capture time was never written: the call's start is the best estimate.
         out.audio = {
           file: audioFile,
-          format: encrypted ? ENCRYPTED_FORMAT : 'wav',
+          format: encrypted ? ENCRYPTED_FORMAT : opus ? OGG_OPUS_FORMAT : 'wav',
           channels: wav.channels,
           layout: wav.channels === 2 ? 'stereo-caller-left' : 'mono-mixed',
           sampleRate: wav.sampleRate,
@@ -201,7 +204,7 @@ function rowUpdate(meta: RecordingMetadata, dir: string): RecordingUpdate {
 
 /** The recording's audio file in its folder, plain or encrypted, if there is one. */
 function audioIn(dir: string): string | undefined {
-  for (const name of [AUDIO, AUDIO + ENC_SUFFIX]) if (fs.existsSync(path.join(dir, name))) return path.join(dir, name);
+  for (const name of [AUDIO, AUDIO + ENC_SUFFIX, OGG_OPUS_FILE]) if (fs.existsSync(path.join(dir, name))) return path.join(dir, name);
   return undefined;
 }
 

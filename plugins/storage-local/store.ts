@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
+  AudioEncoderProvider,
   AudioFormat,
   CatalogueEntry,
   CatalogueQuery,
@@ -27,6 +28,9 @@ import { ownerTag, readMetadata, recoverRecordings, writeJsonAtomicAsync } from 
 import { getTranscript, listTranscripts, saveTranscript } from './transcripts';
 import { WavFileWriter } from './wav';
 import { ENC_SUFFIX, ENCRYPTED_FORMAT, EncryptedAudioWriter } from './encrypted-audio';
+import { OGG_OPUS_FILE, OGG_OPUS_FORMAT, OggOpusWriter } from './ogg-opus';
+import { codingFor, type SampleCoding } from './sample-coding';
+import { ErrorCodes, TaplineError } from '../../core/errors';
 import { StaticKeyProvider, type KeyProvider, type KeySource } from './key-provider';
 import { callKey } from './identity-schema';
 import { applyRetention, type RetentionOptions } from './retention';
@@ -44,6 +48,20 @@ export interface LocalStoreOptions {
   retention?: RetentionOptions;
   /** Audio encrypted at rest with these master keys (the first wraps new recordings; the others only unwrap). */
   encryption?: EncryptionOptions;
+  /** How audio is stored (default: 16-bit PCM WAV). */
+  audio?: AudioStorageOptions;
+  /** The audio encoders codec plugins contribute (resolved when a recording needs one). */
+  encoders?: () => readonly AudioEncoderProvider[];
+}
+
+export interface AudioStorageOptions {
+  /**
+   * 'wav': 16-bit PCM at the call's rate; 'g711': a G.711 call's µ-law or A-law kept as received (other calls as
+   * 'wav'); 'opus': Ogg Opus archives (needs the Opus plugin's encoder).
+   */
+  format: 'wav' | 'g711' | 'opus';
+  /** Ogg Opus bits per second (default 24 kbit/s a channel). */
+  opusBitrate?: number;
 }
 
 export interface EncryptionOptions {
@@ -65,8 +83,20 @@ const ATTACHMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 interface Active {
   files: RecordingFiles;
-  wav?: WavFileWriter | EncryptedAudioWriter;
+  wav?: WavFileWriter | EncryptedAudioWriter | OggOpusWriter;
+  /** What the audio was written as, when it differs from what locate() foretold (G.711 kept, Opus fallen back). */
+  stored?: { file: string; format: string };
 }
+
+/**
+ * Ogg Opus bits per second a channel unless configured. libopus's own choice for 8 kHz stereo (~19 kbit/s) kept the
+ * caller of a real call at r=0.84 against the PCM recording; 24 kbit/s a channel keeps speech at r ≥ 0.99 and is
+ * still a fifth of 8 kHz PCM (measured in test/e2e/storage-formats.test.ts).
+ */
+const OPUS_BITRATE_PER_CHANNEL = 24_000;
+
+/** metadata.audio.format of each sample coding (encrypted: with '+aes-256-gcm'). */
+const CODING_FORMAT: Readonly<Record<SampleCoding, string>> = { pcm16: 'wav', ulaw: 'wav/ulaw', alaw: 'wav/alaw' };
 
 export class LocalStore implements RecordingSink, TranscriptStore {
   private cat: Catalogue | undefined;
@@ -82,7 +112,22 @@ export class LocalStore implements RecordingSink, TranscriptStore {
 
   constructor(readonly opts: LocalStoreOptions) {
     const e = opts.encryption;
+    if (e !== undefined && opts.audio?.format === 'opus') {
+      throw new TaplineError(ErrorCodes.CONFIG_INVALID, "storage-local: encryption at rest covers WAV recordings (audio.format 'wav' or 'g711'); Ogg Opus archives cannot be encrypted yet", { format: 'opus' });
+    }
     this.keys = e === undefined ? undefined : StaticKeyProvider.fromSources(e.key, e.previousKeys ?? []);
+  }
+
+  private get audioFormat(): AudioStorageOptions['format'] {
+    return this.opts.audio?.format ?? 'wav';
+  }
+
+  /** The Opus encoder, or why there is none (checked at start: a config asking for Opus without the plugin is refused). */
+  opusEncoder(): { provider: AudioEncoderProvider } | { missing: string } {
+    const p = (this.opts.encoders?.() ?? []).find((x) => x.format === 'opus');
+    if (p === undefined) return { missing: "no plugin offers an Opus encoder: add { \"use\": \"@tapline/codec-opus\" } to plugins" };
+    if (p.unavailableReason !== undefined) return { missing: p.unavailableReason };
+    return { provider: p };
   }
 
   /** Opens the catalogue (creating folders and schema); called by start(), or lazily on first use. */
@@ -97,12 +142,13 @@ export class LocalStore implements RecordingSink, TranscriptStore {
 
   filesOf(start: RecordingStart): RecordingFiles {
     const dir = recordingDir(this.opts.root, this.opts.layout, start.start, start.callId, start.id);
-    return { dir, audio: path.join(dir, this.keys !== undefined ? AUDIO_FILE + ENC_SUFFIX : AUDIO_FILE), metadata: path.join(dir, METADATA_FILE) };
+    const audio = this.audioFormat === 'opus' ? OGG_OPUS_FILE : this.keys !== undefined ? AUDIO_FILE + ENC_SUFFIX : AUDIO_FILE;
+    return { dir, audio: path.join(dir, audio), metadata: path.join(dir, METADATA_FILE) };
   }
 
   locate(start: RecordingStart): RecordingLocation {
     const f = this.filesOf(start);
-    return { base: f.dir, audio: f.audio, format: this.keys !== undefined ? ENCRYPTED_FORMAT : 'wav' };
+    return { base: f.dir, audio: f.audio, format: this.audioFormat === 'opus' ? OGG_OPUS_FORMAT : this.keys !== undefined ? ENCRYPTED_FORMAT : 'wav' };
   }
 
   async open(start: RecordingStart): Promise<void> {
@@ -140,7 +186,25 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   async openAudio(id: string, format: AudioFormat): Promise<void> {
     const a = this.activeOf(id);
     if (a.wav !== undefined) throw new Error(`storage-local: recording ${id} already has audio`);
-    a.wav = this.keys !== undefined ? await EncryptedAudioWriter.create(a.files.audio, format, this.keys) : await WavFileWriter.create(a.files.audio, format);
+    const wanted = this.audioFormat;
+    if (wanted === 'opus') {
+      const enc = this.opusEncoder();
+      const why = 'provider' in enc ? (enc.provider.sampleRates.includes(format.sampleRate) ? undefined : `Opus does not take ${format.sampleRate} Hz`) : enc.missing;
+      if ('provider' in enc && why === undefined) {
+        a.wav = await OggOpusWriter.create(a.files.audio, format, enc.provider, this.opts.audio?.opusBitrate ?? OPUS_BITRATE_PER_CHANNEL * format.channels);
+        return;
+      }
+      // Never lose a call for want of an encoder: this one is kept as WAV, and says so.
+      const file = path.join(a.files.dir, AUDIO_FILE);
+      this.opts.log?.warn(`storage-local: recording ${id} is stored as WAV, not Ogg Opus: ${why ?? ''}`, { recording: id });
+      a.stored = { file, format: 'wav' };
+      a.wav = await WavFileWriter.create(file, format);
+      return;
+    }
+    const coding = codingFor(wanted, format.sampleRate, format.encodings);
+    const f = { sampleRate: format.sampleRate, channels: format.channels, coding };
+    if (coding !== 'pcm16') a.stored = { file: a.files.audio, format: this.keys !== undefined ? `${CODING_FORMAT[coding]}+aes-256-gcm` : CODING_FORMAT[coding] };
+    a.wav = this.keys !== undefined ? await EncryptedAudioWriter.create(a.files.audio, f, this.keys) : await WavFileWriter.create(a.files.audio, f);
   }
 
   async writeAudio(id: string, atFrame: number, pcm: Int16Array): Promise<void> {
@@ -241,13 +305,15 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   /** metadata.json and the catalogue entry; a finished recording is complete (a recovered one stays recovered). */
   private async store(meta: RecordingMetadata, done: boolean): Promise<void> {
     const cat = this.openCatalogue();
-    const files = this.active.get(meta.id)?.files ?? cat.record(meta.id);
+    const a = this.active.get(meta.id);
+    const files = a?.files ?? cat.record(meta.id);
     if (files === undefined) throw new Error(`storage-local: update for recording ${meta.id}, which was never opened`);
-    const final: RecordingMetadata = done && meta.status === 'recording' ? { ...meta, status: 'complete' } : meta;
+    let final: RecordingMetadata = done && meta.status === 'recording' ? { ...meta, status: 'complete' } : meta;
+    if (a?.stored !== undefined && final.audio !== undefined) final = { ...final, audio: { ...final.audio, ...a.stored } };
     // fsync only the final write: a process crash cannot tear a rename; a power cut may cost a refresh, not the file.
     await writeJsonAtomicAsync(files.metadata, final, done);
     // No audio file once done without one (no media seen); while running, the file the audio will go to.
-    const update = updateFromMetadata(final, final.audio?.file ?? (done || this.active.get(meta.id)?.wav === undefined ? undefined : files.audio));
+    const update = updateFromMetadata(final, final.audio?.file ?? (done || a?.wav === undefined ? undefined : (a.stored?.file ?? files.audio)));
     if (!cat.update(meta.id, update)) throw new Error(`storage-local: recording ${meta.id} is not in the catalogue ${cat.file}`);
     if (done && this.active.delete(meta.id)) this.opts.counters?.inc('completed');
   }

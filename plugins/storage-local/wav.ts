@@ -1,54 +1,62 @@
 /**
- * Crash-safe 16-bit PCM WAV files (storage-local's audio format). The writer rewrites the header's sizes after every
- * data write, so a recorder killed mid-call leaves a playable file; repairWav() makes the header exact afterwards.
+ * Crash-safe WAV files (storage-local's audio format): 16-bit PCM, or G.711 (µ-law / A-law) kept as received. The
+ * writer rewrites the header's sizes every few seconds of data, so a recorder killed mid-call leaves a playable
+ * file; repairWav() makes the header exact afterwards.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
+import { bytesPerSample, codingOfWaveTag, decodeG711, encodeSamples, HOST_LE, silenceByte, waveFormatTag, type SampleCoding } from './sample-coding';
 
-const HEADER_BYTES = 44;
-/** RIFF sizes are 32-bit: the largest whole-frame data size whose RIFF size (data + 36) still fits. */
-const MAX_DATA = 0xffffffd8;
-/** Int16Array bytes are in host order; WAV is little-endian. */
-const HOST_LE = os.endianness() === 'LE';
+export { toLeBytes } from './sample-coding';
+
+/** RIFF sizes are 32-bit: the largest data size whose RIFF size (data + header - 8) still fits, whole frames kept. */
+const MAX_RIFF = 0xffffffff;
 
 export interface WavFormat {
   sampleRate: number;
   channels: number;
+  /** How samples are stored (default 16-bit PCM). */
+  coding?: SampleCoding;
 }
 
-/** The canonical 44-byte header of a 16-bit PCM WAV holding `dataBytes` of samples. */
-export function wavHeader(sampleRate: number, channels: number, dataBytes: number): Buffer {
-  const h = Buffer.alloc(HEADER_BYTES);
+/** Header bytes: the canonical 44 for PCM; G.711 adds cbSize to fmt and a fact chunk (as sox writes them). */
+export function wavHeaderBytes(coding: SampleCoding = 'pcm16'): number {
+  return coding === 'pcm16' ? 44 : 58;
+}
+
+/** The header of a WAV holding `dataBytes` of samples in `coding`. */
+export function wavHeader(sampleRate: number, channels: number, dataBytes: number, coding: SampleCoding = 'pcm16'): Buffer {
+  const len = wavHeaderBytes(coding);
+  const bps = bytesPerSample(coding);
+  const data = dataSize(dataBytes, len, channels * bps);
+  const h = Buffer.alloc(len);
   h.write('RIFF', 0, 'latin1');
-  h.writeUInt32LE(riffSize(dataBytes), 4);
+  h.writeUInt32LE(data + len - 8, 4);
   h.write('WAVE', 8, 'latin1');
   h.write('fmt ', 12, 'latin1');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20); // WAVE_FORMAT_PCM
+  h.writeUInt32LE(coding === 'pcm16' ? 16 : 18, 16);
+  h.writeUInt16LE(waveFormatTag(coding), 20);
   h.writeUInt16LE(channels, 22);
   h.writeUInt32LE(sampleRate, 24);
-  h.writeUInt32LE(sampleRate * channels * 2, 28);
-  h.writeUInt16LE(channels * 2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'latin1');
-  h.writeUInt32LE(dataSize(dataBytes), 40);
+  h.writeUInt32LE(sampleRate * channels * bps, 28);
+  h.writeUInt16LE(channels * bps, 32);
+  h.writeUInt16LE(bps * 8, 34);
+  let off = 36;
+  if (coding !== 'pcm16') {
+    h.writeUInt16LE(0, 36); // cbSize
+    h.write('fact', 38, 'latin1');
+    h.writeUInt32LE(4, 42);
+    h.writeUInt32LE(data / (channels * bps), 46); // frames
+    off = 50;
+  }
+  h.write('data', off, 'latin1');
+  h.writeUInt32LE(data, off + 4);
   return h;
 }
 
-/** Sizes past 4 GiB cannot be expressed: clamp (readers that trust the header then see the first 4 GiB). */
-function dataSize(dataBytes: number): number {
-  return Math.min(dataBytes, MAX_DATA);
-}
-function riffSize(dataBytes: number): number {
-  return dataSize(dataBytes) + 36;
-}
-
-export function toLeBytes(pcm: Int16Array): Buffer {
-  const view = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
-  if (HOST_LE) return view;
-  const copy = Buffer.from(view);
-  copy.swap16();
-  return copy;
+/** Sizes past 4 GiB cannot be expressed: clamp to whole frames (readers that trust the header then see the first 4 GiB). */
+function dataSize(dataBytes: number, headerBytes: number, frameBytes: number): number {
+  const max = MAX_RIFF + 8 - headerBytes;
+  return Math.min(dataBytes, max - (max % frameBytes));
 }
 
 /**
@@ -77,8 +85,9 @@ export class WavFileWriter {
   private pending: Buffer | undefined;
   private pendingLen = 0;
   private readonly frameBytes: number;
-  /** Header bytes 4..43, rewritten every HEADER_EVERY_SEC of audio. */
-  private readonly headerTail: Buffer;
+  private readonly coding: SampleCoding;
+  /** Where the samples start. */
+  private readonly headerLen: number;
   /** fileBytes the header claims, and how far it may lag before it is rewritten. */
   private headerBytes = 0;
   private readonly headerLag: number;
@@ -89,17 +98,19 @@ export class WavFileWriter {
     private readonly fh: fs.promises.FileHandle,
     readonly format: WavFormat,
   ) {
-    this.frameBytes = format.channels * 2;
-    this.headerTail = wavHeader(format.sampleRate, format.channels, 0).subarray(4, HEADER_BYTES);
+    this.coding = format.coding ?? 'pcm16';
+    this.frameBytes = format.channels * bytesPerSample(this.coding);
+    this.headerLen = wavHeaderBytes(this.coding);
     this.headerLag = HEADER_EVERY_SEC * format.sampleRate * this.frameBytes;
   }
 
-  static async create(path: string, format: { sampleRate: number; channels: 1 | 2 }): Promise<WavFileWriter> {
+  static async create(path: string, format: { sampleRate: number; channels: 1 | 2; coding?: SampleCoding }): Promise<WavFileWriter> {
     if (!Number.isInteger(format.sampleRate) || format.sampleRate <= 0) throw new Error(`WAV sample rate must be a positive integer, got ${format.sampleRate}`);
     if (format.channels !== 1 && format.channels !== 2) throw new Error(`WAV channels must be 1 or 2, got ${String(format.channels)}`);
     const fh = await fs.promises.open(path, 'w');
     try {
-      await fh.write(wavHeader(format.sampleRate, format.channels, 0), 0, HEADER_BYTES, 0);
+      const h = wavHeader(format.sampleRate, format.channels, 0, format.coding);
+      await fh.write(h, 0, h.length, 0);
     } catch (e) {
       await fh.close();
       throw e;
@@ -118,14 +129,10 @@ export class WavFileWriter {
     if (interleaved.length % this.format.channels !== 0) {
       throw new Error(`WAV write of ${interleaved.length} samples is not a whole number of ${this.format.channels}-channel frames`);
     }
-    let bytes = toLeBytes(interleaved);
+    let bytes = encodeSamples(this.coding, interleaved);
     const at = atFrame * this.frameBytes;
-    if (at > this.dataBytes) {
-      // A gap: what is buffered goes first; the file then continues further on (a hole reads as zeros).
-      await this.flush();
-      this.dataBytes = at;
-      this.fileBytes = at;
-    } else if (at < this.dataBytes) {
+    if (at > this.dataBytes) await this.gapTo(at);
+    else if (at < this.dataBytes) {
       // Overlaps what was written (never done by the queue): only the new part is kept.
       bytes = bytes.subarray(Math.min(bytes.length, this.dataBytes - at));
     }
@@ -153,6 +160,25 @@ export class WavFileWriter {
     }
   }
 
+  /**
+   * Silence up to byte `at` of the data: PCM leaves a hole in the file (it reads as zeros); G.711 silence is not
+   * zero bytes, so it is written (a chunk at a time).
+   */
+  private async gapTo(at: number): Promise<void> {
+    await this.flush();
+    if (this.coding === 'pcm16') {
+      this.dataBytes = at;
+      this.fileBytes = at;
+      return;
+    }
+    const fill = Buffer.alloc(Math.min(BUFFER_BYTES, at - this.dataBytes), silenceByte(this.coding));
+    while (this.dataBytes < at) {
+      const n = Math.min(fill.length, at - this.dataBytes);
+      await this.writeAt(fill.subarray(0, n));
+      this.dataBytes += n;
+    }
+  }
+
   /** Buffered samples to the file, then the header's sizes for what is in it. */
   async flush(): Promise<void> {
     if (this.pendingLen > 0 && this.pending !== undefined) {
@@ -166,18 +192,16 @@ export class WavFileWriter {
   private async writeAt(bytes: Buffer): Promise<void> {
     let done = 0;
     while (done < bytes.length) {
-      const r = await this.fh.write(bytes, done, bytes.length - done, HEADER_BYTES + this.fileBytes + done);
+      const r = await this.fh.write(bytes, done, bytes.length - done, this.headerLen + this.fileBytes + done);
       done += r.bytesWritten;
     }
     this.fileBytes += bytes.length;
   }
 
   private async writeHeader(): Promise<void> {
-    const h = this.headerTail;
     const claimed = this.fileBytes;
-    h.writeUInt32LE(riffSize(claimed), 0);
-    h.writeUInt32LE(dataSize(claimed), 36);
-    await this.fh.write(h, 0, 40, 4);
+    const h = wavHeader(this.format.sampleRate, this.format.channels, claimed, this.coding);
+    await this.fh.write(h, 4, h.length - 4, 4);
     this.headerBytes = claimed;
   }
 
@@ -189,7 +213,7 @@ export class WavFileWriter {
       await this.flush();
       // A gap at the very end has no write after it to extend the file: extend it (the new bytes are zeros).
       const { size } = await this.fh.stat();
-      if (size < HEADER_BYTES + this.dataBytes) await this.fh.truncate(HEADER_BYTES + this.dataBytes);
+      if (size < this.headerLen + this.dataBytes) await this.fh.truncate(this.headerLen + this.dataBytes);
     } finally {
       await this.fh.close();
     }
@@ -203,6 +227,8 @@ interface ParsedWav {
   blockAlign: number;
   bitsPerSample: number;
   riffSize: number;
+  /** Offset of the fact chunk's sample length (non-PCM files), if it has one. */
+  factOffset?: number;
   /** Offset of the data chunk's size field; the samples start 4 bytes later. */
   dataSizeOffset: number;
   dataSize: number;
@@ -215,7 +241,8 @@ function parseHeader(fd: number, path: string, fileLength: number): ParsedWav {
   if (head.length < 12 || head.toString('latin1', 0, 4) !== 'RIFF' || head.toString('latin1', 8, 12) !== 'WAVE') {
     throw new Error(`${path} is not a WAV file (no RIFF/WAVE header)`);
   }
-  let fmt: Omit<ParsedWav, 'riffSize' | 'dataSizeOffset' | 'dataSize'> | undefined;
+  let fmt: Omit<ParsedWav, 'riffSize' | 'dataSizeOffset' | 'dataSize' | 'factOffset'> | undefined;
+  let factOffset: number | undefined;
   let off = 12;
   while (off + 8 <= head.length) {
     const id = head.toString('latin1', off, off + 4);
@@ -229,10 +256,12 @@ function parseHeader(fd: number, path: string, fileLength: number): ParsedWav {
         blockAlign: head.readUInt16LE(off + 20),
         bitsPerSample: head.readUInt16LE(off + 22),
       };
+    } else if (id === 'fact' && size >= 4) {
+      factOffset = off + 8;
     } else if (id === 'data') {
       if (fmt === undefined) throw new Error(`${path}: WAV data chunk before any fmt chunk`);
       if (fmt.blockAlign === 0 || fmt.channels === 0) throw new Error(`${path}: WAV fmt chunk has no frame size`);
-      return { ...fmt, riffSize: head.readUInt32LE(4), dataSizeOffset: off + 4, dataSize: size };
+      return { ...fmt, riffSize: head.readUInt32LE(4), dataSizeOffset: off + 4, dataSize: size, ...(factOffset !== undefined ? { factOffset } : {}) };
     }
     off += 8 + size + (size & 1);
   }
@@ -265,35 +294,54 @@ export function repairWav(path: string): { repaired: boolean; frames: number; sa
     const data = available - (available % w.blockAlign);
     if (dataStart + data !== length) fs.ftruncateSync(fd, dataStart + data);
     // Past 4 GiB the sizes saturate; the audio beyond is kept (readers that go to end of file still get it).
-    const stated = Math.min(data, MAX_DATA - (MAX_DATA % w.blockAlign), 0xffffffff + 8 - dataStart);
+    const room = MAX_RIFF + 8 - dataStart;
+    const stated = Math.min(data, room - (room % w.blockAlign));
     const sizes = Buffer.alloc(4);
     sizes.writeUInt32LE(dataStart + stated - 8, 0);
     fs.writeSync(fd, sizes, 0, 4, 4);
     sizes.writeUInt32LE(stated, 0);
     fs.writeSync(fd, sizes, 0, 4, w.dataSizeOffset);
+    if (w.factOffset !== undefined) {
+      sizes.writeUInt32LE(stated / w.blockAlign, 0);
+      fs.writeSync(fd, sizes, 0, 4, w.factOffset);
+    }
     return { repaired: true, frames: data / w.blockAlign, ...result };
   });
 }
 
-/** The whole file as 16-bit PCM (header sizes trusted, clipped to the file's length). For tests and tools. */
-export function readWav(path: string): WavFormat & { samples: Int16Array } {
+/** The whole file as 16-bit PCM (header sizes trusted, clipped to the file's length; G.711 decoded). For tests and tools. */
+export function readWav(path: string): WavFormat & { samples: Int16Array; coding: SampleCoding } {
   return withFile(path, 'r', (fd, length) => {
     const w = parseHeader(fd, path, length);
-    const pcm = w.format === 1 || w.format === 0xfffe;
-    if (!pcm || w.bitsPerSample !== 16) throw new Error(`${path}: only 16-bit PCM WAV is supported (format ${w.format}, ${w.bitsPerSample} bits)`);
-    const dataStart = w.dataSizeOffset + 4;
-    let bytes = Math.min(w.dataSize, Math.max(0, length - dataStart));
-    bytes -= bytes % w.blockAlign;
-    const buf = Buffer.alloc(bytes);
-    let done = 0;
-    while (done < bytes) {
-      const n = fs.readSync(fd, buf, done, bytes - done, dataStart + done);
-      if (n === 0) break;
-      done += n;
-    }
+    const coding = codingOfWaveTag(w.format, w.bitsPerSample);
+    if (coding === undefined) throw new Error(`${path}: only 16-bit PCM, µ-law and A-law WAV are supported (format ${w.format}, ${w.bitsPerSample} bits)`);
+    const buf = readData(fd, w, length);
+    if (coding !== 'pcm16') return { sampleRate: w.sampleRate, channels: w.channels, coding, samples: decodeG711(coding, buf) };
     if (!HOST_LE) buf.swap16();
-    const samples = new Int16Array(bytes / 2);
+    const samples = new Int16Array(buf.length / 2);
     new Uint8Array(samples.buffer).set(buf);
-    return { sampleRate: w.sampleRate, channels: w.channels, samples };
+    return { sampleRate: w.sampleRate, channels: w.channels, coding, samples };
   });
+}
+
+/** The data chunk's bytes as stored (G.711 codes as they are), for tests that compare them with what was received. */
+export function readWavBytes(path: string): WavFormat & { data: Buffer; coding: SampleCoding | undefined } {
+  return withFile(path, 'r', (fd, length) => {
+    const w = parseHeader(fd, path, length);
+    return { sampleRate: w.sampleRate, channels: w.channels, coding: codingOfWaveTag(w.format, w.bitsPerSample), data: readData(fd, w, length) };
+  });
+}
+
+function readData(fd: number, w: ParsedWav, length: number): Buffer {
+  const dataStart = w.dataSizeOffset + 4;
+  let bytes = Math.min(w.dataSize, Math.max(0, length - dataStart));
+  bytes -= bytes % w.blockAlign;
+  const buf = Buffer.alloc(bytes);
+  let done = 0;
+  while (done < bytes) {
+    const n = fs.readSync(fd, buf, done, bytes - done, dataStart + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return buf;
 }

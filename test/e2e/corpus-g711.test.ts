@@ -21,7 +21,11 @@ function soxDecode(payload: Buffer, pt: number): Int16Array {
   const inp = path.join(dir, 'in.raw');
   fs.writeFileSync(inp, payload);
   const out = execFileSync('sox', ['-t', pt === 0 ? 'ul' : 'al', '-r', '8000', '-c', '1', inp, '-t', 'raw', '-e', 'signed', '-b', '16', '-L', '-'], { maxBuffer: 1 << 28 });
-  return new Int16Array(out.buffer, out.byteOffset, out.length / 2);
+  const pcm = new Int16Array(out.buffer, out.byteOffset, out.length / 2);
+  // Tapline decodes the µ-law negative zero to -1, sox to 0 (core/media/g711.ts says why): the one known difference.
+  if (pt === 0) for (let i = 0; i < payload.length; i++) if (payload[i] === 0x7f) pcm[i] = -1;
+  fs.rmSync(dir, { recursive: true, force: true });
+  return pcm;
 }
 
 const FILES = [

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { definePlugin, TAPLINE_API, Tokens } from 'tapline/plugin';
 import { createOpusCodec, OPUS_ENCODINGS } from './codec';
 import { loadOpusNative } from './native';
+import { opusEncoderProvider } from './storage-encoder';
 
 export interface OpusPluginOptions {
   fec: boolean;
@@ -65,6 +66,8 @@ const plugin = definePlugin<OpusPluginOptions>({
       stats: ctx.counters,
     });
     ctx.container.register(Tokens.Codec, { useValue: codec });
+    // Storage may keep recordings as Ogg Opus with it (storage-local audio.format 'opus').
+    ctx.container.register(Tokens.AudioEncoder, { useValue: opusEncoderProvider(loaded.native ?? null, loaded.reason) });
   },
 });
 
@@ -87,3 +90,4 @@ export {
   type OpusPacketInfo,
 } from './native';
 export { createOpusEncoder, type OpusEncoderOptions } from './encoder';
+export { opusEncoderProvider } from './storage-encoder';
