@@ -136,9 +136,9 @@ export class OggOpusWriter {
 
   private async writePage(last: boolean): Promise<void> {
     if (this.pending.length === 0) return;
-    const pre = BigInt(this.enc.preSkip48k);
-    // The last page's granule ends the audio where the input ended (end trimming, RFC 7845 §4.4).
-    const granule = pre + BigInt((last ? this.framesIn : this.framesEncoded) * this.to48k);
+    // A granule counts the samples decoded up to the page's last packet, the pre-skip among them (RFC 7845 §4);
+    // the last page's ends the audio where the input ended: pre-skip + input (end trimming, §4.4).
+    const granule = last ? BigInt(this.enc.preSkip48k + this.framesIn * this.to48k) : BigInt(this.framesEncoded * this.to48k);
     const page = oggPage({ serial: this.serial, sequence: this.sequence++, granule, flags: last ? PAGE_EOS : 0, packets: this.pending });
     this.pending = [];
     this.pendingSegments = 0;

@@ -1,4 +1,4 @@
-/** An Opus encoder for tests and benches (Tapline records, it never encodes): 48 kHz mono by default, 20 ms frames. */
+/** An Opus encoder for tests and benches (storage uses storage-encoder.ts): 48 kHz mono by default, 20 ms frames. */
 import { OPUS_APPLICATION_VOIP, type NativeOpusEncoder, type OpusNative } from './native';
 
 export interface OpusEncoderOptions {

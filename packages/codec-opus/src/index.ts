@@ -31,7 +31,7 @@ const plugin = definePlugin<OpusPluginOptions>({
   kind: 'codec',
   api: TAPLINE_API,
   version: packageVersion(),
-  description: 'Opus decoder (opus/48000/2, 48 kHz mono output) on the system libopus, with in-band FEC and packet loss concealment',
+  description: 'Opus decoder (opus/48000/2, 48 kHz mono output) on the system libopus, with in-band FEC and packet loss concealment; and the Opus encoder storage uses for Ogg Opus archives',
   encodings: OPUS_ENCODINGS,
   optionsSchema: {
     type: 'object',

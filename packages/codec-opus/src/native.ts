@@ -26,7 +26,7 @@ export interface NativeOpusDecoder {
   readonly closed: boolean;
 }
 
-/** One libopus encoder (tests and benches only: Tapline never encodes). */
+/** One libopus encoder (tests and benches, and storage's Ogg Opus archives through storage-encoder.ts). */
 export interface NativeOpusEncoder {
   /** Encodes frameSize samples per channel (2.5, 5, 10, 20, 40 or 60 ms) into a new Buffer. */
   encode(pcm: Int16Array, frameSize: number): Buffer;
