@@ -13,9 +13,10 @@ import { TRANSCRIPTS_MIGRATION } from './transcripts-schema';
 import { IDENTITY_MIGRATION } from './identity-schema';
 import { RETENTION_MIGRATION } from './retention';
 import { MIN_INDEXED_CHARS, SEARCH_MIGRATION, substringQuery } from './search-schema';
+import { SPOOL_MIGRATION } from './spool-schema';
 import type { RecordingMetadata, RecordingStatus } from '../../core/media/metadata';
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** How long opening waits for other processes' locks (also better-sqlite3's busy timeout below). */
 const LOCK_WAIT_MS = 5000;
@@ -75,6 +76,8 @@ const MIGRATIONS: readonly string[] = [
   RETENTION_MIGRATION,
   // 5: participant substring search from a trigram index.
   SEARCH_MIGRATION,
+  // 6: what the shared storage already holds (the folder as a spool).
+  SPOOL_MIGRATION,
 ];
 
 export interface Participant {
@@ -233,7 +236,7 @@ export function parseQueryDate(value: string, field: string): string {
   return new Date(t).toISOString();
 }
 
-function checkLimit(limit: number | undefined): number {
+export function checkLimit(limit: number | undefined): number {
   if (limit === undefined) return DEFAULT_LIST_LIMIT;
   if (!Number.isSafeInteger(limit) || limit < 1) {
     throw new TaplineError(ErrorCodes.USAGE, `invalid limit ${String(limit)}: expected a whole number of at least 1`, { field: 'limit', value: limit });

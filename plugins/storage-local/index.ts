@@ -5,6 +5,7 @@ import { Tokens } from '../../core/tokens';
 import type { Layout } from './paths';
 import type { RetentionOptions } from './retention';
 import type { AudioStorageOptions, EncryptionOptions } from './store';
+import type { SharedOptions } from './publisher';
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import type { KeySource } from './key-provider';
 import { LocalStore } from './store';
@@ -14,6 +15,7 @@ import { chatsCommands } from './transcripts-cli';
 import { verifyCommands } from './verify-cli';
 import { retentionCommands } from './retention-cli';
 import { encryptionCommands } from './encryption-cli';
+import { catalogueCommands } from './catalogue-cli';
 
 export const STORAGE_LOCAL = 'storage-local';
 
@@ -24,6 +26,48 @@ export interface StorageLocalOptions {
   retention?: RetentionOptions;
   encryption?: { keyFile?: string; keyEnv?: string; previousKeyFiles?: string[]; previousKeyEnvs?: string[] };
   audio?: AudioStorageOptions;
+  shared?: SharedConfig;
+}
+
+/** The `shared` option as configured (secrets named, not given). */
+export interface SharedConfig {
+  postgres: { url?: string; urlEnv?: string };
+  s3: { endpoint?: string; region: string; bucket: string; prefix: string; accessKeyIdEnv: string; secretAccessKeyEnv: string; forcePathStyle: boolean; partSizeMiB: number };
+  keepLocal: boolean;
+  spoolMaxMiB: number;
+  drainSec: number;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv, name: string, what: string): string {
+  const v = env[name];
+  if (v === undefined || v === '') throw new TaplineError(ErrorCodes.CONFIG_INVALID, `storage-local shared: ${what} is read from the environment variable ${name}, which is not set`, { env: name });
+  return v;
+}
+
+/** The shared catalogue's URL (readers need only this). */
+export function sharedPostgresUrl(c: SharedConfig, env: NodeJS.ProcessEnv = process.env): string {
+  return c.postgres.url ?? fromEnv(env, c.postgres.urlEnv as string, 'the PostgreSQL URL');
+}
+
+/** The shared-storage settings with their secrets read from the environment; a missing one is a config error. */
+export function resolveShared(c: SharedConfig, env: NodeJS.ProcessEnv = process.env): SharedOptions {
+  const need = (name: string, what: string): string => fromEnv(env, name, what);
+  return {
+    postgresUrl: sharedPostgresUrl(c, env),
+    s3: {
+      ...(c.s3.endpoint !== undefined ? { endpoint: c.s3.endpoint } : {}),
+      region: c.s3.region,
+      bucket: c.s3.bucket,
+      prefix: c.s3.prefix,
+      accessKeyId: need(c.s3.accessKeyIdEnv, 'the S3 access key id'),
+      secretAccessKey: need(c.s3.secretAccessKeyEnv, 'the S3 secret access key'),
+      forcePathStyle: c.s3.forcePathStyle,
+      partSize: c.s3.partSizeMiB * 1024 * 1024,
+    },
+    keepLocal: c.keepLocal,
+    spoolMaxBytes: c.spoolMaxMiB * 1024 * 1024,
+    drainMs: c.drainSec * 1000,
+  };
 }
 
 export interface StoragePaths {
@@ -34,6 +78,8 @@ export interface StoragePaths {
   /** Master key sources, paths absolute (absent: audio in the clear). */
   encryption?: EncryptionOptions;
   audio?: AudioStorageOptions;
+  /** Shared storage as configured (its secrets are read from the environment when it is used). */
+  sharedConfig?: SharedConfig;
 }
 
 /** Absolute paths from (schema-defaulted) options; shared with the `recordings` CLI so both find the same files. */
@@ -46,6 +92,7 @@ export function resolveStoragePaths(o: StorageLocalOptions, configDir: string): 
     retention: { rules: o.retention?.rules ?? [], auto: o.retention?.auto ?? true },
     ...(o.encryption !== undefined ? { encryption: encryptionSources(o.encryption, configDir) } : {}),
     ...(o.audio !== undefined ? { audio: o.audio } : {}),
+    ...(o.shared !== undefined ? { sharedConfig: o.shared } : {}),
   };
 }
 
@@ -61,7 +108,7 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
   api: TAPLINE_API,
   description: 'Recordings and chat transcripts on local disk (YYYY/MM/DD folders, audio.wav + metadata.json, transcript.json) with a SQLite catalogue',
   optionsSchema,
-  commands: [...recordingsCommands, ...chatsCommands, ...verifyCommands, ...retentionCommands, ...encryptionCommands],
+  commands: [...recordingsCommands, ...chatsCommands, ...verifyCommands, ...retentionCommands, ...encryptionCommands, ...catalogueCommands],
   register(ctx) {
     const store = new LocalStore({
       ...resolveStoragePaths(ctx.options, ctx.configDir),
@@ -69,6 +116,8 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
       counters: ctx.counters,
       // Codec plugins' encoders (shared once contributed): resolved when a recording needs one.
       encoders: () => (ctx.container.isRegistered(Tokens.AudioEncoder, true) ? ctx.container.resolveAll(Tokens.AudioEncoder) : []),
+      ...(ctx.options.shared !== undefined ? { shared: resolveShared(ctx.options.shared) } : {}),
+      metrics: ctx.metrics,
     });
     ctx.container.register(Tokens.Storage, { useValue: store });
     ctx.container.register(Tokens.Transcripts, { useValue: store });
@@ -85,6 +134,7 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
           }
         }
         store.openCatalogue();
+        store.startPublishing();
       },
       stop: () => store.closeCatalogue(),
     };

@@ -13,7 +13,7 @@ import { ErrorCodes, TaplineError } from '../../core/errors';
 import type { StorageLocalOptions, StoragePaths } from './index';
 import type { Catalogue } from './catalogue';
 
-export type RecordingsListOptions = CatalogueListOptions;
+export type RecordingsListOptions = CatalogueListOptions & { local?: boolean };
 
 export interface RecordingsShowOptions {
   json?: boolean;
@@ -31,7 +31,7 @@ export const recordingsCommands: readonly CommandSpec[] = [
   {
     name: 'recordings list',
     description: 'List recordings in the storage-local catalogue (read-only), newest first. Dates without a zone are local time.',
-    options: listOptions('recordings', 'calls that started'),
+    options: [...listOptions('recordings', 'calls that started'), { flags: '--local', description: "with shared storage configured: list this recorder's spool (recordings not yet uploaded) instead of the shared catalogue" }],
     run: (_args, o) => recordingsListCommand(o as RecordingsListOptions),
   },
   {
@@ -112,14 +112,28 @@ function renderTable(entries: CatalogueEntry[]): string {
 }
 
 export async function recordingsListCommand(opts: RecordingsListOptions): Promise<void> {
-  const cat = openCatalogue(await storagePathsFor(opts));
+  const paths = await storagePathsFor(opts);
+  const q = {
+    ...(opts.from !== undefined ? { from: opts.from } : {}),
+    ...(opts.to !== undefined ? { to: opts.to } : {}),
+    ...(opts.user !== undefined ? { user: opts.user } : {}),
+    limit: opts.limit ?? 100,
+  };
+  if (paths.sharedConfig !== undefined && opts.local !== true && opts.dir === undefined) {
+    // Every recorder's recordings: the shared catalogue (PostgreSQL), not this recorder's spool.
+    const { sharedPostgresUrl } = require('./index') as StorageModule;
+    const { PgCatalogue } = require('./pg-catalogue') as typeof import('./pg-catalogue');
+    const pg = await PgCatalogue.open(sharedPostgresUrl(paths.sharedConfig), undefined, { migrate: false, max: 1 });
+    try {
+      const entries = await pg.list(q);
+      process.stdout.write(opts.json === true ? JSON.stringify(entries, null, 2) + '\n' : renderTable(entries));
+    } finally {
+      await pg.close();
+    }
+    return;
+  }
+  const cat = openCatalogue(paths);
   try {
-    const q = {
-      ...(opts.from !== undefined ? { from: opts.from } : {}),
-      ...(opts.to !== undefined ? { to: opts.to } : {}),
-      ...(opts.user !== undefined ? { user: opts.user } : {}),
-      limit: opts.limit ?? 100,
-    };
     const entries = cat.list(q);
     process.stdout.write(opts.json === true ? JSON.stringify(entries, null, 2) + '\n' : renderTable(entries));
   } finally {

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
+  Metrics,
   AudioEncoderProvider,
   AudioFormat,
   CatalogueEntry,
@@ -31,6 +32,7 @@ import { ENC_SUFFIX, ENCRYPTED_FORMAT, EncryptedAudioWriter } from './encrypted-
 import { OGG_OPUS_FILE, OGG_OPUS_FORMAT, OggOpusWriter } from './ogg-opus';
 import { codingFor, type SampleCoding } from './sample-coding';
 import { ErrorCodes, TaplineError } from '../../core/errors';
+import { Publisher, type SharedOptions } from './publisher';
 import { StaticKeyProvider, type KeyProvider, type KeySource } from './key-provider';
 import { callKey } from './identity-schema';
 import { applyRetention, type RetentionOptions } from './retention';
@@ -52,6 +54,9 @@ export interface LocalStoreOptions {
   audio?: AudioStorageOptions;
   /** The audio encoders codec plugins contribute (resolved when a recording needs one). */
   encoders?: () => readonly AudioEncoderProvider[];
+  /** Shared storage (PostgreSQL catalogue, S3 bucket): this folder is then the spool of its uploads. */
+  shared?: SharedOptions;
+  metrics?: Metrics;
 }
 
 export interface AudioStorageOptions {
@@ -106,6 +111,10 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   /** The UTC day manifests were last brought up to date. */
   private manifestDay: string | undefined;
   private daily: Promise<void> | undefined;
+
+  /** Recordings closed but not yet hashed and catalogued as finished: not for the publisher yet. */
+  private readonly sealing = new Set<string>();
+  private publisher: Publisher | undefined;
 
   /** Master keys when audio is encrypted at rest (read at construction: a missing key is a start-up error). */
   private readonly keys: KeyProvider | undefined;
@@ -226,12 +235,32 @@ export class LocalStore implements RecordingSink, TranscriptStore {
 
   async close(meta: RecordingMetadata): Promise<void> {
     const a = this.active.get(meta.id);
+    this.sealing.add(meta.id);
     try {
-      await a?.wav?.close();
+      try {
+        await a?.wav?.close();
+      } finally {
+        await this.store(meta, true);
+      }
+      if (a !== undefined) await this.seal(meta, a.files.dir);
     } finally {
-      await this.store(meta, true);
+      this.sealing.delete(meta.id);
     }
-    if (a !== undefined) await this.seal(meta, a.files.dir);
+    this.publisher?.wake();
+  }
+
+  /** Starts uploading finished recordings to shared storage (the service calls it; CLI readers never do). */
+  startPublishing(): void {
+    if (this.opts.shared === undefined || this.publisher !== undefined) return;
+    this.publisher = new Publisher(this.opts.shared, {
+      catalogue: () => this.openCatalogue(),
+      root: this.opts.root,
+      busy: (id) => this.active.has(id) || this.sealing.has(id),
+      ...(this.opts.log !== undefined ? { log: this.opts.log } : {}),
+      ...(this.opts.counters !== undefined ? { counters: this.opts.counters } : {}),
+      ...(this.opts.metrics !== undefined ? { metrics: this.opts.metrics } : {}),
+    });
+    this.publisher.start();
   }
 
   /**
@@ -329,6 +358,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
       const rec = cat.record(id);
       if (rec !== undefined) saveObjects(cat, id, await hashRecordingFiles(rec.dir), now);
     }
+    this.publisher?.wake();
     return res.recovered;
   }
 
@@ -336,6 +366,9 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     // Recordings the queue never closed (a stop past its deadline) keep a consistent WAV header.
     for (const a of this.active.values()) await a.wav?.close().catch(() => undefined);
     await this.whenIdle();
+    // Pending uploads get drainMs to finish; what is left waits in the spool for the next start.
+    await this.publisher?.stop();
+    this.publisher = undefined;
     this.closeCatalogue();
   }
 

@@ -131,6 +131,9 @@ export interface StartOptions {
   netns?: string;
   /** Own process group, killed as a whole by stop() and at exit (for programs that fork workers). */
   group?: boolean;
+  /** Run as this user and group (a server that refuses root: PostgreSQL). */
+  uid?: number;
+  gid?: number;
 }
 
 /** Spawns `cmd args` with stdin/stdout/stderr as pipes, output logged to `logFile`, killed when the runner exits. */
@@ -138,6 +141,8 @@ export function startProc(name: string, cmd: string, args: readonly string[], lo
   const [file, argv] = opts.netns === undefined ? [cmd, [...args]] : ['ip', ['netns', 'exec', opts.netns, cmd, ...args]];
   const so: SpawnOptions = { stdio: ['pipe', 'pipe', 'pipe'], detached: opts.group ?? false };
   if (opts.cwd !== undefined) so.cwd = opts.cwd;
+  if (opts.uid !== undefined) so.uid = opts.uid;
+  if (opts.gid !== undefined) so.gid = opts.gid;
   const child = spawn(file, argv, so);
   track(child, opts.group ?? false);
   return new Proc(name, child, logFile, opts.group ?? false);
