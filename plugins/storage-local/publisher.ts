@@ -258,9 +258,23 @@ export class Publisher {
     const now = new Date().toISOString();
     const target = where(this.s3.key(relDir));
     if (opts.keep ?? this.o.keepLocal) cat.stmt('INSERT OR REPLACE INTO published (recording_id, at, target) VALUES (@id, @at, @target)').run({ id, at: now, target });
-    else await deleteRecording(cat, rec, `uploaded to shared storage: ${target}`, now, this.d.root);
+    else {
+      await deleteRecording(cat, rec, `uploaded to shared storage: ${target}`, now, this.d.root);
+      await removeEmptyParents(path.dirname(rec.dir), this.d.root);
+    }
     this.d.counters?.inc('uploaded');
     if (sent > 0) this.d.counters?.inc('uploadedBytes', sent);
+  }
+}
+
+/** The date folders a spooled recording leaves empty (up to, not including, the root); a busy one stays. */
+async function removeEmptyParents(dir: string, root: string): Promise<void> {
+  for (let d = dir; d.startsWith(root + path.sep) && d !== root; d = path.dirname(d)) {
+    try {
+      await fs.promises.rmdir(d);
+    } catch {
+      return;
+    }
   }
 }
 
