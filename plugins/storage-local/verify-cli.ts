@@ -6,6 +6,7 @@
 import { CONFIG_OPTION, DIR_OPTION } from './catalogue-options';
 import type { CommandSpec } from '../../core/contract';
 import { storagePathsFor, printable } from './recordings-cli';
+import type { SharedConfig } from './index';
 
 type CatalogueModule = typeof import('./catalogue');
 type IntegrityModule = typeof import('./integrity');
@@ -16,6 +17,7 @@ export interface VerifyCommandOptions {
   json?: boolean;
   config?: string;
   dir?: string;
+  local?: boolean;
 }
 
 export const verifyCommands: readonly CommandSpec[] = [
@@ -26,6 +28,7 @@ export const verifyCommands: readonly CommandSpec[] = [
       { flags: '--from <date>', description: 'only recordings that started at or after DATE (the manifests are always checked)' },
       { flags: '--to <date>', description: 'only recordings that started before DATE' },
       { flags: '--json', description: 'print the report as JSON' },
+      { flags: '--local', description: "with shared storage configured: verify this recorder's spool instead of the shared bucket" },
       DIR_OPTION,
       CONFIG_OPTION,
     ],
@@ -41,6 +44,10 @@ export async function verifyCommand(opts: VerifyCommandOptions): Promise<void> {
     ...(opts.from !== undefined ? { from: parseQueryDate(opts.from, 'from') } : {}),
     ...(opts.to !== undefined ? { to: parseQueryDate(opts.to, 'to') } : {}),
   };
+  if (paths.sharedConfig !== undefined && opts.local !== true && opts.dir === undefined) {
+    await verifySharedCommand(paths.sharedConfig, range, opts.json === true);
+    return;
+  }
   const cat = Catalogue.open(paths.catalogue, { readonly: true });
   let report;
   try {
@@ -59,6 +66,32 @@ export async function verifyCommand(opts: VerifyCommandOptions): Promise<void> {
         `${report.manifests} daily manifest${report.manifests === 1 ? '' : 's'} chained` +
         (report.notHashed > 0 ? `; ${report.notHashed} recording${report.notHashed === 1 ? '' : 's'} catalogued before hashing existed (not checked)` : '') +
         '\n',
+    );
+  }
+  if (report.problems.length > 0) process.exitCode = 1;
+}
+
+/** Every object of the shared catalogue (PostgreSQL) fetched from the bucket and hashed again. */
+async function verifySharedCommand(shared: SharedConfig, range: { from?: string; to?: string }, json: boolean): Promise<void> {
+  const { resolveShared } = require('./index') as typeof import('./index');
+  const { PgCatalogue } = require('./pg-catalogue') as typeof import('./pg-catalogue');
+  const { S3Media } = require('./s3-media') as typeof import('./s3-media');
+  const { verifyShared } = require('./shared-verify') as typeof import('./shared-verify');
+  const o = resolveShared(shared);
+  const cat = await PgCatalogue.open(o.postgresUrl, undefined, { migrate: false, max: 1 });
+  const s3 = new S3Media(o.s3);
+  let report;
+  try {
+    report = await verifyShared(cat, s3, range);
+  } finally {
+    s3.close();
+    await cat.close();
+  }
+  if (json) process.stdout.write(JSON.stringify({ ok: report.problems.length === 0, ...report }, null, 2) + '\n');
+  else {
+    for (const p of report.problems) process.stdout.write(`ALTERED  ${printable(p)}\n`);
+    process.stdout.write(
+      `${report.problems.length === 0 ? 'OK' : `${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`}: ${report.files} object${report.files === 1 ? '' : 's'} (${(report.bytes / 1048576).toFixed(1)} MiB) of ${report.recordings} recording${report.recordings === 1 ? '' : 's'} in s3://${o.s3.bucket} checked against the shared catalogue\n`,
     );
   }
   if (report.problems.length > 0) process.exitCode = 1;

@@ -19,6 +19,7 @@ import { PgCatalogue } from '../../plugins/storage-local/pg-catalogue';
 import { S3Media } from '../../plugins/storage-local/s3-media';
 import { Catalogue } from '../../plugins/storage-local/catalogue';
 import { sleep } from '../peers/proc';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 
 const unavailable = (fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)') ?? postgresUnavailable() ?? swiftUnavailable();
 if (unavailable !== undefined) console.warn(`\n  [tapline] shared storage tests (PostgreSQL + Swift s3api) skipped: ${unavailable}\n`);
@@ -173,6 +174,39 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
     console.log(`      ${everything.length} recordings from 2 recorders, ${objects} objects, ${(compared / 1048576).toFixed(1)} MiB of audio byte-identical (the long call's in multipart)`);
   });
 
+  it('catalogue migrate copies a SQLite catalogue and its files in (local files kept); run again, it copies nothing more', async () => {
+    const local = recordLocally('to-migrate', caps.f3!);
+    const cfg = config('migrator', 1);
+    const run = (): { copied: number; alreadyShared: number; failed: number } => {
+      const r = spawnSync(process.execPath, [CLI, 'catalogue', 'migrate', '--from', path.join(tmp, 'to-migrate'), '--json', '-c', cfg], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr + r.stdout);
+      return JSON.parse(r.stdout) as { copied: number; alreadyShared: number; failed: number };
+    };
+    const first = run();
+    assert.deepEqual(first, { copied: local.size, alreadyShared: 0, failed: 0, failures: [] } as unknown as typeof first);
+    const again = run();
+    assert.equal(again.copied, 0);
+    assert.equal(again.alreadyShared, local.size);
+    await assertStored([...local.keys()]);
+    await withShared(async (cat, s3) => {
+      const all = await cat.list({ limit: 1000 });
+      for (const [callId, audio] of local) {
+        const e = all.filter((x) => x.callId === callId && x.recorder.startsWith('1@'));
+        assert.ok(e.length >= 1, `${callId} migrated`);
+        const got = await cat.get(e[0]!.id);
+        assert.ok((await s3.getBuffer(got!.objects.find((o) => o.name === 'audio.wav')!.key)).equals(audio));
+      }
+    });
+    // The source keeps its recordings.
+    const c = Catalogue.open(path.join(tmp, 'to-migrate', 'catalogue.sqlite'), { readonly: true });
+    try {
+      assert.equal(c.list({ limit: 100 }).filter((e) => e.audio !== undefined && fs.existsSync(e.audio)).length, local.size);
+    } finally {
+      c.close();
+    }
+    console.log(`      ${first.copied} recordings migrated, byte-identical; a second run copied 0 (${again.alreadyShared} already shared)`);
+  });
+
   it('the object store stopped mid-run and started again, then the database restarted mid-run: every recording uploaded and catalogued, 0 lost', async () => {
     // Object store down while the recorder runs.
     const run1 = finished(record(config('f1', 1), caps.f1!));
@@ -237,5 +271,29 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
     assert.equal(again.code, 0, again.out);
     const objects = await assertStored(truthCallIds(caps.f3!));
     console.log(`      ${want} recordings written before the kill, all uploaded at the next start (${objects} objects)`);
+  });
+
+  it('tapline verify checks every object in the bucket against the shared catalogue and finds a flipped byte', async () => {
+    const verify = (): { code: number | null; report: { ok: boolean; files: number; problems: string[] } } => {
+      const r = spawnSync(process.execPath, [CLI, 'verify', '--json', '-c', config('verifier', 3)], { env, encoding: 'utf8' });
+      return { code: r.status, report: JSON.parse(r.stdout) as { ok: boolean; files: number; problems: string[] } };
+    };
+    const clean = verify();
+    assert.equal(clean.code, 0, JSON.stringify(clean.report.problems));
+    assert.ok(clean.report.ok && clean.report.files > 20, `${clean.report.files} objects checked`);
+    // Someone with write access to the bucket alters one byte of a recording (keeping its stated hash).
+    const victim = await withShared(async (cat, s3) => {
+      const e = (await cat.list({ limit: 1 }))[0]!;
+      const o = (await cat.get(e.id))!.objects.find((x) => x.name === 'audio.wav')!;
+      const body = await s3.getBuffer(o.key);
+      body[body.length >> 1] = (body[body.length >> 1]! ^ 0x01) & 0xff;
+      await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: o.key, Body: body, Metadata: { sha256: o.sha256 } }));
+      return e.id;
+    });
+    const tampered = verify();
+    assert.equal(tampered.code, 1);
+    assert.equal(tampered.report.problems.length, 1, tampered.report.problems.join('\n'));
+    assert.match(tampered.report.problems[0]!, new RegExp(`recording ${victim}: audio.wav has SHA-256 [0-9a-f]{64}, catalogued as`));
+    console.log(`      ${clean.report.files} objects verified; the flipped byte found: ${tampered.report.problems[0]!.slice(0, 90)}…`);
   });
 });
