@@ -49,10 +49,28 @@ interface ObjectsTable {
   sha256: string;
 }
 
+interface HoldsTable {
+  recording_id: string;
+  reason: string;
+  since: Date;
+  by: string;
+}
+
+interface AuditTable {
+  id: Generated<string>;
+  at: Date;
+  actor: string;
+  action: string;
+  recording_id: string;
+  detail: string;
+}
+
 export interface SharedDb {
   recordings: RecordingsTable;
   participants: ParticipantsTable;
   objects: ObjectsTable;
+  holds: HoldsTable;
+  audit: AuditTable;
 }
 
 /** In order; applied ones are never edited (a change is a new migration). */
@@ -105,6 +123,26 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
     up: async (db) => {
       await sql`CREATE EXTENSION IF NOT EXISTS pg_trgm`.execute(db);
       await sql`CREATE INDEX participants_folded ON participants USING gin (folded gin_trgm_ops)`.execute(db);
+    },
+  },
+  // Legal holds and the audit log of deletions, holds and releases (retention on shared storage).
+  '0003_retention': {
+    up: async (db) => {
+      await sql`CREATE TABLE holds (
+        recording_id text PRIMARY KEY REFERENCES recordings(id) ON DELETE RESTRICT,
+        reason text NOT NULL,
+        since timestamptz NOT NULL,
+        by text NOT NULL
+      )`.execute(db);
+      await sql`CREATE TABLE audit (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL,
+        actor text NOT NULL,
+        action text NOT NULL,
+        recording_id text NOT NULL,
+        detail text NOT NULL
+      )`.execute(db);
+      await sql`CREATE INDEX audit_at ON audit (at)`.execute(db);
     },
   },
 };
@@ -178,33 +216,47 @@ export class PgCatalogue {
    */
   async publish(r: SharedRecording): Promise<string[]> {
     return this.db.transaction().execute(async (tx) => {
-      const replaced = r.callKey === null ? [] : await tx.selectFrom('recordings').select('id').where('call_key', '=', r.callKey).where('recorder', '=', r.recorder).where('id', '!=', r.id).execute();
+      // A held recording is never replaced (nor deleted by anything but a release and retention).
+      const replaced =
+        r.callKey === null
+          ? []
+          : await tx
+              .selectFrom('recordings')
+              .select('id')
+              .where('call_key', '=', r.callKey)
+              .where('recorder', '=', r.recorder)
+              .where('id', '!=', r.id)
+              .where('id', 'not in', (eb) => eb.selectFrom('holds').select('recording_id'))
+              .execute();
       const oldIds = replaced.map((x) => x.id);
       const oldKeys = oldIds.length === 0 ? [] : (await tx.selectFrom('objects').select('key').where('recording_id', 'in', oldIds).execute()).map((x) => x.key);
       if (oldIds.length > 0) await tx.deleteFrom('recordings').where('id', 'in', oldIds).execute();
-      await tx.deleteFrom('recordings').where('id', '=', r.id).execute();
+      const row = {
+        call_id: r.callId,
+        call_key: r.callKey,
+        recorder: r.recorder,
+        start: new Date(r.start),
+        end: r.end === null ? null : new Date(r.end),
+        duration_sec: r.durationSec,
+        from_uri: r.fromUri,
+        from_name: r.fromName,
+        to_uri: r.toUri,
+        to_name: r.toName,
+        disposition: r.disposition,
+        status: r.status,
+        audio_key: r.audioKey,
+        audio_format: r.audioFormat,
+        metadata_key: r.metadataKey,
+        metadata: JSON.stringify(r.metadata),
+      };
+      // Published again (a retry after a lost reply): the row updated in place, its lists replaced.
       await tx
         .insertInto('recordings')
-        .values({
-          id: r.id,
-          call_id: r.callId,
-          call_key: r.callKey,
-          recorder: r.recorder,
-          start: new Date(r.start),
-          end: r.end === null ? null : new Date(r.end),
-          duration_sec: r.durationSec,
-          from_uri: r.fromUri,
-          from_name: r.fromName,
-          to_uri: r.toUri,
-          to_name: r.toName,
-          disposition: r.disposition,
-          status: r.status,
-          audio_key: r.audioKey,
-          audio_format: r.audioFormat,
-          metadata_key: r.metadataKey,
-          metadata: JSON.stringify(r.metadata),
-        })
+        .values({ id: r.id, ...row })
+        .onConflict((oc) => oc.column('id').doUpdateSet(row))
         .execute();
+      await tx.deleteFrom('participants').where('recording_id', '=', r.id).execute();
+      await tx.deleteFrom('objects').where('recording_id', '=', r.id).execute();
       if (r.participants.length > 0) {
         await tx
           .insertInto('participants')

@@ -95,8 +95,12 @@ export class Publisher {
     this.loop = this.run();
   }
 
-  /** A recording was finished: look at the spool now. */
-  wake(): void {
+  /** Recordings this process finished and has not tried to upload yet: nothing of theirs can be in the bucket. */
+  private readonly fresh = new Set<string>();
+
+  /** A recording was finished (by this process when `id` is given): look at the spool now. */
+  wake(id?: string): void {
+    if (id !== undefined) this.fresh.add(id);
     this.wakeUp?.();
   }
 
@@ -233,8 +237,10 @@ export class Publisher {
     const relDir = posixRel(this.d.root, rec.dir);
     const objects = objectsOf(cat, id).map((o) => ({ name: o.name, bytes: o.bytes, sha256: o.sha256, key: this.s3.key(`${relDir}/${o.name}`) }));
     let sent = 0;
+    // A retry, or a recording from before a restart, asks the bucket what it already holds first.
+    const check = !this.fresh.delete(id);
     for (const o of objects) {
-      const r = await this.s3.putFile(o.key, path.join(rec.dir, o.name), o.sha256);
+      const r = await this.s3.putFile(o.key, path.join(rec.dir, o.name), o.sha256, check);
       if (r.uploaded) sent += r.bytes;
     }
     const meta = readMetadata(rec.metadata);
@@ -246,7 +252,7 @@ export class Publisher {
     const metaFile = path.join(rec.dir, '.metadata.shared.json');
     await fs.promises.writeFile(metaFile, JSON.stringify(shared, null, 2));
     try {
-      const r = await this.s3.putFile(metaKey, metaFile, await sha256File(metaFile));
+      const r = await this.s3.putFile(metaKey, metaFile, await sha256File(metaFile), check);
       if (r.uploaded) sent += r.bytes;
     } finally {
       await fs.promises.rm(metaFile, { force: true });

@@ -16,7 +16,11 @@ interface Common {
   config?: string;
   dir?: string;
   json?: boolean;
+  /** With shared storage configured: this recorder's spool instead of the shared catalogue. */
+  local?: boolean;
 }
+
+const LOCAL_OPTION = { flags: '--local', description: "with shared storage configured: this recorder's spool instead of the shared catalogue" } as const;
 
 function actor(): string {
   let user = 'unknown';
@@ -36,6 +40,7 @@ export const retentionCommands: readonly CommandSpec[] = [
       { flags: '--dry-run', description: 'list what would be deleted (and what a hold keeps); change nothing' },
       { flags: '--at <date>', description: 'with --dry-run: as of DATE instead of now (what will have expired by then)' },
       { flags: '--json', description: 'print the result as JSON' },
+      LOCAL_OPTION,
       DIR_OPTION,
       CONFIG_OPTION,
     ],
@@ -45,20 +50,20 @@ export const retentionCommands: readonly CommandSpec[] = [
     name: 'recordings hold',
     description: 'Put a recording on legal hold: retention never deletes it until it is released (audited).',
     arguments: [{ name: 'id', description: 'recording id, a unique prefix of it, or a Call-ID' }],
-    options: [{ flags: '--reason <text>', description: 'why (kept with the hold and in the audit log)', default: 'legal hold' }, DIR_OPTION, CONFIG_OPTION],
+    options: [{ flags: '--reason <text>', description: 'why (kept with the hold and in the audit log)', default: 'legal hold' }, LOCAL_OPTION, DIR_OPTION, CONFIG_OPTION],
     run: (a, o) => holdCommand(String(a[0]), true, o as Common & { reason?: string }),
   },
   {
     name: 'recordings release',
     description: 'Take a recording off legal hold (audited); retention applies to it again.',
     arguments: [{ name: 'id', description: 'recording id, a unique prefix of it, or a Call-ID' }],
-    options: [{ flags: '--reason <text>', description: 'why (in the audit log)', default: 'hold released' }, DIR_OPTION, CONFIG_OPTION],
+    options: [{ flags: '--reason <text>', description: 'why (in the audit log)', default: 'hold released' }, LOCAL_OPTION, DIR_OPTION, CONFIG_OPTION],
     run: (a, o) => holdCommand(String(a[0]), false, o as Common & { reason?: string }),
   },
   {
     name: 'audit',
     description: 'The audit log of the catalogue, newest first: deletions by retention, legal holds and releases, with who and why.',
-    options: [{ flags: '--limit <n>', description: 'at most N entries', parse: parseLimit, default: 100 }, { flags: '--json', description: 'print the entries as JSON' }, DIR_OPTION, CONFIG_OPTION],
+    options: [{ flags: '--limit <n>', description: 'at most N entries', parse: parseLimit, default: 100 }, { flags: '--json', description: 'print the entries as JSON' }, LOCAL_OPTION, DIR_OPTION, CONFIG_OPTION],
     run: (_a, o) => auditCommand(o as Common & { limit?: number }),
   },
 ];
@@ -72,9 +77,16 @@ export async function retentionCommand(o: Common & { dryRun?: boolean; at?: stri
   }
   if (o.at !== undefined && o.dryRun !== true) throw new TaplineError(ErrorCodes.USAGE, '--at is for --dry-run only: deleting is always as of now');
   const now = o.at !== undefined ? new Date(parseQueryDate(o.at, 'at')) : new Date();
-  const cat = Catalogue.open(paths.catalogue);
+  const run = { now, dryRun: o.dryRun === true, actor: `retention (${actor()})` };
+  // With shared storage, the rules apply to the shared catalogue and bucket (this recorder's spool holds only
+  // what is not uploaded yet); --local applies them to the spool.
+  const shared = paths.sharedConfig !== undefined && o.local !== true && o.dir === undefined ? paths.sharedConfig : undefined;
+  const cat = shared === undefined ? Catalogue.open(paths.catalogue) : undefined;
   try {
-    const res = await applyRetention(cat, paths.retention.rules, { now, dryRun: o.dryRun === true, actor: `retention (${actor()})`, root: paths.root });
+    const res =
+      cat !== undefined
+        ? await applyRetention(cat, paths.retention.rules, { ...run, root: paths.root })
+        : await (require('./shared-open') as typeof import('./shared-open')).withSharedStorage(shared!, (pg, s3) => (require('./shared-retention') as typeof import('./shared-retention')).applySharedRetention(pg, s3, paths.retention.rules, run));
     if (o.json === true) {
       process.stdout.write(JSON.stringify({ dryRun: res.dryRun, expired: res.expired, held: res.held }, null, 2) + '\n');
       return;
@@ -84,12 +96,19 @@ export async function retentionCommand(o: Common & { dryRun?: boolean; at?: stri
     for (const c of res.held) process.stdout.write(`held    ${c.id}  ${c.start}  ${printable(c.from)} → ${printable(c.to)}  (rule ${c.rule + 1}: ${c.days} days; on hold: ${printable(c.reason)})\n`);
     process.stdout.write(`${res.dryRun ? 'dry run: ' : ''}${res.expired.length} recording${res.expired.length === 1 ? '' : 's'} ${verb}, ${res.held.length} kept on legal hold (as of ${now.toISOString()})\n`);
   } finally {
-    cat.close();
+    cat?.close();
   }
 }
 
 export async function holdCommand(ref: string, hold: boolean, o: Common & { reason?: string }): Promise<void> {
   const paths = await storagePathsFor(o);
+  if (paths.sharedConfig !== undefined && o.local !== true && o.dir === undefined) {
+    const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
+    const { setSharedHold } = require('./shared-retention') as typeof import('./shared-retention');
+    await withSharedStorage(paths.sharedConfig, (pg) => setSharedHold(pg, ref, hold, { ...(o.reason !== undefined ? { reason: o.reason } : {}), actor: actor() }));
+    process.stdout.write(`${ref} ${hold ? 'is on legal hold' : 'is no longer on hold'} (shared catalogue)\n`);
+    return;
+  }
   const { Catalogue } = require('./catalogue') as CatalogueModule;
   const { setHold } = require('./retention') as RetentionModule;
   const cat = Catalogue.open(paths.catalogue);
@@ -104,6 +123,15 @@ export async function holdCommand(ref: string, hold: boolean, o: Common & { reas
 
 export async function auditCommand(o: Common & { limit?: number }): Promise<void> {
   const paths = await storagePathsFor(o);
+  if (paths.sharedConfig !== undefined && o.local !== true && o.dir === undefined) {
+    const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
+    const { sharedAudit } = require('./shared-retention') as typeof import('./shared-retention');
+    const rows = await withSharedStorage(paths.sharedConfig, (pg) => sharedAudit(pg, { limit: o.limit ?? 100 }));
+    if (o.json === true) process.stdout.write(JSON.stringify(rows.map((r) => ({ at: r.at, actor: r.actor, action: r.action, recording: r.recordingId, detail: r.detail })), null, 2) + '\n');
+    else if (rows.length === 0) process.stdout.write('the audit log is empty\n');
+    else for (const r of rows) process.stdout.write(`${r.at}  ${r.action.padEnd(7)}  ${r.recordingId}  ${printable(r.actor)}: ${printable(r.detail)}\n`);
+    return;
+  }
   const { Catalogue } = require('./catalogue') as CatalogueModule;
   const cat = Catalogue.open(paths.catalogue, { readonly: true });
   try {

@@ -62,7 +62,21 @@ export interface RetentionResult {
   held: Array<RetentionCandidate & { reason: string }>;
 }
 
-function ruleText(r: RetentionRule): string {
+/**
+ * The matching rule that keeps a recording longest (undefined: no rule matches, it is kept for ever). `users` are
+ * its participants' URIs and `flags` its flags, both folded (foldText).
+ */
+export function longestRule(rules: readonly RetentionRule[], users: ReadonlySet<string>, flags: readonly string[]): { rule: number; days: number } | undefined {
+  let best: { rule: number; days: number } | undefined;
+  rules.forEach((r, i) => {
+    if (r.user !== undefined && !users.has(foldText(r.user))) return;
+    if (r.flag !== undefined && !flags.some((f) => f.includes(foldText(r.flag as string)))) return;
+    if (best === undefined || r.days > best.days) best = { rule: i, days: r.days };
+  });
+  return best;
+}
+
+export function ruleText(r: RetentionRule): string {
   return [`${r.days} days`, r.user !== undefined ? `user ${r.user}` : '', r.flag !== undefined ? `flag "${r.flag}"` : ''].filter((x) => x !== '').join(', ');
 }
 
@@ -112,14 +126,8 @@ export async function applyRetention(
           flags = [];
         }
       }
-      let best: { rule: number; days: number } | undefined;
-      rules.forEach((r, i) => {
-        if (r.user !== undefined && !users.has(foldText(r.user))) return;
-        if (r.flag !== undefined && !flags.some((f) => f.includes(foldText(r.flag as string)))) return;
-        if (best === undefined || r.days > best.days) best = { rule: i, days: r.days };
-      });
-      if (best === undefined) continue;
-      const b: { rule: number; days: number } = best;
+      const b = longestRule(rules, users, flags);
+      if (b === undefined) continue;
       if (Date.parse(row.start) + b.days * 86_400_000 > opts.now.getTime()) continue;
       const c: RetentionCandidate = { id: row.id, callId: row.call_id, start: row.start, from: row.from_uri, to: row.to_uri, rule: b.rule, days: b.days };
       const hold = holdOf.get({ id: row.id }) as { reason: string } | undefined;

@@ -246,7 +246,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     } finally {
       this.sealing.delete(meta.id);
     }
-    this.publisher?.wake();
+    this.publisher?.wake(meta.id);
   }
 
   /** Starts uploading finished recordings to shared storage (the service calls it; CLI readers never do). */

@@ -73,25 +73,14 @@ export async function verifyCommand(opts: VerifyCommandOptions): Promise<void> {
 
 /** Every object of the shared catalogue (PostgreSQL) fetched from the bucket and hashed again. */
 async function verifySharedCommand(shared: SharedConfig, range: { from?: string; to?: string }, json: boolean): Promise<void> {
-  const { resolveShared } = require('./index') as typeof import('./index');
-  const { PgCatalogue } = require('./pg-catalogue') as typeof import('./pg-catalogue');
-  const { S3Media } = require('./s3-media') as typeof import('./s3-media');
+  const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
   const { verifyShared } = require('./shared-verify') as typeof import('./shared-verify');
-  const o = resolveShared(shared);
-  const cat = await PgCatalogue.open(o.postgresUrl, undefined, { migrate: false, max: 1 });
-  const s3 = new S3Media(o.s3);
-  let report;
-  try {
-    report = await verifyShared(cat, s3, range);
-  } finally {
-    s3.close();
-    await cat.close();
-  }
+  const { report, bucket } = await withSharedStorage(shared, async (cat, s3, b) => ({ report: await verifyShared(cat, s3, range), bucket: b }));
   if (json) process.stdout.write(JSON.stringify({ ok: report.problems.length === 0, ...report }, null, 2) + '\n');
   else {
     for (const p of report.problems) process.stdout.write(`ALTERED  ${printable(p)}\n`);
     process.stdout.write(
-      `${report.problems.length === 0 ? 'OK' : `${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`}: ${report.files} object${report.files === 1 ? '' : 's'} (${(report.bytes / 1048576).toFixed(1)} MiB) of ${report.recordings} recording${report.recordings === 1 ? '' : 's'} in s3://${o.s3.bucket} checked against the shared catalogue\n`,
+      `${report.problems.length === 0 ? 'OK' : `${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`}: ${report.files} object${report.files === 1 ? '' : 's'} (${(report.bytes / 1048576).toFixed(1)} MiB) of ${report.recordings} recording${report.recordings === 1 ? '' : 's'} in s3://${bucket} checked against the shared catalogue\n`,
     );
   }
   if (report.problems.length > 0) process.exitCode = 1;

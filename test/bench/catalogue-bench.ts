@@ -2,7 +2,7 @@
  * The SQLite catalogue at 1,000,000 recordings: inserts per second (each recording with its two participants, in
  * transactions of 10,000, as a recorder's store writes them: through Catalogue.insert), then search latency —
  * the newest page, a day's range, and a participant substring — the last beside the folding scan it replaced
- * (the previous path, on the same catalogue in the same run). PostgreSQL is not built yet (issue 15).
+ * (the previous path, on the same catalogue in the same run). PostgreSQL: shared-storage-bench.ts.
  * Run alone: node dist/test/bench/run.js catalogue
  */
 import * as fs from 'node:fs';

@@ -75,9 +75,9 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
   });
 
   /** A config: the recorder's folder, shared storage (the URL from the environment), policy.recorderId. */
-  function config(name: string, recorder: number, shared: Record<string, unknown> = {}): string {
+  function config(name: string, recorder: number, shared: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): string {
     const file = path.join(tmp, `${name}.json`);
-    const storage: Record<string, unknown> = { dir: path.join(tmp, name) };
+    const storage: Record<string, unknown> = { dir: path.join(tmp, name), ...extra };
     if (shared !== null) storage.shared = { postgres: { urlEnv: 'TAPLINE_TEST_PG' }, s3: { endpoint: swift.endpoint, bucket: BUCKET, partSizeMiB: 5 }, drainSec: 120, ...shared };
     fs.writeFileSync(file, JSON.stringify({ policy: { recorderId: recorder }, plugins: [{ use: 'codec-g711' }, { use: 'storage-local', options: storage }] }, null, 2));
     return file;
@@ -295,5 +295,43 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
     assert.equal(tampered.report.problems.length, 1, tampered.report.problems.join('\n'));
     assert.match(tampered.report.problems[0]!, new RegExp(`recording ${victim}: audio.wav has SHA-256 [0-9a-f]{64}, catalogued as`));
     console.log(`      ${clean.report.files} objects verified; the flipped byte found: ${tampered.report.problems[0]!.slice(0, 90)}…`);
+  });
+
+  it('retention on shared storage deletes exactly the expired set (objects and rows), keeps the legal hold, and the audit log names each deletion', async () => {
+    const cfg = config('retention', 3, {}, { retention: { rules: [{ days: 30, user: 'sip:caller2@tapline.test' }], auto: false } });
+    const cli = (args: string[]): string => {
+      const r = spawnSync(process.execPath, [CLI, ...args, '-c', cfg], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr + r.stdout);
+      return r.stdout;
+    };
+    // What the rule covers: every shared recording with caller2 (all started in 2024: past 30 days).
+    const covered = await withShared(async (cat) => (await cat.list({ user: 'caller2@tapline.test', limit: 1000 })).map((e) => e.id));
+    const total = await withShared((cat) => cat.count());
+    assert.ok(covered.length >= 4, `${covered.length} recordings of caller2`);
+    const held = covered[0]!;
+    cli(['recordings', 'hold', held, '--reason', 'case 1234']);
+    const dry = JSON.parse(cli(['retention', '--dry-run', '--json'])) as { expired: Array<{ id: string }>; held: Array<{ id: string; reason: string }> };
+    assert.deepEqual(new Set(dry.expired.map((c) => c.id)), new Set(covered.slice(1)));
+    assert.deepEqual(dry.held.map((c) => [c.id, c.reason]), [[held, 'case 1234']]);
+    assert.equal(await withShared((cat) => cat.count()), total, 'a dry run deletes nothing');
+    const keysOf = async (ids: string[]): Promise<string[]> => withShared(async (cat) => (await Promise.all(ids.map(async (id) => (await cat.get(id))!.objects.map((o) => o.key)))).flat());
+    const doomedKeys = await keysOf(covered.slice(1));
+    const run = JSON.parse(cli(['retention', '--json'])) as { expired: Array<{ id: string }> };
+    assert.equal(run.expired.length, covered.length - 1);
+    await withShared(async (cat, s3) => {
+      assert.equal(await cat.count(), total - (covered.length - 1), 'exactly the expired set is gone');
+      assert.ok((await cat.get(held)) !== undefined, 'the held recording is kept');
+      for (const k of (await cat.get(held))!.objects) assert.ok((await s3.getBuffer(k.key)).length > 0);
+      for (const k of doomedKeys) await assert.rejects(s3.getBuffer(k), (e: unknown) => (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404, `${k} deleted`);
+    });
+    const auditLog = JSON.parse(cli(['audit', '--json', '--limit', '1000'])) as Array<{ action: string; recording: string; detail: string }>;
+    const deletions = auditLog.filter((a) => a.action === 'delete');
+    assert.deepEqual(new Set(deletions.map((a) => a.recording)), new Set(covered.slice(1)));
+    assert.ok(deletions.every((a) => /retention rule 1 \(30 days, user sip:caller2@tapline.test\)/.test(a.detail)), deletions[0]?.detail);
+    assert.ok(auditLog.some((a) => a.action === 'hold' && a.recording === held && a.detail === 'case 1234'));
+    // Released, it goes at the next run.
+    cli(['recordings', 'release', held]);
+    assert.deepEqual((JSON.parse(cli(['retention', '--json'])) as { expired: Array<{ id: string }> }).expired.map((c) => c.id), [held]);
+    console.log(`      ${covered.length - 1} of ${total} recordings expired and deleted (objects and rows, each audited), 1 kept on hold, then deleted once released`);
   });
 });
