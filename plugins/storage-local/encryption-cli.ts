@@ -4,6 +4,8 @@
  * re-wrapped by the current master key, after a rotation (the audio itself is not re-encrypted).
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { CONFIG_OPTION, DIR_OPTION } from './catalogue-options';
 import type { CommandSpec } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
@@ -30,7 +32,7 @@ export const encryptionCommands: readonly CommandSpec[] = [
     name: 'recordings export',
     description: "Write a recording's audio to a WAV file (decrypted with the configured master keys when it is encrypted at rest).",
     arguments: [{ name: 'id', description: 'recording id, a unique prefix of it, or a Call-ID' }],
-    options: [{ flags: '-o, --out <file>', description: 'the WAV file to write', required: true }, DIR_OPTION, CONFIG_OPTION],
+    options: [{ flags: '-o, --out <file>', description: 'the WAV file to write', required: true }, { flags: '--local', description: "with shared storage configured: from this recorder's spool" }, DIR_OPTION, CONFIG_OPTION],
     run: (a, o) => exportCommand(String(a[0]), o as unknown as Common & { out: string }),
   },
   {
@@ -41,8 +43,74 @@ export const encryptionCommands: readonly CommandSpec[] = [
   },
 ];
 
-export async function exportCommand(ref: string, o: Common & { out: string }): Promise<void> {
+/** Shared storage: the audio object fetched into a temporary file beside `out`, then exported as a local one. */
+async function exportShared(paths: StoragePaths, ref: string, out: string): Promise<void> {
+  const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
+  const { decryptToWav, ENC_SUFFIX } = require('./encrypted-audio') as EncModule;
+  await withSharedStorage(paths.sharedConfig!, async (cat, s3) => {
+    const id = await cat.resolve(ref);
+    const got = await cat.get(id);
+    const audio = got?.objects.find((x) => x.key === got.entry.audio);
+    if (got === undefined || audio === undefined) throw new TaplineError(ErrorCodes.USAGE, `recording ${id} has no audio`);
+    const body = await s3.getBuffer(audio.key);
+    if ((require('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(body).digest('hex') !== audio.sha256) {
+      throw new TaplineError(ErrorCodes.USAGE, `recording ${id}: the audio object's SHA-256 differs from the catalogue's (altered?); not exported`);
+    }
+    if (!audio.key.endsWith(ENC_SUFFIX)) {
+      fs.writeFileSync(out, body);
+      process.stdout.write(`${out}: ${id}'s audio from s3://${s3.o.bucket}/${audio.key} (stored in the clear)\n`);
+      return;
+    }
+    const tmp = `${out}.${process.pid}.enc`;
+    fs.writeFileSync(tmp, body);
+    try {
+      const r = decryptToWav(tmp, out, provider(paths, 'recordings export'));
+      process.stdout.write(`${out}: ${id}'s audio from s3://${s3.o.bucket}/${audio.key}, decrypted (${r.channels} channel${r.channels === 1 ? '' : 's'}, ${r.sampleRate} Hz)\n`);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  });
+}
+
+/** Shared storage: every encrypted audio object fetched, re-wrapped, put back, and its new hash catalogued. */
+async function rewrapShared(paths: StoragePaths, keys: import('./key-provider').KeyProvider): Promise<{ moved: number; already: number; failed: string[] }> {
+  const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
+  const { rewrapFile, ENC_SUFFIX } = require('./encrypted-audio') as EncModule;
+  const { sha256File } = require('./publisher') as typeof import('./publisher');
+  const res = { moved: 0, already: 0, failed: [] as string[] };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-rewrap-'));
+  try {
+    await withSharedStorage(paths.sharedConfig!, async (cat, s3) => {
+      const objects = await cat.db.selectFrom('objects').select(['recording_id', 'name', 'key']).where('key', 'like', `%${ENC_SUFFIX}`).execute();
+      for (const o of objects) {
+        const tmp = path.join(dir, 'object.enc');
+        try {
+          fs.writeFileSync(tmp, await s3.getBuffer(o.key));
+          if (!rewrapFile(tmp, keys)) {
+            res.already++;
+            continue;
+          }
+          const sha256 = await sha256File(tmp);
+          await s3.putFile(o.key, tmp, sha256, false);
+          await cat.updateObject(o.recording_id, o.name, { bytes: fs.statSync(tmp).size, sha256 });
+          res.moved++;
+        } catch (e) {
+          res.failed.push(`s3://${s3.o.bucket}/${o.key}: ${(e as Error).message}`);
+        }
+      }
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return res;
+}
+
+export async function exportCommand(ref: string, o: Common & { out: string; local?: boolean }): Promise<void> {
   const paths = await storagePathsFor(o);
+  if (paths.sharedConfig !== undefined && o.local !== true && o.dir === undefined) {
+    await exportShared(paths, ref, o.out);
+    return;
+  }
   const { Catalogue } = require('./catalogue') as CatalogueModule;
   const cat = Catalogue.open(paths.catalogue, { readonly: true });
   let audio: string | undefined;
@@ -68,6 +136,13 @@ export async function exportCommand(ref: string, o: Common & { out: string }): P
 export async function rewrapCommand(o: Common): Promise<void> {
   const paths = await storagePathsFor(o);
   const keys = provider(paths, 'keys rewrap');
+  if (paths.sharedConfig !== undefined) {
+    // The shared bucket's recordings; then this recorder's spool below (what is not uploaded yet).
+    const r = await rewrapShared(paths, keys);
+    for (const f of r.failed) process.stderr.write(`tapline: ${printable(f)}\n`);
+    process.stdout.write(`shared storage: ${r.moved} recording${r.moved === 1 ? '' : 's'} re-wrapped with master key ${keys.currentId}, ${r.already} already were, ${r.failed.length} failed\n`);
+    if (r.failed.length > 0) process.exitCode = 1;
+  }
   const { Catalogue } = require('./catalogue') as CatalogueModule;
   const { rewrapFile, ENC_SUFFIX } = require('./encrypted-audio') as EncModule;
   const cat = Catalogue.open(paths.catalogue, { readonly: true });

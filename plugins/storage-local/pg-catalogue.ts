@@ -304,6 +304,24 @@ export class PgCatalogue {
     return { entry: toEntry(row), metadata: row.metadata, objects: objects.map((o) => ({ ...o, bytes: Number(o.bytes) })) };
   }
 
+  /** A recording by id, a unique id prefix (4+ characters) or a Call-ID (the newest recording of that call). */
+  async resolve(ref: string): Promise<string> {
+    if ((await this.db.selectFrom('recordings').select('id').where('id', '=', ref).executeTakeFirst()) !== undefined) return ref;
+    if (ref.length >= 4) {
+      const byPrefix = await this.db.selectFrom('recordings').select('id').where('id', 'like', `${ref.replace(/[\\%_]/g, (c) => `\\${c}`)}%`).limit(2).execute();
+      if (byPrefix.length > 1) throw new TaplineError(ErrorCodes.USAGE, `"${ref}" matches more than one recording in the shared catalogue: give more of the id`, { ref });
+      if (byPrefix.length === 1) return byPrefix[0]!.id;
+    }
+    const byCall = await this.db.selectFrom('recordings').select('id').where('call_id', '=', ref).orderBy('start', 'desc').limit(1).executeTakeFirst();
+    if (byCall !== undefined) return byCall.id;
+    throw new TaplineError(ErrorCodes.USAGE, `no recording "${ref}" in the shared catalogue (an id, a unique prefix of one, or a Call-ID)`, { ref });
+  }
+
+  /** A re-wrapped object's new hash and size (a key rotation rewrites its header). */
+  async updateObject(recordingId: string, name: string, o: { bytes: number; sha256: string }): Promise<void> {
+    await this.db.updateTable('objects').set({ bytes: o.bytes, sha256: o.sha256 }).where('recording_id', '=', recordingId).where('name', '=', name).execute();
+  }
+
   async count(): Promise<number> {
     const r = await this.db.selectFrom('recordings').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
     return Number(r.n);
