@@ -7,3 +7,5 @@ export * from './contract';
 export { Tokens } from './tokens';
 export { ErrorCodes, TaplineError, isTaplineError, type ErrorCode } from './errors';
 export { loadModuleFile, resolveModuleFrom } from './plugins/resolve';
+/** G.711 companding (small, table-driven): the G.711 codec decodes with it, storage keeps G.711 as received with it. */
+export { ALAW_TABLE, ULAW_TABLE, G711_SAMPLE_RATE, PCMA_PAYLOAD_TYPE, PCMU_PAYLOAD_TYPE, decodeAlaw, decodeUlaw, encodeAlaw, encodeUlaw, encodeG711Exact } from './media/g711';

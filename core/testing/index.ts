@@ -117,7 +117,15 @@ export class PluginHarness {
     const { log, records } = memoryLogger('debug');
     const kernel = await Kernel.create(prepared, { logger: log, hookTimeoutMs: 5000 });
     const h = new PluginHarness(kernel, records);
-    if (opts.start !== false) await kernel.start();
+    if (opts.start !== false) {
+      try {
+        await kernel.start();
+      } catch (e) {
+        // A start that failed (a plugin's start() threw) leaves nothing running behind the error.
+        await kernel.stop().catch(() => undefined);
+        throw e;
+      }
+    }
     return h;
   }
 

@@ -1,6 +1,6 @@
 /** G.711 codec service: PCMU and PCMA decoders for the codec registry. */
 import type { Codec, Decoder, StreamInfo } from '../../core/plugin-api';
-import { ALAW_TABLE, G711_SAMPLE_RATE, PCMA_PAYLOAD_TYPE, PCMU_PAYLOAD_TYPE, ULAW_TABLE } from '../../core/media/g711';
+import { ALAW_TABLE, G711_SAMPLE_RATE, PCMA_PAYLOAD_TYPE, PCMU_PAYLOAD_TYPE, ULAW_TABLE } from '../../core/plugin-api';
 
 class G711Decoder implements Decoder {
   readonly sampleRate = G711_SAMPLE_RATE;

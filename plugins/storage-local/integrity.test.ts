@@ -168,6 +168,7 @@ describe('storage-local: a version 2 catalogue', () => {
       w.close();
       const Database = (await import('better-sqlite3')).default;
       const db = new Database(file);
+      db.exec('DROP TABLE published;'); // schema 6
       db.exec('DROP TRIGGER participants_fts_insert; DROP TRIGGER participants_fts_delete; DROP TABLE participants_fts;');
       db.exec('DROP TABLE holds; DROP TABLE audit;');
       db.exec('DROP TABLE objects; DROP TABLE removals; DROP TABLE manifests; DROP INDEX recordings_call_key; ALTER TABLE recordings DROP COLUMN call_key;');

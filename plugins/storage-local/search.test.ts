@@ -95,6 +95,7 @@ describe('storage-local: participant search from the trigram index', () => {
     fill(cat, 30);
     cat.close();
     const db = new Database(file);
+    db.exec('DROP TABLE published;'); // schema 6
     db.exec('DROP TRIGGER participants_fts_insert; DROP TRIGGER participants_fts_delete; DROP TABLE participants_fts;');
     db.pragma('user_version = 4');
     db.close();

@@ -98,6 +98,7 @@ describe('storage-local: chat transcripts', () => {
     const file = path.join(tmp, 'catalogue.sqlite');
     const db = new Database(file);
     // Back to version 1: version 5's additions, 4's, 3's, then 2's.
+    db.exec('DROP TABLE published;'); // schema 6
     db.exec('DROP TRIGGER participants_fts_insert; DROP TRIGGER participants_fts_delete; DROP TABLE participants_fts;');
     db.exec('DROP TABLE holds; DROP TABLE audit; DROP INDEX IF EXISTS audit_at;');
     db.exec('DROP TABLE objects; DROP TABLE removals; DROP TABLE manifests; DROP INDEX recordings_call_key; ALTER TABLE recordings DROP COLUMN call_key;');
