@@ -19,6 +19,7 @@ export interface RecordingsShowOptions {
   json?: boolean;
   config?: string;
   dir?: string;
+  local?: boolean;
 }
 
 type StorageModule = typeof import('./index');
@@ -38,7 +39,7 @@ export const recordingsCommands: readonly CommandSpec[] = [
     name: 'recordings show',
     description: "Print one recording's metadata and where its audio is.",
     arguments: [{ name: 'id', description: 'recording id (as printed by `recordings list`), a unique prefix of it (4+ characters), or a Call-ID' }],
-    options: [{ flags: '--json', description: 'print { entry, metadata } as JSON' }, DIR_OPTION, CONFIG_OPTION],
+    options: [{ flags: '--json', description: 'print { entry, metadata } as JSON' }, { flags: '--local', description: "with shared storage configured: from this recorder's spool" }, DIR_OPTION, CONFIG_OPTION],
     run: (args, o) => recordingsShowCommand(String(args[0]), o as RecordingsShowOptions),
   },
 ];
@@ -206,6 +207,20 @@ export function resolveRecording(cat: Catalogue, ref: string): CatalogueEntry {
 
 export async function recordingsShowCommand(id: string, opts: RecordingsShowOptions): Promise<void> {
   const paths = await storagePathsFor(opts);
+  if (paths.sharedConfig !== undefined && opts.local !== true && opts.dir === undefined) {
+    // The shared catalogue: its row, the metadata as published, its objects with their hashes, any hold.
+    const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
+    const shown = await withSharedStorage(paths.sharedConfig, async (pg) => {
+      const rid = await pg.resolve(id);
+      const got = (await pg.get(rid))!;
+      const hold = await pg.db.selectFrom('holds').select(['reason', 'since', 'by']).where('recording_id', '=', rid).executeTakeFirst();
+      const custody: Custody = { files: got.objects.map((o) => ({ name: o.name, bytes: o.bytes, sha256: o.sha256 })), ...(hold !== undefined ? { hold: { reason: hold.reason, since: hold.since.toISOString(), by: hold.by } } : {}) };
+      return { entry: got.entry, meta: got.metadata as RecordingMetadata, custody, objects: got.objects };
+    });
+    if (opts.json === true) process.stdout.write(JSON.stringify({ entry: shown.entry, metadata: shown.meta, ...shown.custody, objects: shown.objects }, null, 2) + '\n');
+    else process.stdout.write(renderShow(shown.entry, shown.meta, shown.custody));
+    return;
+  }
   const cat = openCatalogue(paths);
   let entry: CatalogueEntry;
   let custody: Custody;

@@ -156,6 +156,14 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
     const caller1 = list(['--user', 'CALLER1@tapline']);
     assert.ok(caller1.length >= 2 && new Set(caller1.map((e) => e.recorder)).size === 2, `caller1's calls found on both recorders: ${JSON.stringify(caller1.map((e) => e.recorder))}`);
     assert.ok(caller1.every((e) => everything.some((x) => x.id === e.id)));
+    // One of them in full, by a prefix of its id: the metadata as published names its audio by its object.
+    const one = everything[0]!;
+    const shown = spawnSync(process.execPath, [CLI, 'recordings', 'show', one.id.slice(0, 8), '--json', '-c', config('reader', 3)], { env, encoding: 'utf8' });
+    assert.equal(shown.status, 0, shown.stderr);
+    const sj = JSON.parse(shown.stdout) as { entry: { id: string }; metadata: { audio: { file: string } }; files: Array<{ name: string; sha256: string }> };
+    assert.equal(sj.entry.id, one.id);
+    assert.match(sj.metadata.audio.file, new RegExp(`^s3://${BUCKET}/.+/audio\\.wav$`));
+    assert.ok(sj.files.some((f) => f.name === 'audio.wav' && /^[0-9a-f]{64}$/.test(f.sha256)));
     // The spool is empty once everything is published (keepLocal false): no recording folder left.
     for (const d of ['rec1', 'rec2']) assert.deepEqual(fs.readdirSync(path.join(tmp, d)).filter((n) => /^\d{4}$/.test(n)), [], `${d}'s spool is empty`);
     // Byte-identical to a recorder without shared storage.
