@@ -40,6 +40,8 @@ export interface EncHeader {
   bits: 16 | 8;
   /** G.711 kept as received (absent: 16-bit PCM). */
   coding?: 'ulaw' | 'alaw';
+  /** 'ogg': the plaintext is an Ogg Opus file, not samples (absent: samples, a WAV once decrypted). */
+  container?: 'ogg';
 }
 
 function codingOf(h: EncHeader): SampleCoding {
@@ -55,7 +57,7 @@ function nonce(prefix: Buffer, index: number): Buffer {
 
 /** What every chunk is bound to: the header without the key fields (which a rotation changes). */
 function aadBase(h: EncHeader): Buffer {
-  return Buffer.from(JSON.stringify([h.v, h.cipher, h.chunk, h.noncePrefix, h.sampleRate, h.channels, h.bits, ...(h.coding !== undefined ? [h.coding] : [])]));
+  return Buffer.from(JSON.stringify([h.v, h.cipher, h.chunk, h.noncePrefix, h.sampleRate, h.channels, h.bits, ...(h.coding !== undefined ? [h.coding] : []), ...(h.container !== undefined ? [h.container] : [])]));
 }
 
 function aad(base: Buffer, index: number, last: boolean): Buffer {
@@ -91,18 +93,18 @@ export class EncryptedAudioWriter {
     private readonly prefix: Buffer,
     private readonly headerBytes: Buffer,
     private readonly base: Buffer,
-    readonly format: { sampleRate: number; channels: 1 | 2; coding?: SampleCoding },
+    readonly format: { sampleRate: number; channels: 1 | 2; coding?: SampleCoding; container?: 'ogg' },
   ) {
     this.coding = format.coding ?? 'pcm16';
     this.frameBytes = format.channels * bytesPerSample(this.coding);
     this.silence = this.coding === 'pcm16' ? ZEROS : Buffer.alloc(CHUNK, silenceByte(this.coding));
   }
 
-  static async create(path: string, format: { sampleRate: number; channels: 1 | 2; coding?: SampleCoding }, keys: KeyProvider): Promise<EncryptedAudioWriter> {
+  static async create(path: string, format: { sampleRate: number; channels: 1 | 2; coding?: SampleCoding; container?: 'ogg' }, keys: KeyProvider): Promise<EncryptedAudioWriter> {
     const dataKey = randomBytes(32);
     const prefix = randomBytes(4);
     const w = keys.wrap(dataKey);
-    const header: EncHeader = { v: 1, cipher: 'aes-256-gcm', chunk: CHUNK, keyId: w.keyId, wrapped: w.wrapped.toString('base64'), noncePrefix: prefix.toString('hex'), sampleRate: format.sampleRate, channels: format.channels, bits: format.coding === undefined || format.coding === 'pcm16' ? 16 : 8, ...(format.coding === 'ulaw' || format.coding === 'alaw' ? { coding: format.coding } : {}) };
+    const header: EncHeader = { v: 1, cipher: 'aes-256-gcm', chunk: CHUNK, keyId: w.keyId, wrapped: w.wrapped.toString('base64'), noncePrefix: prefix.toString('hex'), sampleRate: format.sampleRate, channels: format.channels, bits: format.coding === undefined || format.coding === 'pcm16' ? 16 : 8, ...(format.coding === 'ulaw' || format.coding === 'alaw' ? { coding: format.coding } : {}), ...(format.container !== undefined ? { container: format.container } : {}) };
     const headerBytes = headerFile(header);
     const fh = await fs.promises.open(path, 'w');
     try {
@@ -127,6 +129,13 @@ export class EncryptedAudioWriter {
     let bytes = encodeSamples(this.coding, interleaved);
     if (at < this.dataBytes) bytes = bytes.subarray(Math.min(bytes.length, this.dataBytes - at));
     if (bytes.length > 0) await this.append(bytes);
+  }
+
+  /** Bytes of a container written whole (an Ogg Opus file's pages), encrypted like samples. */
+  async appendBytes(bytes: Buffer): Promise<void> {
+    if (this.closed) throw new Error(`${this.path} is closed`);
+    if (this.format.container === undefined) throw new Error(`${this.path} holds samples: write them with write()`);
+    await this.append(bytes);
   }
 
   private async append(bytes: Buffer): Promise<void> {
@@ -205,10 +214,12 @@ export interface DecryptResult {
   bytes: number;
   /** False when the file ends without its last chunk (the recorder stopped before closing it). */
   complete: boolean;
+  /** 'ogg' when what was written is an Ogg Opus file (not a WAV). */
+  container?: 'ogg';
 }
 
 /**
- * Decrypts a recording into a WAV file, chunk by chunk (memory stays at one chunk). Throws a TaplineError naming
+ * Decrypts a recording into a WAV file (an Ogg Opus file when that is what was encrypted), chunk by chunk (memory stays at one chunk). Throws a TaplineError naming
  * the chunk that fails its tag (altered, or reordered).
  */
 export function decryptToWav(src: string, dst: string, keys: KeyProvider): DecryptResult {
@@ -230,7 +241,8 @@ export function decryptToWav(src: string, dst: string, keys: KeyProvider): Decry
     const prefix = Buffer.from(h.noncePrefix, 'hex');
     const base = aadBase(h);
     const coding = codingOf(h);
-    const headerLen = wavHeaderBytes(coding);
+    // An encrypted Ogg Opus file decrypts to itself; samples become a WAV.
+    const headerLen = h.container === 'ogg' ? 0 : wavHeaderBytes(coding);
     fs.writeSync(out, Buffer.alloc(headerLen), 0, headerLen, 0);
     let written = 0;
     let complete = false;
@@ -258,10 +270,12 @@ export function decryptToWav(src: string, dst: string, keys: KeyProvider): Decry
       written += plain.length;
     }
     dataKey.fill(0);
-    const header = wavHeader(h.sampleRate, h.channels, written - (written % (h.channels * bytesPerSample(coding))), coding);
-    fs.writeSync(out, header, 0, header.length, 0);
+    if (h.container === undefined) {
+      const header = wavHeader(h.sampleRate, h.channels, written - (written % (h.channels * bytesPerSample(coding))), coding);
+      fs.writeSync(out, header, 0, header.length, 0);
+    }
     ok = true;
-    return { sampleRate: h.sampleRate, channels: h.channels, bytes: written, complete };
+    return { sampleRate: h.sampleRate, channels: h.channels, bytes: written, complete, ...(h.container !== undefined ? { container: h.container } : {}) };
   } finally {
     fs.closeSync(fd);
     fs.closeSync(out);
@@ -280,7 +294,9 @@ export function repairEncrypted(file: string): { repaired: boolean; frames: numb
     const body = size - info.tail - info.headerBytes.length;
     const plainBytes = body - info.chunks * TAG;
     const frameBytes = info.header.channels * bytesPerSample(codingOf(info.header));
-    return { repaired: info.tail > 0, frames: Math.floor(plainBytes / frameBytes), sampleRate: info.header.sampleRate, channels: info.header.channels };
+    // An Ogg container's length says nothing of its frames without the key: 0 (the metadata keeps the duration).
+    const frames = info.header.container === 'ogg' ? 0 : Math.floor(plainBytes / frameBytes);
+    return { repaired: info.tail > 0, frames, sampleRate: info.header.sampleRate, channels: info.header.channels };
   } finally {
     fs.closeSync(fd);
   }

@@ -30,9 +30,9 @@ function provider(paths: StoragePaths, what: string): import('./key-provider').K
 export const encryptionCommands: readonly CommandSpec[] = [
   {
     name: 'recordings export',
-    description: "Write a recording's audio to a WAV file (decrypted with the configured master keys when it is encrypted at rest).",
+    description: "Write a recording's audio to a file (decrypted with the configured master keys when it is encrypted at rest): a WAV, or the Ogg Opus file of an 'opus' recording.",
     arguments: [{ name: 'id', description: 'recording id, a unique prefix of it, or a Call-ID' }],
-    options: [{ flags: '-o, --out <file>', description: 'the WAV file to write', required: true }, { flags: '--local', description: "with shared storage configured: from this recorder's spool" }, DIR_OPTION, CONFIG_OPTION],
+    options: [{ flags: '-o, --out <file>', description: 'the file to write', required: true }, { flags: '--local', description: "with shared storage configured: from this recorder's spool" }, DIR_OPTION, CONFIG_OPTION],
     run: (a, o) => exportCommand(String(a[0]), o as unknown as Common & { out: string }),
   },
   {
@@ -130,7 +130,8 @@ export async function exportCommand(ref: string, o: Common & { out: string; loca
     return;
   }
   const r = decryptToWav(audio, o.out, provider(paths, 'recordings export'));
-  process.stdout.write(`${o.out}: ${id}'s audio, decrypted (${r.channels} channel${r.channels === 1 ? '' : 's'}, ${r.sampleRate} Hz, ${(r.bytes / (r.channels * 2 * r.sampleRate)).toFixed(3)} s)${r.complete ? '' : '; the recording ends early (its writer stopped before closing it)'}\n`);
+  const what = r.container === 'ogg' ? 'an Ogg Opus file' : `${(r.bytes / (r.channels * 2 * r.sampleRate)).toFixed(3)} s`;
+  process.stdout.write(`${o.out}: ${id}'s audio, decrypted (${r.channels} channel${r.channels === 1 ? '' : 's'}, ${r.sampleRate} Hz, ${what})${r.complete ? '' : '; the recording ends early (its writer stopped before closing it)'}\n`);
 }
 
 export async function rewrapCommand(o: Common): Promise<void> {

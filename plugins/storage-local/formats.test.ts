@@ -145,6 +145,27 @@ describe('storage-local: audio formats', () => {
       assert.equal(oggCrc(Buffer.alloc(0)), 0);
     });
 
+    it('encrypted at rest: no Ogg page and no RIFF in the file; decrypted, ffmpeg decodes it sample for sample as the plain file', async () => {
+      const keys = new StaticKeyProvider(randomBytes(32));
+      const pcm = tones(24_000, 8000);
+      const plain = path.join(tmp, 'p.opus');
+      const sealed = path.join(tmp, 'e.opus.enc');
+      for (const [file, k] of [[plain, undefined], [sealed, keys]] as const) {
+        const w = await OggOpusWriter.create(file, { sampleRate: 8000, channels: 2 }, opusProvider()!, 48_000, k);
+        await w.write(0, pcm);
+        await w.close();
+      }
+      const raw = fs.readFileSync(sealed);
+      assert.equal(raw.indexOf('OggS'), -1);
+      assert.equal(raw.indexOf('RIFF'), -1);
+      const out = path.join(tmp, 'd.opus');
+      const r = decryptToWav(sealed, out, keys);
+      assert.equal(r.container, 'ogg');
+      assert.equal(readOggFile(out).validBytes, fs.statSync(out).size, 'a whole Ogg file');
+      const dec = (f: string): Buffer => execFileSync('ffmpeg', ['-v', 'error', '-i', f, '-f', 's16le', '-ar', '8000', '-'], { maxBuffer: 1 << 26 });
+      assert.ok(dec(out).equals(dec(plain)), 'the same packets: the same decoded samples');
+    });
+
     it('a torn last page is cut off at recovery; ffmpeg reads what is left', async () => {
       const file = path.join(tmp, 'torn.opus');
       const w = await OggOpusWriter.create(file, { sampleRate: 16000, channels: 1 }, opusProvider()!, undefined);
@@ -162,14 +183,11 @@ describe('storage-local: audio formats', () => {
     });
   });
 
-  it('the store: opus without a plugin that encodes it is refused at start; encryption with opus is refused; a rate Opus does not take is kept as WAV and says so', async () => {
+  it('the store: opus without a plugin that encodes it is refused at start; a rate Opus does not take is kept as WAV and says so', async () => {
     await assert.rejects(async () => {
       const h = await PluginHarness.create(storageLocalManifest, { options: { dir: tmp, audio: { format: 'opus' } } });
       await h.stop();
     }, /audio.format 'opus'.*@tapline\/codec-opus/);
-    const keyFile = path.join(tmp, 'k');
-    fs.writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
-    await assert.rejects(PluginHarness.create(storageLocalManifest, { options: { dir: tmp, audio: { format: 'opus' }, encryption: { keyFile } } }), /encryption at rest covers WAV/);
     // An in-process provider that takes 48 kHz only (fault injection: the fallback path).
     const only48: AudioEncoderProvider = { format: 'opus', unavailableReason: undefined, sampleRates: [48000], create: () => assert.fail('not for 8 kHz') };
     const warnings: string[] = [];

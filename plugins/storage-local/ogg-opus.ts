@@ -7,6 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AudioEncoderProvider, FrameEncoder } from '../../core/contract';
+import { EncryptedAudioWriter } from './encrypted-audio';
+import type { KeyProvider } from './key-provider';
 import { MAX_SEGMENTS, lacing, oggPage, PAGE_BOS, PAGE_EOS, readOggFile } from './ogg';
 
 /** metadata.audio.format of an Ogg Opus recording. */
@@ -37,6 +39,24 @@ function opusTags(): Buffer {
   return t;
 }
 
+/** Where pages go: the file as it is, or encrypted at rest (encrypted-audio.ts, container 'ogg'). */
+interface PageSink {
+  append(page: Buffer): Promise<void>;
+  close(): Promise<void>;
+}
+
+function fileSink(fh: fs.promises.FileHandle, at: number): PageSink {
+  let pos = at;
+  return {
+    append: async (page) => {
+      let done = 0;
+      while (done < page.length) done += (await fh.write(page, done, page.length - done, pos + done)).bytesWritten;
+      pos += page.length;
+    },
+    close: () => fh.close(),
+  };
+}
+
 export class OggOpusWriter {
   private readonly frameLen: number;
   private readonly partial: Int16Array;
@@ -49,24 +69,22 @@ export class OggOpusWriter {
   private pending: Buffer[] = [];
   private pendingSegments = 0;
   private sequence = 2;
-  private fileBytes: number;
   private closed = false;
 
   private constructor(
     readonly path: string,
-    private readonly fh: fs.promises.FileHandle,
+    private readonly sink: PageSink,
     private readonly enc: FrameEncoder,
     readonly format: { sampleRate: number; channels: 1 | 2 },
     private readonly serial: number,
-    headerBytes: number,
   ) {
     this.frameLen = enc.frameSamples * format.channels;
     this.partial = new Int16Array(this.frameLen);
     this.to48k = 48000 / format.sampleRate;
-    this.fileBytes = headerBytes;
   }
 
-  static async create(path: string, format: { sampleRate: number; channels: 1 | 2 }, provider: AudioEncoderProvider, bitrate: number | undefined): Promise<OggOpusWriter> {
+  /** With `keys`, the file is encrypted at rest (no readable Ogg page in it); else a plain .opus file. */
+  static async create(path: string, format: { sampleRate: number; channels: 1 | 2 }, provider: AudioEncoderProvider, bitrate: number | undefined, keys?: KeyProvider): Promise<OggOpusWriter> {
     if (provider.unavailableReason !== undefined) throw new Error(`Ogg Opus storage: the Opus encoder is not available (${provider.unavailableReason})`);
     if (!provider.sampleRates.includes(format.sampleRate)) throw new Error(`Ogg Opus storage: Opus takes ${provider.sampleRates.join(', ')} Hz, the recording is ${format.sampleRate} Hz`);
     const enc = provider.create({ sampleRate: format.sampleRate, channels: format.channels, ...(bitrate !== undefined ? { bitrate } : {}) });
@@ -75,16 +93,21 @@ export class OggOpusWriter {
       oggPage({ serial, sequence: 0, granule: 0n, flags: PAGE_BOS, packets: [opusHead(format.channels, enc.preSkip48k, format.sampleRate)] }),
       oggPage({ serial, sequence: 1, granule: 0n, flags: 0, packets: [opusTags()] }),
     ]);
-    let fh: fs.promises.FileHandle | undefined;
+    let sink: PageSink | undefined;
     try {
-      fh = await fs.promises.open(path, 'w');
-      await fh.write(head, 0, head.length, 0);
+      if (keys !== undefined) {
+        const w = await EncryptedAudioWriter.create(path, { ...format, container: 'ogg' }, keys);
+        sink = { append: (b) => w.appendBytes(b), close: () => w.close() };
+      } else {
+        sink = fileSink(await fs.promises.open(path, 'w'), 0);
+      }
+      await sink.append(head);
     } catch (e) {
       enc.close();
-      await fh?.close();
+      await sink?.close().catch(() => undefined);
       throw e;
     }
-    return new OggOpusWriter(path, fh, enc, format, serial, head.length);
+    return new OggOpusWriter(path, sink, enc, format, serial);
   }
 
   get frames(): number {
@@ -142,9 +165,7 @@ export class OggOpusWriter {
     const page = oggPage({ serial: this.serial, sequence: this.sequence++, granule, flags: last ? PAGE_EOS : 0, packets: this.pending });
     this.pending = [];
     this.pendingSegments = 0;
-    let done = 0;
-    while (done < page.length) done += (await this.fh.write(page, done, page.length - done, this.fileBytes + done)).bytesWritten;
-    this.fileBytes += page.length;
+    await this.sink.append(page);
   }
 
   /**
@@ -167,7 +188,7 @@ export class OggOpusWriter {
       await this.writePage(true);
     } finally {
       this.enc.close();
-      await this.fh.close();
+      await this.sink.close();
     }
   }
 }

@@ -161,7 +161,7 @@ function repairRecording(dir: string, meta: RecordingMetadata, log: Logger | und
   if (fs.existsSync(audioFile)) {
     try {
       const encrypted = audioFile.endsWith(ENC_SUFFIX);
-      const opus = path.basename(audioFile) === OGG_OPUS_FILE;
+      const opus = path.basename(audioFile, ENC_SUFFIX) === OGG_OPUS_FILE;
       // Encrypted audio: the torn chunk is cut off (no key needed); Ogg: the torn page. What the writer still held
       // in memory is lost.
       const wav = encrypted ? repairEncrypted(audioFile) : opus ? repairOggOpus(audioFile) : repairWav(audioFile);
@@ -171,7 +171,7 @@ function repairRecording(dir: string, meta: RecordingMetadata, log: Logger | und
         // The first sample's capture time was never written: the call's start is the best estimate.
         out.audio = {
           file: audioFile,
-          format: encrypted ? ENCRYPTED_FORMAT : opus ? OGG_OPUS_FORMAT : 'wav',
+          format: opus ? OGG_OPUS_FORMAT + (encrypted ? '+aes-256-gcm' : '') : encrypted ? ENCRYPTED_FORMAT : 'wav',
           channels: wav.channels,
           layout: wav.channels === 2 ? 'stereo-caller-left' : 'mono-mixed',
           sampleRate: wav.sampleRate,
@@ -204,7 +204,7 @@ function rowUpdate(meta: RecordingMetadata, dir: string): RecordingUpdate {
 
 /** The recording's audio file in its folder, plain or encrypted, if there is one. */
 function audioIn(dir: string): string | undefined {
-  for (const name of [AUDIO, AUDIO + ENC_SUFFIX, OGG_OPUS_FILE]) if (fs.existsSync(path.join(dir, name))) return path.join(dir, name);
+  for (const name of [AUDIO, AUDIO + ENC_SUFFIX, OGG_OPUS_FILE, OGG_OPUS_FILE + ENC_SUFFIX]) if (fs.existsSync(path.join(dir, name))) return path.join(dir, name);
   return undefined;
 }
 

@@ -31,7 +31,6 @@ import { WavFileWriter } from './wav';
 import { ENC_SUFFIX, ENCRYPTED_FORMAT, EncryptedAudioWriter } from './encrypted-audio';
 import { OGG_OPUS_FILE, OGG_OPUS_FORMAT, OggOpusWriter } from './ogg-opus';
 import { codingFor, type SampleCoding } from './sample-coding';
-import { ErrorCodes, TaplineError } from '../../core/errors';
 import { Publisher, type SharedOptions } from './publisher';
 import { StaticKeyProvider, type KeyProvider, type KeySource } from './key-provider';
 import { callKey } from './identity-schema';
@@ -121,9 +120,6 @@ export class LocalStore implements RecordingSink, TranscriptStore {
 
   constructor(readonly opts: LocalStoreOptions) {
     const e = opts.encryption;
-    if (e !== undefined && opts.audio?.format === 'opus') {
-      throw new TaplineError(ErrorCodes.CONFIG_INVALID, "storage-local: encryption at rest covers WAV recordings (audio.format 'wav' or 'g711'); Ogg Opus archives cannot be encrypted yet", { format: 'opus' });
-    }
     this.keys = e === undefined ? undefined : StaticKeyProvider.fromSources(e.key, e.previousKeys ?? []);
   }
 
@@ -151,13 +147,14 @@ export class LocalStore implements RecordingSink, TranscriptStore {
 
   filesOf(start: RecordingStart): RecordingFiles {
     const dir = recordingDir(this.opts.root, this.opts.layout, start.start, start.callId, start.id);
-    const audio = this.audioFormat === 'opus' ? OGG_OPUS_FILE : this.keys !== undefined ? AUDIO_FILE + ENC_SUFFIX : AUDIO_FILE;
+    const audio = (this.audioFormat === 'opus' ? OGG_OPUS_FILE : AUDIO_FILE) + (this.keys !== undefined ? ENC_SUFFIX : '');
     return { dir, audio: path.join(dir, audio), metadata: path.join(dir, METADATA_FILE) };
   }
 
   locate(start: RecordingStart): RecordingLocation {
     const f = this.filesOf(start);
-    return { base: f.dir, audio: f.audio, format: this.audioFormat === 'opus' ? OGG_OPUS_FORMAT : this.keys !== undefined ? ENCRYPTED_FORMAT : 'wav' };
+    const enc = this.keys !== undefined ? '+aes-256-gcm' : '';
+    return { base: f.dir, audio: f.audio, format: this.audioFormat === 'opus' ? OGG_OPUS_FORMAT + enc : `wav${enc}` };
   }
 
   async open(start: RecordingStart): Promise<void> {
@@ -200,14 +197,20 @@ export class LocalStore implements RecordingSink, TranscriptStore {
       const enc = this.opusEncoder();
       const why = 'provider' in enc ? (enc.provider.sampleRates.includes(format.sampleRate) ? undefined : `Opus does not take ${format.sampleRate} Hz`) : enc.missing;
       if ('provider' in enc && why === undefined) {
-        a.wav = await OggOpusWriter.create(a.files.audio, format, enc.provider, this.opts.audio?.opusBitrate ?? OPUS_BITRATE_PER_CHANNEL * format.channels);
+        a.wav = await OggOpusWriter.create(a.files.audio, format, enc.provider, this.opts.audio?.opusBitrate ?? OPUS_BITRATE_PER_CHANNEL * format.channels, this.keys);
         return;
       }
-      // Never lose a call for want of an encoder: this one is kept as WAV, and says so.
-      const file = path.join(a.files.dir, AUDIO_FILE);
+      // Never lose a call for want of an encoder: this one is kept as WAV (encrypted when the rest is), and says so.
       this.opts.log?.warn(`storage-local: recording ${id} is stored as WAV, not Ogg Opus: ${why ?? ''}`, { recording: id });
-      a.stored = { file, format: 'wav' };
-      a.wav = await WavFileWriter.create(file, format);
+      if (this.keys !== undefined) {
+        const file = path.join(a.files.dir, AUDIO_FILE + ENC_SUFFIX);
+        a.stored = { file, format: ENCRYPTED_FORMAT };
+        a.wav = await EncryptedAudioWriter.create(file, format, this.keys);
+      } else {
+        const file = path.join(a.files.dir, AUDIO_FILE);
+        a.stored = { file, format: 'wav' };
+        a.wav = await WavFileWriter.create(file, format);
+      }
       return;
     }
     const coding = codingFor(wanted, format.sampleRate, format.encodings);
