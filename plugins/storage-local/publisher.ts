@@ -16,7 +16,7 @@ import type { Catalogue, CatalogueRecord } from './catalogue';
 import { deleteRecording, objectsOf } from './integrity';
 import { PgCatalogue, type SharedRecording } from './pg-catalogue';
 import { readMetadata } from './recover';
-import { S3Media, type S3Options } from './s3-media';
+import { describeStoreError, S3Media, type S3Options } from './s3-media';
 
 export interface SharedOptions {
   postgresUrl: string;
@@ -160,7 +160,7 @@ export class Publisher {
 
   private failed(id: string, e: Error): void {
     this.failures++;
-    this.lastError = e.message || e.name;
+    this.lastError = describeStoreError(e);
     this.d.counters?.inc('uploadFailures');
     // A broken connection is dropped: the next attempt opens a new one.
     if (/connect|terminat|ECONN|closed|timeout/i.test(this.lastError)) {

@@ -28,6 +28,19 @@ function contentType(key: string): string {
   return (dot >= 0 ? CONTENT_TYPES[key.slice(dot)] : undefined) ?? 'application/octet-stream';
 }
 
+/**
+ * An SDK error in words: a HEAD has no body, so a refused one reaches us as "UnknownError"; its HTTP status says
+ * what happened.
+ */
+export function describeStoreError(e: unknown): string {
+  const err = e as { name?: string; message?: string; Code?: string };
+  const status = statusOf(e);
+  const text = [err.Code ?? err.name, err.message].filter((x) => x !== undefined && x !== '' && x !== 'UnknownError').join(': ');
+  if (status === undefined) return text || String(e);
+  const why = status === 401 || status === 403 ? 'access denied: check the S3 credentials and the bucket\'s permissions' : status === 404 ? 'not found' : status >= 500 ? 'the object store failed' : 'refused';
+  return `${why} (HTTP ${status}${text !== '' ? `, ${text}` : ''})`;
+}
+
 function statusOf(e: unknown): number | undefined {
   return (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 }
