@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { CONFIG_OPTION, DIR_OPTION } from './catalogue-options';
 import type { CommandSpec } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
-import { printable, resolveRecording, storagePathsFor } from './recordings-cli';
-import type { StoragePaths } from './index';
+import { printable, resolveRecording, sharedTarget, storagePathsFor } from './recordings-cli';
+import type { SharedConfig, StoragePaths } from './index';
 
 type CatalogueModule = typeof import('./catalogue');
 type EncModule = typeof import('./encrypted-audio');
@@ -44,10 +44,10 @@ export const encryptionCommands: readonly CommandSpec[] = [
 ];
 
 /** Shared storage: the audio object fetched into a temporary file beside `out`, then exported as a local one. */
-async function exportShared(paths: StoragePaths, ref: string, out: string): Promise<void> {
+async function exportShared(paths: StoragePaths, shared: SharedConfig, ref: string, out: string): Promise<void> {
   const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
   const { decryptToWav, ENC_SUFFIX } = require('./encrypted-audio') as EncModule;
-  await withSharedStorage(paths.sharedConfig!, async (cat, s3) => {
+  await withSharedStorage(shared, async (cat, s3) => {
     const id = await cat.resolve(ref);
     const got = await cat.get(id);
     const audio = got?.objects.find((x) => x.key === got.entry.audio);
@@ -73,14 +73,14 @@ async function exportShared(paths: StoragePaths, ref: string, out: string): Prom
 }
 
 /** Shared storage: every encrypted audio object fetched, re-wrapped, put back, and its new hash catalogued. */
-async function rewrapShared(paths: StoragePaths, keys: import('./key-provider').KeyProvider): Promise<{ moved: number; already: number; failed: string[] }> {
+async function rewrapShared(shared: SharedConfig, keys: import('./key-provider').KeyProvider): Promise<{ moved: number; already: number; failed: string[] }> {
   const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
   const { rewrapFile, ENC_SUFFIX } = require('./encrypted-audio') as EncModule;
-  const { sha256File } = require('./publisher') as typeof import('./publisher');
+  const { hashFile } = require('./integrity') as typeof import('./integrity');
   const res = { moved: 0, already: 0, failed: [] as string[] };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-rewrap-'));
   try {
-    await withSharedStorage(paths.sharedConfig!, async (cat, s3) => {
+    await withSharedStorage(shared, async (cat, s3) => {
       const objects = await cat.db.selectFrom('objects').select(['recording_id', 'name', 'key']).where('key', 'like', `%${ENC_SUFFIX}`).execute();
       for (const o of objects) {
         const tmp = path.join(dir, 'object.enc');
@@ -90,9 +90,9 @@ async function rewrapShared(paths: StoragePaths, keys: import('./key-provider').
             res.already++;
             continue;
           }
-          const sha256 = await sha256File(tmp);
-          await s3.putFile(o.key, tmp, sha256, false);
-          await cat.updateObject(o.recording_id, o.name, { bytes: fs.statSync(tmp).size, sha256 });
+          const h = await hashFile(tmp);
+          await s3.putFile(o.key, tmp, h.sha256, false);
+          await cat.updateObject(o.recording_id, o.name, h);
           res.moved++;
         } catch (e) {
           res.failed.push(`s3://${s3.o.bucket}/${o.key}: ${(e as Error).message}`);
@@ -107,8 +107,9 @@ async function rewrapShared(paths: StoragePaths, keys: import('./key-provider').
 
 export async function exportCommand(ref: string, o: Common & { out: string; local?: boolean }): Promise<void> {
   const paths = await storagePathsFor(o);
-  if (paths.sharedConfig !== undefined && o.local !== true && o.dir === undefined) {
-    await exportShared(paths, ref, o.out);
+  const shared = sharedTarget(paths, o);
+  if (shared !== undefined) {
+    await exportShared(paths, shared, ref, o.out);
     return;
   }
   const { Catalogue } = require('./catalogue') as CatalogueModule;
@@ -139,7 +140,7 @@ export async function rewrapCommand(o: Common): Promise<void> {
   const keys = provider(paths, 'keys rewrap');
   if (paths.sharedConfig !== undefined) {
     // The shared bucket's recordings; then this recorder's spool below (what is not uploaded yet).
-    const r = await rewrapShared(paths, keys);
+    const r = await rewrapShared(paths.sharedConfig, keys);
     for (const f of r.failed) process.stderr.write(`tapline: ${printable(f)}\n`);
     process.stdout.write(`shared storage: ${r.moved} recording${r.moved === 1 ? '' : 's'} re-wrapped with master key ${keys.currentId}, ${r.already} already were, ${r.failed.length} failed\n`);
     if (r.failed.length > 0) process.exitCode = 1;

@@ -273,14 +273,6 @@ export class PgCatalogue {
     });
   }
 
-  /** Whether a recording is published with exactly these object hashes (a resumed upload skips it). */
-  async hasPublished(id: string, objects: ReadonlyArray<{ name: string; sha256: string }>): Promise<boolean> {
-    const rows = await this.db.selectFrom('objects').select(['name', 'sha256']).where('recording_id', '=', id).execute();
-    if (rows.length !== objects.length) return false;
-    const byName = new Map(rows.map((x) => [x.name, x.sha256]));
-    return objects.every((o) => byName.get(o.name) === o.sha256);
-  }
-
   /** Newest first; `user` matches a participant's URI or name as a substring, any case (a trigram index). */
   async list(q: CatalogueQuery & { recorder?: string } = {}): Promise<SharedEntry[]> {
     let query = this.db.selectFrom('recordings').selectAll().orderBy('start', 'desc').orderBy('id', 'desc').limit(checkLimit(q.limit));

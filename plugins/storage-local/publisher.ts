@@ -6,14 +6,13 @@
  * catalogue, and an object already uploaded with the same SHA-256 is not sent again. Nothing is deleted to make
  * room: past the spool's limit the recorder says so, loudly, once a minute (log and metric).
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Counters, Logger, Metrics } from '../../core/contract';
 import type { RecordingMetadata } from '../../core/media/metadata';
 import type { Catalogue, CatalogueRecord } from './catalogue';
-import { deleteRecording, objectsOf } from './integrity';
+import { deleteRecording, hashFile, objectsOf } from './integrity';
 import { PgCatalogue, type SharedRecording } from './pg-catalogue';
 import { readMetadata } from './recover';
 import { describeStoreError, S3Media, type S3Options } from './s3-media';
@@ -44,16 +43,6 @@ export interface PublisherDeps {
   log?: Logger;
   counters?: Counters;
   metrics?: Metrics;
-}
-
-export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    fs.createReadStream(file)
-      .on('data', (d) => h.update(d))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
 }
 
 /** `a/b` whatever the platform's separator: object keys are POSIX paths. */
@@ -252,7 +241,7 @@ export class Publisher {
     const metaFile = path.join(rec.dir, '.metadata.shared.json');
     await fs.promises.writeFile(metaFile, JSON.stringify(shared, null, 2));
     try {
-      const r = await this.s3.putFile(metaKey, metaFile, await sha256File(metaFile), check);
+      const r = await this.s3.putFile(metaKey, metaFile, (await hashFile(metaFile)).sha256, check);
       if (r.uploaded) sent += r.bytes;
     } finally {
       await fs.promises.rm(metaFile, { force: true });

@@ -10,7 +10,7 @@ import { loadConfigFile } from '../../core/config/load';
 import { prepareConfig } from '../../core/plugins/loader';
 import { throwIfProblems, validatePluginOptions } from '../../core/config/validate';
 import { ErrorCodes, TaplineError } from '../../core/errors';
-import type { StorageLocalOptions, StoragePaths } from './index';
+import type { SharedConfig, StorageLocalOptions, StoragePaths } from './index';
 import type { Catalogue } from './catalogue';
 
 export type RecordingsListOptions = CatalogueListOptions & { local?: boolean };
@@ -60,6 +60,14 @@ export async function storagePathsFor(opts: { config?: string; dir?: string }): 
     throwIfProblems(loaded.file, validatePluginOptions(storage.storageLocalManifest.optionsSchema, options, '/(storage-local defaults)', storage.STORAGE_LOCAL));
   }
   return storage.resolveStoragePaths(options as StorageLocalOptions, prepared.dir);
+}
+
+/**
+ * The shared storage a catalogue command acts on: the configured one, unless --local or --dir point it at this
+ * recorder's folder (its spool).
+ */
+export function sharedTarget(paths: StoragePaths, opts: { local?: boolean; dir?: string }): SharedConfig | undefined {
+  return opts.local === true || opts.dir !== undefined ? undefined : paths.sharedConfig;
 }
 
 function openCatalogue(paths: StoragePaths): Catalogue {
@@ -120,11 +128,12 @@ export async function recordingsListCommand(opts: RecordingsListOptions): Promis
     ...(opts.user !== undefined ? { user: opts.user } : {}),
     limit: opts.limit ?? 100,
   };
-  if (paths.sharedConfig !== undefined && opts.local !== true && opts.dir === undefined) {
+  const shared = sharedTarget(paths, opts);
+  if (shared !== undefined) {
     // Every recorder's recordings: the shared catalogue (PostgreSQL), not this recorder's spool.
     const { sharedPostgresUrl } = require('./index') as StorageModule;
     const { PgCatalogue } = require('./pg-catalogue') as typeof import('./pg-catalogue');
-    const pg = await PgCatalogue.open(sharedPostgresUrl(paths.sharedConfig), undefined, { migrate: false, max: 1 });
+    const pg = await PgCatalogue.open(sharedPostgresUrl(shared), undefined, { migrate: false, max: 1 });
     try {
       const entries = await pg.list(q);
       process.stdout.write(opts.json === true ? JSON.stringify(entries, null, 2) + '\n' : renderTable(entries));
@@ -207,10 +216,11 @@ export function resolveRecording(cat: Catalogue, ref: string): CatalogueEntry {
 
 export async function recordingsShowCommand(id: string, opts: RecordingsShowOptions): Promise<void> {
   const paths = await storagePathsFor(opts);
-  if (paths.sharedConfig !== undefined && opts.local !== true && opts.dir === undefined) {
+  const shared = sharedTarget(paths, opts);
+  if (shared !== undefined) {
     // The shared catalogue: its row, the metadata as published, its objects with their hashes, any hold.
     const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
-    const shown = await withSharedStorage(paths.sharedConfig, async (pg) => {
+    const shown = await withSharedStorage(shared, async (pg) => {
       const rid = await pg.resolve(id);
       const got = (await pg.get(rid))!;
       const hold = await pg.db.selectFrom('holds').select(['reason', 'since', 'by']).where('recording_id', '=', rid).executeTakeFirst();

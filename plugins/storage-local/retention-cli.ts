@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { CONFIG_OPTION, DIR_OPTION, parseLimit } from './catalogue-options';
 import type { CommandSpec } from '../../core/contract';
 import { ErrorCodes, TaplineError } from '../../core/errors';
-import { printable, resolveRecording, storagePathsFor } from './recordings-cli';
+import { printable, resolveRecording, sharedTarget, storagePathsFor } from './recordings-cli';
 
 type CatalogueModule = typeof import('./catalogue');
 type RetentionModule = typeof import('./retention');
@@ -80,13 +80,13 @@ export async function retentionCommand(o: Common & { dryRun?: boolean; at?: stri
   const run = { now, dryRun: o.dryRun === true, actor: `retention (${actor()})` };
   // With shared storage, the rules apply to the shared catalogue and bucket (this recorder's spool holds only
   // what is not uploaded yet); --local applies them to the spool.
-  const shared = paths.sharedConfig !== undefined && o.local !== true && o.dir === undefined ? paths.sharedConfig : undefined;
+  const shared = sharedTarget(paths, o);
   const cat = shared === undefined ? Catalogue.open(paths.catalogue) : undefined;
   try {
     const res =
-      cat !== undefined
-        ? await applyRetention(cat, paths.retention.rules, { ...run, root: paths.root })
-        : await (require('./shared-open') as typeof import('./shared-open')).withSharedStorage(shared!, (pg, s3) => (require('./shared-retention') as typeof import('./shared-retention')).applySharedRetention(pg, s3, paths.retention.rules, run));
+      shared !== undefined
+        ? await (require('./shared-open') as typeof import('./shared-open')).withSharedStorage(shared, (pg, s3) => (require('./shared-retention') as typeof import('./shared-retention')).applySharedRetention(pg, s3, paths.retention.rules, run))
+        : await applyRetention(cat as import('./catalogue').Catalogue, paths.retention.rules, { ...run, root: paths.root });
     if (o.json === true) {
       process.stdout.write(JSON.stringify({ dryRun: res.dryRun, expired: res.expired, held: res.held }, null, 2) + '\n');
       return;
@@ -102,10 +102,11 @@ export async function retentionCommand(o: Common & { dryRun?: boolean; at?: stri
 
 export async function holdCommand(ref: string, hold: boolean, o: Common & { reason?: string }): Promise<void> {
   const paths = await storagePathsFor(o);
-  if (paths.sharedConfig !== undefined && o.local !== true && o.dir === undefined) {
+  const shared = sharedTarget(paths, o);
+  if (shared !== undefined) {
     const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
     const { setSharedHold } = require('./shared-retention') as typeof import('./shared-retention');
-    await withSharedStorage(paths.sharedConfig, (pg) => setSharedHold(pg, ref, hold, { ...(o.reason !== undefined ? { reason: o.reason } : {}), actor: actor() }));
+    await withSharedStorage(shared, (pg) => setSharedHold(pg, ref, hold, { ...(o.reason !== undefined ? { reason: o.reason } : {}), actor: actor() }));
     process.stdout.write(`${ref} ${hold ? 'is on legal hold' : 'is no longer on hold'} (shared catalogue)\n`);
     return;
   }
@@ -123,10 +124,11 @@ export async function holdCommand(ref: string, hold: boolean, o: Common & { reas
 
 export async function auditCommand(o: Common & { limit?: number }): Promise<void> {
   const paths = await storagePathsFor(o);
-  if (paths.sharedConfig !== undefined && o.local !== true && o.dir === undefined) {
+  const shared = sharedTarget(paths, o);
+  if (shared !== undefined) {
     const { withSharedStorage } = require('./shared-open') as typeof import('./shared-open');
     const { sharedAudit } = require('./shared-retention') as typeof import('./shared-retention');
-    const rows = await withSharedStorage(paths.sharedConfig, (pg) => sharedAudit(pg, { limit: o.limit ?? 100 }));
+    const rows = await withSharedStorage(shared, (pg) => sharedAudit(pg, { limit: o.limit ?? 100 }));
     if (o.json === true) process.stdout.write(JSON.stringify(rows.map((r) => ({ at: r.at, actor: r.actor, action: r.action, recording: r.recordingId, detail: r.detail })), null, 2) + '\n');
     else if (rows.length === 0) process.stdout.write('the audit log is empty\n');
     else for (const r of rows) process.stdout.write(`${r.at}  ${r.action.padEnd(7)}  ${r.recordingId}  ${printable(r.actor)}: ${printable(r.detail)}\n`);

@@ -5,7 +5,7 @@
  */
 import { CONFIG_OPTION, DIR_OPTION } from './catalogue-options';
 import type { CommandSpec } from '../../core/contract';
-import { storagePathsFor, printable } from './recordings-cli';
+import { storagePathsFor, printable, sharedTarget } from './recordings-cli';
 import type { SharedConfig } from './index';
 
 type CatalogueModule = typeof import('./catalogue');
@@ -44,8 +44,9 @@ export async function verifyCommand(opts: VerifyCommandOptions): Promise<void> {
     ...(opts.from !== undefined ? { from: parseQueryDate(opts.from, 'from') } : {}),
     ...(opts.to !== undefined ? { to: parseQueryDate(opts.to, 'to') } : {}),
   };
-  if (paths.sharedConfig !== undefined && opts.local !== true && opts.dir === undefined) {
-    await verifySharedCommand(paths.sharedConfig, range, opts.json === true);
+  const shared = sharedTarget(paths, opts);
+  if (shared !== undefined) {
+    await verifySharedCommand(shared, range, opts.json === true);
     return;
   }
   const cat = Catalogue.open(paths.catalogue, { readonly: true });

@@ -11,21 +11,12 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Catalogue, foldText } from '../../plugins/storage-local/catalogue';
 import type { BenchResult } from './types';
+import { median, p95 } from './latency';
 
 const ROWS = 1_000_000;
 const BATCH = 10_000;
 const USERS = 5_000;
 const QUERIES = 25;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
-
-function p95(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))] as number;
-}
 
 function timed(fn: () => unknown): number {
   const t = performance.now();

@@ -20,6 +20,7 @@ import { S3Media } from '../../plugins/storage-local/s3-media';
 import { startPostgres, postgresUnavailable } from '../peers/postgres';
 import { startSwift, swiftUnavailable } from '../peers/swift';
 import { BenchNotAvailable, type BenchResult } from './types';
+import { median, p95 } from './latency';
 
 const ROWS = 1_000_000;
 const PUBLISHED = 5_000;
@@ -27,14 +28,6 @@ const BATCH = 1_000;
 const USERS = 5_000;
 const QUERIES = 25;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
-function p95(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))] as number;
-}
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
   await fn();
