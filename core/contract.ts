@@ -18,6 +18,7 @@ export * from './contracts/storage';
 export * from './contracts/metrics';
 export * from './contracts/commands';
 export * from './contracts/lifecycle';
+export * from './contracts/library';
 
 /** Bump on any breaking change to this file. Checked before any plugin code runs. */
 export const TAPLINE_API = 1;

@@ -4,6 +4,7 @@
  * every plugin's container the same way; a new kind of contribution is one more entry here, not kernel code.
  */
 import type { DependencyContainer, InjectionToken } from 'tsyringe';
+import type { LibraryProvider } from './contracts/library';
 import type { AudioEncoderProvider, Codec, RecordingMode, RecordingSink, Source, TranscriptStore } from './contract';
 import { Tokens } from './tokens';
 import { ErrorCodes, TaplineError } from './errors';
@@ -32,6 +33,7 @@ export const Points = {
   Storage: point<RecordingSink>({ token: Tokens.Storage, noun: 'storage plugin', cardinality: 'one' }),
   Mode: point<RecordingMode>({ token: Tokens.Mode, noun: 'recording mode', cardinality: 'one' }),
   Transcripts: point<TranscriptStore>({ token: Tokens.Transcripts, noun: 'transcript store', cardinality: 'one', shared: true }),
+  Library: point<LibraryProvider>({ token: Tokens.Library, noun: 'recording library', cardinality: 'one', shared: true }),
 } as const;
 
 const ALL: ReadonlyArray<ContributionPoint<unknown>> = Object.values(Points) as ReadonlyArray<ContributionPoint<unknown>>;

@@ -1,5 +1,6 @@
 /** DI tokens: registered symbols (Symbol.for), so a plugin with its own copy of tapline still matches; never strings, and every resolution names its token explicitly (works under tsx too). */
 import type { InjectionToken } from 'tsyringe';
+import type { LibraryProvider } from './contracts/library';
 import type { AudioEncoderProvider, Codec, Counters, Logger, RecordingSink, Source, TranscriptStore, MediaInput, RecordingMode, Metrics, LifecycleBus, Clock } from './contract';
 import type { UserDirectory } from './policy/users';
 import type { EndpointDirectory } from './policy/endpoints';
@@ -39,4 +40,6 @@ export const Tokens = {
   Endpoints: Symbol.for('tapline.Endpoints') as InjectionToken<EndpointDirectory>,
   /** Where chat transcripts go: registered by a storage plugin that keeps them, resolvable from every plugin once all are registered. */
   Transcripts: Symbol.for('tapline.Transcripts') as InjectionToken<TranscriptStore>,
+  /** The storage plugin's recording library (read-only catalogue access for the web app), once contributed. */
+  Library: Symbol.for('tapline.Library') as InjectionToken<LibraryProvider>,
 } as const;

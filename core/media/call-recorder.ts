@@ -890,7 +890,7 @@ export class CallRecorder {
       id: rec.id,
       status,
       call: summarizeCall(rec.call),
-      direction: 'unknown',
+      direction: callDirection(rec.users),
       // The timeline knows every late drop (including packets held while a new stream's anchor settled).
       caller: this.sideStats(rec.sides.caller, rec.timeline?.stats(0).latePackets ?? rec.sides.caller.late),
       callee: this.sideStats(rec.sides.callee, rec.timeline?.stats(1).latePackets ?? rec.sides.callee.late),
@@ -947,6 +947,16 @@ export class CallRecorder {
 function flagOnce(flags: Set<string>, what: string, detail: string): void {
   for (const f of flags) if (f.startsWith(what)) return;
   flags.add(`${what} (first: ${detail})`);
+}
+
+/**
+ * Which way the call went for the recorded users: only the caller is one → 'outbound', only the callee → 'inbound',
+ * both → 'internal'; 'unknown' when no recorded user is known (a capture recorded with every call).
+ */
+export function callDirection(users: ReadonlyArray<{ side: 'caller' | 'callee' }>): string {
+  const caller = users.some((u) => u.side === 'caller');
+  const callee = users.some((u) => u.side === 'callee');
+  return caller && callee ? 'internal' : caller ? 'outbound' : callee ? 'inbound' : 'unknown';
 }
 
 /** The SRTP part of the metadata, and a 'not decrypted' flag with the reason for a direction that could not be. */

@@ -81,3 +81,29 @@ export interface RecordingMetadata {
   /** What the recording mode (mirroring, atedge, endpoint) knows about this call, added by its annotate(). */
   mode?: { name: string; [k: string]: unknown };
 }
+
+/**
+ * Searchable flags of a recording, as stable keys (metadata `flags` are sentences for people): what a reviewer
+ * filters on. Catalogues store these beside each recording.
+ */
+export function flagKeys(meta: RecordingMetadata): string[] {
+  const keys = new Set<string>();
+  if (meta.flags.some((f) => f.startsWith('not decrypted') || f.startsWith('partly not decrypted'))) keys.add('not-decrypted');
+  if (meta.call.joinedMidCall !== undefined) keys.add('joined-mid-call');
+  if (meta.audio === undefined) keys.add('no-audio');
+  if (meta.caller.lost + meta.callee.lost > 0) keys.add('packet-loss');
+  if ((meta.caller.concealed ?? 0) + (meta.callee.concealed ?? 0) > 0) keys.add('concealed');
+  if (meta.caller.undecoded + meta.callee.undecoded > 0) keys.add('undecoded');
+  if (meta.call.refers.length > 0) keys.add('transferred');
+  if (meta.rawMedia !== undefined) keys.add('raw-media');
+  if (meta.dtmf.length > 0) keys.add('dtmf');
+  if (meta.srtp !== undefined) keys.add('srtp');
+  return [...keys].sort();
+}
+
+/** Encoding names the call's audio used, upper-case without clock rate ('PCMU', 'G722'). */
+export function codecNames(meta: RecordingMetadata): string[] {
+  const names = new Set<string>();
+  for (const c of [...meta.caller.codecs, ...meta.callee.codecs]) names.add((c.split('/')[0] ?? c).toUpperCase());
+  return [...names].sort();
+}

@@ -14,9 +14,11 @@ import { IDENTITY_MIGRATION } from './identity-schema';
 import { RETENTION_MIGRATION } from './retention';
 import { MIN_INDEXED_CHARS, SEARCH_MIGRATION, substringQuery } from './search-schema';
 import { SPOOL_MIGRATION } from './spool-schema';
+import { REVIEW_MIGRATION, listColumn } from './review-schema';
+import { codecNames, flagKeys } from '../../core/media/metadata';
 import type { RecordingMetadata, RecordingStatus } from '../../core/media/metadata';
 
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** How long opening waits for other processes' locks (also better-sqlite3's busy timeout below). */
 const LOCK_WAIT_MS = 5000;
@@ -78,6 +80,8 @@ const MIGRATIONS: readonly string[] = [
   SEARCH_MIGRATION,
   // 6: what the shared storage already holds (the folder as a spool).
   SPOOL_MIGRATION,
+  // 7: direction, codecs and flags for the review app's search.
+  REVIEW_MIGRATION,
 ];
 
 export interface Participant {
@@ -110,6 +114,9 @@ export function updateFromMetadata(meta: RecordingMetadata, audio: string | unde
     ...(durationSec !== undefined ? { durationSec } : {}),
     ...(meta.call.conversationId !== undefined ? { conversationId: meta.call.conversationId } : {}),
     ...(audio !== undefined ? { audio } : {}),
+    direction: meta.direction,
+    codecs: codecNames(meta),
+    flags: flagKeys(meta),
   };
 }
 
@@ -150,6 +157,10 @@ export interface RecordingUpdate {
   participants?: Participant[];
   /** Ms-Conversation-ID: links the call to chats of the same conversation. */
   conversationId?: string;
+  direction?: string;
+  /** Encoding names and flag keys (core/media/metadata codecNames, flagKeys). */
+  codecs?: readonly string[];
+  flags?: readonly string[];
 }
 
 /** A row as the store and recovery need it: entry plus absolute folder and writer. */
@@ -176,7 +187,7 @@ interface Row {
   owner: string | null;
 }
 
-type Params = Record<string, string | number | null>;
+export type Params = Record<string, string | number | null>;
 
 function wellFormedParams(p: Params): Params {
   const out: Params = {};
@@ -391,7 +402,8 @@ export class Catalogue {
       const res = this.stmt(
         `UPDATE recordings SET status = @status, "end" = @end, duration_sec = @duration_sec, disposition = @disposition,
            from_uri = @from_uri, from_name = @from_name, to_uri = @to_uri, to_name = @to_name, audio = @audio,
-           conversation_id = coalesce(@conversation_id, conversation_id)
+           conversation_id = coalesce(@conversation_id, conversation_id),
+           direction = coalesce(@direction, direction), codecs = coalesce(@codecs, codecs), flags = coalesce(@flags, flags)
          WHERE id = @id`,
       ).run({
         id,
@@ -405,6 +417,9 @@ export class Catalogue {
         to_name: u.toName ?? null,
         audio: u.audio === undefined ? null : this.rel(u.audio),
         conversation_id: u.conversationId ?? null,
+        direction: u.direction ?? null,
+        codecs: u.codecs === undefined ? null : listColumn(u.codecs),
+        flags: u.flags === undefined ? null : listColumn(u.flags),
       });
       if (res.changes === 0) return false;
       if (u.participants !== undefined) this.setParticipants(id, u.participants);
@@ -503,6 +518,20 @@ export class Catalogue {
     return new Set(rows.map((r) => this.abs(r.dir)));
   }
 
+  /**
+   * The SQL condition on recordings `r` for a participant URI or name containing `user` (ignoring case and width),
+   * its parameter added to `params`: from the trigram index when the text is long enough for it.
+   */
+  userCondition(user: string, params: Params): string {
+    const folded = foldText(user);
+    if ([...folded].length >= MIN_INDEXED_CHARS && this.hasTable('participants_fts')) {
+      params.user = substringQuery(folded);
+      return `r.id IN (SELECT p.recording_id FROM participants p WHERE p.id IN (SELECT rowid FROM participants_fts WHERE participants_fts MATCH @user))`;
+    }
+    params.user = folded;
+    return `r.id IN (SELECT p.recording_id FROM participants p WHERE instr(tl_fold(p.uri), @user) > 0 OR instr(tl_fold(p.name), @user) > 0)`;
+  }
+
   /** Newest first; [from, to) on the start time; `user` matches a participant's URI or name, ignoring case. */
   list(q: CatalogueQuery = {}): CatalogueEntry[] {
     const where: string[] = [];
@@ -518,19 +547,7 @@ export class Catalogue {
     if (params.from !== undefined && params.to !== undefined && String(params.from) > String(params.to)) {
       throw new TaplineError(ErrorCodes.USAGE, `invalid range: from (${q.from}) is after to (${q.to})`, { from: q.from, to: q.to });
     }
-    if (q.user !== undefined && q.user !== '') {
-      const folded = foldText(q.user);
-      if ([...folded].length >= MIN_INDEXED_CHARS && this.hasTable('participants_fts')) {
-        where.push(`r.id IN (SELECT p.recording_id FROM participants p WHERE p.id IN (SELECT rowid FROM participants_fts WHERE participants_fts MATCH @user))`);
-        params.user = substringQuery(folded);
-      } else {
-        where.push(
-          `r.id IN (SELECT p.recording_id FROM participants p
-                    WHERE instr(tl_fold(p.uri), @user) > 0 OR instr(tl_fold(p.name), @user) > 0)`,
-        );
-        params.user = folded;
-      }
-    }
+    if (q.user !== undefined && q.user !== '') where.push(this.userCondition(q.user, params));
     // One prepared statement per filter combination (at most 12), cached.
     const sql = `SELECT r.* FROM recordings r ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY r.start DESC, r.id DESC LIMIT @limit`;
     return (this.stmt(sql).all(params) as Row[]).map((r) => Catalogue.entry(this.toRecord(r)));

@@ -16,6 +16,9 @@ import { verifyCommands } from './verify-cli';
 import { retentionCommands } from './retention-cli';
 import { encryptionCommands } from './encryption-cli';
 import { catalogueCommands } from './catalogue-cli';
+import { localLibraryProvider } from './library';
+import { StaticKeyProvider } from './key-provider';
+import type { AudioEncoderProvider } from '../../core/contract';
 
 export const STORAGE_LOCAL = 'storage-local';
 
@@ -110,17 +113,22 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
   optionsSchema,
   commands: [...recordingsCommands, ...chatsCommands, ...verifyCommands, ...retentionCommands, ...encryptionCommands, ...catalogueCommands],
   register(ctx) {
+    const paths = resolveStoragePaths(ctx.options, ctx.configDir);
+    const encoders = (): AudioEncoderProvider[] => (ctx.container.isRegistered(Tokens.AudioEncoder, true) ? ctx.container.resolveAll(Tokens.AudioEncoder) : []);
     const store = new LocalStore({
-      ...resolveStoragePaths(ctx.options, ctx.configDir),
+      ...paths,
       log: ctx.log,
       counters: ctx.counters,
       // Codec plugins' encoders (shared once contributed): resolved when a recording needs one.
-      encoders: () => (ctx.container.isRegistered(Tokens.AudioEncoder, true) ? ctx.container.resolveAll(Tokens.AudioEncoder) : []),
+      encoders,
       ...(ctx.options.shared !== undefined ? { shared: resolveShared(ctx.options.shared) } : {}),
       metrics: ctx.metrics,
     });
     ctx.container.register(Tokens.Storage, { useValue: store });
     ctx.container.register(Tokens.Transcripts, { useValue: store });
+    // The review app reads this folder's catalogue through the library (read-only; opened when first used).
+    const keys = paths.encryption === undefined ? undefined : StaticKeyProvider.fromSources(paths.encryption.key, paths.encryption.previousKeys ?? []);
+    ctx.container.register(Tokens.Library, { useValue: localLibraryProvider({ catalogue: paths.catalogue, encoders, ...(keys !== undefined ? { keys } : {}) }) });
     // Files are opened in start(), not register() (the plugin contract); recover() is the core's to call.
     return {
       start: () => {

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { tapline } from './test-fixtures';
 import { Catalogue } from './catalogue';
+import { REVIEW_DOWNGRADE } from './test-fixtures';
 import { MANIFEST_DIR, objectsOf, removeRecording, verifyCatalogue, writeDueManifests } from './integrity';
 
 
@@ -168,6 +169,7 @@ describe('storage-local: a version 2 catalogue', () => {
       w.close();
       const Database = (await import('better-sqlite3')).default;
       const db = new Database(file);
+      db.exec(REVIEW_DOWNGRADE); // schema 7
       db.exec('DROP TABLE published;'); // schema 6
       db.exec('DROP TRIGGER participants_fts_insert; DROP TRIGGER participants_fts_delete; DROP TABLE participants_fts;');
       db.exec('DROP TABLE holds; DROP TABLE audit;');

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { Catalogue, foldText } from './catalogue';
+import { REVIEW_DOWNGRADE } from './test-fixtures';
 import { removeRecording } from './integrity';
 
 const NAMES: Array<[string, string | undefined]> = [
@@ -95,6 +96,7 @@ describe('storage-local: participant search from the trigram index', () => {
     fill(cat, 30);
     cat.close();
     const db = new Database(file);
+    db.exec(REVIEW_DOWNGRADE); // schema 7
     db.exec('DROP TABLE published;'); // schema 6
     db.exec('DROP TRIGGER participants_fts_insert; DROP TRIGGER participants_fts_delete; DROP TABLE participants_fts;');
     db.pragma('user_version = 4');

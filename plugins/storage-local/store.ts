@@ -23,6 +23,7 @@ import type {
   TranscriptStore,
 } from '../../core/contract';
 import type { RecordingMetadata } from '../../core/media/metadata';
+import { PeakAccumulator, PEAKS_FILE } from './peaks';
 import { Catalogue, updateFromMetadata } from './catalogue';
 import { recordingDir, type Layout } from './paths';
 import { ownerTag, readMetadata, recoverRecordings, writeJsonAtomicAsync } from './recover';
@@ -90,6 +91,7 @@ interface Active {
   wav?: WavFileWriter | EncryptedAudioWriter | OggOpusWriter;
   /** What the audio was written as, when it differs from what locate() foretold (G.711 kept, Opus fallen back). */
   stored?: { file: string; format: string };
+  peaks?: PeakAccumulator;
 }
 
 /**
@@ -192,6 +194,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   async openAudio(id: string, format: AudioFormat): Promise<void> {
     const a = this.activeOf(id);
     if (a.wav !== undefined) throw new Error(`storage-local: recording ${id} already has audio`);
+    a.peaks = new PeakAccumulator(format.sampleRate, format.channels);
     const wanted = this.audioFormat;
     if (wanted === 'opus') {
       const enc = this.opusEncoder();
@@ -220,13 +223,14 @@ export class LocalStore implements RecordingSink, TranscriptStore {
   }
 
   async writeAudio(id: string, atFrame: number, pcm: Int16Array): Promise<void> {
-    const wav = this.activeOf(id).wav;
-    if (wav === undefined) throw new Error(`storage-local: audio for recording ${id} before its format`);
-    await wav.write(atFrame, pcm);
+    const a = this.activeOf(id);
+    if (a.wav === undefined) throw new Error(`storage-local: audio for recording ${id} before its format`);
+    a.peaks?.add(atFrame, pcm);
+    await a.wav.write(atFrame, pcm);
   }
 
   async writeAttachment(id: string, name: string, data: Buffer, mode: 'append' | 'replace'): Promise<void> {
-    if (!ATTACHMENT_NAME.test(name) || name === AUDIO_FILE || name === AUDIO_FILE + ENC_SUFFIX || name === METADATA_FILE) throw new Error(`storage-local: refusing attachment name ${JSON.stringify(name)}`);
+    if (!ATTACHMENT_NAME.test(name) || name === AUDIO_FILE || name === AUDIO_FILE + ENC_SUFFIX || name === METADATA_FILE || name === PEAKS_FILE) throw new Error(`storage-local: refusing attachment name ${JSON.stringify(name)}`);
     const file = path.join(this.activeOf(id).files.dir, name);
     if (mode === 'append') await fs.promises.appendFile(file, data);
     else await fs.promises.writeFile(file, data);
@@ -242,6 +246,8 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     try {
       try {
         await a?.wav?.close();
+        // Before sealing, so the peaks are hashed and published with the rest.
+        if (a?.peaks !== undefined) await a.peaks.save(path.join(a.files.dir, PEAKS_FILE));
       } finally {
         await this.store(meta, true);
       }

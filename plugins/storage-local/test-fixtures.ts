@@ -85,3 +85,6 @@ export function tapline(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}
   const r = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'core', 'cli', 'main.js'), ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
+
+/** Takes a catalogue back from schema version 7 to 6 (migration tests start from older versions). */
+export const REVIEW_DOWNGRADE = 'DROP INDEX recordings_duration; ALTER TABLE recordings DROP COLUMN direction; ALTER TABLE recordings DROP COLUMN codecs; ALTER TABLE recordings DROP COLUMN flags;';

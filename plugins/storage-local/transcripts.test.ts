@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { ChatTranscript } from '../../core/contract';
 import { Catalogue, SCHEMA_VERSION } from './catalogue';
+import { REVIEW_DOWNGRADE } from './test-fixtures';
 import { LocalStore } from './store';
 import { listTranscripts, getTranscript } from './transcripts';
 import { metadataFor, start, tmpDir, us, begin } from './test-fixtures';
@@ -98,6 +99,7 @@ describe('storage-local: chat transcripts', () => {
     const file = path.join(tmp, 'catalogue.sqlite');
     const db = new Database(file);
     // Back to version 1: version 5's additions, 4's, 3's, then 2's.
+    db.exec(REVIEW_DOWNGRADE); // schema 7
     db.exec('DROP TABLE published;'); // schema 6
     db.exec('DROP TRIGGER participants_fts_insert; DROP TRIGGER participants_fts_delete; DROP TABLE participants_fts;');
     db.exec('DROP TABLE holds; DROP TABLE audit; DROP INDEX IF EXISTS audit_at;');
