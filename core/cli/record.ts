@@ -66,7 +66,9 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
     const n = /^\d+$/.test(opts.workers) ? Number(opts.workers) : opts.workers;
     loaded.raw = { ...raw, media: { ...(raw.media ?? {}), workers: n } };
   }
-  const prepared = await prepareConfig(loaded);
+  const all = await prepareConfig(loaded);
+  // A one-shot recording of files serves no one: the review app (kind 'web') is `serve`'s and `web`'s.
+  const prepared = { ...all, plugins: all.plugins.filter((p) => p.manifest.kind !== 'web') };
   const storageEntry = prepared.plugins.find((p) => p.manifest.name === 'storage-local');
   const outDir = path.resolve(opts.out ?? (typeof storageEntry?.options.dir === 'string' ? path.resolve(prepared.dir, storageEntry.options.dir) : prepared.config.output.dir));
 

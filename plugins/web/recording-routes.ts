@@ -162,14 +162,14 @@ export function recordingRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: { format: 'wav' | 'ogg'; download?: boolean } }>(
+  app.get<{ Params: { id: string }; Querystring: { format: 'wav' | 'ogg'; download?: '0' | '1' | 'true' | 'false' } }>(
     '/api/recordings/:id/audio',
     {
       schema: {
         tags: ['recordings'],
         summary: 'The audio, with HTTP Range: WAV (16-bit PCM) or Ogg Opus; download=1 for a file',
         params: ID_PARAMS,
-        querystring: { type: 'object', additionalProperties: false, properties: { format: { type: 'string', enum: ['wav', 'ogg'], default: 'wav' }, download: { type: 'boolean' } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { format: { type: 'string', enum: ['wav', 'ogg'], default: 'wav' }, download: { type: 'string', enum: ['0', '1', 'true', 'false'], description: '1: as a file to save (Content-Disposition: attachment)' } } },
         response: { 404: ERROR_SCHEMA, 416: ERROR_SCHEMA },
       },
     },
@@ -178,13 +178,14 @@ export function recordingRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (row === undefined) return mayReadRecordings(who(req)) ? deny(reply, 404, 'no such recording') : forbiddenRole(reply);
       const a = await ctx.library.audio(row.id, req.query.format);
       if (a === undefined) return deny(reply, 404, `recording ${row.id} has no audio available as ${req.query.format}`);
+      const download = req.query.download === '1' || req.query.download === 'true';
       const range = parseRange(req.headers.range, a.size);
       reply.header('accept-ranges', 'bytes').header('cache-control', 'private, no-store');
       if (range.kind === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${a.size}`).send({ error: `range not satisfiable: the audio is ${a.size} bytes`, code: 'RANGE_NOT_SATISFIABLE' });
       reply.header('content-type', a.contentType);
-      if (req.query.download === true) reply.header('content-disposition', `attachment; filename="${row.id}.${req.query.format === 'wav' ? 'wav' : 'opus'}"`);
+      if (download) reply.header('content-disposition', `attachment; filename="${row.id}.${req.query.format === 'wav' ? 'wav' : 'opus'}"`);
       // A player asks again for every seek: one audit entry per play or download, not per range.
-      if (req.query.download === true || range.kind === 'all' || (range.kind === 'part' && range.start === 0)) audit(ctx, req, req.query.download === true ? 'download' : 'play', row.id, { format: req.query.format });
+      if (download || range.kind === 'all' || (range.kind === 'part' && range.start === 0)) audit(ctx, req, download ? 'download' : 'play', row.id, { format: req.query.format });
       if (range.kind === 'all') return reply.header('content-length', String(a.size)).send(a.read(0, a.size - 1));
       return reply
         .code(206)
