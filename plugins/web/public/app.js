@@ -3,8 +3,8 @@
 // Rules this file keeps:
 // - Everything a user or a call can influence (names, URIs, chat text, notes, SIP) goes into the page through
 //   textContent / createTextNode (the h() helper below); nothing is ever assigned to innerHTML.
-// - The server's CSP forbids inline styles and scripts, so styling is by class, and the few computed positions
-//   (event markers) are set through element.style (CSSOM), which CSP allows.
+// - No inline scripts (the server's CSP: script-src 'self').
+
 import WaveSurfer from '/assets/wavesurfer.esm.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -703,7 +703,7 @@ async function viewRecording(main, ctx) {
   const slot = h('section', { class: 'player card', testid: 'player' });
   const seeker = { seek: null }; // set once the player exists; the event list seeks through it
   // The page is laid out first so that the waveform container has its final width when WaveSurfer measures it.
-  root.append(
+  append(root, [
     h('div', { class: 'page-head' },
       h('a', { href: lastSearchHash, class: 'back', testid: 'back' }, '← Results'),
       h('h1', null, r.fromName || r.from, ' → ', r.toName || r.to)),
@@ -713,7 +713,7 @@ async function viewRecording(main, ctx) {
     h('div', { class: 'columns' }, tagsEditor(ctx.id, r.tags ?? []), notesPanel(ctx.id, d.notes ?? [])),
     d.sip ? sipPanel(ctx.id) : null,
     h('details', { class: 'card metadata' }, h('summary', null, 'Full metadata'),
-      h('pre', { testid: 'metadata' }, JSON.stringify(d.metadata ?? {}, null, 2))));
+      h('pre', { testid: 'metadata' }, JSON.stringify(d.metadata ?? {}, null, 2)))]);
   await player(ctx, root, slot, d, seeker);
 }
 
@@ -797,7 +797,6 @@ async function player(ctx, root, section, d, seeker) {
     barRadius: 1,
     dragToSeek: true,
   });
-  adoptWaveSurferStyles(wave);
   const ready = () => (root.dataset.ready = '1');
   ws.on('ready', ready);
   ws.on('redraw', ready);
@@ -873,37 +872,6 @@ function eventList(events, seeker) {
   return h('section', { class: 'card' }, h('h2', null, 'Events'), list);
 }
 
-/**
- * WaveSurfer puts its layout CSS in a <style> inside its shadow root, which the page's CSP (style-src 'self', no
- * nonce) blocks. The same rules, adopted as a constructed stylesheet (CSSOM, which CSP does not restrict),
- * restore the layout: canvases stacked absolutely, progress and cursor over them.
- */
-let waveSheet = null;
-function adoptWaveSurferStyles(container) {
-  const shadow = container.firstElementChild?.shadowRoot;
-  if (!shadow || !('adoptedStyleSheets' in shadow) || typeof CSSStyleSheet !== 'function') return;
-  try {
-    if (!waveSheet) {
-      waveSheet = new CSSStyleSheet();
-      waveSheet.replaceSync(`
-        :host { user-select: none; min-width: 1px; }
-        :host .scroll { overflow-x: auto; overflow-y: hidden; width: 100%; position: relative; }
-        :host .noScrollbar { scrollbar-color: transparent; scrollbar-width: none; }
-        :host .wrapper { position: relative; overflow: visible; z-index: 2; }
-        :host .canvases { pointer-events: none; }
-        :host .canvases > div { position: relative; }
-        :host canvas { display: block; position: absolute; top: 0; image-rendering: pixelated; }
-        :host .progress { pointer-events: none; position: absolute; z-index: 2; top: 0; left: 0; width: 0;
-          height: 100%; overflow: hidden; }
-        :host .progress > div { position: relative; }
-        :host .cursor { pointer-events: none; position: absolute; z-index: 5; top: 0; left: 0; height: 100%;
-          border-radius: 2px; }`);
-    }
-    shadow.adoptedStyleSheets = [...shadow.adoptedStyleSheets, waveSheet];
-  } catch (e) {
-    console.warn('waveform styles', e);
-  }
-}
 
 function tagsEditor(id, tags) {
   const shown = h('div', { class: 'tag-list', testid: 'tags' }, chips(tags, 'chip-tag'));
