@@ -12,6 +12,7 @@ import { createServiceLogger, type LogFormat } from '../log';
 import { flushRateLimited } from '../log-rate-limit';
 import { OpsServer } from '../service/ops-server';
 import type { Logger } from '../contract';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export interface ServeOptions {
@@ -83,6 +84,16 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGHUP', () => void reload());
+  // The users file is also edited by the review app (`tapline web` in another process): a change is a reload.
+  const usersFile = (cfg as typeof cfg & { usersFile?: string }).usersFile;
+  if (usersFile !== undefined) {
+    const file = path.resolve(prepared.dir, usersFile);
+    fs.watchFile(file, { interval: 1000, persistent: false }, (cur, prev) => {
+      if (cur.mtimeMs === prev.mtimeMs || stopping) return;
+      log.info(`users file ${file} changed: reloading users and policy`);
+      void reload();
+    });
+  }
 
   service.whenReady(30_000).then(
     () => log.info('ready', { sources: service.kernel.sources.map((s) => `${s.plugin} ${s.source.label}`) }),

@@ -49,6 +49,8 @@ export class RecorderService {
   private readonly running: Running[] = [];
   private runs: Promise<SourceReport[]> | undefined;
   private started = false;
+  /** start() has finished: plugins started, sources running. */
+  private up = false;
   private stopping: Promise<StopResult> | undefined;
 
   private constructor(
@@ -97,6 +99,7 @@ export class RecorderService {
       }
     })();
     this.runs = Promise.all([...liveRuns, fileRuns]).then(() => this.running.map((r) => r.report));
+    this.up = true;
   }
 
   private async runOne(r: Running): Promise<void> {
@@ -136,6 +139,8 @@ export class RecorderService {
   readiness(): Readiness {
     const reasons: string[] = [];
     if (!this.started) reasons.push('not started');
+    // Plugins (the web app among them) start before the sources exist: not ready until both have.
+    else if (!this.up) reasons.push('starting');
     if (this.stopping !== undefined) reasons.push('stopping');
     for (const r of this.running) {
       if (r.source.live !== true) continue;
