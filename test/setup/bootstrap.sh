@@ -15,8 +15,9 @@ job="${1:-test}"
 # namespaces, veth, VXLAN and tc for the multi-host peer tests), libbcg729-dev and libopus-dev (the G.729 and Opus
 # decoders of packages/codec-g729 and packages/codec-opus build on them at npm install), postgresql and OpenStack
 # Swift (a real PostgreSQL server and a real S3-compatible object store, s3api, that the shared-storage tests start
-# in temporary folders on loopback; they never use the system's /etc/swift or a system PostgreSQL cluster).
-debs=(python3 make g++ libpcap-dev libbcg729-dev libopus-dev tshark tcpdump sox baresip espeak-ng python3-pylibsrtp ffmpeg kamailio sngrep iproute2 openssl postgresql swift swift-proxy swift-account swift-container swift-object)
+# in temporary folders on loopback; they never use the system's /etc/swift or a system PostgreSQL cluster),
+# chromium (the review page's browser tests drive it with playwright-core; its own browser download is blocked).
+debs=(python3 make g++ libpcap-dev libbcg729-dev libopus-dev tshark tcpdump sox baresip espeak-ng python3-pylibsrtp ffmpeg kamailio sngrep iproute2 openssl postgresql swift swift-proxy swift-account swift-container swift-object chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
