@@ -19,6 +19,7 @@ export * from './contracts/metrics';
 export * from './contracts/commands';
 export * from './contracts/lifecycle';
 export * from './contracts/library';
+export * from './contracts/control';
 
 /** Bump on any breaking change to this file. Checked before any plugin code runs. */
 export const TAPLINE_API = 1;

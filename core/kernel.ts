@@ -6,7 +6,7 @@
  */
 import 'reflect-metadata';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
-import type { Logger, RecordingMode, RecordingSink, Source } from './contract';
+import type { CallControl, Logger, RecordingMode, RecordingSink, Source } from './contract';
 import type { TransportPacket } from './net/types';
 import { Tokens } from './tokens';
 import { CounterSet } from './counters';
@@ -122,6 +122,8 @@ export class Kernel {
     for (const p of this.endpoints.problems) this.log.warn(p);
     this.endpoints.attach(this.dialogs, this.bus);
     this.root.register(Tokens.Endpoints, { useValue: this.endpoints });
+    // Calls are dispatched once plugins are registered (create()); the control reaches them then.
+    this.root.register(Tokens.CallControl, { useValue: { control: (key, action, by) => this.calls.control(key, action, by, this.clock.now()) } satisfies CallControl });
     this.host = new PluginHost(this.root, this.log, this.counters, prepared.dir, { metrics: this.metrics, events: this.events, clock: this.clock }, opts.hookTimeoutMs);
     this.clock.onTick((now) => this.tick(now));
   }

@@ -1,6 +1,7 @@
 /** DI tokens: registered symbols (Symbol.for), so a plugin with its own copy of tapline still matches; never strings, and every resolution names its token explicitly (works under tsx too). */
 import type { InjectionToken } from 'tsyringe';
 import type { LibraryProvider } from './contracts/library';
+import type { CallControl } from './contracts/control';
 import type { AudioEncoderProvider, Codec, Counters, Logger, RecordingSink, Source, TranscriptStore, MediaInput, RecordingMode, Metrics, LifecycleBus, Clock } from './contract';
 import type { UserDirectory } from './policy/users';
 import type { EndpointDirectory } from './policy/endpoints';
@@ -42,4 +43,6 @@ export const Tokens = {
   Transcripts: Symbol.for('tapline.Transcripts') as InjectionToken<TranscriptStore>,
   /** The storage plugin's recording library (read-only catalogue access for the web app), once contributed. */
   Library: Symbol.for('tapline.Library') as InjectionToken<LibraryProvider>,
+  /** Start, stop, pause and resume recordings of calls in progress (registered by a running recorder). */
+  CallControl: Symbol.for('tapline.CallControl') as InjectionToken<CallControl>,
 } as const;

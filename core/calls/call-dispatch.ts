@@ -10,12 +10,13 @@
  * MAX_RECENT finished recordings and the last MAX_REFERRALS REFERs, for the links: bounded.
  */
 import { randomUUID } from 'node:crypto';
-import type { Counters, Logger, RecordingStart } from '../contract';
+import type { CallControlAction, CallControlResult, Counters, Logger, RecordingStart } from '../contract';
+import { ErrorCodes, TaplineError } from '../errors';
 import type { DialogTracker } from '../dialog/tracker';
 import type { Call } from '../dialog/types';
 import type { MediaAssociator } from '../media/associator';
 import { callEventInfo, type LifecycleHub } from '../lifecycle';
-import type { RecordingPolicy } from '../policy/recording-policy';
+import type { RecordedUser, RecordingPolicy } from '../policy/recording-policy';
 import { userKey } from '../policy/users';
 import { renderSipMessage } from '../sip/render';
 import type { RecordingDesk } from '../storage/recording-desk';
@@ -31,6 +32,7 @@ interface RecRef {
   shard: CallShard;
   /** False once the recording is finished. */
   live: boolean;
+  paused?: boolean;
 }
 
 /** What the dispatcher keeps in a stream's route slot: its call's recording, and a slot of the shard's own. */
@@ -65,6 +67,7 @@ export class CallDispatch {
   /** Recordings started per shard and not finished (the least busy shard takes the next call). */
   private readonly load: Map<CallShard, number>;
   private next = 0;
+  private dialogs: DialogTracker | undefined;
 
   constructor(
     private readonly shards: readonly CallShard[],
@@ -81,6 +84,7 @@ export class CallDispatch {
 
   /** Listens to the tracker and the associator (once, from the kernel). */
   attach(dialogs: DialogTracker, associator: MediaAssociator): void {
+    this.dialogs = dialogs;
     dialogs.on('callStart', (c) => this.onCallStart(c, dialogs));
     dialogs.on('callUpdate', (c, what) => this.onCallUpdate(c, what));
     dialogs.on('callMessage', (c, msg) => {
@@ -143,7 +147,8 @@ export class CallDispatch {
     if (rec === undefined) return;
     rec.live = false;
     this.recById.delete(id);
-    this.recOf.delete(rec.key);
+    // A recording stopped on demand and started again: the call's current one stays.
+    if (this.recOf.get(rec.key) === rec) this.recOf.delete(rec.key);
     this.load.set(rec.shard, Math.max(0, (this.load.get(rec.shard) ?? 1) - 1));
     this.recent.set(rec.key, rec);
     if (this.recent.size > MAX_RECENT) this.recent.delete(this.recent.keys().next().value as string);
@@ -181,6 +186,10 @@ export class CallDispatch {
       this.events?.emit('callNotRecorded', { ...callEventInfo(call, call.times.start), reason: decision.reason });
       return;
     }
+    this.startRecording(call, decision.users, decision.flags, dialogs);
+  }
+
+  private startRecording(call: Call, users: RecordedUser[], flags: string[], dialogs: DialogTracker): RecRef {
     const id = randomUUID();
     const start: RecordingStart = { id, callId: call.callId, start: call.times.start, from: call.caller.uri, to: call.callee.uri };
     const location = this.desk.locate(start);
@@ -192,16 +201,53 @@ export class CallDispatch {
     this.desk.open(start, call);
     const rk = call.replaces?.key;
     const links = this.link(call, rec);
-    shard.start(call, { start, location, users: decision.users, flags: decision.flags, links }, rk !== undefined ? dialogs.get(rk) : undefined);
+    shard.start(call, { start, location, users, flags, links }, rk !== undefined ? dialogs.get(rk) : undefined);
     this.events?.emit('recordingStarted', {
       id,
       callKey: call.key,
       callId: call.callId,
       at: new Date(call.times.start / 1000).toISOString(),
       audio: location?.audio ?? '',
-      users: decision.users.map((u) => ({ uri: u.uri, side: u.side })),
+      users: users.map((u) => ({ uri: u.uri, side: u.side })),
       joinedMidCall: call.joinedMidCall !== undefined,
     });
+    return rec;
+  }
+
+  /**
+   * On-demand control of a call in progress (`now`: the service clock, µs). Start records a call policy left alone
+   * (or one stopped) from now on; stop finishes its recording now and leaves the rest of the call unrecorded.
+   */
+  control(callKey: string, action: CallControlAction, by: string, now: number): CallControlResult {
+    const refuse = (why: string): never => {
+      throw new TaplineError(ErrorCodes.USAGE, why, { callKey, action });
+    };
+    const call = this.dialogs?.get(callKey);
+    if (call === undefined || call.times.end !== undefined) return refuse(`no call in progress with key ${callKey}`);
+    const at = new Date(now / 1000).toISOString();
+    let rec = this.recOf.get(callKey);
+    if (action === 'start') {
+      if (rec !== undefined) return refuse(`call ${call.callId} is already being recorded (${rec.id})`);
+      const decision = this.policy.decide(call);
+      const users = decision.record ? decision.users : [];
+      this.skipped.delete(callKey);
+      rec = this.startRecording(call, users, [...(decision.record ? decision.flags : []), `recording started on demand by ${by} at ${at}: the call before it is not recorded`], this.dialogs as DialogTracker);
+      this.counters.inc('recordings.startedOnDemand');
+    } else {
+      if (rec === undefined) return refuse(`call ${call.callId} is not being recorded`);
+      if (action === 'pause' && rec.paused === true) return refuse(`the recording of call ${call.callId} is already paused`);
+      if (action === 'resume' && rec.paused !== true) return refuse(`the recording of call ${call.callId} is not paused`);
+      rec.shard.control(callKey, { action, at: now, by });
+      if (action === 'stop') {
+        // Its later packets are counted as not recorded; the shard has finished the recording.
+        rec.live = false;
+        this.recOf.delete(callKey);
+        this.skipped.add(callKey);
+      } else rec.paused = action === 'pause';
+    }
+    this.log.info(`recording ${rec.id} of call ${call.callId}: ${action} on demand by ${by}`, { recording: rec.id, action, by });
+    this.events?.emit('recordingControlled', { id: rec.id, callKey, callId: call.callId, action, by, at });
+    return { recordingId: rec.id, state: action === 'stop' ? 'stopped' : rec.paused === true ? 'paused' : 'recording' };
   }
 
   private onCallUpdate(call: Call, what: string): void {

@@ -8,7 +8,7 @@ import type { Call, Side } from '../dialog/types';
 import type { TransportPacket } from '../net/types';
 import type { PolicyConfig } from '../config/types';
 import type { AssociatedRtp, RouteSlot } from '../media/types';
-import type { CallRecorder, RecordingLink, RecordingStartInfo } from '../media/call-recorder';
+import type { CallRecorder, RecordingControl, RecordingLink, RecordingStartInfo } from '../media/call-recorder';
 
 export interface CallShard {
   /** A recorded call starts (with the call it replaces, when signalling still knows it). */
@@ -20,6 +20,8 @@ export interface CallShard {
   /** The recording of call `callKey` (in progress, or finished a little while ago) gains a link. */
   link(callKey: string, link: RecordingLink): void;
   ended(call: Call): void;
+  /** Pause, resume or stop the recording of call `callKey` on demand. */
+  control(callKey: string, c: RecordingControl): void;
   /** policy.recordSipDialogs: a SIP message of the call, rendered. */
   sipMessage(call: Call, text: string): void;
   /** A packet of one of its calls; `route` stays with the packet's stream (the shard may keep its own routing there). */
@@ -56,6 +58,9 @@ export class LocalShard implements CallShard {
   }
   ended(call: Call): void {
     this.recorder.ended(call);
+  }
+  control(callKey: string, c: RecordingControl): void {
+    this.recorder.control(callKey, c);
   }
   sipMessage(call: Call, text: string): void {
     this.recorder.sipMessage(call, text);

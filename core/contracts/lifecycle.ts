@@ -47,6 +47,15 @@ export interface ChatEndedInfo extends ChatEventInfo {
   notKept?: string;
 }
 
+export interface RecordingControlledInfo {
+  id: string;
+  callKey: string;
+  callId: string;
+  action: 'start' | 'stop' | 'pause' | 'resume';
+  by: string;
+  at: string;
+}
+
 export interface LifecycleEvents {
   callStarted: [CallEventInfo];
   callAnswered: [CallEventInfo];
@@ -58,6 +67,8 @@ export interface LifecycleEvents {
   recordingStarted: [RecordingStartedInfo];
   /** Final metadata; emitted once storage has been handed everything (it may still be writing). */
   recordingFinished: [RecordingMetadata];
+  /** Started, stopped, paused or resumed on demand (the review app). */
+  recordingControlled: [RecordingControlledInfo];
   chatStarted: [ChatEventInfo];
   chatEnded: [ChatEndedInfo];
 }

@@ -166,6 +166,28 @@ interface Recording {
   lastAdvance: number;
   lastMetaAt: number;
   finished: boolean;
+  /** On-demand pauses (capture time, µs): audio in them is silence, DTMF in them is not kept. */
+  pauses: Array<{ start: number; end?: number; by: string; endBy?: string }>;
+  /** DTMF digits and raw packets dropped because they fell in a pause. */
+  pausedDrops: { dtmf: number; raw: number };
+  /** Stopped on demand at this capture time: nothing after it is recorded. */
+  stoppedAt?: number;
+}
+
+/** What the review app (or any controller) asks of a recording in progress. */
+export interface RecordingControl {
+  action: 'pause' | 'resume' | 'stop';
+  /** Capture time it takes effect, µs since the epoch. */
+  at: number;
+  by: string;
+}
+
+function pausedAt(rec: Recording, ts: number): boolean {
+  for (let i = rec.pauses.length - 1; i >= 0; i--) {
+    const p = rec.pauses[i] as Recording['pauses'][number];
+    if (ts >= p.start) return p.end === undefined || ts < p.end;
+  }
+  return false;
 }
 
 function newSide(): SideState {
@@ -257,6 +279,8 @@ export class CallRecorder {
       lastAdvance: 0,
       lastMetaAt: call.times.start,
       finished: false,
+      pauses: [],
+      pausedDrops: { dtmf: 0, raw: 0 },
     };
     for (const f of info.flags) rec.flags.add(f);
     if (call.joinedMidCall !== undefined) rec.flags.add(`joined mid-call: the recorder first saw this call at its ${call.joinedMidCall} (an in-dialog request); its media is recorded from the packets that SDP explains (in a capture file, those up to a minute before it too), the start of the call is not`);
@@ -291,6 +315,29 @@ export class CallRecorder {
   }
 
   /**
+   * Pause, resume or stop the recording of a call in progress, on demand (a card number read out must not be
+   * kept). A pause is silence in the audio, marked in the metadata; a stop finishes the recording at once.
+   */
+  control(callKey: string, c: RecordingControl): void {
+    const rec = this.active.get(callKey);
+    if (rec === undefined || rec.finished) return;
+    const last = rec.pauses[rec.pauses.length - 1];
+    const open = last !== undefined && last.end === undefined;
+    if (c.action === 'pause' && !open) rec.pauses.push({ start: c.at, by: c.by });
+    else if (c.action === 'resume' && open) {
+      last.end = Math.max(c.at, last.start);
+      last.endBy = c.by;
+    } else if (c.action === 'stop') {
+      rec.stoppedAt = c.at;
+      if (open) last.end = Math.max(c.at, last.start);
+      rec.flags.add(`recording stopped on demand by ${c.by} at ${new Date(c.at / 1000).toISOString()}: the rest of the call is not recorded`);
+      this.active.delete(callKey);
+      rec.endedAt = c.at;
+      this.finish(rec);
+    }
+  }
+
+  /**
    * One associated RTP packet: decode, place on the call's timeline. `slot` is the caller's, per flow: the recording and the stream found
    * for the flow's last packet are kept there and reused while they still apply (same SSRC, recording not
    * finished). With thousands of calls at once, the lookups by call key and SSRC were cache misses on every packet.
@@ -313,6 +360,10 @@ export class CallRecorder {
       rec = found;
       st = this.streamOf(rec, a, ts);
       if (slot !== undefined) slot.value = { rec, st } satisfies RecorderRoute;
+    }
+    if (rec.stoppedAt !== undefined && ts >= rec.stoppedAt) {
+      this.counters.inc('media.afterRecording');
+      return;
     }
     st.lastTs = ts;
     const side = rec.sides[st.side];
@@ -413,6 +464,8 @@ export class CallRecorder {
   /** Decoded audio onto the call's timeline. */
   private place(rec: Recording, st: StreamRec, side: SideState, dec: DecoderEntry, rtpTimestamp: number, seq: number, pcm: Int16Array, ts: number): PushResult {
     const timeline = this.ensureTimeline(rec, ts, dec.decoder.sampleRate, dec.encoding);
+    // Paused: the same length of silence, so the timeline stays aligned (the decoder keeps its own output).
+    if (rec.pauses.length > 0 && pausedAt(rec, ts)) pcm = new Int16Array(pcm.length);
     // One reused PlacedAudio: the timeline copies what it keeps past push().
     const p = this.placed;
     p.streamId = st.key;
@@ -596,6 +649,10 @@ export class CallRecorder {
    * `plain`: for SRTP, the decrypted payload as decrypt() returned it (its plain header right before it).
    */
   private keepRaw(rec: Recording, pkt: TransportPacket, rtp: RtpPacket, plain: Buffer | undefined, reason: string): void {
+    if (rec.pauses.length > 0 && pausedAt(rec, pkt.ts)) {
+      rec.pausedDrops.raw++;
+      return;
+    }
     const first = !rec.rawReasons.has(reason);
     if (first) rec.rawReasons.add(reason);
     if (this.opts.keepUndecoded === false || !rec.out.stored) {
@@ -699,6 +756,11 @@ export class CallRecorder {
     for (const ev of events) {
       if (ev.kind !== 'dtmf') continue;
       const key = `${sender}:${a.rtp.ssrc}:${ev.rtpTimestamp}`;
+      if (rec.pauses.length > 0 && pausedAt(rec, a.pkt.ts)) {
+        if (!rec.dtmfByKey.has(key)) rec.pausedDrops.dtmf++;
+        rec.dtmfByKey.set(key, { digit: '', at: 0, durationMs: 0, side: sender });
+        continue;
+      }
       const durationMs = Math.round((ev.duration / clockRate) * 1000);
       const existing = rec.dtmfByKey.get(key);
       if (existing !== undefined) {
@@ -921,6 +983,17 @@ export class CallRecorder {
     for (const who of ['caller', 'callee'] as const) {
       const n = rec.sides[who].concealed;
       if (n > 0) meta.flags.push(`${who}: ${n} lost packet${n === 1 ? '' : 's'} concealed by the decoder (made-up audio, not what was sent)`);
+    }
+    if (rec.pauses.length > 0) {
+      const iso = (us: number): string => new Date(us / 1000).toISOString();
+      meta.pauses = rec.pauses.map((p) => ({ start: iso(p.start), ...(p.end !== undefined ? { end: iso(p.end) } : {}), by: p.by, ...(p.endBy !== undefined ? { resumedBy: p.endBy } : {}) }));
+      const total = rec.pauses.reduce((t, p) => t + ((p.end ?? rec.endedAt ?? rec.lastAudioTs) - p.start), 0) / US;
+      const drops = rec.pausedDrops;
+      meta.flags.push(
+        `recording paused on demand ${rec.pauses.length === 1 ? 'once' : `${rec.pauses.length} times`} (${total.toFixed(1)} s): that audio is silence` +
+          (drops.dtmf > 0 ? `; ${drops.dtmf} DTMF digit${drops.dtmf === 1 ? '' : 's'} in it not kept` : '') +
+          (drops.raw > 0 ? `; ${drops.raw} undecoded packet${drops.raw === 1 ? '' : 's'} in it not kept` : ''),
+      );
     }
     this.srtpMetadata(rec, meta);
     for (const p of rec.keys.problems) if (!meta.flags.includes(p)) meta.flags.push(p);

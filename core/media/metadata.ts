@@ -80,6 +80,8 @@ export interface RecordingMetadata {
   recorder?: number;
   /** What the recording mode (mirroring, atedge, endpoint) knows about this call, added by its annotate(). */
   mode?: { name: string; [k: string]: unknown };
+  /** On-demand pauses (the review app): their audio is silence. */
+  pauses?: Array<{ start: string; end?: string; by: string; resumedBy?: string }>;
 }
 
 /**
@@ -98,6 +100,9 @@ export function flagKeys(meta: RecordingMetadata): string[] {
   if (meta.rawMedia !== undefined) keys.add('raw-media');
   if (meta.dtmf.length > 0) keys.add('dtmf');
   if (meta.srtp !== undefined) keys.add('srtp');
+  if ((meta.pauses ?? []).length > 0) keys.add('paused');
+  if (meta.flags.some((f) => f.startsWith('recording stopped on demand'))) keys.add('stopped');
+  if (meta.flags.some((f) => f.startsWith('recording started on demand'))) keys.add('started-on-demand');
   return [...keys].sort();
 }
 

@@ -181,6 +181,8 @@ async function main(): Promise<void> {
         return withCall(ev.slot, (c) => recorder.answered(c, ev.modeFlag));
       case 'link':
         return recorder.addLink(ev.key, ev.link);
+      case 'control':
+        return recorder.control(ev.key, ev.c);
       case 'ended':
         return withCall(ev.slot, (c) => recorder.ended(c));
       case 'sip':

@@ -8,7 +8,7 @@ import type { AudioFormat } from '../contract';
 import type { LogLevel } from '../log';
 import type { Call } from '../dialog/types';
 import type { RecordingMetadata } from '../media/metadata';
-import type { RecordingLink, RecordingStartInfo, CallRecorderOptions } from '../media/call-recorder';
+import type { RecordingControl, RecordingLink, RecordingStartInfo, CallRecorderOptions } from '../media/call-recorder';
 import type { SdpRecord } from '../dialog/types';
 import type { SdpRtpMap } from '../sdp/types';
 import type { PolicyConfig } from '../config/types';
@@ -21,6 +21,7 @@ export type CallEvent =
   | { k: 'start'; slot: number; info: RecordingStartInfo; replaced?: Call }
   | { k: 'answered'; slot: number; modeFlag: string | null | undefined }
   | { k: 'link'; key: string; link: RecordingLink }
+  | { k: 'control'; key: string; c: RecordingControl }
   | { k: 'ended'; slot: number }
   | { k: 'sip'; slot: number; text: string }
   | { k: 'rtpmap'; slot: number; id: number; map: SdpRtpMap }

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../contract';
-import type { RecordingLink, RecordingStartInfo } from '../media/call-recorder';
+import type { RecordingControl, RecordingLink, RecordingStartInfo } from '../media/call-recorder';
 import type { Call, Side } from '../dialog/types';
 import type { TransportPacket } from '../net/types';
 import type { AssociatedRtp, RouteSlot } from '../media/types';
@@ -258,6 +258,10 @@ export class WorkerShard implements CallShard {
 
   link(callKey: string, link: RecordingLink): void {
     this.event({ k: 'link', key: callKey, link });
+  }
+
+  control(callKey: string, c: RecordingControl): void {
+    this.event({ k: 'control', key: callKey, c });
   }
 
   ended(call: Call): void {

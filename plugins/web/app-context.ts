@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 // Their declarations add request.cookies, reply.setCookie and the schema's OpenAPI fields (tags, summary).
 import type {} from '@fastify/cookie';
 import type {} from '@fastify/swagger';
-import type { Logger, RecordingLibrary } from '../../core/contract';
+import type { CallControl, Logger, RecordingLibrary } from '../../core/contract';
 import type { TaplineConfig } from '../../core/config/types';
 import type { UserDirectory } from '../../core/policy/users';
 import type { EndpointDirectory } from '../../core/policy/endpoints';
@@ -40,6 +40,7 @@ export interface AppContext {
   options: WebOptions;
   /** Absent in `tapline web` (no recorder in this process). */
   live?: LiveCalls;
+  control?: CallControl;
   users: UserDirectory;
   endpoints?: EndpointDirectory;
   config: TaplineConfig;

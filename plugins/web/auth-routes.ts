@@ -157,13 +157,25 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (state === undefined || verifier === undefined) return deny(reply, 401, 'single sign-on: no login in progress from this browser (start again)');
     let id;
     try {
-      // The provider checks the callback against redirectUri: its origin, this request's path and query.
-      id = await ctx.oidc.finish(new URL(req.url, ctx.options.oidc?.redirectUri), state, verifier);
+      // The redirect URI as registered at the provider (the token request must repeat it exactly, whatever path a
+      // reverse proxy forwarded), with the provider's answer (code, state, iss) from this request's query.
+      const callbackUrl = new URL(ctx.options.oidc?.redirectUri ?? '');
+      callbackUrl.search = new URL(req.url, 'http://localhost').search;
+      id = await ctx.oidc.finish(callbackUrl, state, verifier);
     } catch (e) {
       ctx.state.audit({ actor: '(oidc)', action: 'login-failed', detail: { method: 'oidc', reason: (e as Error).message }, ip: req.ip });
       return deny(reply, 401, `single sign-on failed: ${(e as Error).message}`);
     }
     let a = ctx.state.accountBySubject(id.subject) ?? ctx.state.account(id.username);
+    if (a !== undefined && a.oidcSubject !== undefined && a.oidcSubject !== id.subject) {
+      // Linked to another person at the provider: a username claim is not unique nor stable (OIDC Core 5.7).
+      ctx.state.audit({ actor: id.username, action: 'login-failed', detail: { method: 'oidc', reason: 'account linked to another subject' }, ip: req.ip });
+      return deny(reply, 403, `single sign-on: the account ${a.username} belongs to another single sign-on user`);
+    }
+    if (a === undefined && ctx.options.oidc?.autoCreateRole !== undefined && !/^[A-Za-z0-9._@-]{1,100}$/.test(id.username)) {
+      ctx.state.audit({ actor: id.username, action: 'login-failed', detail: { method: 'oidc', reason: 'username not allowed' }, ip: req.ip });
+      return deny(reply, 403, `single sign-on: ${JSON.stringify(id.username)} cannot be an account name here (letters, digits, . _ @ - only)`);
+    }
     if (a === undefined && ctx.options.oidc?.autoCreateRole !== undefined) {
       a = { username: id.username, ...(id.name !== undefined ? { name: id.name } : {}), role: ctx.options.oidc.autoCreateRole, uris: [], teams: [], oidcSubject: id.subject, disabled: false };
       ctx.state.saveAccount(a);

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { audit, deny, ERROR_SCHEMA, who, type AppContext } from './app-context';
 import { inScope, mayReadRecordings, scopeOf } from './access';
 import type { LiveCall, LiveChange } from './live-calls';
+import type { CallControlAction } from '../../core/contract';
 
 const CHAT_ROW = { type: 'object', properties: { id: { type: 'string' }, start: { type: 'string' }, end: { type: 'string' }, participants: { type: 'array', items: { type: 'string' } }, messages: { type: 'integer' } } } as const;
 /** Event-stream clients at once (each holds a socket). */
@@ -79,6 +80,34 @@ export function liveRoutes(app: FastifyInstance, ctx: AppContext): void {
     res.on('close', done);
     req.raw.on('close', done);
   });
+}
+
+export function liveControlRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post<{ Params: { key: string; action: CallControlAction } }>(
+    '/api/live/:key/:action',
+    {
+      schema: {
+        tags: ['live'],
+        summary: 'Start, stop, pause or resume the recording of a call in progress (paused time is silence, marked in the metadata)',
+        params: { type: 'object', required: ['key', 'action'], properties: { key: { type: 'string', minLength: 1, maxLength: 1000 }, action: { type: 'string', enum: ['start', 'stop', 'pause', 'resume'] } } },
+        response: { 200: { type: 'object', properties: { recordingId: { type: 'string' }, state: { type: 'string' } } }, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA, 409: ERROR_SCHEMA },
+      },
+    },
+    async (req, reply) => {
+      const a = who(req);
+      if (a.role !== 'admin' && a.role !== 'supervisor') return deny(reply, 403, 'only admin or supervisor may control recordings');
+      if (ctx.control === undefined || ctx.live === undefined) return deny(reply, 404, 'calls are controlled in `tapline serve` (this process only reads the catalogue)');
+      const call = ctx.live.list().find((c) => c.key === req.params.key);
+      if (call === undefined || !inScope(scopeOf(a, ctx.state), call.parties)) return deny(reply, 404, 'no such call in progress');
+      try {
+        const r = ctx.control.control(call.key, req.params.action, a.username);
+        audit(ctx, req, req.params.action, r.recordingId, { callId: call.callId });
+        return r;
+      } catch (e) {
+        return reply.code(409).send({ error: (e as Error).message, code: 'CONFLICT' });
+      }
+    },
+  );
 }
 
 export function searchRoutes(app: FastifyInstance, ctx: AppContext): void {

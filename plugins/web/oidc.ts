@@ -47,13 +47,42 @@ export class OidcLogin {
     return { url: url.href, state, verifier };
   }
 
-  /** The identity the provider vouches for, from the callback URL (throws naming what failed). */
+  /**
+   * The identity the provider vouches for, from the callback URL (throws naming what failed). The ID token is read
+   * first; a claim it lacks (the username, the name) is asked of the UserInfo endpoint, as OpenID Connect Core 5.4
+   * has it: providers that conform (oidc-provider's default, among others) put the claims of the `profile` scope in
+   * the UserInfo response only, not in the ID token of the code flow.
+   */
   async finish(callbackUrl: URL, state: string, verifier: string): Promise<OidcIdentity> {
-    const tokens = await client().authorizationCodeGrant(this.cfg, callbackUrl, { pkceCodeVerifier: verifier, expectedState: state });
-    const claims = tokens.claims();
-    if (claims === undefined) throw new Error('the provider returned no ID token');
-    const username = claims[this.o.usernameClaim];
-    const name = claims.name;
-    return { subject: claims.sub, username: typeof username === 'string' && username !== '' ? username : claims.sub, ...(typeof name === 'string' ? { name } : {}) };
+    const c = client();
+    try {
+      const tokens = await c.authorizationCodeGrant(this.cfg, callbackUrl, { pkceCodeVerifier: verifier, expectedState: state });
+      const idClaims = tokens.claims();
+      if (idClaims === undefined) throw new Error('the provider returned no ID token');
+      let claims: Record<string, unknown> = idClaims;
+      const missing = (k: string): boolean => typeof claims[k] !== 'string' || claims[k] === '';
+      if ((missing(this.o.usernameClaim) || missing('name')) && this.cfg.serverMetadata().userinfo_endpoint !== undefined) {
+        // The subject is checked against the ID token's (a UserInfo answer about someone else is refused).
+        const info = await c.fetchUserInfo(this.cfg, tokens.access_token, idClaims.sub);
+        claims = { ...info, ...Object.fromEntries(Object.entries(idClaims).filter(([, v]) => v !== undefined)) };
+      }
+      const username = claims[this.o.usernameClaim];
+      const name = claims['name'];
+      return { subject: idClaims.sub, username: typeof username === 'string' && username !== '' ? username : idClaims.sub, ...(typeof name === 'string' ? { name } : {}) };
+    } catch (e) {
+      throw new Error(describe(e));
+    }
   }
+}
+
+/**
+ * An openid-client error as one line: its own message is generic ("invalid response encountered"), the reason is in
+ * its cause ('unexpected "state" response parameter value') or in the provider's error answer (access_denied: ...).
+ */
+function describe(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const x = e as Error & { error?: unknown; error_description?: unknown };
+  if (typeof x.error === 'string') return `the provider answered ${x.error}${typeof x.error_description === 'string' ? `: ${x.error_description}` : ''}`;
+  const cause = e.cause instanceof Error && e.cause.message !== '' && e.cause.message !== e.message ? `: ${e.cause.message}` : '';
+  return `${e.message}${cause}`;
 }

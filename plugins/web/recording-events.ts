@@ -3,7 +3,7 @@ import type { RecordingMetadata } from '../../core/media/metadata';
 
 export interface TimelineEvent {
   atSec: number;
-  kind: 'dtmf' | 'hold' | 'resume' | 'transfer' | 'key-change' | 'early-media' | 'source';
+  kind: 'dtmf' | 'hold' | 'resume' | 'transfer' | 'key-change' | 'early-media' | 'source' | 'pause';
   label: string;
 }
 
@@ -21,6 +21,10 @@ export function timelineEvents(meta: RecordingMetadata): TimelineEvent[] {
   const answers = meta.call.sdp.filter((s) => s.role === 'answer');
   if (meta.srtp !== undefined) for (const s of answers.slice(1)) out.push({ atSec: at(s.at), kind: 'key-change', label: `new session description from the ${s.from} (${s.carriedBy})` });
   for (const f of meta.flags) if (/early media/i.test(f)) out.push({ atSec: 0, kind: 'early-media', label: f });
+  for (const p of meta.pauses ?? []) {
+    out.push({ atSec: at(p.start), kind: 'pause', label: `recording paused by ${p.by}` });
+    if (p.end !== undefined) out.push({ atSec: at(p.end), kind: 'resume', label: `recording resumed${p.resumedBy !== undefined ? ` by ${p.resumedBy}` : ''}` });
+  }
   for (const e of meta.call.source?.events ?? []) out.push({ atSec: at(e.at), kind: 'source', label: e.text });
   return out.sort((a, b) => a.atSec - b.atSec);
 }

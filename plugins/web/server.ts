@@ -11,7 +11,7 @@ import { TaplineError } from '../../core/errors';
 import type { AppContext } from './app-context';
 import { authRoutes, installAccessHook } from './auth-routes';
 import { isUsageError, recordingRoutes } from './recording-routes';
-import { chatRoutes, liveRoutes, searchRoutes } from './chat-live-routes';
+import { chatRoutes, liveControlRoutes, liveRoutes, searchRoutes } from './chat-live-routes';
 import { adminRoutes } from './admin-routes';
 
 /** The page's files: public/ beside the sources, or (built) beside dist's parent. */
@@ -97,6 +97,7 @@ export async function buildWebApp(ctx: AppContext): Promise<FastifyInstance> {
   recordingRoutes(app, ctx);
   chatRoutes(app, ctx);
   liveRoutes(app, ctx);
+  liveControlRoutes(app, ctx);
   searchRoutes(app, ctx);
   adminRoutes(app, ctx);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());

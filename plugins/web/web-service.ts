@@ -45,6 +45,7 @@ export class WebService {
       log: this.ctx.log,
       options: o,
       ...(this.live !== undefined ? { live: this.live } : {}),
+      ...(c.isRegistered(Tokens.CallControl, true) ? { control: c.resolve(Tokens.CallControl) } : {}),
       users: c.resolve(Tokens.Users),
       ...(c.isRegistered(Tokens.Endpoints, true) ? { endpoints: c.resolve(Tokens.Endpoints) } : {}),
       config: c.resolve(Tokens.Config),

@@ -1,31 +1,13 @@
 /**
  * The review page in a real browser: Debian's Chromium driven by playwright-core against `tapline web` running as
  * its own process. Log in, search, open, play, see both channels, seek, change speed, download; an agent's reach;
- * chat text that looks like markup. Every page's screenshot is saved in out/screenshots/.
+ * chat text that looks like markup. Every page's screenshot is saved in out/screenshots/ (test/browser.ts).
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { repoRoot } from '../corpus';
+import { CHROMIUM, launchChromium, shot } from '../browser';
 import { cli, HOSTILE_TEXT, PASSWORDS, recordCatalogue, startWeb, type WebFixture, type Who } from '../web-fixture';
-
-const CHROMIUM = '/usr/bin/chromium';
-export const SCREENSHOTS = path.join(repoRoot, 'out', 'screenshots');
-
-export async function launchChromium(): Promise<Browser> {
-  const { chromium } = await import('playwright-core');
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-  });
-}
-
-export async function shot(page: Page, name: string): Promise<void> {
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
 
 async function logIn(page: Page, base: string, who: Who): Promise<void> {
   await page.goto(base + '/');

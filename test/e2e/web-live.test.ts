@@ -63,8 +63,8 @@ describe('web app in tapline serve: live calls and users edited at run time', fu
   before(async function () {
     if (!fs.existsSync(cli)) this.skip();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-web-live-'));
-    for (const seed of ['1', '2']) {
-      const r = run(['generate', '--out', `call${seed}.pcap`, '--calls', '1', '--duration', '5', '--seed', seed], dir);
+    for (const seed of ['1', '2', '3', '4']) {
+      const r = run(['generate', '--out', `call${seed}.pcap`, '--calls', '1', '--duration', seed >= '3' ? '8' : '5', '--seed', seed], dir);
       assert.equal(r.code, 0, r.err);
     }
     const [ops, web, tfwd] = [...(await freePorts('tcp', 2)), ...(await freePorts('udp', 1))] as [number, number, number];
@@ -99,7 +99,8 @@ describe('web app in tapline serve: live calls and users edited at run time', fu
 
   async function send(pcap: string): Promise<void> {
     const loaded = await loadIpPackets(path.join(dir, pcap), { udpOnly: true });
-    await sendForwarded({ packets: loaded.packets, host: '127.0.0.1', port: tfwdPort, rate: 120, key: KEY, sensorId: 1, timestamps: 'send' });
+    // 100 packets a second: the calls' own rate (50 RTP packets a second each way), so capture time and audio time agree.
+    await sendForwarded({ packets: loaded.packets, host: '127.0.0.1', port: tfwdPort, rate: 100, key: KEY, sensorId: 1, timestamps: 'send' });
   }
 
   it('streams a call in progress, then records the next call of a user licensed on the admin page', async () => {
@@ -144,6 +145,95 @@ describe('web app in tapline serve: live calls and users edited at run time', fu
       assert.equal(Buffer.from(await audio.arrayBuffer()).toString('latin1'), 'RIFF');
       // The agent (caller2) saw none of caller1's calls.
       assert.deepEqual(agentEvents.filter((e) => e.event !== 'snapshot'), []);
+    } finally {
+      abort.abort();
+    }
+  });
+  it('pauses and resumes a recording on demand (silence, marked), stops one and starts another', async () => {
+    const admin = await ApiClient.login(webUrl, 'admin');
+    const agent = await ApiClient.login(webUrl, 'agent2');
+    const events: SseEvent[] = [];
+    const abort = new AbortController();
+    const cookie = (admin as unknown as { cookie: string }).cookie;
+    try {
+      await listen(`${webUrl}/api/live`, cookie, events, abort.signal);
+      const control = async (action: string): Promise<{ status: number; body: { recordingId?: string; state?: string; error?: string } }> => {
+        const key = events.find((e) => e.event === 'call')?.data.key ?? '';
+        return admin.json('POST', `/api/live/${encodeURIComponent(key)}/${action}`);
+      };
+      const sending = send('call3.pcap');
+      await until('the call to be recorded', () => events.some((e) => e.data.state === 'recording'));
+      await new Promise((r) => setTimeout(r, 1500));
+      const key = events.find((e) => e.event === 'call')?.data.key ?? '';
+      assert.equal((await agent.req('POST', `/api/live/${encodeURIComponent(key)}/pause`)).status, 403, 'agents do not control recordings');
+      const paused = await control('pause');
+      assert.equal(paused.status, 200, JSON.stringify(paused.body));
+      assert.equal(paused.body.state, 'paused');
+      await until('the live view to say paused', () => events.some((e) => e.data.state === 'paused'));
+      assert.equal((await control('pause')).status, 409, 'already paused');
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal((await control('resume')).body.state, 'recording');
+      await sending;
+      await until('the call to end', () => events.some((e) => e.event === 'ended'));
+      const id = paused.body.recordingId as string;
+      let meta: { pauses?: Array<{ start: string; end?: string; by: string }>; audio?: { start: string; sampleRate: number } } = {};
+      for (let i = 0; i < 100; i++) {
+        const r = await admin.json<{ metadata: typeof meta; recording: { status: string; flags: string[] }; events: Array<{ kind: string }> }>('GET', `/api/recordings/${id}`);
+        if (r.status === 200 && r.body.recording.status === 'complete') {
+          meta = r.body.metadata;
+          assert.ok(r.body.recording.flags.includes('paused'));
+          assert.deepEqual(r.body.events.filter((e) => e.kind === 'pause' || e.kind === 'resume').map((e) => e.kind), ['pause', 'resume']);
+          break;
+        }
+        await new Promise((r2) => setTimeout(r2, 100));
+      }
+      assert.equal(meta.pauses?.length, 1, JSON.stringify(meta));
+      assert.equal(meta.pauses?.[0]?.by, 'admin');
+      // The paused stretch of the audio is silence on both channels; the audio before it is not.
+      const wav = Buffer.from(await (await admin.req('GET', `/api/recordings/${id}/audio?format=wav`)).arrayBuffer());
+      const rate = meta.audio?.sampleRate ?? 8000;
+      const t0 = Date.parse(meta.audio?.start ?? '');
+      const sec = (iso: string): number => (Date.parse(iso) - t0) / 1000;
+      const peak = (from: number, to: number): number => {
+        let m = 0;
+        for (let f = Math.max(0, Math.floor(from * rate)); f < Math.floor(to * rate) && 44 + f * 4 + 3 < wav.length; f++) m = Math.max(m, Math.abs(wav.readInt16LE(44 + f * 4)), Math.abs(wav.readInt16LE(44 + f * 4 + 2)));
+        return m;
+      };
+      const ps = sec(meta.pauses?.[0]?.start ?? '');
+      const pe = sec(meta.pauses?.[0]?.end ?? '');
+      assert.ok(pe - ps > 1.5, `paused ${ps}..${pe}`);
+      assert.equal(peak(ps + 0.3, pe - 0.3), 0, 'silence while paused');
+      assert.ok(peak(0, ps - 0.3) > 100, 'audio before the pause');
+      assert.ok(peak(pe + 0.3, pe + 1.5) > 100, 'audio after it');
+      assert.deepEqual((await admin.json<{ items: Array<{ id: string }> }>('GET', '/api/recordings?flag=paused')).body.items.map((r) => r.id), [id]);
+
+      // Stop, then start again: two recordings of one call, each saying so.
+      events.length = 0;
+      const sending4 = send('call4.pcap');
+      await until('the call to be recorded', () => events.some((e) => e.data.state === 'recording'));
+      await new Promise((r) => setTimeout(r, 1000));
+      const stopped = await control('stop');
+      assert.equal(stopped.body.state, 'stopped');
+      await until('the live view to say not recorded', () => events.some((e) => e.data.state === 'not-recorded'));
+      assert.equal((await control('stop')).status, 409);
+      await new Promise((r) => setTimeout(r, 1000));
+      const started = await control('start');
+      assert.equal(started.status, 200, JSON.stringify(started.body));
+      assert.notEqual(started.body.recordingId, stopped.body.recordingId);
+      await sending4;
+      await until('the call to end', () => events.some((e) => e.event === 'ended'));
+      const flagsOf = async (rid: string): Promise<string[]> => {
+        for (let i = 0; i < 100; i++) {
+          const r = await admin.json<{ recording: { status: string; flags: string[] } }>('GET', `/api/recordings/${rid}`);
+          if (r.status === 200 && r.body.recording.status === 'complete') return r.body.recording.flags;
+          await new Promise((r2) => setTimeout(r2, 100));
+        }
+        return [];
+      };
+      assert.ok((await flagsOf(stopped.body.recordingId as string)).includes('stopped'));
+      assert.ok((await flagsOf(started.body.recordingId as string)).includes('started-on-demand'));
+      const audit = await admin.json<{ items: Array<{ action: string; actor: string }> }>('GET', '/api/audit?limit=50');
+      for (const a of ['pause', 'resume', 'stop', 'start']) assert.ok(audit.body.items.some((e) => e.action === a && e.actor === 'admin'), `audit ${a}`);
     } finally {
       abort.abort();
     }
