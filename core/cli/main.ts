@@ -25,7 +25,9 @@ export function buildProgram(pluginManifests?: ReadonlyArray<PluginManifest<unkn
     .version(packageInfo.version)
     .showHelpAfterError('(run with --help for usage)')
     // Set before the subcommands are added so they inherit it: errors and --help come back to main().
-    .exitOverride();
+    .exitOverride()
+    // Options belong to the command they follow: `web -c x` is web's, `web account add -c x` the subcommand's.
+    .enablePositionalOptions();
 
   program
     .command('record')

@@ -33,6 +33,9 @@ function groupFor(program: Command, words: readonly string[], plugin: string): C
     if (next === undefined) {
       next = parent.command(w).description(`(${plugin})`);
     }
+    // A command that is also a group (`web` and `web account add`): options after a subcommand are the
+    // subcommand's, so `-c` reaches `web account add` rather than `web`.
+    next.enablePositionalOptions();
     parent = next;
   }
   return parent;

@@ -90,6 +90,8 @@ export interface RecordingLibrary {
   get(id: string): Promise<{ row: LibraryRow; metadata: RecordingMetadata } | undefined>;
   /** Undefined when the recording has no audio, or none that can be given in this format. */
   audio(id: string, format: LibraryAudioFormat): Promise<LibraryAudio | undefined>;
+  /** Which formats audio() can give, without making any (a page asks before it plays). */
+  formats(id: string): Promise<Record<LibraryAudioFormat, boolean>>;
   peaks(id: string): Promise<LibraryPeaks | undefined>;
   /** A file kept beside the recording ('sip.txt'). */
   attachment(id: string, name: string): Promise<Buffer | undefined>;

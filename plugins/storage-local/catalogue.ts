@@ -520,16 +520,40 @@ export class Catalogue {
 
   /**
    * The SQL condition on recordings `r` for a participant URI or name containing `user` (ignoring case and width),
-   * its parameter added to `params`: from the trigram index when the text is long enough for it.
+   * its parameters added to `params`: from the trigram index when the text is long enough for it. Text with an '@'
+   * ('alice@contoso.com') asks the index for the part before the domain only and checks the whole text on the rows
+   * it finds: the domain's trigrams are in nearly every row, and the index reads each trigram's whole list (110 ms
+   * for 'user1234@bench.test' at a million recordings, 25 ms for 'user1234@').
    */
   userCondition(user: string, params: Params): string {
     const folded = foldText(user);
-    if ([...folded].length >= MIN_INDEXED_CHARS && this.hasTable('participants_fts')) {
-      params.user = substringQuery(folded);
-      return `r.id IN (SELECT p.recording_id FROM participants p WHERE p.id IN (SELECT rowid FROM participants_fts WHERE participants_fts MATCH @user))`;
+    const indexed = [...folded].length >= MIN_INDEXED_CHARS && this.hasTable('participants_fts');
+    if (!indexed) {
+      params.user = folded;
+      return `r.id IN (SELECT p.recording_id FROM participants p WHERE instr(tl_fold(p.uri), @user) > 0 OR instr(tl_fold(p.name), @user) > 0)`;
     }
-    params.user = folded;
-    return `r.id IN (SELECT p.recording_id FROM participants p WHERE instr(tl_fold(p.uri), @user) > 0 OR instr(tl_fold(p.name), @user) > 0)`;
+    const at = folded.indexOf('@');
+    const local = at < 0 ? '' : folded.slice(0, at + 1).replace(/^(?:sips?|tel):/, '');
+    if ([...local].length >= MIN_INDEXED_CHARS && local !== folded) {
+      params.user = substringQuery(local);
+      params.userText = folded;
+      return `r.id IN (SELECT p.recording_id FROM participants p WHERE p.id IN (SELECT rowid FROM participants_fts WHERE participants_fts MATCH @user AND (instr(uri, @userText) > 0 OR instr(name, @userText) > 0)))`;
+    }
+    params.user = substringQuery(folded);
+    return `r.id IN (SELECT p.recording_id FROM participants p WHERE p.id IN (SELECT rowid FROM participants_fts WHERE participants_fts MATCH @user))`;
+  }
+
+  /**
+   * The condition for the caller's or callee's URI containing `party` (a phone number): candidates from the
+   * participants' trigram index (their caller and callee rows hold those URIs), confirmed on the row itself.
+   */
+  partyCondition(party: string, params: Params): string {
+    const folded = foldText(party);
+    params.party = folded;
+    const exact = '(instr(tl_fold(r.from_uri), @party) > 0 OR instr(tl_fold(r.to_uri), @party) > 0)';
+    if ([...folded].length < MIN_INDEXED_CHARS || !this.hasTable('participants_fts')) return exact;
+    params.partyQuery = substringQuery(folded);
+    return `r.id IN (SELECT p.recording_id FROM participants p WHERE p.role IN ('caller', 'callee') AND p.id IN (SELECT rowid FROM participants_fts WHERE participants_fts MATCH @partyQuery AND instr(uri, @party) > 0)) AND ${exact}`;
   }
 
   /** Newest first; [from, to) on the start time; `user` matches a participant's URI or name, ignoring case. */

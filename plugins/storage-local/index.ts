@@ -16,7 +16,8 @@ import { verifyCommands } from './verify-cli';
 import { retentionCommands } from './retention-cli';
 import { encryptionCommands } from './encryption-cli';
 import { catalogueCommands } from './catalogue-cli';
-import { localLibraryProvider } from './library';
+import { LocalLibrary, localLibraryProvider } from './library';
+import { SharedLibrary } from './shared-library';
 import { StaticKeyProvider } from './key-provider';
 import type { AudioEncoderProvider } from '../../core/contract';
 
@@ -114,6 +115,7 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
   commands: [...recordingsCommands, ...chatsCommands, ...verifyCommands, ...retentionCommands, ...encryptionCommands, ...catalogueCommands],
   register(ctx) {
     const paths = resolveStoragePaths(ctx.options, ctx.configDir);
+    const shared = ctx.options.shared !== undefined ? resolveShared(ctx.options.shared) : undefined;
     const encoders = (): AudioEncoderProvider[] => (ctx.container.isRegistered(Tokens.AudioEncoder, true) ? ctx.container.resolveAll(Tokens.AudioEncoder) : []);
     const store = new LocalStore({
       ...paths,
@@ -121,14 +123,21 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
       counters: ctx.counters,
       // Codec plugins' encoders (shared once contributed): resolved when a recording needs one.
       encoders,
-      ...(ctx.options.shared !== undefined ? { shared: resolveShared(ctx.options.shared) } : {}),
+      ...(shared !== undefined ? { shared } : {}),
       metrics: ctx.metrics,
     });
     ctx.container.register(Tokens.Storage, { useValue: store });
     ctx.container.register(Tokens.Transcripts, { useValue: store });
     // The review app reads this folder's catalogue through the library (read-only; opened when first used).
     const keys = paths.encryption === undefined ? undefined : StaticKeyProvider.fromSources(paths.encryption.key, paths.encryption.previousKeys ?? []);
-    ctx.container.register(Tokens.Library, { useValue: localLibraryProvider({ catalogue: paths.catalogue, encoders, ...(keys !== undefined ? { keys } : {}) }) });
+    const local = { catalogue: paths.catalogue, encoders, ...(keys !== undefined ? { keys } : {}) };
+    // With shared storage, what the app searches and plays is what every recorder published (chats stay here).
+    ctx.container.register(Tokens.Library, {
+      useValue:
+        shared === undefined
+          ? localLibraryProvider(local)
+          : { describe: `${shared.s3.bucket} + PostgreSQL`, open: async () => new SharedLibrary({ postgresUrl: shared.postgresUrl, s3: shared.s3, local: new LocalLibrary(local), encoders, ...(keys !== undefined ? { keys } : {}) }) },
+    });
     // Files are opened in start(), not register() (the plugin contract); recover() is the core's to call.
     return {
       start: () => {

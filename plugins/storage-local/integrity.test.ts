@@ -52,7 +52,9 @@ describe('storage-local: a call recorded again, and integrity', function () {
       for (const b of before) assert.equal(fs.existsSync(path.dirname(b.metadata)), false, `the replaced recording's folder is gone: ${b.metadata}`);
       const removals = cat.stmt('SELECT recording_id, name, reason FROM removals ORDER BY recording_id').all({}) as Array<{ recording_id: string; name: string; reason: string }>;
       assert.deepEqual(new Set(removals.map((r) => r.recording_id)), new Set(before.map((b) => b.id)));
-      assert.ok(removals.every((r) => r.name === 'audio.wav' && /replaced by .*the same call \(Call-ID, tags, start, recorder\) recorded again/.test(r.reason)));
+      // Each replaced recording's files: its audio and its waveform peaks.
+      assert.deepEqual(new Set(removals.map((r) => r.name)), new Set(['audio.wav', 'peaks.json']));
+      assert.ok(removals.every((r) => /replaced by .*the same call \(Call-ID, tags, start, recorder\) recorded again/.test(r.reason)));
     } finally {
       cat.close();
     }
@@ -93,14 +95,14 @@ describe('storage-local: a call recorded again, and integrity', function () {
   it('tapline verify: OK on what was recorded; a flipped byte, a deleted file and a forged hash are named, exit 1', () => {
     const ok = tapline(['verify', '--dir', out], dir);
     assert.equal(ok.code, 0, ok.out + ok.err);
-    assert.match(ok.out, /^OK: 3 files \(.* MiB\) of 3 recordings checked/m);
+    assert.match(ok.out, /^OK: 6 files \(.* MiB\) of 3 recordings checked/m, 'audio.wav and peaks.json of each');
     const cat = catalogue();
     const [a, b] = cat.list({});
     const hashed = objectsOf(cat, a!.id);
     cat.close();
-    assert.deepEqual(hashed.map((o) => o.name), ['audio.wav']);
+    assert.deepEqual(hashed.map((o) => o.name), ['audio.wav', 'peaks.json']);
     const shown = tapline(['recordings', 'show', a!.id, '--dir', out, '--json'], dir);
-    assert.deepEqual((JSON.parse(shown.out) as { files: unknown[] }).files, [{ name: 'audio.wav', bytes: hashed[0]!.bytes, sha256: hashed[0]!.sha256 }]);
+    assert.deepEqual((JSON.parse(shown.out) as { files: unknown[] }).files, hashed.map((o) => ({ name: o.name, bytes: o.bytes, sha256: o.sha256 })));
     assert.equal(hashed[0]!.bytes, fs.statSync(a!.audio as string).size);
     // One bit of one sample, deep inside the audio.
     const fd = fs.openSync(a!.audio as string, 'r+');

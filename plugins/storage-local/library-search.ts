@@ -90,10 +90,7 @@ export function searchRecordings(cat: Catalogue, q: LibraryQuery): LibraryPage<L
   const params: Params = { limit: limit + 1 };
   timeRange(q, 'r.start', where, params);
   if (q.user !== undefined && q.user !== '') where.push(cat.userCondition(q.user, params));
-  if (q.party !== undefined && q.party !== '') {
-    where.push('(instr(tl_fold(r.from_uri), @party) > 0 OR instr(tl_fold(r.to_uri), @party) > 0)');
-    params.party = foldText(q.party);
-  }
+  if (q.party !== undefined && q.party !== '') where.push(cat.partyCondition(q.party, params));
   if (q.participants !== undefined) where.push(`r.id IN (SELECT p.recording_id FROM participants p WHERE p.uri IN (${uriForms(q.participants, params, 'pu')}))`);
   if (q.ids !== undefined) {
     if (q.ids.length > MAX_IDS) throw new TaplineError(ErrorCodes.USAGE, `too many recordings to filter on (${q.ids.length}; at most ${MAX_IDS})`, { field: 'ids' });

@@ -21,7 +21,7 @@ import { PEAKS_FILE, peaksOf } from './peaks';
 import type { KeyProvider } from './key-provider';
 
 /** Bytes of made audio kept for range requests (a one-hour 8 kHz stereo WAV is 115 MB). */
-const CACHE_BYTES = 256 * 1024 * 1024;
+export const CACHE_BYTES = 256 * 1024 * 1024;
 const OPUS_BITRATE_PER_CHANNEL = 24_000;
 
 export interface LocalLibraryOptions {
@@ -30,7 +30,7 @@ export interface LocalLibraryOptions {
   encoders: () => readonly AudioEncoderProvider[];
 }
 
-class ByteCache {
+export class ByteCache {
   private readonly map = new Map<string, Buffer>();
   private bytes = 0;
 
@@ -57,12 +57,12 @@ class ByteCache {
   }
 }
 
-function fileAudio(file: string, contentType: string): LibraryAudio {
+export function fileAudio(file: string, contentType: string): LibraryAudio {
   const size = fs.statSync(file).size;
   return { contentType, size, read: (start, end) => fs.createReadStream(file, { start, end }) };
 }
 
-function bufferAudio(b: Buffer, contentType: string): LibraryAudio {
+export function bufferAudio(b: Buffer, contentType: string): LibraryAudio {
   return { contentType, size: b.length, read: (start, end) => Readable.from([b.subarray(start, end + 1)]) };
 }
 
@@ -111,33 +111,16 @@ export class LocalLibrary implements RecordingLibrary {
     const key = `${id}:${format}`;
     const cached = this.cache.get(key);
     if (cached !== undefined) return bufferAudio(cached, contentType);
-    const made = await this.make(f.audio, encrypted, ogg, format);
+    const made = await convertAudio(f.audio, { encrypted, ogg }, format, this.opts);
     if (made === undefined) return undefined;
     this.cache.set(key, made);
     return bufferAudio(made, contentType);
   }
 
-  /** Audio in the format asked for, in memory (decrypted bytes never touch the disk beyond a private temp file removed at once). */
-  private async make(file: string, encrypted: boolean, ogg: boolean, format: LibraryAudioFormat): Promise<Buffer | undefined> {
-    return withTempDir(async (tmp) => {
-      let plain = file;
-      if (encrypted) {
-        if (this.opts.keys === undefined) return undefined;
-        plain = path.join(tmp, ogg ? 'audio.opus' : 'audio.wav');
-        decryptToWav(file, plain, this.opts.keys);
-        if (ogg) return fs.readFileSync(plain);
-      }
-      const wav = readWav(plain);
-      if (format === 'wav') return Buffer.concat([wavHeader(wav.sampleRate, wav.channels, wav.samples.length * 2), toLeBytes(wav.samples)]);
-      const enc = this.opts.encoders().find((p) => p.format === 'opus' && p.unavailableReason === undefined && p.sampleRates.includes(wav.sampleRate));
-      if (enc === undefined) return undefined;
-      const out = path.join(tmp, 'play.opus');
-      const channels = wav.channels === 1 ? 1 : 2;
-      const w = await OggOpusWriter.create(out, { sampleRate: wav.sampleRate, channels }, enc, OPUS_BITRATE_PER_CHANNEL * channels);
-      await w.write(0, wav.samples);
-      await w.close();
-      return fs.readFileSync(out);
-    });
+  async formats(id: string): Promise<Record<LibraryAudioFormat, boolean>> {
+    const f = this.files(id);
+    if (f?.audio === undefined) return { wav: false, ogg: false };
+    return storedFormats(path.basename(f.audio), this.opts);
   }
 
   async peaks(id: string): Promise<LibraryPeaks | undefined> {
@@ -187,7 +170,40 @@ export class LocalLibrary implements RecordingLibrary {
   }
 }
 
-function readWavCoding(file: string): string | undefined {
+/** What a stored audio file (by its name) can be served as here: its keys and encoders decide. */
+export function storedFormats(name: string, o: { keys?: KeyProvider; encoders: () => readonly AudioEncoderProvider[] }): Record<LibraryAudioFormat, boolean> {
+  if (name.endsWith(ENC_SUFFIX) && o.keys === undefined) return { wav: false, ogg: false };
+  if (name.startsWith('audio.opus')) return { wav: false, ogg: true };
+  return { wav: true, ogg: o.encoders().some((p) => p.format === 'opus' && p.unavailableReason === undefined) };
+}
+
+/**
+ * A stored audio file in the format asked for, in memory (decrypted bytes never touch the disk beyond a private
+ * temporary file removed at once); undefined when it cannot be made here (no key, no Opus encoder).
+ */
+export async function convertAudio(file: string, stored: { encrypted: boolean; ogg: boolean }, format: LibraryAudioFormat, o: { keys?: KeyProvider; encoders: () => readonly AudioEncoderProvider[] }): Promise<Buffer | undefined> {
+  return withTempDir(async (tmp) => {
+    let plain = file;
+    if (stored.encrypted) {
+      if (o.keys === undefined) return undefined;
+      plain = path.join(tmp, stored.ogg ? 'audio.opus' : 'audio.wav');
+      decryptToWav(file, plain, o.keys);
+    }
+    if (stored.ogg) return format === 'ogg' ? fs.readFileSync(plain) : undefined;
+    const wav = readWav(plain);
+    if (format === 'wav') return Buffer.concat([wavHeader(wav.sampleRate, wav.channels, wav.samples.length * 2), toLeBytes(wav.samples)]);
+    const enc = o.encoders().find((p) => p.format === 'opus' && p.unavailableReason === undefined && p.sampleRates.includes(wav.sampleRate));
+    if (enc === undefined) return undefined;
+    const out = path.join(tmp, 'play.opus');
+    const channels = wav.channels === 1 ? 1 : 2;
+    const w = await OggOpusWriter.create(out, { sampleRate: wav.sampleRate, channels }, enc, OPUS_BITRATE_PER_CHANNEL * channels);
+    await w.write(0, wav.samples);
+    await w.close();
+    return fs.readFileSync(out);
+  });
+}
+
+export function readWavCoding(file: string): string | undefined {
   const fd = fs.openSync(file, 'r');
   try {
     const h = Buffer.alloc(36);
@@ -198,7 +214,7 @@ function readWavCoding(file: string): string | undefined {
   }
 }
 
-async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'tapline-play-'));
   try {
     return await fn(dir);

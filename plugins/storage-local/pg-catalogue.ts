@@ -30,6 +30,10 @@ interface RecordingsTable {
   /** jsonb: written as JSON text, read as the object. */
   metadata: ColumnType<unknown, string, string>;
   published: Generated<Date>;
+  /** 0004: what the review app filters on (NULL on rows published before it, but direction, backfilled). */
+  direction: ColumnType<string | null, string | null | undefined, string | null>;
+  codecs: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
+  flags: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
 }
 
 interface ParticipantsTable {
@@ -145,6 +149,15 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await sql`CREATE INDEX audit_at ON audit (at)`.execute(db);
     },
   },
+  // The review app's filters: direction, codecs and flag keys (core/media/metadata codecNames, flagKeys).
+  '0004_review': {
+    up: async (db) => {
+      await sql`ALTER TABLE recordings ADD COLUMN direction text, ADD COLUMN codecs text[], ADD COLUMN flags text[]`.execute(db);
+      await sql`UPDATE recordings SET direction = metadata->>'direction'`.execute(db);
+      await sql`CREATE INDEX recordings_duration ON recordings (duration_sec)`.execute(db);
+      await sql`CREATE INDEX participants_uri ON participants (uri)`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(MIGRATIONS) };
@@ -168,6 +181,9 @@ export interface SharedRecording {
   audioFormat: string | null;
   metadataKey: string;
   metadata: unknown;
+  direction: string | null;
+  codecs: string[];
+  flags: string[];
   participants: Array<{ uri: string; name?: string; role: string }>;
   objects: Array<{ name: string; key: string; bytes: number; sha256: string }>;
 }
@@ -248,6 +264,9 @@ export class PgCatalogue {
         audio_format: r.audioFormat,
         metadata_key: r.metadataKey,
         metadata: JSON.stringify(r.metadata),
+        direction: r.direction,
+        codecs: r.codecs,
+        flags: r.flags,
       };
       // Published again (a retry after a lost reply): the row updated in place, its lists replaced.
       await tx

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Counters, Logger, Metrics } from '../../core/contract';
-import type { RecordingMetadata } from '../../core/media/metadata';
+import { codecNames, flagKeys, type RecordingMetadata } from '../../core/media/metadata';
 import type { Catalogue, CatalogueRecord } from './catalogue';
 import { deleteRecording, hashFile, objectsOf } from './integrity';
 import { PgCatalogue, type SharedRecording } from './pg-catalogue';
@@ -294,6 +294,9 @@ function toShared(rec: CatalogueRecord, meta: RecordingMetadata, cat: Catalogue,
     audioFormat: meta.audio?.format ?? null,
     metadataKey,
     metadata: meta,
+    direction: meta.direction,
+    codecs: codecNames(meta),
+    flags: flagKeys(meta),
     participants: cat.participants(rec.id),
     objects,
   };

@@ -156,9 +156,9 @@ export function recordingRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (!mayReadRecordings(who(req))) return forbiddenRole(reply);
       const r = await ctx.library.get(req.params.id);
       if (r === undefined || !inScope(scopeOf(who(req), ctx.state), r.row.participants)) return deny(reply, 404, 'no such recording');
-      const [wav, ogg, sip] = await Promise.all([ctx.library.audio(r.row.id, 'wav'), ctx.library.audio(r.row.id, 'ogg'), ctx.library.attachment(r.row.id, 'sip.txt')]);
+      const [audio, sip] = await Promise.all([ctx.library.formats(r.row.id), ctx.library.attachment(r.row.id, 'sip.txt')]);
       audit(ctx, req, 'view', r.row.id);
-      return { recording: publicRow(r.row, ctx.state.tags(r.row.id)), metadata: r.metadata, events: timelineEvents(r.metadata), sip: sip !== undefined, notes: ctx.state.notes(r.row.id), audio: { wav: wav !== undefined, ogg: ogg !== undefined } };
+      return { recording: publicRow(r.row, ctx.state.tags(r.row.id)), metadata: r.metadata, events: timelineEvents(r.metadata), sip: sip !== undefined, notes: ctx.state.notes(r.row.id), audio };
     },
   );
 

@@ -3,7 +3,7 @@
  * bench's memory does not show in the next one's RSS, and a stuck bench can be stopped), prints a table with
  * the project's targets beside the results, and writes everything to out/bench/results.json.
  *
- *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded|codecs|throughput|live|siprec ...] [--pcap FILE]
+ *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded|codecs|throughput|live|siprec|catalogue|shared|web ...] [--pcap FILE]
  *   npx tsx test/bench/run.ts pipeline
  *
  * A bench whose module is missing (or that throws BenchNotAvailable) is printed as "not available": the
@@ -48,6 +48,8 @@ const BENCHES: BenchSpec[] = [
   { id: 'catalogue', module: 'catalogue-bench', fn: 'benchCatalogue', title: 'Catalogue at 1,000,000 recordings (SQLite)', timeoutMs: 600_000 },
   // ~3-5 min: PostgreSQL at 1,000,000 recordings (initdb here), then uploads to OpenStack Swift's S3 API.
   { id: 'shared', module: 'shared-storage-bench', fn: 'benchShared', title: 'Shared storage: PostgreSQL catalogue at 1,000,000 recordings, uploads to S3 (Swift)', timeoutMs: 900_000 },
+  // ~1-2 min with the cached catalogue (out/bench/web-catalogue); a first run builds it (1,000,000 recordings) first.
+  { id: 'web', module: 'web-bench', fn: 'benchWeb', title: 'Review app (tapline web): search at 1,000,000 recordings, time to first audio byte', timeoutMs: 900_000 },
 ];
 
 /** A bench told to stop (SIGTERM) gets this long to clean up before its process group is killed. */
@@ -184,6 +186,29 @@ export const TARGETS: Target[] = [
     max: 200,
     unit: 'ms',
     source: 'issue 14: p95 under 200 ms for a user + time-range query on 1,000,000 recordings',
+  },
+  {
+    bench: 'web',
+    matches: (r) => /^web: user \+ time range of 1M through the API, p95/.test(r.name),
+    max: 200,
+    unit: 'ms',
+    source: 'web app: p95 under 200 ms for a user + time-range search through GET /api/recordings on 1,000,000 recordings',
+  },
+  {
+    bench: 'web',
+    matches: (r) => /^web: search answers that differ from the catalogue/.test(r.name),
+    max: 0,
+    unit: 'queries',
+    source: 'the API lists the same recordings, in the same order, as the catalogue search it wraps',
+    fatal: true,
+  },
+  {
+    bench: 'web',
+    matches: (r) => /^web: audio answers wrong/.test(r.name),
+    max: 0,
+    unit: 'problems',
+    source: 'audio served with the right status and length, the WAV byte for byte the stored file',
+    fatal: true,
   },
   {
     bench: 'siprec',

@@ -59,6 +59,9 @@ function recording(i: number): SharedRecording {
     audioFormat: 'wav',
     metadataKey: `${dir}/metadata.json`,
     metadata: { id: `rec-${i}` },
+    direction: 'inbound',
+    codecs: ['PCMU'],
+    flags: [],
     participants: [
       { uri: customer, role: 'caller' },
       { uri: agent, name: `Agent ${i % USERS}`, role: 'callee' },

@@ -182,6 +182,66 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
     console.log(`      ${everything.length} recordings from 2 recorders, ${objects} objects, ${(compared / 1048576).toFixed(1)} MiB of audio byte-identical (the long call's in multipart)`);
   });
 
+  it('the review app over shared storage: tapline web searches every recorder, plays from the bucket by range, draws its peaks', async () => {
+    // The reader's config with the web plugin (its own folder is an empty spool).
+    const file = config('webview', 3);
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as { plugins: Array<Record<string, unknown>> };
+    cfg.plugins.push({ use: '@tapline/codec-opus' }, { use: 'web', options: { port: 0 } });
+    fs.writeFileSync(file, JSON.stringify(cfg));
+    const add = spawnSync(process.execPath, [CLI, 'web', 'account', 'add', 'admin', '--role', 'admin', '--password-env', 'PW', '-c', file], { env: { ...env, PW: 'admin password 1' }, encoding: 'utf8' });
+    assert.equal(add.status, 0, add.stderr);
+    const web = spawn(process.execPath, [CLI, 'web', '-c', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    web.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    web.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      let url = '';
+      for (let i = 0; i < 200 && url === ''; i++) {
+        url = /review app at (\S+)/.exec(out)?.[1] ?? '';
+        await sleep(50);
+      }
+      assert.ok(url !== '', out);
+      const login = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'admin password 1' }) });
+      assert.equal(login.status, 200, `${await login.clone().text()}\n${add.stdout}\n${out}`);
+      const cookie = (login.headers.getSetCookie()[0] ?? '').split(';')[0] ?? '';
+      const get = (p: string, headers: Record<string, string> = {}): Promise<Response> => fetch(url + p, { headers: { cookie, ...headers } });
+      const all = (await (await get('/api/recordings?limit=500')).json()) as { items: Array<{ id: string; callId: string; codecs: string[]; direction: string }> };
+      const expected = [...truthCallIds(caps.a!), ...truthCallIds(caps.b!), ...truthCallIds(caps.long!)];
+      assert.deepEqual(new Set(all.items.map((r) => r.callId)), new Set(expected), 'both recorders, from the shared catalogue');
+      assert.ok(all.items.every((r) => r.codecs.includes('PCMU')), 'codecs published');
+      const byUser = (await (await get('/api/recordings?user=caller1&codec=PCMU&limit=500')).json()) as { items: unknown[] };
+      assert.ok(byUser.items.length >= 2);
+      // Paged with a cursor over PostgreSQL: every recording once.
+      const seen: string[] = [];
+      let next: string | undefined;
+      do {
+        const page = (await (await get(`/api/recordings?limit=4${next !== undefined ? `&cursor=${next}` : ''}`)).json()) as { items: Array<{ id: string }>; next?: string };
+        seen.push(...page.items.map((r) => r.id));
+        next = page.next;
+      } while (next !== undefined);
+      assert.deepEqual(seen, all.items.map((r) => r.id));
+      // The long call's audio, by range, equals its object in the bucket.
+      const longId = all.items.find((r) => r.callId === truthCallIds(caps.long!)[0])!.id;
+      const body = await withShared(async (cat, s3) => s3.getBuffer((await cat.get(longId))!.objects.find((o) => o.name === 'audio.wav')!.key));
+      const mid = await get(`/api/recordings/${longId}/audio?format=wav`, { range: 'bytes=3000000-3099999' });
+      assert.equal(mid.status, 206);
+      assert.equal(mid.headers.get('content-range'), `bytes 3000000-3099999/${body.length}`);
+      assert.ok(Buffer.from(await mid.arrayBuffer()).equals(body.subarray(3_000_000, 3_100_000)));
+      const last = await get(`/api/recordings/${longId}/audio?format=wav`, { range: 'bytes=-16' });
+      assert.ok(Buffer.from(await last.arrayBuffer()).equals(body.subarray(body.length - 16)));
+      assert.equal((await get(`/api/recordings/${longId}/audio?format=wav`, { range: `bytes=${body.length}-` })).status, 416);
+      const peaks = (await (await get(`/api/recordings/${longId}/peaks`)).json()) as { channels: number[][]; durationSec: number };
+      assert.equal(peaks.channels.length, 2);
+      assert.ok(Math.abs(peaks.durationSec - 200) < 1, `peaks of ${peaks.durationSec} s`);
+      const ogg = await get(`/api/recordings/${longId}/audio?format=ogg`);
+      assert.equal(ogg.status, 200);
+      assert.equal(Buffer.from(await ogg.arrayBuffer()).toString('latin1', 0, 4), 'OggS');
+    } finally {
+      web.kill('SIGTERM');
+      await new Promise((r) => web.once('exit', r));
+    }
+  });
+
   it('catalogue migrate copies a SQLite catalogue and its files in (local files kept); run again, it copies nothing more', async () => {
     const local = recordLocally('to-migrate', caps.f3!);
     const cfg = config('migrator', 1);
