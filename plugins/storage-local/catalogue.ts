@@ -169,7 +169,8 @@ export interface CatalogueRecord extends CatalogueEntry {
   owner?: string;
 }
 
-interface Row {
+/** A `recordings` row as SQLite gives it (schema version 7 adds direction, codecs and flags). */
+export interface RecordingRow {
   id: string;
   call_id: string;
   start: string;
@@ -185,7 +186,12 @@ interface Row {
   audio: string | null;
   metadata: string;
   owner: string | null;
+  direction?: string | null;
+  codecs?: string | null;
+  flags?: string | null;
 }
+
+type Row = RecordingRow;
 
 export type Params = Record<string, string | number | null>;
 

@@ -5,7 +5,7 @@
 import type { LibraryChatRow, LibraryPage, LibraryQuery, LibraryRow } from '../../core/contract';
 import { userKey } from '../../core/policy/users';
 import { ErrorCodes, TaplineError } from '../../core/errors';
-import { foldText, parseQueryDate, type Catalogue, type Params } from './catalogue';
+import { foldText, parseQueryDate, type Catalogue, type Params, type RecordingRow } from './catalogue';
 import { fromListColumn } from './review-schema';
 
 export const MAX_PAGE = 500;
@@ -67,22 +67,8 @@ function timeRange(q: Pick<LibraryQuery, 'from' | 'to'>, column: string, where: 
   }
 }
 
-interface SearchRow {
-  id: string;
-  call_id: string;
-  start: string;
-  end: string | null;
-  duration_sec: number | null;
-  from_uri: string;
-  from_name: string | null;
-  to_uri: string;
-  to_name: string | null;
-  disposition: string;
-  status: string;
-  direction: string | null;
-  codecs: string | null;
-  flags: string | null;
-}
+/** The columns a search reads. */
+type SearchRow = Pick<RecordingRow, 'id' | 'call_id' | 'start' | 'end' | 'duration_sec' | 'from_uri' | 'from_name' | 'to_uri' | 'to_name' | 'disposition' | 'status'> & { direction: string | null; codecs: string | null; flags: string | null };
 
 export function searchRecordings(cat: Catalogue, q: LibraryQuery): LibraryPage<LibraryRow> {
   const limit = pageLimit(q.limit);

@@ -10,7 +10,7 @@ import type { CatalogueEntry, CatalogueQuery, Logger } from '../../core/contract
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import { checkLimit, foldText, parseQueryDate } from './catalogue';
 
-interface RecordingsTable {
+export interface RecordingsTable {
   id: string;
   call_id: string;
   call_key: string | null;

@@ -7,14 +7,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { sql, type Expression, type SqlBool } from 'kysely';
+import { sql, type Expression, type Selectable, type SqlBool } from 'kysely';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { AudioEncoderProvider, ChatTranscript, LibraryAudio, LibraryAudioFormat, LibraryChatRow, LibraryPage, LibraryPeaks, LibraryQuery, LibraryRow, RecordingLibrary } from '../../core/contract';
 import type { RecordingMetadata } from '../../core/media/metadata';
 import { userKey } from '../../core/policy/users';
 import { ErrorCodes, TaplineError } from '../../core/errors';
 import { foldText, parseQueryDate } from './catalogue';
-import { PgCatalogue } from './pg-catalogue';
+import { PgCatalogue, type RecordingsTable } from './pg-catalogue';
 import { S3Media, type S3Options } from './s3-media';
 import { decodeCursor, encodeCursor, MAX_PAGE } from './library-search';
 import { bufferAudio, ByteCache, CACHE_BYTES, convertAudio, LocalLibrary, storedFormats, withTempDir } from './library';
@@ -31,22 +31,8 @@ export interface SharedLibraryOptions {
   encoders: () => readonly AudioEncoderProvider[];
 }
 
-type Row = {
-  id: string;
-  call_id: string;
-  start: Date;
-  end: Date | null;
-  duration_sec: number | null;
-  from_uri: string;
-  from_name: string | null;
-  to_uri: string;
-  to_name: string | null;
-  disposition: string;
-  status: string;
-  direction: string | null;
-  codecs: string[] | null;
-  flags: string[] | null;
-};
+/** The columns a search reads, as PostgreSQL gives them. */
+type Row = Pick<Selectable<RecordingsTable>, 'id' | 'call_id' | 'start' | 'end' | 'duration_sec' | 'from_uri' | 'from_name' | 'to_uri' | 'to_name' | 'disposition' | 'status' | 'direction' | 'codecs' | 'flags'>;
 
 const COLUMNS = ['id', 'call_id', 'start', 'end', 'duration_sec', 'from_uri', 'from_name', 'to_uri', 'to_name', 'disposition', 'status', 'direction', 'codecs', 'flags'] as const;
 
