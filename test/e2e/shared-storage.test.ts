@@ -111,6 +111,34 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
     }
   }
 
+  /** `tapline web` over a config (the web plugin added, an admin account made): its URL and a logged-in GET. */
+  async function withWeb<T>(cfgFile: string, fn: (get: (p: string, headers?: Record<string, string>) => Promise<Response>) => Promise<T>): Promise<T> {
+    const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { plugins: Array<Record<string, unknown>> };
+    if (!cfg.plugins.some((p) => p.use === 'web')) cfg.plugins.push({ use: '@tapline/codec-opus' }, { use: 'web', options: { port: 0 } });
+    fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+    const add = spawnSync(process.execPath, [CLI, 'web', 'account', 'add', 'admin', '--role', 'admin', '--password-env', 'PW', '-c', cfgFile], { env: { ...env, PW: 'admin password 1' }, encoding: 'utf8' });
+    assert.equal(add.status, 0, add.stderr);
+    const web = spawn(process.execPath, [CLI, 'web', '-c', cfgFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    web.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    web.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      let url = '';
+      for (let i = 0; i < 200 && url === ''; i++) {
+        url = /review app at (\S+)/.exec(out)?.[1] ?? '';
+        await sleep(50);
+      }
+      assert.ok(url !== '', out);
+      const login = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'admin password 1' }) });
+      assert.equal(login.status, 200, await login.clone().text());
+      const cookie = (login.headers.getSetCookie()[0] ?? '').split(';')[0] ?? '';
+      return await fn((p, headers = {}) => fetch(url + p, { headers: { cookie, ...headers } }));
+    } finally {
+      web.kill('SIGTERM');
+      await new Promise((r) => web.once('exit', r));
+    }
+  }
+
   /** Every catalogued object of these calls is in the bucket with the SHA-256 the catalogue holds. */
   async function assertStored(callIds: readonly string[]): Promise<number> {
     return withShared(async (cat, s3) => {
@@ -184,27 +212,7 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
 
   it('the review app over shared storage: tapline web searches every recorder, plays from the bucket by range, draws its peaks', async () => {
     // The reader's config with the web plugin (its own folder is an empty spool).
-    const file = config('webview', 3);
-    const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as { plugins: Array<Record<string, unknown>> };
-    cfg.plugins.push({ use: '@tapline/codec-opus' }, { use: 'web', options: { port: 0 } });
-    fs.writeFileSync(file, JSON.stringify(cfg));
-    const add = spawnSync(process.execPath, [CLI, 'web', 'account', 'add', 'admin', '--role', 'admin', '--password-env', 'PW', '-c', file], { env: { ...env, PW: 'admin password 1' }, encoding: 'utf8' });
-    assert.equal(add.status, 0, add.stderr);
-    const web = spawn(process.execPath, [CLI, 'web', '-c', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    web.stdout?.on('data', (b: Buffer) => (out += b.toString()));
-    web.stderr?.on('data', (b: Buffer) => (out += b.toString()));
-    try {
-      let url = '';
-      for (let i = 0; i < 200 && url === ''; i++) {
-        url = /review app at (\S+)/.exec(out)?.[1] ?? '';
-        await sleep(50);
-      }
-      assert.ok(url !== '', out);
-      const login = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'admin password 1' }) });
-      assert.equal(login.status, 200, `${await login.clone().text()}\n${add.stdout}\n${out}`);
-      const cookie = (login.headers.getSetCookie()[0] ?? '').split(';')[0] ?? '';
-      const get = (p: string, headers: Record<string, string> = {}): Promise<Response> => fetch(url + p, { headers: { cookie, ...headers } });
+    await withWeb(config('webview', 3), async (get) => {
       const all = (await (await get('/api/recordings?limit=500')).json()) as { items: Array<{ id: string; callId: string; codecs: string[]; direction: string }> };
       const expected = [...truthCallIds(caps.a!), ...truthCallIds(caps.b!), ...truthCallIds(caps.long!)];
       assert.deepEqual(new Set(all.items.map((r) => r.callId)), new Set(expected), 'both recorders, from the shared catalogue');
@@ -236,10 +244,7 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
       const ogg = await get(`/api/recordings/${longId}/audio?format=ogg`);
       assert.equal(ogg.status, 200);
       assert.equal(Buffer.from(await ogg.arrayBuffer()).toString('latin1', 0, 4), 'OggS');
-    } finally {
-      web.kill('SIGTERM');
-      await new Promise((r) => web.once('exit', r));
-    }
+    });
   });
 
   it('catalogue migrate copies a SQLite catalogue and its files in (local files kept); run again, it copies nothing more', async () => {
@@ -403,7 +408,7 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
     console.log(`      ${covered.length - 1} of ${total} recordings expired and deleted (objects and rows, each audited), 1 kept on hold, then deleted once released`);
   });
 
-  it('encrypted at rest: no object and no spool file holds a RIFF header; export from the bucket gives the local recording; after a key rotation and rewrap old recordings still play and verify', async () => {
+  it('encrypted at rest: no object and no spool file holds a RIFF header; export and playback through the API give the local recording; after a key rotation and rewrap old recordings still play and verify', async () => {
     const k1 = path.join(tmp, 'k1.key');
     const k2 = path.join(tmp, 'k2.key');
     fs.writeFileSync(k1, randomBytes(32).toString('hex'), { mode: 0o600 });
@@ -435,11 +440,25 @@ describeShared(`shared storage: PostgreSQL catalogue + S3 bucket (Swift)${unavai
     };
     const callOf = async (id: string): Promise<string> => withShared(async (cat) => (await cat.get(id))!.entry.callId);
     for (const id of ids) assert.ok(exportOne(enc({ keyFile: k1 }), id).equals(local.get(await callOf(id))!), `${id}: exported == the local recording`);
+    // Played through the review app's API: the same samples as the local recording (decrypted in memory).
+    const playAll = async (keys: Record<string, unknown>): Promise<void> =>
+      withWeb(enc(keys), async (get) => {
+        for (const id of ids) {
+          const r = await get(`/api/recordings/${id}/audio?format=wav`);
+          assert.equal(r.status, 200, `${id}: ${r.status}`);
+          const wav = Buffer.from(await r.arrayBuffer());
+          assert.ok(wav.subarray(44).equals(local.get(await callOf(id))!.subarray(44)), `${id}: played == the local recording's samples`);
+          const mid = await get(`/api/recordings/${id}/audio?format=wav`, { range: 'bytes=1000-1999' });
+          assert.ok(Buffer.from(await mid.arrayBuffer()).equals(wav.subarray(1000, 2000)));
+        }
+      });
+    await playAll({ keyFile: k1 });
     // Rotation: k2 is current, k1 only unwraps; rewrap moves every object to k2; then k1 is gone and they still play.
     const rw = spawnSync(process.execPath, [CLI, 'keys', 'rewrap', '-c', enc({ keyFile: k2, previousKeyFiles: [k1] })], { env, encoding: 'utf8' });
     assert.equal(rw.status, 0, rw.stderr);
     assert.match(rw.stdout, new RegExp(`shared storage: ${ids.length} recordings re-wrapped`));
     for (const id of ids) assert.ok(exportOne(enc({ keyFile: k2 }), id).equals(local.get(await callOf(id))!), `${id}: still plays with the new key alone`);
+    await playAll({ keyFile: k2 });
     const v = spawnSync(process.execPath, [CLI, 'verify', '--json', '--from', '2024-01-01', '-c', enc({ keyFile: k2 })], { env, encoding: 'utf8' });
     const report = JSON.parse(v.stdout) as { problems: string[] };
     assert.ok(report.problems.every((p) => !ids.some((id) => p.includes(id))), `the re-wrapped objects verify: ${report.problems.join('; ')}`);
