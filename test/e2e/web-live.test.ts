@@ -145,6 +145,18 @@ describe('web app in tapline serve: live calls and users edited at run time', fu
       assert.equal(Buffer.from(await audio.arrayBuffer()).toString('latin1'), 'RIFF');
       // The agent (caller2) saw none of caller1's calls.
       assert.deepEqual(agentEvents.filter((e) => e.event !== 'snapshot'), []);
+      // The users file changed by another process (`tapline web` beside the recorder writes it so): the running
+      // recorder re-reads it within a second or two.
+      const file = path.join(dir, 'users.json');
+      const users = JSON.parse(fs.readFileSync(file, 'utf8')) as { users: Array<Record<string, unknown>> };
+      users.users.push({ uri: 'sip:elsewhere@tapline.test', call: true, chat: false });
+      fs.writeFileSync(file, JSON.stringify(users));
+      let seen = false;
+      for (let i = 0; i < 60 && !seen; i++) {
+        seen = (await admin.json<{ items: Array<{ uri: string }> }>('GET', '/api/users')).body.items.some((u) => u.uri === 'sip:elsewhere@tapline.test');
+        if (!seen) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(seen, 'the recorder took the changed users file');
     } finally {
       abort.abort();
     }
