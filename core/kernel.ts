@@ -183,7 +183,7 @@ export class Kernel {
         log: k.log.child({ stage: 'call-worker' }),
       });
     }
-    k.calls = new CallDispatch(shards, k.desk, k.policy, k.counters.scoped('core'), k.log, { recordSipDialogs: cfg.policy.recordSipDialogs }, k.events);
+    k.calls = new CallDispatch(shards, k.desk, k.policy, k.counters.scoped('core'), k.log, { recordSipDialogs: cfg.policy.recordSipDialogs, deploymentNow: () => k.ingest.currentNode?.deployment }, k.events);
     if (k.mode?.associate !== undefined) k.associator.fallback = k.mode.associate.bind(k.mode);
     k.calls.attach(k.dialogs, k.associator);
     return k;

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CallControlAction, CallControlResult, Counters, Logger, RecordingStart } from '../contract';
 import { ErrorCodes, TaplineError } from '../errors';
-import type { DialogTracker } from '../dialog/tracker';
+import { noteDeployment, type DialogTracker } from '../dialog/tracker';
 import type { Call } from '../dialog/types';
 import type { MediaAssociator } from '../media/associator';
 import { callEventInfo, type LifecycleHub } from '../lifecycle';
@@ -52,6 +52,8 @@ const MAX_REFERRALS = 1000;
 export interface CallDispatchOptions {
   /** policy.recordSipDialogs: every SIP message of a recorded call goes to its shard, rendered. */
   recordSipDialogs: boolean;
+  /** The forwarder deployment of the packet being dispatched (the ingest's current arrival), if any. */
+  deploymentNow?: () => number | undefined;
 }
 
 export class CallDispatch {
@@ -98,6 +100,9 @@ export class CallDispatch {
       this.recOf.get(c.key)?.shard.ended(c);
     });
     associator.on('rtp', (a) => {
+      // Forwarded media says which deployment (tenant) it came through: the recording keeps it (retention by it).
+      const d = this.opts.deploymentNow?.();
+      if (d !== undefined && a.call.deployments?.includes(d) !== true) noteDeployment(a.call, d);
       // The stream's route, kept in its binding: no lookup by call key per packet while it holds.
       const r = a.route.value as StreamRoute | undefined;
       if (r !== undefined && r.call === a.call && r.rec.live) return r.rec.shard.rtp(a, r.shard);

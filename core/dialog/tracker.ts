@@ -60,10 +60,17 @@ function partyOfUri(raw: string, displayName: string | undefined): Party {
   return p;
 }
 
+/** A forwarder deployment the call's signalling or media came through (a handful at most). */
+export function noteDeployment(call: Call, deployment: number): void {
+  const list = (call.deployments ??= []);
+  if (!list.includes(deployment) && list.length < 8) list.push(deployment);
+}
+
 /** Capture nodes a call's signalling was seen by (a handful at most: the proxies and SBCs on its path). */
 function noteNode(call: Call, meta: SipMeta): void {
   const n = meta.node;
   if (n === undefined) return;
+  if (n.deployment !== undefined) noteDeployment(call, n.deployment);
   const label = n.name !== undefined && n.name !== '' ? (n.id !== undefined ? `${n.name} (${n.id})` : n.name) : n.id !== undefined ? `capture id ${n.id}` : undefined;
   if (label === undefined) return;
   const list = (call.nodes ??= []);

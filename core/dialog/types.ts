@@ -30,7 +30,7 @@ export interface SipMeta {
   /** Capture or connection the message came from (file path, interface, peer). */
   origin?: string;
   /** The capture node that saw it (HEP capture id / node name). */
-  node?: { id?: number; name?: string };
+  node?: { id?: number; name?: string; deployment?: number };
 }
 
 export interface Party {
@@ -114,6 +114,8 @@ export interface Call {
   joinedMidCall?: 're-INVITE' | 'UPDATE';
   /** Capture nodes (HEP agents, forwarders) its signalling came through, by name or id. */
   nodes?: string[];
+  /** Forwarder deployments (tenants) its signalling or media came through (TFWD deployment ids). */
+  deployments?: number[];
   /** Problems with this call's signalling (bad SDP...), kept for its metadata. */
   warnings: string[];
   origin?: string;

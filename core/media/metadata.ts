@@ -80,6 +80,8 @@ export interface RecordingMetadata {
   recorder?: number;
   /** What the recording mode (mirroring, atedge, endpoint) knows about this call, added by its annotate(). */
   mode?: { name: string; [k: string]: unknown };
+  /** Forwarder deployments (tenants, TFWD deployment ids) the call's signalling or media came through. */
+  deployments?: number[];
   /** On-demand pauses (the review app): their audio is silence. */
   pauses?: Array<{ start: string; end?: string; by: string; resumedBy?: string }>;
 }

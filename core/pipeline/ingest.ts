@@ -51,6 +51,11 @@ export class Ingest {
   private frameNo = 0;
   /** The arrival being processed: its origin and capture node label what it produces. */
   private node: CaptureNode | undefined;
+
+  /** The capture node of the arrival being processed (media is associated while it is). */
+  get currentNode(): CaptureNode | undefined {
+    return this.node;
+  }
   private readonly rawFrame: RawFrame = { ts: 0, linkType: LinkType.RAW, data: Buffer.alloc(0), origLen: 0, interfaceId: 0, frameNo: 0 };
   private readonly decoder: PacketDecoder;
   private readonly tcp: TcpReassembler;

@@ -121,6 +121,8 @@ export class RecordingDesk implements RecordingPort {
     if (r.droppedFrames > 0 && meta.audio !== undefined) {
       meta.flags.push(`${(r.droppedFrames / meta.audio.sampleRate).toFixed(2)} s of audio were dropped (silence in the file): storage fell behind and its queue was full`);
     }
+    // Signalling and media were seen on the main thread: which forwarder deployments (tenants) carried them.
+    if (r.call.deployments !== undefined && r.call.deployments.length > 0) meta.deployments = [...r.call.deployments].sort((a, b) => a - b);
     this.opts.mode?.annotate?.(r.call, meta);
     // The mode said it could not hear this call, yet audio came: keep it, and say so rather than contradict it.
     if (meta.audio !== undefined) meta.flags = meta.flags.map((f) => (f.startsWith(NOT_RECORDABLE) ? `${f} (audio was captured nonetheless)` : f));

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Catalogue } from './catalogue';
 import { LocalStore } from './store';
+import { longestRule, ruleText } from './retention';
 import { begin, crashedWav, metadataFor, start, tmpDir, tapline } from './test-fixtures';
 
 const DAY = 86_400_000;
@@ -137,5 +138,18 @@ describe('storage-local: retention in the running recorder', () => {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+  });
+});
+
+describe('storage-local: retention rules by forwarder deployment', () => {
+  it('a deployment rule matches only recordings whose media or signalling came through that deployment', () => {
+    const rules = [{ days: 90, deployment: 7 }, { days: 10, deployment: 8 }, { days: 30 }];
+    const none = new Set<string>();
+    assert.deepEqual(longestRule(rules, none, [], [7]), { rule: 0, days: 90 }, 'tenant 7 keeps 90 days');
+    assert.deepEqual(longestRule(rules, none, [], [8]), { rule: 2, days: 30 }, 'tenant 8: the longer general rule wins');
+    assert.deepEqual(longestRule(rules, none, [], [7, 8]), { rule: 0, days: 90 });
+    assert.deepEqual(longestRule(rules, none, [], []), { rule: 2, days: 30 }, 'not forwarded: only the general rule');
+    assert.deepEqual(longestRule([{ days: 5, deployment: 3 }], none, [], [4]), undefined);
+    assert.equal(ruleText({ days: 90, deployment: 7 }), '90 days, deployment 7');
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Retention: rules say how long recordings are kept (by participant and by flag); a recording no rule matches is
+ * Retention: rules say how long recordings are kept (by participant, flag and forwarder deployment); a recording no rule matches is
  * kept for ever. Where several rules match, the longest wins: deleting too early is the mistake that cannot be
  * undone. A legal hold exempts a recording from every rule until released. Each deletion takes the audio and the
  * metadata together (the folder and the row), is recorded in `removals` (so the integrity manifests stay
@@ -17,6 +17,8 @@ export interface RetentionRule {
   user?: string;
   /** Only recordings with a flag containing this text (case-insensitive), e.g. "not decrypted". */
   flag?: string;
+  /** Only recordings whose media or signalling a forwarder of this deployment (tenant) sent (TFWD deployment id). */
+  deployment?: number;
 }
 
 /** storage-local's `retention` option. */
@@ -64,12 +66,13 @@ export interface RetentionResult {
 
 /**
  * The matching rule that keeps a recording longest (undefined: no rule matches, it is kept for ever). `users` are
- * its participants' URIs and `flags` its flags, both folded (foldText).
+ * its participants' URIs and `flags` its flags, both folded (foldText); `deployments` its forwarder deployments.
  */
-export function longestRule(rules: readonly RetentionRule[], users: ReadonlySet<string>, flags: readonly string[]): { rule: number; days: number } | undefined {
+export function longestRule(rules: readonly RetentionRule[], users: ReadonlySet<string>, flags: readonly string[], deployments: readonly number[] = []): { rule: number; days: number } | undefined {
   let best: { rule: number; days: number } | undefined;
   rules.forEach((r, i) => {
     if (r.user !== undefined && !users.has(foldText(r.user))) return;
+    if (r.deployment !== undefined && !deployments.includes(r.deployment)) return;
     if (r.flag !== undefined && !flags.some((f) => f.includes(foldText(r.flag as string)))) return;
     if (best === undefined || r.days > best.days) best = { rule: i, days: r.days };
   });
@@ -77,7 +80,7 @@ export function longestRule(rules: readonly RetentionRule[], users: ReadonlySet<
 }
 
 export function ruleText(r: RetentionRule): string {
-  return [`${r.days} days`, r.user !== undefined ? `user ${r.user}` : '', r.flag !== undefined ? `flag "${r.flag}"` : ''].filter((x) => x !== '').join(', ');
+  return [`${r.days} days`, r.user !== undefined ? `user ${r.user}` : '', r.flag !== undefined ? `flag "${r.flag}"` : '', r.deployment !== undefined ? `deployment ${r.deployment}` : ''].filter((x) => x !== '').join(', ');
 }
 
 export function audit(cat: Catalogue, actor: string, action: string, recordingId: string, detail: string, at = new Date().toISOString()): void {
@@ -108,7 +111,7 @@ export async function applyRetention(
   );
   const holdOf = cat.stmt('SELECT reason FROM holds WHERE recording_id = @id');
   const usersOf = cat.stmt('SELECT uri FROM participants WHERE recording_id = @id');
-  const needFlags = rules.some((r) => r.flag !== undefined);
+  const needMeta = rules.some((r) => r.flag !== undefined || r.deployment !== undefined);
   const when = opts.now.toISOString();
   let after = { s: '', i: '' };
   for (;;) {
@@ -119,14 +122,17 @@ export async function applyRetention(
     for (const row of rows) {
       const users = new Set((usersOf.all({ id: row.id }) as Array<{ uri: string }>).map((u) => foldText(u.uri)));
       let flags: string[] = [];
-      if (needFlags) {
+      let deployments: number[] = [];
+      if (needMeta) {
         try {
-          flags = ((JSON.parse(await fs.promises.readFile(cat.abs(row.metadata), 'utf8')) as { flags?: unknown }).flags as string[] | undefined)?.map(foldText) ?? [];
+          const meta = JSON.parse(await fs.promises.readFile(cat.abs(row.metadata), 'utf8')) as { flags?: string[]; deployments?: number[] };
+          flags = meta.flags?.map(foldText) ?? [];
+          deployments = meta.deployments ?? [];
         } catch {
           flags = [];
         }
       }
-      const b = longestRule(rules, users, flags);
+      const b = longestRule(rules, users, flags, deployments);
       if (b === undefined) continue;
       if (Date.parse(row.start) + b.days * 86_400_000 > opts.now.getTime()) continue;
       const c: RetentionCandidate = { id: row.id, callId: row.call_id, start: row.start, from: row.from_uri, to: row.to_uri, rule: b.rule, days: b.days };

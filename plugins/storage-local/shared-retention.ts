@@ -27,7 +27,7 @@ export async function applySharedRetention(
   const latest = new Date(opts.now.getTime() - minDays * 86_400_000);
   let after: { start: Date; id: string } | undefined;
   for (;;) {
-    let q = cat.db.selectFrom('recordings').select(['id', 'call_id', 'start', 'from_uri', 'to_uri', sql<unknown>`metadata->'flags'`.as('flags')]).where('start', '<', latest).orderBy('start').orderBy('id').limit(PAGE);
+    let q = cat.db.selectFrom('recordings').select(['id', 'call_id', 'start', 'from_uri', 'to_uri', sql<unknown>`metadata->'flags'`.as('flags'), sql<unknown>`metadata->'deployments'`.as('deployments')]).where('start', '<', latest).orderBy('start').orderBy('id').limit(PAGE);
     if (after !== undefined) {
       const a = after;
       q = q.where((eb) => eb.or([eb('start', '>', a.start), eb.and([eb('start', '=', a.start), eb('id', '>', a.id)])]));
@@ -41,7 +41,8 @@ export async function applySharedRetention(
     for (const row of rows) {
       const users = new Set(parts.filter((p) => p.recording_id === row.id).map((p) => foldText(p.uri)));
       const flags = Array.isArray(row.flags) ? (row.flags as unknown[]).filter((f): f is string => typeof f === 'string').map(foldText) : [];
-      const b = longestRule(rules, users, flags);
+      const deployments = Array.isArray(row.deployments) ? (row.deployments as unknown[]).filter((d): d is number => typeof d === 'number') : [];
+      const b = longestRule(rules, users, flags, deployments);
       if (b === undefined || row.start.getTime() + b.days * 86_400_000 > opts.now.getTime()) continue;
       const c: RetentionCandidate = { id: row.id, callId: row.call_id, start: row.start.toISOString(), from: row.from_uri, to: row.to_uri, rule: b.rule, days: b.days };
       const hold = holds.get(row.id);

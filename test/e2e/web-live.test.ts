@@ -100,7 +100,7 @@ describe('web app in tapline serve: live calls and users edited at run time', fu
   async function send(pcap: string): Promise<void> {
     const loaded = await loadIpPackets(path.join(dir, pcap), { udpOnly: true });
     // 100 packets a second: the calls' own rate (50 RTP packets a second each way), so capture time and audio time agree.
-    await sendForwarded({ packets: loaded.packets, host: '127.0.0.1', port: tfwdPort, rate: 100, key: KEY, sensorId: 1, timestamps: 'send' });
+    await sendForwarded({ packets: loaded.packets, host: '127.0.0.1', port: tfwdPort, rate: 100, key: KEY, sensorId: 1, deploymentId: 7, timestamps: 'send' });
   }
 
   it('streams a call in progress, then records the next call of a user licensed on the admin page', async () => {
@@ -140,6 +140,19 @@ describe('web app in tapline serve: live calls and users edited at run time', fu
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.ok(items.some((x) => x.id === recId && x.status === 'complete'), JSON.stringify(items));
+      // The forwarder's deployment (tenant) is kept with the recording (retention rules by deployment use it).
+      const got = await admin.json<{ metadata: { deployments?: number[] } }>('GET', `/api/recordings/${recId}`);
+      assert.deepEqual(got.body.metadata.deployments, [7]);
+      const expiredBy = (rule: Record<string, unknown>): string[] => {
+        const cfg = path.join(dir, `retention-${String(rule.deployment)}.json`);
+        fs.writeFileSync(cfg, JSON.stringify({ plugins: [{ use: 'storage-local', options: { dir: 'rec', retention: { rules: [rule], auto: false } } }] }));
+        const at = new Date(Date.now() + 3 * 86_400_000).toISOString();
+        const r = run(['retention', '--dry-run', '--at', at, '--json', '-c', cfg], dir);
+        assert.equal(r.code, 0, r.err);
+        return (JSON.parse(r.out) as { expired: Array<{ id: string }> }).expired.map((e) => e.id);
+      };
+      assert.deepEqual(expiredBy({ days: 1, deployment: 7 }), [recId], "a rule for this recording's deployment expires it");
+      assert.deepEqual(expiredBy({ days: 1, deployment: 8 }), [], "another deployment's rule does not");
       const audio = await admin.req('GET', `/api/recordings/${recId}/audio`, undefined, { range: 'bytes=0-3' });
       assert.equal(audio.status, 206);
       assert.equal(Buffer.from(await audio.arrayBuffer()).toString('latin1'), 'RIFF');
