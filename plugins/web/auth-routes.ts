@@ -88,6 +88,15 @@ async function startSession(ctx: AppContext, reply: FastifyReply, a: Account): P
   return csrf;
 }
 
+/**
+ * A refused single sign-on: a browser (it asked for HTML) is sent back to the login page, which shows the reason;
+ * anything else gets the JSON answer with its status.
+ */
+function refuseSso(req: FastifyRequest, reply: FastifyReply, status: 401 | 403, error: string): FastifyReply {
+  if ((req.headers.accept ?? '').includes('text/html')) return reply.redirect(`/?sso_error=${encodeURIComponent(error)}`, 303);
+  return deny(reply, status, error);
+}
+
 export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Body: { username: string; password: string } }>(
     '/api/login',
@@ -154,7 +163,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
     const pending = req.cookies[OIDC_COOKIE] ?? '';
     reply.clearCookie(OIDC_COOKIE, { path: '/' });
     const [state, verifier] = pending.split('.');
-    if (state === undefined || verifier === undefined) return deny(reply, 401, 'single sign-on: no login in progress from this browser (start again)');
+    if (state === undefined || verifier === undefined) return refuseSso(req, reply, 401, 'single sign-on: no login in progress from this browser (start again)');
     let id;
     try {
       // The redirect URI as registered at the provider (the token request must repeat it exactly, whatever path a
@@ -164,17 +173,17 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
       id = await ctx.oidc.finish(callbackUrl, state, verifier);
     } catch (e) {
       ctx.state.audit({ actor: '(oidc)', action: 'login-failed', detail: { method: 'oidc', reason: (e as Error).message }, ip: req.ip });
-      return deny(reply, 401, `single sign-on failed: ${(e as Error).message}`);
+      return refuseSso(req, reply, 401, `single sign-on failed: ${(e as Error).message}`);
     }
     let a = ctx.state.accountBySubject(id.subject) ?? ctx.state.account(id.username);
     if (a !== undefined && a.oidcSubject !== undefined && a.oidcSubject !== id.subject) {
       // Linked to another person at the provider: a username claim is not unique nor stable (OIDC Core 5.7).
       ctx.state.audit({ actor: id.username, action: 'login-failed', detail: { method: 'oidc', reason: 'account linked to another subject' }, ip: req.ip });
-      return deny(reply, 403, `single sign-on: the account ${a.username} belongs to another single sign-on user`);
+      return refuseSso(req, reply, 403, `single sign-on: the account ${a.username} belongs to another single sign-on user`);
     }
     if (a === undefined && ctx.options.oidc?.autoCreateRole !== undefined && !/^[A-Za-z0-9._@-]{1,100}$/.test(id.username)) {
       ctx.state.audit({ actor: id.username, action: 'login-failed', detail: { method: 'oidc', reason: 'username not allowed' }, ip: req.ip });
-      return deny(reply, 403, `single sign-on: ${JSON.stringify(id.username)} cannot be an account name here (letters, digits, . _ @ - only)`);
+      return refuseSso(req, reply, 403, `single sign-on: ${JSON.stringify(id.username)} cannot be an account name here (letters, digits, . _ @ - only)`);
     }
     if (a === undefined && ctx.options.oidc?.autoCreateRole !== undefined) {
       a = { username: id.username, ...(id.name !== undefined ? { name: id.name } : {}), role: ctx.options.oidc.autoCreateRole, uris: [], teams: [], oidcSubject: id.subject, disabled: false };
@@ -183,7 +192,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     if (a === undefined || a.disabled) {
       ctx.state.audit({ actor: id.username, action: 'login-failed', detail: { method: 'oidc', reason: 'no account' }, ip: req.ip });
-      return deny(reply, 403, `single sign-on: ${id.username} has no account here`);
+      return refuseSso(req, reply, 403, `single sign-on: ${id.username} has no account here`);
     }
     if (a.oidcSubject === undefined) {
       a = { ...a, oidcSubject: id.subject };

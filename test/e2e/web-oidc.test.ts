@@ -233,28 +233,30 @@ describe('web single sign-on with a real OpenID Connect provider (oidc-provider,
     await context.close();
   });
 
-  it('refuses another provider user claiming the username of an account linked to someone else (403)', async () => {
+  it('refuses another provider user claiming the username of an account linked to someone else: back on the login page, which says why', async () => {
     assert.ok(web !== undefined && browser !== undefined);
     const context = await browser.newContext();
     const page = await context.newPage();
     // agent1 was linked to u-1001 by the first test; u-3003's provider calls them agent1 too.
     const cb = await singleSignOn(page, web.url, 'u-3003', 'web-oidc-impostor');
-    assert.equal(cb.status, 403, cb.body);
-    assert.match((JSON.parse(cb.body) as { error: string }).error, /the account agent1 belongs to another single sign-on user/);
+    // A browser is sent back to the login page, which says why.
+    assert.equal(cb.status, 303, cb.body);
+    await page.getByTestId('login-error').waitFor();
+    assert.match(await page.getByTestId('login-error').innerText(), /the account agent1 belongs to another single sign-on user/);
+    assert.equal(new URL(page.url()).search, '', 'the reason leaves the address bar once shown');
     await shot(page, 'web-oidc-impostor-refused');
     assert.equal((await sessionOf(page)).status, 401);
     await context.close();
   });
 
-  it('refuses a provider user who has no account here (403) when autoCreateRole is not set', async () => {
+  it('refuses a provider user who has no account here when autoCreateRole is not set: back on the login page, which says why', async () => {
     assert.ok(web !== undefined && browser !== undefined);
     const context = await browser.newContext();
     const page = await context.newPage();
     const cb = await singleSignOn(page, web.url, 'u-2002', 'web-oidc-unknown');
-    assert.equal(cb.status, 403);
-    const body = JSON.parse(cb.body) as { error: string; code: string };
-    assert.equal(body.code, 'FORBIDDEN');
-    assert.match(body.error, /single sign-on: newcomer has no account here/);
+    assert.equal(cb.status, 303);
+    await page.getByTestId('login-error').waitFor();
+    assert.match(await page.getByTestId('login-error').innerText(), /single sign-on: newcomer has no account here/);
     await shot(page, 'web-oidc-unknown-refused');
     const s = await sessionOf(page);
     assert.equal(s.status, 401, 'no session');

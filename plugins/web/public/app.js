@@ -1418,7 +1418,10 @@ async function boot() {
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
       session.oidc = !!e.body?.oidc;
-      showLogin();
+      // A refused single sign-on comes back here with its reason (the server's redirect): shown, then dropped.
+      const refused = new URLSearchParams(location.search).get('sso_error');
+      if (refused !== null) history.replaceState(null, '', location.pathname + location.hash);
+      showLogin(refused ?? undefined);
     } else {
       $('main').replaceChildren(h('p', { class: 'error', testid: 'boot-error' }, `Tapline is not reachable: ${errorText(e)}`));
     }
