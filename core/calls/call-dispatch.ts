@@ -100,9 +100,6 @@ export class CallDispatch {
       this.recOf.get(c.key)?.shard.ended(c);
     });
     associator.on('rtp', (a) => {
-      // Forwarded media says which deployment (tenant) it came through: the recording keeps it (retention by it).
-      const d = this.opts.deploymentNow?.();
-      if (d !== undefined && a.call.deployments?.includes(d) !== true) noteDeployment(a.call, d);
       // The stream's route, kept in its binding: no lookup by call key per packet while it holds.
       const r = a.route.value as StreamRoute | undefined;
       if (r !== undefined && r.call === a.call && r.rec.live) return r.rec.shard.rtp(a, r.shard);
@@ -111,6 +108,9 @@ export class CallDispatch {
         this.counters.inc(this.skipped.has(a.call.key) ? 'media.notRecorded' : 'media.afterRecording');
         return;
       }
+      // A stream binds once: which forwarder deployment (tenant) sent it is noted then, not per packet.
+      const d = this.opts.deploymentNow?.();
+      if (d !== undefined) noteDeployment(a.call, d);
       const route: StreamRoute = { call: a.call, rec, shard: { value: undefined } };
       a.route.value = route;
       rec.shard.rtp(a, route.shard);

@@ -88,6 +88,8 @@ export interface LibraryChatRow {
 export interface RecordingLibrary {
   search(q: LibraryQuery): Promise<LibraryPage<LibraryRow>>;
   get(id: string): Promise<{ row: LibraryRow; metadata: RecordingMetadata } | undefined>;
+  /** The row alone (who took part, for an access check before every audio request), without the metadata. */
+  row(id: string): Promise<LibraryRow | undefined>;
   /** Undefined when the recording has no audio, or none that can be given in this format. */
   audio(id: string, format: LibraryAudioFormat): Promise<LibraryAudio | undefined>;
   /** Which formats audio() can give, without making any (a page asks before it plays). */

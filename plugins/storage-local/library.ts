@@ -93,6 +93,10 @@ export class LocalLibrary implements RecordingLibrary {
     return { row, metadata };
   }
 
+  async row(id: string): Promise<LibraryRow | undefined> {
+    return fs.existsSync(this.opts.catalogue) ? recordingRow(this.catalogue(), id) : undefined;
+  }
+
   private files(id: string): { dir: string; audio?: string } | undefined {
     if (!fs.existsSync(this.opts.catalogue)) return undefined;
     const entry = this.catalogue().get(id);

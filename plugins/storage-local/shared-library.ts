@@ -125,8 +125,12 @@ export class SharedLibrary implements RecordingLibrary {
     const db = (await this.pg()).db;
     const r = await db.selectFrom('recordings').select([...COLUMNS, 'metadata']).where('id', '=', id).executeTakeFirst();
     if (r === undefined) return undefined;
-    const parts = await this.participantKeys([id]);
-    return { row: toLibraryRow(r as Row, parts.get(id) ?? []), metadata: r.metadata as RecordingMetadata };
+    return { row: toLibraryRow(r as Row, (await this.participantKeys([id])).get(id) ?? []), metadata: r.metadata as RecordingMetadata };
+  }
+
+  async row(id: string): Promise<LibraryRow | undefined> {
+    const r = await (await this.pg()).db.selectFrom('recordings').select([...COLUMNS]).where('id', '=', id).executeTakeFirst();
+    return r === undefined ? undefined : toLibraryRow(r as Row, (await this.participantKeys([id])).get(id) ?? []);
   }
 
   private async object(id: string, name: string): Promise<{ key: string; bytes: number } | undefined> {

@@ -87,9 +87,8 @@ function publicRow(r: LibraryRow, tags: string[]): Record<string, unknown> {
 async function visible(ctx: AppContext, req: FastifyRequest, id: string): Promise<LibraryRow | undefined> {
   const a = who(req);
   if (!mayReadRecordings(a)) return undefined;
-  const r = await ctx.library.get(id);
-  if (r === undefined || !inScope(scopeOf(a, ctx.state), r.row.participants)) return undefined;
-  return r.row;
+  const row = await ctx.library.row(id);
+  return row === undefined || !inScope(scopeOf(a, ctx.state), row.participants) ? undefined : row;
 }
 
 function forbiddenRole(reply: FastifyReply): FastifyReply {

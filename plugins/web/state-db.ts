@@ -228,13 +228,12 @@ export class WebState {
     return (this.db.prepare('SELECT tag FROM tags WHERE recording_id = ? ORDER BY tag').all(recordingId) as Array<{ tag: string }>).map((r) => r.tag);
   }
 
+  /** Tags of a page of recordings, in one query. */
   tagsOf(ids: readonly string[]): Map<string, string[]> {
     const out = new Map<string, string[]>();
-    const q = this.db.prepare('SELECT tag FROM tags WHERE recording_id = ? ORDER BY tag');
-    for (const id of ids) {
-      const t = (q.all(id) as Array<{ tag: string }>).map((r) => r.tag);
-      if (t.length > 0) out.set(id, t);
-    }
+    if (ids.length === 0) return out;
+    const rows = this.db.prepare(`SELECT recording_id, tag FROM tags WHERE recording_id IN (${ids.map(() => '?').join(', ')}) ORDER BY tag`).all(...ids) as Array<{ recording_id: string; tag: string }>;
+    for (const r of rows) out.set(r.recording_id, [...(out.get(r.recording_id) ?? []), r.tag]);
     return out;
   }
 

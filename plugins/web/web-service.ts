@@ -10,12 +10,13 @@ import { LiveCalls } from './live-calls';
 import { LoginThrottle } from './login-throttle';
 import { OidcLogin } from './oidc';
 import { buildWebApp } from './server';
+import { AllowList, LOOPBACK_ONLY } from '../../core/net/allow-list';
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+const LOOPBACK = AllowList.parse(LOOPBACK_ONLY);
 
 /** A config that would put the app on the network in the clear is refused before anything listens. */
 export function checkExposure(o: WebOptions): void {
-  if (o.tls === undefined && !o.insecureHttp && !LOOPBACK.test(o.host)) {
+  if (o.tls === undefined && !o.insecureHttp && o.host !== 'localhost' && !LOOPBACK.allows(o.host)) {
     throw new TaplineError(ErrorCodes.CONFIG_INVALID, `web: host ${o.host} is not loopback: configure tls (cert, key), or set insecureHttp: true only behind a proxy that terminates TLS`, { host: o.host });
   }
 }
