@@ -24,7 +24,7 @@ export * from './contracts/control';
 /** Bump on any breaking change to this file. Checked before any plugin code runs. */
 export const TAPLINE_API = 1;
 
-export const PLUGIN_KINDS = ['source', 'mode', 'codec', 'chat', 'storage', 'sink', 'transport', 'web'] as const;
+export const PLUGIN_KINDS = ['source', 'mode', 'codec', 'chat', 'storage', 'sink', 'transport', 'web', 'agent'] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 /** A JSON Schema (2020-12) object. Kept structural so plugins need no ajv types. */

@@ -39,6 +39,9 @@ export const ErrorCodes = {
   FORWARDED_CONFIG: 'TAPLINE_ERR_FORWARDED_CONFIG',
   /** A listener could not bind its UDP port (in use, not permitted, no such address). */
   FORWARDED_LISTEN: 'TAPLINE_ERR_FORWARDED_LISTEN',
+  // The forwarder agent (`tapline forward`, plugins/forwarder)
+  /** Forwarder options that cannot work: keys missing or malformed, a bad address, no interface or recorder. */
+  FORWARD_CONFIG: 'TAPLINE_ERR_FORWARD_CONFIG',
   // Call-control feeds (HEP codec, stream/datagram listeners, source-hep, source-sipfeed)
   /** encodeHep3() was given something HEP cannot carry (a bad address, a record over 65535 bytes). */
   HEP_ENCODE: 'TAPLINE_ERR_HEP_ENCODE',

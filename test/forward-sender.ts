@@ -15,7 +15,7 @@ import { readCapture } from '../core/net/capture-reader';
 import { PacketDecoder, isSkipReason } from '../core/net/decode';
 import { TfwdEncoder, TfwdKey } from '../core/net/tfwd';
 import { LinkType, type RawFrame } from '../core/net/types';
-import { secretBytes } from '../plugins/source-forwarded/keys';
+import { secretBytes } from '../core/net/tfwd-keys';
 import { mulberry32 } from './prng';
 
 /** One IP packet to forward: capture time (µs since the epoch) and its bytes. */

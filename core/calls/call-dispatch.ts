@@ -16,7 +16,8 @@ import { noteDeployment, type DialogTracker } from '../dialog/tracker';
 import type { Call } from '../dialog/types';
 import type { MediaAssociator } from '../media/associator';
 import { callEventInfo, type LifecycleHub } from '../lifecycle';
-import type { RecordedUser, RecordingPolicy } from '../policy/recording-policy';
+import type { BackupDecision, RecordedUser, RecordingPolicy } from '../policy/recording-policy';
+import { callEndpoints } from './call-endpoints';
 import { userKey } from '../policy/users';
 import { renderSipMessage } from '../sip/render';
 import type { RecordingDesk } from '../storage/recording-desk';
@@ -62,6 +63,8 @@ export class CallDispatch {
   private readonly recById = new Map<string, RecRef>();
   /** Calls not recorded, by key, until they end: their RTP is counted, not reported as unmatched. */
   private readonly skipped = new Set<string>();
+  /** Calls of another recorder's users this one stands in for (HA), until they end or are taken over. */
+  private readonly backups = new Map<string, BackupDecision>();
   /** Recently finished recordings by call key (a Replaces INVITE may come after the replaced call ended). */
   private readonly recent = new Map<string, RecRef>();
   /** Recent REFERs: the transferee's next call to the target is linked to the recording that carried the REFER. */
@@ -96,6 +99,7 @@ export class CallDispatch {
       if (this.opts.recordSipDialogs) shard.sipMessage(c, renderSipMessage(msg));
     });
     dialogs.on('callEnd', (c) => {
+      this.backups.delete(c.key);
       if (this.skipped.delete(c.key)) return;
       this.recOf.get(c.key)?.shard.ended(c);
     });
@@ -103,13 +107,13 @@ export class CallDispatch {
       // The stream's route, kept in its binding: no lookup by call key per packet while it holds.
       const r = a.route.value as StreamRoute | undefined;
       if (r !== undefined && r.call === a.call && r.rec.live) return r.rec.shard.rtp(a, r.shard);
-      const rec = this.recOf.get(a.call.key);
+      // A stream binds once: which forwarder deployment (tenant) sent it is noted then, not per packet.
+      const d = this.opts.deploymentNow?.();
+      const rec = this.recOf.get(a.call.key) ?? (d !== undefined ? this.takeOver(a.call, d, a.pkt.ts) : undefined);
       if (rec === undefined) {
         this.counters.inc(this.skipped.has(a.call.key) ? 'media.notRecorded' : 'media.afterRecording');
         return;
       }
-      // A stream binds once: which forwarder deployment (tenant) sent it is noted then, not per packet.
-      const d = this.opts.deploymentNow?.();
       if (d !== undefined) noteDeployment(a.call, d);
       const route: StreamRoute = { call: a.call, rec, shard: { value: undefined } };
       a.route.value = route;
@@ -189,9 +193,51 @@ export class CallDispatch {
       this.counters.inc('recordings.notRecorded');
       this.log.debug(`call ${call.callId} not recorded: ${decision.reason}`);
       this.events?.emit('callNotRecorded', { ...callEventInfo(call, call.times.start), reason: decision.reason });
+      if (decision.backup !== undefined) {
+        this.backups.set(call.key, decision.backup);
+        this.announceMedia(call);
+      }
       return;
     }
     this.startRecording(call, decision.users, decision.flags, dialogs);
+    this.announceMedia(call);
+  }
+
+  /**
+   * Forwarded media arrived for a call this recorder only stands in for: a forwarder failed over to it because the
+   * users' own recorder is unreachable. It records the call from here on (the forwarder replays its last seconds
+   * first, so the two recorders' parts overlap rather than leave a gap); the parts share the Call-ID.
+   */
+  private takeOver(call: Call, deployment: number, ts: number): RecRef | undefined {
+    const b = this.backups.get(call.key);
+    if (b === undefined || call.times.end !== undefined || this.dialogs === undefined) return undefined;
+    this.backups.delete(call.key);
+    this.skipped.delete(call.key);
+    const at = new Date(ts / 1000).toISOString();
+    const flag = `failover: recorded by recorder ${this.policy.cfg.recorderId} from ${at}, forwarded by deployment ${deployment} when the users' own recorder was unreachable; the call before it is on that recorder`;
+    const rec = this.startRecording(call, b.users, [...b.flags, flag], this.dialogs);
+    this.counters.inc('recordings.takenOver');
+    this.log.warn(`call ${call.callId}: taken over from another recorder (forwarded media arrived here)`, { recording: rec.id, deployment });
+    this.announceMedia(call);
+    return rec;
+  }
+
+  /** Tells forwarders (through the lifecycle event) where a recorded or stood-in-for call's media flows. */
+  private announceMedia(call: Call): void {
+    if (this.events === undefined || !this.events.hasListeners('callMedia')) return;
+    const recording = this.recOf.has(call.key);
+    const backup = recording ? undefined : this.backups.get(call.key);
+    if (!recording && backup === undefined) return;
+    const endpoints = callEndpoints(call);
+    if (endpoints.length === 0) return;
+    this.events.emit('callMedia', {
+      key: call.key,
+      callId: call.callId,
+      at: new Date(call.times.start / 1000).toISOString(),
+      endpoints,
+      role: recording ? 'recording' : 'backup',
+      rank: backup?.rank ?? 0,
+    });
   }
 
   private startRecording(call: Call, users: RecordedUser[], flags: string[], dialogs: DialogTracker): RecRef {
@@ -256,6 +302,7 @@ export class CallDispatch {
   }
 
   private onCallUpdate(call: Call, what: string): void {
+    if (what.startsWith('sdp-')) this.announceMedia(call);
     const shard = this.recOf.get(call.key)?.shard;
     if (shard === undefined) return;
     if (what === 'refer') this.noteReferral(call);

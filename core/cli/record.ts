@@ -67,8 +67,8 @@ export async function recordCommand(opts: RecordOptions): Promise<void> {
     loaded.raw = { ...raw, media: { ...(raw.media ?? {}), workers: n } };
   }
   const all = await prepareConfig(loaded);
-  // A one-shot recording of files serves no one: the review app (kind 'web') is `serve`'s and `web`'s.
-  const prepared = { ...all, plugins: all.plugins.filter((p) => p.manifest.kind !== 'web') };
+  // A one-shot recording of files serves no one: the review app (kind 'web') is `serve`'s and `web`'s; an agent (kind 'agent', the forwarder) runs as its own command.
+  const prepared = { ...all, plugins: all.plugins.filter((p) => p.manifest.kind !== 'web' && p.manifest.kind !== 'agent') };
   const storageEntry = prepared.plugins.find((p) => p.manifest.name === 'storage-local');
   const outDir = path.resolve(opts.out ?? (typeof storageEntry?.options.dir === 'string' ? path.resolve(prepared.dir, storageEntry.options.dir) : prepared.config.output.dir));
 

@@ -47,6 +47,22 @@ export interface ChatEndedInfo extends ChatEventInfo {
   notKept?: string;
 }
 
+/**
+ * Where a call's media flows, for forwarders (their interest): sent when the call starts and whenever an SDP
+ * changes it. Only for calls this recorder records or stands in for.
+ */
+export interface CallMediaInfo {
+  key: string;
+  callId: string;
+  at: string;
+  /** "ip:port" (IPv6 in brackets) of every media and RTCP address the call's SDPs name, candidates included. */
+  endpoints: string[];
+  /** 'recording': this recorder records it; 'backup': another recorder's user, recorded here only when a forwarder fails over to this recorder. */
+  role: 'recording' | 'backup';
+  /** 0 for the recorder the call belongs to, 1 and 2 for the next ones: a forwarder sends media to the lowest rank alive. */
+  rank: number;
+}
+
 export interface RecordingControlledInfo {
   id: string;
   callKey: string;
@@ -62,6 +78,8 @@ export interface LifecycleEvents {
   callHeld: [CallEventInfo & { by: 'caller' | 'callee' }];
   callResumed: [CallEventInfo];
   callEnded: [CallEventInfo];
+  /** The addresses and ports of a call's media (forwarders' interest). */
+  callMedia: [CallMediaInfo];
   /** A call policy leaves alone (no licensed user, another recorder's user). */
   callNotRecorded: [CallNotRecordedInfo];
   recordingStarted: [RecordingStartedInfo];

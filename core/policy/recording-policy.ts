@@ -21,7 +21,20 @@ export interface RecordedUser {
 
 export type CallDecision =
   | { record: true; users: RecordedUser[]; flags: string[] }
-  | { record: false; reason: string };
+  | { record: false; reason: string; backup?: BackupDecision };
+
+/**
+ * A call of users another recorder records: this recorder stands by and records it only if a forwarder fails over to
+ * it (their recorder is unreachable). rank: how far down the users' recorder order this one is (1 = next).
+ */
+export interface BackupDecision {
+  users: RecordedUser[];
+  flags: string[];
+  rank: number;
+}
+
+/** Recorders of one site (HA: up to three); the order a user's media falls back in is recorder, recorder + 1, … mod 3. */
+const RECORDERS = 3;
 
 /** How a mode's "cannot hear this call" flag begins. */
 export const NOT_RECORDABLE = 'not recordable in ';
@@ -86,12 +99,17 @@ export class RecordingPolicy {
       if (!this.cfg.recordAllWithoutUsers) return { record: false, reason: 'no users are configured (policy.recordAllWithoutUsers is off)' };
     } else {
       const elsewhere: string[] = [];
+      const standby: RecordedUser[] = [];
+      let rank = RECORDERS;
       for (const side of ['caller', 'callee'] as const) {
         const party = call[side];
         const u = this.users.lookup(party.uri);
         if (u === undefined || !u.call) continue;
         if (u.recorder !== undefined && u.recorder !== this.cfg.recorderId) {
           elsewhere.push(`${u.uri} (recorder ${u.recorder})`);
+          const name = u.name ?? party.displayName;
+          standby.push({ uri: u.uri, side, ...(name !== undefined ? { name } : {}) });
+          rank = Math.min(rank, (((this.cfg.recorderId - u.recorder) % RECORDERS) + RECORDERS) % RECORDERS);
           continue;
         }
         const r: RecordedUser = { uri: u.uri, side };
@@ -100,7 +118,9 @@ export class RecordingPolicy {
         users.push(r);
       }
       if (users.length === 0) {
-        return { record: false, reason: elsewhere.length > 0 ? `recorded by another recorder: ${elsewhere.join(', ')}` : 'no party holds the call-recording licence' };
+        if (elsewhere.length === 0) return { record: false, reason: 'no party holds the call-recording licence' };
+        const modeFlag = this.modeFlag(call);
+        return { record: false, reason: `recorded by another recorder: ${elsewhere.join(', ')}`, backup: { users: standby, flags: modeFlag !== undefined ? [modeFlag] : [], rank } };
       }
       // Both parties recorded users: one recording, both named in it.
       users = users.sort((a, b) => (a.side === b.side ? 0 : a.side === 'caller' ? -1 : 1));

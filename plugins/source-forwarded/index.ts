@@ -7,6 +7,7 @@ import { ErrorCodes } from '../../core/errors';
 import { Tokens } from '../../core/tokens';
 import { resolveOptions, type ForwardedSourceConfig, type SourceForwardedOptions } from './options';
 import { ForwardedSource } from './source';
+import { ForwarderControlServer } from './control-server';
 import optionsSchema from './options.schema.json';
 
 export type { SourceForwardedOptions } from './options';
@@ -29,5 +30,13 @@ export default definePlugin<SourceForwardedOptions>({
     // Sockets open in run(), not here: register() must not open sockets.
     const source = new ForwardedSource(cfg, { log: ctx.log, metrics: ctx.metrics });
     ctx.container.register(Tokens.Source, { useValue: source });
+    const c = cfg.control;
+    if (c === undefined) return;
+    const recorderId = ctx.container.isRegistered(Tokens.Config, true) ? ctx.container.resolve(Tokens.Config).policy.recorderId : 1;
+    const control = new ForwarderControlServer(
+      { ...c, keys: cfg.keys, recorderId, ...(cfg.deployments !== undefined ? { deployments: cfg.deployments } : {}) },
+      { log: ctx.log, metrics: ctx.metrics, events: ctx.events },
+    );
+    return { start: () => control.start(), stop: () => control.stop() };
   },
 });

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { tfwdKeyring, type TfwdKey, type TfwdKeyring } from '../../core/net/tfwd';
 import { AllowList } from '../../core/net/allow-list';
-import { keysFromFile, keysFromObject } from './keys';
+import { keysFromFile, keysFromObject } from '../../core/net/tfwd-keys';
 
 export type ListenerKind = 'tfwd' | 'vxlan' | 'tzsp';
 
@@ -20,6 +20,7 @@ export interface SourceForwardedOptions {
   tfwd: ListenerOptions & { authenticate: boolean };
   vxlan: ListenerOptions & { vnis?: number[] };
   tzsp: ListenerOptions;
+  control: ListenerOptions & { heartbeatMs: number; idleMs: number; maxConnections: number };
   keys?: Record<string, string>;
   keyFile?: string;
   recvBufferBytes: number;
@@ -52,6 +53,8 @@ export interface ForwardedSourceConfig {
   maxSensors: number;
   reorderWindow: number;
   statsIntervalMs: number;
+  /** The forwarder control listener, when enabled. */
+  control?: { host: string; port: number; allow: AllowList; heartbeatMs: number; idleMs: number; maxConnections: number };
 }
 
 /** Resolves validated options; throws a RangeError saying which option is wrong. */
@@ -92,5 +95,15 @@ export function resolveOptions(o: Readonly<SourceForwardedOptions>, configDir: s
   if (o.vxlan.vnis !== undefined && o.vxlan.vnis.length > 0) cfg.vnis = new Set(o.vxlan.vnis);
   if (o.sensors !== undefined && o.sensors.length > 0) cfg.sensors = new Set(o.sensors);
   if (o.deployments !== undefined && o.deployments.length > 0) cfg.deployments = new Set(o.deployments);
+  if (o.control.enabled) {
+    if (keys.length === 0) throw new RangeError('control needs keys (or keyFile): forwarders prove they hold a TFWD key before they are told anything');
+    let allow: AllowList;
+    try {
+      allow = AllowList.parse(o.control.allow, { where: 'allow' });
+    } catch (e) {
+      throw new RangeError(`control.${(e as Error).message}`);
+    }
+    cfg.control = { host: o.control.host, port: o.control.port, allow, heartbeatMs: o.control.heartbeatMs, idleMs: o.control.idleMs, maxConnections: o.control.maxConnections };
+  }
   return cfg;
 }

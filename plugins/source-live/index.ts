@@ -5,13 +5,13 @@
 import { definePlugin, TAPLINE_API } from '../../core/contract';
 import { ErrorCodes } from '../../core/errors';
 import { Tokens } from '../../core/tokens';
-import { checkFilter } from './interface-capture';
+import { checkFilter } from '../../core/net/interface-capture';
 import { LiveSource, type SourceLiveOptions } from './live-source';
 import optionsSchema from './options.schema.json';
 
 export type { SourceLiveOptions } from './live-source';
 export { LiveSource } from './live-source';
-export { InterfaceCapture, captureInterfaces, checkFilter, type CaptureStats, type InterfaceCaptureOptions } from './interface-capture';
+export { InterfaceCapture, captureInterfaces, checkFilter, type CaptureStats, type InterfaceCaptureOptions } from '../../core/net/interface-capture';
 
 export default definePlugin<SourceLiveOptions>({
   name: 'source-live',

@@ -6,7 +6,7 @@ import { PromMetrics } from '../../core/metrics';
 import { decodeFrame, isSkipReason } from '../../core/net/decode';
 import { LinkType, type TransportPacket } from '../../core/net/types';
 import { LiveSource, type SourceLiveOptions } from './live-source';
-import { InterfaceCapture } from './interface-capture';
+import { InterfaceCapture } from '../../core/net/interface-capture';
 import { quietPort, recordingSink, type RecordingSink, sendUdp, skipUnlessCapture, waitFor, wallUs } from './test-support';
 import schema from './options.schema.json';
 

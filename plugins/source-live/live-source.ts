@@ -8,7 +8,7 @@ import type { IngestSink, Source, SourceRunContext, SourceRunResult } from '../.
 import type { CounterMetric, Metrics } from '../../core/contracts/metrics';
 import { TaplineError } from '../../core/errors';
 import type { RawFrame } from '../../core/net/types';
-import { InterfaceCapture, type CaptureStats } from './interface-capture';
+import { InterfaceCapture, type CaptureStats } from '../../core/net/interface-capture';
 
 export interface SourceLiveOptions {
   interfaces: string[];

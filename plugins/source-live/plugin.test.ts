@@ -4,7 +4,7 @@ import { PluginHarness } from '../../core/testing';
 import { Tokens } from '../../core/tokens';
 import plugin from './index';
 import { LiveSource } from './live-source';
-import { pcapAddon } from './pcap-addon';
+import { pcapAddon } from '../../core/net/pcap-addon';
 
 describe('source-live: the plugin', () => {
   it('registers one live source for all its interfaces, with the schema defaults applied', async () => {

@@ -3,7 +3,7 @@ import * as dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import type { DropStage, IngestSink } from '../../core/contracts/ingest';
 import type { RawFrame } from '../../core/net/types';
-import { pcapAddon, pcapAddonStatus } from './pcap-addon';
+import { pcapAddon, pcapAddonStatus } from '../../core/net/pcap-addon';
 
 /** Why live capture cannot be tested here (no addon, no privilege), or undefined when it can. */
 export function captureUnavailable(): string | undefined {

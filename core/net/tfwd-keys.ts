@@ -1,9 +1,9 @@
 /**
- * TFWD keys from the plugin options: `keys` ({"<id>": "<secret>"}) and/or `keyFile` (a JSON file of the same
+ * TFWD keys from options (source-forwarded, the forwarder agent): `keys` ({"<id>": "<secret>"}) and/or `keyFile` (a JSON file of the same
  * shape, so secrets can stay out of the main config). A secret is "hex:…", "base64:…", or else its UTF-8 bytes.
  */
 import * as fs from 'node:fs';
-import { TfwdKey, TFWD_MIN_KEY_BYTES } from '../../core/net/tfwd';
+import { TfwdKey, TFWD_MIN_KEY_BYTES } from './tfwd';
 
 /** Bytes of one secret as written in the options. */
 export function secretBytes(text: string): Buffer {

@@ -3,8 +3,8 @@
  * the interface's link type, kernel drop counters, and errors that say what is wrong. Shared by source-live and the
  * forwarder agent (which captures with the same code).
  */
-import { ErrorCodes, TaplineError } from '../../core/errors';
-import { LinkType, type RawFrame } from '../../core/net/types';
+import { ErrorCodes, TaplineError } from '../errors';
+import { LinkType, type RawFrame } from './types';
 import { pcapAddon, pcapAddonStatus, type CaptureHandle, type PcapAddon } from './pcap-addon';
 
 export interface InterfaceCaptureOptions {
