@@ -165,6 +165,8 @@ interface Recording {
   lastAudioTs: number;
   lastAdvance: number;
   lastMetaAt: number;
+  /** Metadata was written once the audio began: a recording cut by a crash still knows when its first sample was. */
+  startNoted: boolean;
   finished: boolean;
   /** On-demand pauses (capture time, µs): audio in them is silence, DTMF in them is not kept. */
   pauses: Array<{ start: number; end?: number; by: string; endBy?: string }>;
@@ -278,6 +280,7 @@ export class CallRecorder {
       lastAudioTs: 0,
       lastAdvance: 0,
       lastMetaAt: call.times.start,
+      startNoted: false,
       finished: false,
       pauses: [],
       pausedDrops: { dtmf: 0, raw: 0 },
@@ -847,7 +850,11 @@ export class CallRecorder {
       // ends with the capture, gets no trailing silence; a gap (hold) is filled by the next packet's position.
       this.flushBatches(rec, now, false);
       rec.timeline?.advance(Math.min(now, rec.lastAudioTs + windowUs));
-      if (now - rec.lastMetaAt > this.opts.metadataEverySec * US) {
+      // Once, a second into the audio (a recorder killed before its first refresh would otherwise leave only the
+      // call's start, not the first sample's time, for recovery), then every metadataEverySec.
+      const firstNote = !rec.startNoted && rec.lastAudioTs > 0 && now - rec.lastAudioTs < US && now - rec.lastMetaAt > US;
+      if (firstNote || now - rec.lastMetaAt > this.opts.metadataEverySec * US) {
+        rec.startNoted = rec.lastAudioTs > 0;
         rec.lastMetaAt = now;
         rec.out.flushAudio();
         rec.out.flushRaw();
