@@ -16,10 +16,23 @@ import type { ReplayBudget } from './replay-ring';
 import type { ResolvedForwarder } from './options';
 import { SipCarrier } from './sip-carrier';
 
+/** Data-carrying TURN messages: RFC 5766 Send/Data indications, MS-TURN Send request and Data Indication. */
+const TURN_DATA = new Set([0x0016, 0x0017, 0x0004, 0x0115]);
+
+/** A STUN-framed message (RFC 5389 or MS-TURN: first two bits zero, 20-byte header) that carries no media. */
+export function isTurnControl(b: Buffer, off: number): boolean {
+  if (b.length < off + 20 || (b[off]! & 0xc0) !== 0) return false;
+  const type = b.readUInt16BE(off);
+  const len = b.readUInt16BE(off + 2);
+  return !TURN_DATA.has(type) && off + 20 + len <= b.length;
+}
+
 export type FilteredWhy = SkipWhy | 'not-of-interest' | 'not-local';
 
 export interface AgentCounts {
   captured: number;
+  /** TURN control messages (atedge) sent to every recorder up. */
+  turnControl: number;
   filtered: Record<FilteredWhy, number>;
 }
 
@@ -39,7 +52,7 @@ export function captureFilter(cfg: ResolvedForwarder): string {
 }
 
 export class ForwarderAgent {
-  readonly counts: AgentCounts = { captured: 0, filtered: { 'not-ip': 0, 'not-udp-tcp': 0, fragment: 0, truncated: 0, 'not-of-interest': 0, 'not-local': 0 } };
+  readonly counts: AgentCounts = { captured: 0, turnControl: 0, filtered: { 'not-ip': 0, 'not-udp-tcp': 0, fragment: 0, truncated: 0, 'not-of-interest': 0, 'not-local': 0 } };
   readonly routers: DeploymentRouter[];
   readonly links: RecorderLink[] = [];
   readonly budget: ReplayBudget;
@@ -47,6 +60,7 @@ export class ForwarderAgent {
   private readonly sip: SipCarrier;
   private readonly sipPorts: ReadonlySet<number>;
   private readonly local: ReadonlySet<number | string> | undefined;
+  private readonly turnPorts: ReadonlySet<number> | undefined;
   private readonly metrics = new PromMetrics();
   private ops: OpsServer | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
@@ -76,6 +90,7 @@ export class ForwarderAgent {
     const sipLinks = this.routers.flatMap((r, i) => (cfg.deployments[i]!.sip ? r.links : []));
     this.sip = new SipCarrier(sipLinks, cfg.sensorId, log);
     this.sipPorts = new Set(cfg.sip.sniff ? cfg.sip.ports : []);
+    if (cfg.mode === 'atedge') this.turnPorts = new Set(cfg.turnPorts);
     if (cfg.local !== undefined) {
       const keys = new Set<number | string>();
       for (const a of cfg.local) {
@@ -144,6 +159,7 @@ export class ForwarderAgent {
   summary(): Record<string, unknown> {
     return {
       captured: this.counts.captured,
+      turnControl: this.counts.turnControl,
       filtered: this.counts.filtered,
       kernelDrops: this.kernelDrops(),
       deployments: this.routers.map((r) => ({
@@ -202,7 +218,15 @@ export class ForwarderAgent {
       matched = true;
       r.route(slot, f.ts, ip);
     }
-    if (!matched) this.counts.filtered['not-of-interest']++;
+    if (matched) return;
+    // At the Edge, a client's allocation (Allocate, its relayed address; ICE checks naming MS-TURN sessions) is made
+    // before any call's SDP names it: TURN control on the TURN ports goes to every recorder up, media never does.
+    if (this.turnPorts !== undefined && e.payloadOff > 0 && (this.turnPorts.has(e.dport) || this.turnPorts.has(e.sport)) && isTurnControl(f.data, e.payloadOff)) {
+      this.counts.turnControl++;
+      for (const r of this.routers) r.broadcast(f.ts, ip);
+      return;
+    }
+    this.counts.filtered['not-of-interest']++;
   }
 
   private defineMetrics(): void {

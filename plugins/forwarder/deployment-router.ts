@@ -100,6 +100,11 @@ export class DeploymentRouter {
     if (this.links[d]!.send(ts, ip)) this.counts.forwarded++;
   }
 
+  /** A packet for every recorder up (TURN control at the Edge: not a call's yet). */
+  broadcast(ts: number, ip: Buffer): void {
+    for (const l of this.links) if (l.up && l.send(ts, ip)) this.counts.forwarded++;
+  }
+
   /** A link came up: nothing moves (calls stick); new calls may choose it. */
   linkUp(_link: RecorderLink): void {}
 

@@ -36,6 +36,7 @@ export interface ForwarderOptions {
   promiscuous: boolean;
   localAddresses?: string[];
   sensorId: number;
+  turnPorts: number[];
   mtu: number;
   replaySeconds: number;
   replayMaxBytes: number;

@@ -17,7 +17,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { edgeCallAddresses, runEdgeCall, type Endpoint } from '../peers/edge-call';
 import { createNetLab, netnsUnavailable, type NetLab } from '../peers/netns';
-import { onPath, sleep, startProc, type Proc } from '../peers/proc';
+import { onPath, sleep } from '../peers/proc';
+import { ForwarderProcess } from '../peers/forwarder-process';
 import { CLI, startServe, type ServeProcess } from '../serve-process';
 import { assertChannelsMatch, fmtMatch, matchChannels } from '../channel-match';
 import { LocalStore } from '../../plugins/storage-local/store';
@@ -40,47 +41,26 @@ interface EdgeForwarder {
 }
 
 /**
- * The packet forwarder on the Edge host, capturing `ifaces` (its public and private NICs) and sending every UDP
- * packet to the recorder in TFWD, keyed with KEY_ID, except its own TFWD datagrams.
- *
- * FORWARDER: replace the stand-in with tapline forward
- *
- * The stand-in (test/peers/tfwd-forwarder.ts: tcpdump per interface, re-sent as TFWD) runs as its own Node process
- * in the Edge's namespace, one per interface (each its own sensor id: two TFWD sequences must not be taken for
- * one sensor's duplicates); the real forwarder is one process capturing both.
+ * `tapline forward` in atedge mode on the Edge, one process capturing both NICs: the interest comes from the
+ * recorder (the call's SDP addresses, the relay candidate included), so it sends each RTP packet twice (wrapped on
+ * the private side, plain on the public side) and nothing else.
  */
 async function startEdgeForwarder(lab: NetLab, host: string, ifaces: readonly string[], to: Endpoint, dir: string): Promise<EdgeForwarder> {
-  const mod = { fwd: path.join(__dirname, '..', 'peers', 'tfwd-forwarder.js'), tfwd: path.join(__dirname, '..', '..', 'core', 'net', 'tfwd.js') };
-  const script = `
-    const { startTfwdForwarder } = require(${JSON.stringify(mod.fwd)});
-    const { TfwdKey } = require(${JSON.stringify(mod.tfwd)});
-    const o = JSON.parse(process.argv[1]);
-    startTfwdForwarder({ iface: o.iface, filter: o.filter, to: o.to, key: new TfwdKey(o.keyId, Buffer.from(o.keyHex, 'hex')), sensorId: o.sensorId, logFile: o.logFile }).then((f) => {
-      console.log('forwarding');
-      const stop = () => f.stop().then(() => { console.log('forwarded ' + f.packets()); process.exit(0); });
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    }, (e) => { console.error(e && e.stack || String(e)); process.exit(1); });`;
-  const procs: Proc[] = [];
-  try {
-    for (const [i, iface] of ifaces.entries()) {
-      const cfg = { iface, filter: `udp and not port ${to.port}`, to: { host: to.ip, port: to.port }, keyId: KEY_ID, keyHex: KEY_HEX, sensorId: i + 1, logFile: path.join(dir, `tcpdump-${iface}.log`) };
-      const p = startProc(`forwarder ${iface}`, process.execPath, ['-e', script, JSON.stringify(cfg)], path.join(dir, `forwarder-${iface}.log`), { netns: lab.host(host).ns });
-      procs.push(p);
-      await p.waitFor(/^forwarding$/m, 15_000, `forwarder start on ${iface}`);
-    }
-  } catch (e) {
-    for (const p of procs) await p.stop(3000, 'SIGINT');
-    throw e;
-  }
+  const f = await ForwarderProcess.start(
+    path.join(dir, 'fwd'),
+    {
+      mode: 'atedge',
+      interfaces: [...ifaces],
+      ops: { enabled: false },
+      deployments: [{ id: 0, keys: { [String(KEY_ID)]: `hex:${KEY_HEX}` }, recorders: [{ host: to.ip, port: to.port, feedPort: 0 }] }],
+    },
+    { netns: lab.host(host).ns },
+  );
+  await f.waitLog(/recorder 1 .* is up/, 10_000);
   return {
     async stop() {
-      let n = 0;
-      for (const p of procs.splice(0)) {
-        await p.stop(5000, 'SIGINT');
-        n += Number(/^forwarded (\d+)$/m.exec(p.text)?.[1] ?? NaN);
-      }
-      return n;
+      const s = await f.stop();
+      return s.deployments[0]!.forwarded;
     },
   };
 }
@@ -115,7 +95,7 @@ describeLab(`a forwarder on the Edge's two NICs feeding tapline serve in mode at
       {
         plugins: [
           { use: 'source-sipfeed', options: { host: rec.addr, port: 8008, allow: [lan] } },
-          { use: 'source-forwarded', options: { tfwd: { host: rec.addr, port: TFWD_PORT, allow: [lan] }, vxlan: { enabled: false }, tzsp: { enabled: false }, keys: { [String(KEY_ID)]: `hex:${KEY_HEX}` } } },
+          { use: 'source-forwarded', options: { tfwd: { host: rec.addr, port: TFWD_PORT, allow: [lan] }, control: { enabled: true, host: rec.addr, allow: [lan] }, keys: { [String(KEY_ID)]: `hex:${KEY_HEX}` } } },
           { use: 'mode-atedge', options: { edgePublicIps: [a.edgePublic] } },
           { use: 'codec-g711' },
           { use: 'storage-local', options: { dir: recordings } },
@@ -150,8 +130,9 @@ describeLab(`a forwarder on the Edge's two NICs feeding tapline serve in mode at
     assert.equal(call.relay.toClient, external.sent);
     assert.equal(internal.received, external.sent);
     assert.equal(external.received, internal.sent);
-    // Each RTP packet twice (wrapped on eth0, plain on eth1), plus the Allocate exchange.
-    assert.ok(forwarded >= 2 * (internal.sent + external.sent) + 2, `forwarded ${forwarded}`);
+    // Each RTP packet twice (wrapped on eth0, plain on eth1), and at most a few TURN exchanges: nothing else.
+    assert.ok(forwarded >= 2 * (internal.sent + external.sent), `forwarded ${forwarded}`);
+    assert.ok(forwarded <= 2 * (internal.sent + external.sent) + 10, `forwarded ${forwarded}: nothing but the call's media`);
 
     const store = new LocalStore({ root: recordings, catalogue: path.join(recordings, 'catalogue.sqlite'), layout: 'date' });
     try {

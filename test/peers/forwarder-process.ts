@@ -10,6 +10,7 @@ import { CLI } from '../serve-process';
 
 export interface ForwardSummary {
   captured: number;
+  turnControl: number;
   filtered: Record<string, number>;
   kernelDrops: number;
   deployments: Array<{
