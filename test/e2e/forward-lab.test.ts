@@ -190,4 +190,90 @@ describeLab(`tapline forward on the media path, to tapline serve on another host
     serve = undefined;
     assert.equal(res.code, 0);
   });
+
+  it('endpoint mode: a collector on the agent PC forwards that PC\'s media only, though it sees another call too', async () => {
+    lab?.destroy();
+    const voices = makeVoices(dir);
+    lab = createNetLab(['agent', 'peer', 'c', 'd', 'proxy', 'rec']);
+    const l = lab;
+    const rec = l.host('rec');
+    const sw = `${l.id}-sw`;
+    const lan = `${rec.addr.split('.').slice(0, 3).join('.')}.0/24`;
+    // A hub, not a switch: every frame reaches every port, so the agent PC's NIC sees the other call as well.
+    spawnSync('ip', ['-n', sw, 'link', 'set', 'br0', 'type', 'bridge', 'ageing_time', '0']);
+    const recordings = path.join(dir, 'endpoint-recordings');
+    fs.mkdirSync(path.join(dir, 'endpoint'), { recursive: true });
+    serve = await startServe(
+      path.join(dir, 'endpoint'),
+      {
+        plugins: [
+          { use: 'source-sipfeed', options: { host: rec.addr, port: 8008, allow: [lan] } },
+          { use: 'source-forwarded', options: { tfwd: { host: rec.addr, allow: [lan] }, control: { enabled: true, host: rec.addr, allow: [lan] }, keys: { '1': `hex:${SECRET}` }, deployments: [1] } },
+          { use: 'codec-g711' },
+          { use: 'storage-local', options: { dir: recordings } },
+        ],
+      },
+      9477,
+      { netns: rec.ns },
+    );
+    // The proxy copies the call control to the recorder (the collector carries media only).
+    proxy = await startKamailio({ dir: path.join(dir, 'kam2'), host: l.host('proxy').addr, port: 5060, netns: l.host('proxy').ns, trace: { encap: 'sip', transport: 'tcp', host: rec.addr, port: 8008 } });
+    const collector = await ForwarderProcess.start(
+      path.join(dir, 'collector'),
+      { mode: 'endpoint', interfaces: ['eth0'], ops: { enabled: false }, deployments: [{ id: 1, keys: { '1': `hex:${SECRET}` }, recorders: [{ host: rec.addr, feedPort: 0 }] }] },
+      { netns: l.host('agent').ns, name: 'collector' },
+    );
+    fwd = collector;
+    await collector.waitLog(/recorder 1 .* is up/, 10_000);
+    const pairs: BaresipPair[] = [];
+    for (const [i, [a, b]] of ([['agent', 'peer'], ['c', 'd']] as const).entries()) {
+      pairs.push(
+        await startBaresipPair({
+          dir: path.join(dir, `ep-uas${i}`),
+          callerWav: voices.caller,
+          calleeWav: voices.callee,
+          codec: 'PCMU',
+          ports: baresipPortsFrom(22000 + i * 200),
+          proxy: proxy.address,
+          callerHost: l.host(a).addr,
+          calleeHost: l.host(b).addr,
+          callerNetns: l.host(a).ns,
+          calleeNetns: l.host(b).ns,
+        }),
+      );
+    }
+    try {
+      await Promise.all(pairs.map((p) => p.call(6)));
+      const summary = await collector.stop();
+      fwd = undefined;
+      const d = summary.deployments[0]!;
+      console.log(`      collector: captured ${summary.captured}, forwarded ${d.forwarded}, not this PC's ${summary.filtered['not-local']}, of no interest ${summary.filtered['not-of-interest']}`);
+      const store = new LocalStore({ root: recordings, catalogue: path.join(recordings, 'catalogue.sqlite'), layout: 'date' });
+      try {
+        let entries = store.list({});
+        for (let i = 0; i < 100 && entries.filter((e) => e.status === 'complete').length < 2; i++) {
+          await sleep(100);
+          entries = store.list({});
+        }
+        assert.equal(entries.length, 2, JSON.stringify(entries));
+        const mine = entries.find((e) => store.get(e.id)!.metadata.call.from.uri.includes(l.host('agent').addr))!;
+        const other = entries.find((e) => e !== mine)!;
+        const m = matchChannels(mine.audio!, pairs[0]!.callerSource, pairs[0]!.calleeSource);
+        console.log(`      the agent PC's call: ${fmtMatch(m)}`);
+        assertChannelsMatch(m);
+        const o = store.get(other.id)!.metadata;
+        console.log(`      the other call: ${o.caller.packets} + ${o.callee.packets} packets recorded`);
+        assert.equal(o.caller.packets + o.callee.packets, 0, "the other call's media was not forwarded by this PC's collector");
+      } finally {
+        store.closeCatalogue();
+      }
+      assert.ok(summary.filtered['not-local']! > 500, 'the other call was seen and left alone');
+      assert.ok(d.forwarded >= 590 && d.forwarded <= 640, `only this PC's call (about 600 packets): ${d.forwarded}`);
+    } finally {
+      for (const p of pairs) await p.stop();
+    }
+    const res = await serve.stop('SIGTERM');
+    serve = undefined;
+    assert.equal(res.code, 0);
+  });
 });
