@@ -4,7 +4,7 @@
  * for that call, failing over between up to three recorders (DeploymentRouter, RecorderLink). Capture never
  * waits: a full send queue drops and counts. Metrics on its own ops port.
  */
-import type { Logger } from '../../core/contract';
+import type { GaugeMetric, Logger } from '../../core/contract';
 import { InterfaceCapture } from '../../core/net/interface-capture';
 import type { RawFrame } from '../../core/net/types';
 import { PromMetrics } from '../../core/metrics';
@@ -231,6 +231,9 @@ export class ForwarderAgent {
 
   private defineMetrics(): void {
     const m = this.metrics;
+    // Registered before the counters (a scrape reads metrics in that order): it moves the hot path's plain numbers
+    // into them first.
+    m.gauge('tapline_forward_recorder_up', 'Whether each recorder is up (its control connection authenticated and heard from)', ['deployment', 'recorder'], (g) => collect(g));
     const c = {
       captured: m.counter('tapline_forward_captured_total', 'Packets the agent captured (after the kernel filter)'),
       filtered: m.counter('tapline_forward_filtered_total', 'Captured packets not forwarded because they are of no interest, by reason', ['reason']),
@@ -242,6 +245,7 @@ export class ForwarderAgent {
       sip: m.counter('tapline_forward_sip_total', 'Call control messages carried to recorders, by how they came (sniffed, hep)', ['how']),
       sipRefused: m.counter('tapline_forward_sip_refused_total', 'HEP datagrams refused (not-allowed, malformed)', ['reason']),
       kernel: m.counter('tapline_forward_kernel_drops_total', 'Packets the kernel dropped because the capture buffer was full'),
+      turn: m.counter('tapline_forward_turn_control_total', 'TURN control messages (atedge: Allocate and the like) sent to every recorder up'),
     };
     const last = new Map<string, number>();
     const sync = (name: string, counter: { inc(labels?: Record<string, string | number>, by?: number): void }, value: number, labels?: Record<string, string | number>): void => {
@@ -250,8 +254,7 @@ export class ForwarderAgent {
       if (d > 0) counter.inc(labels, d);
       last.set(k, value);
     };
-    // Registered first: at each scrape it moves the hot path's plain numbers into the counters above.
-    m.gauge('tapline_forward_recorder_up', 'Whether each recorder is up (its control connection authenticated and heard from)', ['deployment', 'recorder'], (g) => {
+    const collect = (g: GaugeMetric): void => {
       sync('captured', c.captured, this.counts.captured);
       for (const [why, n] of Object.entries(this.counts.filtered)) sync('filtered', c.filtered, n, { reason: why });
       sync('kernel', c.kernel, this.kernelDrops());
@@ -273,7 +276,8 @@ export class ForwarderAgent {
       sync('sip', c.sip, this.sip.counts.relayed, { how: 'hep' });
       sync('sipRefused', c.sipRefused, this.sip.counts.refused.notAllowed, { reason: 'not-allowed' });
       sync('sipRefused', c.sipRefused, this.sip.counts.refused.malformed, { reason: 'malformed' });
-    });
+      sync('turn', c.turn, this.counts.turnControl);
+    };
     m.gauge('tapline_forward_interest_calls', 'Calls (and static entries) whose packets are of interest, by deployment', ['deployment'], (g) => {
       for (const r of this.routers) g.set(r.interestCalls, { deployment: r.id });
     });

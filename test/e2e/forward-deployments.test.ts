@@ -1,6 +1,7 @@
 /**
  * Two deployments (tenants) through one `tapline forward` (issue: forwarders and high availability). Each has its
- * own recorder, key and users; the forwarder on the switch carries the call control to both and forwards each
+ * own recorder, key and users; the forwarder on the switch receives the proxy's HEPv3, carries it to both
+ * recorders' feeds, and forwards each
  * call's media only to the deployment whose recorder asked for it, tagged with that deployment's id and signed
  * with its key. A second forwarder that signs deployment 1's packets with the wrong key is refused and counted.
  */
@@ -81,10 +82,11 @@ describeLab(`two deployments through one tapline forward${unavailable === undefi
     const recB = await recorder('recb', 2, KEY_B, `sip:caller@${l.host('a2').addr}`);
     const sw = `${l.id}-sw`;
     spawnSync('ip', ['-n', sw, 'addr', 'add', '198.18.0.250/24', 'dev', 'br0']);
+    // Call control from the proxy as HEPv3 (its siptrace), received by the forwarder and carried to both tenants' feeds.
     const fwd = await ForwarderProcess.start(path.join(dir, 'fwd'), {
       interfaces: ['br0'],
-      sip: { sniff: true },
-      ops: { enabled: false },
+      sip: { hep: { enabled: true, host: '198.18.0.250', port: 9060, allow: [lan] } },
+      ops: { port: 9478 },
       deployments: [
         { id: 1, keys: { '1': KEY_A }, recorders: [{ host: l.host('reca').addr }] },
         { id: 2, keys: { '1': KEY_B }, recorders: [{ host: l.host('recb').addr }] },
@@ -100,7 +102,7 @@ describeLab(`two deployments through one tapline forward${unavailable === undefi
       deployments: [{ id: 1, keys: { '1': KEY_B }, recorders: [{ host: l.host('reca').addr, controlPort: 0, feedPort: 0 }], static: [l.host('a1').addr] }],
     }, { netns: l.host('a1').ns, name: 'rogue' });
     fwds.push(rogue);
-    proxy = await startKamailio({ dir: path.join(dir, 'kam'), host: l.host('proxy').addr, port: 5060, netns: l.host('proxy').ns });
+    proxy = await startKamailio({ dir: path.join(dir, 'kam'), host: l.host('proxy').addr, port: 5060, netns: l.host('proxy').ns, trace: { encap: 'hep', transport: 'udp', host: '198.18.0.250', port: 9060 } });
     for (const [i, [a, b]] of ([['a1', 'b1'], ['a2', 'b2']] as const).entries()) {
       const pair = await startBaresipPair({
         dir: path.join(dir, `uas${i}`),
@@ -117,6 +119,13 @@ describeLab(`two deployments through one tapline forward${unavailable === undefi
       pairs.push(pair);
       await pair.call(6);
     }
+    // The agent's own metrics, read on its host's loopback (the ops port's default restriction).
+    const fm = nsGet(sw, 'http://127.0.0.1:9478/metrics');
+    const perTenant = [1, 2].map((dep) => sumSamples(fm, 'tapline_forward_packets_total', { deployment: String(dep) }));
+    console.log(`      forwarder /metrics: packets per deployment ${perTenant.join(', ')}, recorders up ${sumSamples(fm, 'tapline_forward_recorder_up')}, HEP relayed ${sumSamples(fm, 'tapline_forward_sip_total', { how: 'hep' })}, filtered ${sumSamples(fm, 'tapline_forward_filtered_total')}`);
+    assert.equal(sumSamples(fm, 'tapline_forward_recorder_up'), 2);
+    assert.ok(perTenant.every((n) => n > 300));
+    assert.ok(sumSamples(fm, 'tapline_forward_sip_total', { how: 'hep' }) >= 12, 'the proxy\'s HEP was carried on');
     const rogueSummary = await rogue.stop();
     const summary = await fwd.stop();
     const recorded = async (root: string): Promise<Array<{ id: string; audio: string; from: string }>> => {
@@ -144,6 +153,7 @@ describeLab(`two deployments through one tapline forward${unavailable === undefi
       assertChannelsMatch(m);
     }
     const [d1, d2] = summary.deployments;
+    assert.ok(summary.sip.relayed >= 12 && summary.sip.sniffed === 0);
     console.log(`      forwarder: deployment 1 got ${d1!.forwarded} packets, deployment 2 got ${d2!.forwarded}; the rogue sent ${rogueSummary.deployments[0]!.forwarded}`);
     // Each call's media went to its own deployment only (about 300 packets a side for 6 s).
     assert.ok(d1!.forwarded > 300 && d2!.forwarded > 300);
