@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { repoRoot } from './corpus';
 import { loadConfigFile } from '../core/config/load';
 import { prepareConfig } from '../core/plugins/loader';
+import { resolveForwarder, type ForwarderOptions } from '../plugins/forwarder/options';
 
 const README = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
 const CLI = path.join(repoRoot, 'dist', 'core', 'cli', 'main.js');
@@ -45,7 +46,7 @@ describe('README', () => {
   const found = configs();
 
   it('shows a config for each topology (SfB feed + forwarded RTP, HEP + local sniffing, at-edge, endpoint)', () => {
-    assert.deepEqual(found.map((c) => c.name), ['sfb-mirroring', 'hep-sniffing', 'atedge', 'endpoint', 'siprec']);
+    assert.deepEqual(found.map((c) => c.name), ['sfb-mirroring', 'hep-sniffing', 'atedge', 'endpoint', 'siprec', 'ha-recorder', 'forwarder-agent']);
   });
 
   for (const c of found) {
@@ -57,6 +58,13 @@ describe('README', () => {
         const file = path.join(dir, 'recorder.json');
         fs.writeFileSync(file, c.json);
         const prepared = await prepareConfig(await loadConfigFile(file));
+        if (c.name === 'forwarder-agent') {
+          // The agent's config: its options resolve (keys read, addresses parsed) as `tapline forward --check` does.
+          const entry = prepared.plugins.find((p) => p.manifest.name === 'forwarder');
+          assert.ok(entry !== undefined, 'it enables the forwarder');
+          resolveForwarder(entry.options as unknown as ForwarderOptions, prepared.dir);
+          return;
+        }
         assert.ok(prepared.plugins.some((p) => p.manifest.kind === 'source'), 'it has an input');
         assert.ok(prepared.plugins.some((p) => p.manifest.kind === 'storage'), 'it stores recordings');
       } finally {

@@ -216,3 +216,37 @@ describe('systemd unit deploy/systemd/tapline.service', () => {
     });
   });
 });
+
+describe('systemd unit deploy/systemd/tapline-forward.service (the forwarder agent)', () => {
+  const FWD = path.join(repoRoot, 'deploy', 'systemd', 'tapline-forward.service');
+  const svc = parseUnit(fs.readFileSync(FWD, 'utf8')).get('Service') ?? new Map<string, string[]>();
+  const one = (k: string): string | undefined => svc.get(k)?.[0];
+
+  it('runs `tapline forward --config /etc/tapline/forward.config.json` as user tapline with only CAP_NET_RAW, read-only, restarted at once', () => {
+    assert.match(one('ExecStart') ?? '', /^\/\S+\/tapline forward --config \/etc\/tapline\/forward\.config\.json$/);
+    assert.equal(one('User'), 'tapline');
+    assert.equal(one('AmbientCapabilities'), 'CAP_NET_RAW');
+    assert.equal(one('CapabilityBoundingSet'), 'CAP_NET_RAW');
+    assert.equal(one('ProtectSystem'), 'strict');
+    assert.equal(svc.get('ReadWritePaths'), undefined, 'it writes nothing');
+    assert.equal(one('Restart'), 'always');
+  });
+
+  it('systemd-analyze verify accepts it, and rates its exposure below 3', function () {
+    if (!which('systemd-analyze')) return skip(this, 'systemd-analyze is not installed');
+    const cli = path.join(repoRoot, 'dist', 'core', 'cli', 'main.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-unit-'));
+    try {
+      const file = path.join(dir, 'tapline-forward.service');
+      fs.writeFileSync(file, fs.readFileSync(FWD, 'utf8').replace(/^ExecStart=\S+\/tapline /m, `ExecStart=${process.execPath} ${cli} `));
+      const r = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8', cwd: dir });
+      assert.equal(r.status, 0, `systemd-analyze verify: ${r.stderr}`);
+      assert.equal(r.stderr.trim(), '', 'no warnings');
+      const s = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', file], { encoding: 'utf8' });
+      const m = /Overall exposure level for tapline-forward\.service: (\d+(?:\.\d+)?)/.exec(s.stdout);
+      if (m !== null) assert.ok(Number(m[1]) < 3, `exposure ${m[1]}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
