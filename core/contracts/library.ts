@@ -23,6 +23,8 @@ export interface LibraryQuery {
   codec?: string;
   /** Every one of these metadata flags. */
   flags?: readonly string[];
+  /** Only recordings of this call (its Call-ID, exactly): the parts one call left on several recorders (failover). */
+  callId?: string;
   /** Only these recordings (a tag's, say). */
   ids?: readonly string[];
   /** Only recordings one of these users took part in (user keys as core/policy userKey gives them). */

@@ -86,6 +86,10 @@ export function searchRecordings(cat: Catalogue, q: LibraryQuery): LibraryPage<L
     });
     where.push(names.length === 0 ? '0' : `r.id IN (${names.join(', ')})`);
   }
+  if (q.callId !== undefined) {
+    where.push('r.call_id = @callId');
+    params.callId = q.callId;
+  }
   if (q.direction !== undefined) {
     where.push('r.direction = @direction');
     params.direction = q.direction;

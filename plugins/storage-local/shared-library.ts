@@ -86,6 +86,7 @@ export class SharedLibrary implements RecordingLibrary {
       query = forms.length === 0 ? query.where(sql<SqlBool>`false`) : query.where('id', 'in', (eb) => eb.selectFrom('participants').select('recording_id').where('uri', 'in', forms));
     }
     if (q.ids !== undefined) query = q.ids.length === 0 ? query.where(sql<SqlBool>`false`) : query.where('id', 'in', [...q.ids]);
+    if (q.callId !== undefined) query = query.where('call_id', '=', q.callId);
     if (q.direction !== undefined) query = query.where('direction', '=', q.direction);
     if (q.disposition !== undefined) query = query.where('disposition', '=', q.disposition);
     if (q.minDurationSec !== undefined) query = query.where('duration_sec', '>=', q.minDurationSec);

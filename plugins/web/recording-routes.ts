@@ -13,6 +13,7 @@ interface SearchQuery {
   to?: string;
   user?: string;
   party?: string;
+  callId?: string;
   direction?: string;
   disposition?: string;
   minDuration?: number;
@@ -35,6 +36,7 @@ const SEARCH_QUERY = {
     to: { type: 'string', description: 'ISO date-time: calls that started before it' },
     user: { ...TEXT, description: "substring of a participant's URI or name" },
     party: { ...TEXT, description: "substring of the caller's or callee's URI (a number)" },
+    callId: { type: 'string', maxLength: 500, description: "a call's Call-ID, exactly: every recording of that call (the parts a failover left on several recorders)" },
     direction: { type: 'string', enum: ['inbound', 'outbound', 'internal', 'unknown'] },
     disposition: TEXT,
     minDuration: { type: 'number', minimum: 0 },
@@ -109,6 +111,7 @@ export function recordingRoutes(app: FastifyInstance, ctx: AppContext): void {
         ...(q.to !== undefined ? { to: q.to } : {}),
         ...(q.user !== undefined && q.user !== '' ? { user: q.user } : {}),
         ...(q.party !== undefined && q.party !== '' ? { party: q.party } : {}),
+        ...(q.callId !== undefined && q.callId !== '' ? { callId: q.callId } : {}),
         ...(q.direction !== undefined ? { direction: q.direction } : {}),
         ...(q.disposition !== undefined && q.disposition !== '' ? { disposition: q.disposition } : {}),
         ...(q.minDuration !== undefined ? { minDurationSec: q.minDuration } : {}),
@@ -145,6 +148,7 @@ export function recordingRoutes(app: FastifyInstance, ctx: AppContext): void {
               sip: { type: 'boolean' },
               notes: { type: 'array', items: NOTE_SCHEMA },
               audio: { type: 'object', properties: { wav: { type: 'boolean' }, ogg: { type: 'boolean' } } },
+              parts: { type: 'array', items: ROW_SCHEMA, description: 'Every recording of the same call (same Call-ID) this account may see, in start order: the parts a recorder failover split it into (this one included)' },
             },
           },
           404: ERROR_SCHEMA,
@@ -155,9 +159,15 @@ export function recordingRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (!mayReadRecordings(who(req))) return forbiddenRole(reply);
       const r = await ctx.library.get(req.params.id);
       if (r === undefined || !inScope(scopeOf(who(req), ctx.state), r.row.participants)) return deny(reply, 404, 'no such recording');
-      const [audio, sip] = await Promise.all([ctx.library.formats(r.row.id), ctx.library.attachment(r.row.id, 'sip.txt')]);
+      const scope = scopeOf(who(req), ctx.state);
+      const [audio, sip, same] = await Promise.all([ctx.library.formats(r.row.id), ctx.library.attachment(r.row.id, 'sip.txt'), ctx.library.search({ callId: r.row.callId, sort: 'start', order: 'asc', limit: 20 })]);
+      // Parts that start together (a failover replay reaching back to the call's start) in the order they end.
+      const parts = same.items
+        .filter((x) => inScope(scope, x.participants))
+        .sort((x, y) => x.start.localeCompare(y.start) || (x.end ?? '~').localeCompare(y.end ?? '~'))
+        .map((x) => publicRow(x, []));
       audit(ctx, req, 'view', r.row.id);
-      return { recording: publicRow(r.row, ctx.state.tags(r.row.id)), metadata: r.metadata, events: timelineEvents(r.metadata), sip: sip !== undefined, notes: ctx.state.notes(r.row.id), audio };
+      return { recording: publicRow(r.row, ctx.state.tags(r.row.id)), metadata: r.metadata, events: timelineEvents(r.metadata), sip: sip !== undefined, notes: ctx.state.notes(r.row.id), audio, parts };
     },
   );
 

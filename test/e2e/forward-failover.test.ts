@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { LocalLibrary } from '../../plugins/storage-local/library';
 import { LocalStore } from '../../plugins/storage-local/store';
 import { assertFailoverAudit, auditRecordings, formatAudit } from '../failover-audit';
 import { runCallPair, startCallPair, type CallManifest } from '../peers/call-driver';
@@ -34,13 +35,17 @@ describeLab(`tapline forward fails over between two recorders${unavailable === u
   const serves = new Map<number, ServeProcess>();
   const folders = new Map<number, string>();
 
-  /** Recorder n (1 or 2) on host recN, its own folder; users caller<i> belong to recorder 1 for even i, 2 for odd. */
+  /**
+   * Recorder n (1 or 2) on host recN; users caller<i> belong to recorder 1 for even i, 2 for odd. Both write one
+   * recordings folder (a shared catalogue, as two recorders on one storage would): the parts of a call meet there.
+   * Recovery at a restart leaves the other recorder's recordings in progress alone (their writer is alive).
+   */
   async function startRecorder(n: number): Promise<void> {
     const h = lab.host(`rec${n}`);
     const lan = `${h.addr.split('.').slice(0, 3).join('.')}.0/24`;
     const d = path.join(dir, `rec${n}`);
     fs.mkdirSync(d, { recursive: true });
-    const recordings = path.join(d, 'recordings');
+    const recordings = path.join(dir, 'recordings');
     folders.set(n, recordings);
     const users = Array.from({ length: USERS }, (_v, i) => ({ uri: `sip:caller${i}@${lab.host('a').addr}`, call: true, recorder: (i % 2) + 1 }));
     serves.set(
@@ -69,21 +74,23 @@ describeLab(`tapline forward fails over between two recorders${unavailable === u
     serves.delete(n);
   }
 
-  async function settled(n: number, calls: number): Promise<void> {
-    const root = folders.get(n)!;
+  /** Waits until no recording in the shared folder is still being written. */
+  async function settled(): Promise<void> {
+    const root = folders.get(1)!;
     const store = new LocalStore({ root, catalogue: path.join(root, 'catalogue.sqlite'), layout: 'date' });
     try {
-      for (let i = 0; i < 100 && store.list({}).filter((e) => e.status !== 'recording').length < calls; i++) await sleep(100);
+      for (let i = 0; i < 100 && store.list({}).some((e) => e.status === 'recording'); i++) await sleep(100);
     } finally {
       store.closeCatalogue();
     }
   }
 
+  /** Recordings of a call made by recorder n. */
   const count = (n: number, callId: string): number => {
-    const root = folders.get(n)!;
+    const root = folders.get(1)!;
     const store = new LocalStore({ root, catalogue: path.join(root, 'catalogue.sqlite'), layout: 'date' });
     try {
-      return store.list({}).filter((e) => e.callId === callId).length;
+      return store.list({}).filter((e) => e.callId === callId && store.get(e.id)?.metadata.recorder === n).length;
     } finally {
       store.closeCatalogue();
     }
@@ -120,7 +127,7 @@ describeLab(`tapline forward fails over between two recorders${unavailable === u
     const pair = await startCallPair({ caller: { addr: lab.host('a').addr, ns: lab.host('a').ns }, callee: { addr: lab.host('b').addr, ns: lab.host('b').ns }, calls: 1, durationSec: 8, callIdPrefix: 'fo', dir: path.join(dir, 'drv1') });
     let manifest: CallManifest;
     try {
-      await sleep(3500);
+      await sleep(5000);
       const downs = fwd!.logs().filter((r) => / is down/.test(r.msg ?? '')).length;
       const t0 = Date.now();
       await killRecorder(1);
@@ -134,22 +141,30 @@ describeLab(`tapline forward fails over between two recorders${unavailable === u
     } finally {
       await pair.stop();
     }
-    await settled(2, 1);
+    await settled();
     await fwd!.waitLog(/recorder 1 .* is up/, 5000, 2);
-    const audit = auditRecordings({ folders: [{ root: folders.get(1)!, label: 'rec1' }, { root: folders.get(2)!, label: 'rec2' }], manifest });
+    const audit = auditRecordings({ folders: [{ root: folders.get(1)!, label: 'shared' }], manifest });
     console.log(formatAudit(audit).replace(/^/gm, '      '));
     assertFailoverAudit(audit, { calls: 1, segments: 2, maxGapMs: 100 });
-    const c = audit.calls[0]!;
-    assert.deepEqual(
-      c.segments.map((s) => s.folder),
-      ['rec1', 'rec2'],
-      'the first part on recorder 1, the rest on recorder 2',
-    );
+    // The catalogue links the parts: the same Call-ID, in start order, recorder 1's first, then recorder 2's,
+    // which says why it holds the rest.
+    const lib = new LocalLibrary({ catalogue: path.join(folders.get(1)!, 'catalogue.sqlite'), encoders: () => [] });
+    try {
+      // Parts that start together (a replay reaching back to the call's start) are ordered by their end.
+      const parts = (await lib.search({ callId: manifest.calls[0]!.callId, sort: 'start', order: 'asc' })).items.sort((a, b) => a.start.localeCompare(b.start) || (a.end ?? '~').localeCompare(b.end ?? '~'));
+      const metas = await Promise.all(parts.map(async (p) => (await lib.get(p.id))!.metadata));
+      console.log(`      catalogue: ${parts.map((p, i) => `part ${i + 1} ${p.id} recorder ${metas[i]!.recorder} ${p.status} ${p.start}`).join('; ')}`);
+      assert.deepEqual(metas.map((m) => m.recorder), [1, 2], 'the first part on recorder 1, the rest on recorder 2');
+      assert.ok(metas[1]!.flags.some((f) => f.startsWith('failover: recorded by recorder 2')), metas[1]!.flags.join('; '));
+    } finally {
+      await lib.close();
+    }
 
     // Recorder 1 is back: the next call of its user goes to it again, and recorder 2 leaves it alone.
     const next = await runCallPair({ caller: { addr: lab.host('a').addr, ns: lab.host('a').ns }, callee: { addr: lab.host('b').addr, ns: lab.host('b').ns }, calls: 1, durationSec: 3, callIdPrefix: 'back', firstIndex: 2, dir: path.join(dir, 'drv2') });
     const id = next.calls[0]!.callId;
     await sleep(1500);
+    await settled();
     assert.equal(count(1, id), 1, 'recorder 1 recorded the call after it came back');
     assert.equal(count(2, id), 0, 'recorder 2 did not');
   });
@@ -187,7 +202,7 @@ describeLab(`tapline forward fails over between two recorders${unavailable === u
       await pair.stop();
     }
     await sleep(1500);
-    const audit = auditRecordings({ folders: [{ root: folders.get(1)!, label: 'rec1' }, { root: folders.get(2)!, label: 'rec2' }], manifest, include: (id) => id.startsWith('churn') });
+    const audit = auditRecordings({ folders: [{ root: folders.get(1)!, label: 'shared' }], manifest, include: (id) => id.startsWith('churn') });
     console.log(`      ${kills} recorder kills during 20 calls\n${formatAudit(audit).replace(/^/gm, '      ')}`);
     const parts = audit.calls.map((c) => c.segments.length);
     const gaps = audit.calls.map((c) => c.longestGapMs);

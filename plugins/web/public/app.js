@@ -708,6 +708,7 @@ async function viewRecording(main, ctx) {
       h('a', { href: lastSearchHash, class: 'back', testid: 'back' }, '← Results'),
       h('h1', null, r.fromName || r.from, ' → ', r.toName || r.to)),
     summary(r),
+    partsOf(r, d.parts ?? []),
     slot,
     eventList(d.events ?? [], seeker),
     h('div', { class: 'columns' }, tagsEditor(ctx.id, r.tags ?? []), notesPanel(ctx.id, d.notes ?? [])),
@@ -715,6 +716,16 @@ async function viewRecording(main, ctx) {
     h('details', { class: 'card metadata' }, h('summary', null, 'Full metadata'),
       h('pre', { testid: 'metadata' }, JSON.stringify(d.metadata ?? {}, null, 2)))]);
   await player(ctx, root, slot, d, seeker);
+}
+
+/** A call a recorder failover split: its parts, in order, this one marked. */
+function partsOf(r, parts) {
+  if (parts.length < 2) return null;
+  return h('nav', { class: 'card parts', testid: 'parts' },
+    h('strong', null, `Part ${parts.findIndex((p) => p.id === r.id) + 1} of ${parts.length} of this call: `),
+    parts.map((p, i) => [i > 0 ? ' · ' : '', p.id === r.id
+      ? h('span', { class: 'current' }, `part ${i + 1} (${fmtDate(p.start)})`)
+      : h('a', { href: `#/recordings/${enc(p.id)}` }, `part ${i + 1} (${fmtDate(p.start)})`)]));
 }
 
 function summary(r) {
