@@ -5,6 +5,7 @@
  * a forwarder needs to pick a call's packets out of everything it captures.
  */
 import type { Call } from '../dialog/types';
+import { normalizeIp } from '../media/associator-index';
 
 /** "ip:port", IPv6 in brackets (as a forwarder writes a packet's ends). */
 export function endpointKey(ip: string, port: number): string {
@@ -18,7 +19,8 @@ export function callEndpoints(call: Call): string[] {
   const out = new Set<string>();
   const add = (ip: string | undefined, port: number | undefined): void => {
     if (ip === undefined || port === undefined || port <= 0 || port > 65535 || ip === '0.0.0.0' || ip === '::') return;
-    if (out.size < MAX_ENDPOINTS) out.add(endpointKey(ip, port));
+    // Canonical text (RFC 5952 for IPv6): an SDP may write 2001:0DB8:0:0:0:0:0:1, a forwarder reads 2001:db8::1.
+    if (out.size < MAX_ENDPOINTS) out.add(endpointKey(normalizeIp(ip), port));
   };
   for (const r of call.sdp) {
     for (const m of r.sdp.media) {

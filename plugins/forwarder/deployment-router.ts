@@ -44,7 +44,10 @@ interface CallSlot {
 export class DeploymentRouter {
   readonly counts: RouteCounts = { forwarded: 0, failovers: 0, replayed: 0, noRecorder: 0 };
   private readonly calls = new Map<string, CallSlot>();
-  private readonly byEndpoint = new Map<number | string, CallSlot>();
+  /** Calls by media end; an end two calls name (rare) lists both, the newest last. */
+  private readonly byEndpoint = new Map<number | string, CallSlot[]>();
+  /** Static interest, looked at after the calls' (a call that names a static end does not replace it). */
+  private readonly staticEndpoints = new Map<number | string, CallSlot>();
   private readonly byAddress = new Map<number | string, CallSlot>();
   /** Calls each link asked for (to forget them when it goes down or sends its interest whole). */
   private readonly asked: Array<Set<string>>;
@@ -66,7 +69,7 @@ export class DeploymentRouter {
     }
     for (const e of staticEndpoints) {
       const k = endpointKeyOf(e);
-      if (k !== undefined) this.byEndpoint.set(k, this.slot(`static:${e}`, ranks, true));
+      if (k !== undefined) this.staticEndpoints.set(k, this.slot(`static:${e}`, ranks, true));
     }
   }
 
@@ -76,7 +79,13 @@ export class DeploymentRouter {
 
   /** The call a packet belongs to, if any. */
   match(e: PacketEnds): CallSlot | undefined {
-    return this.byEndpoint.get(e.dst) ?? this.byEndpoint.get(e.src) ?? (this.byAddress.size > 0 ? (this.byAddress.get(e.dstAddr) ?? this.byAddress.get(e.srcAddr)) : undefined);
+    const list = this.byEndpoint.get(e.dst) ?? this.byEndpoint.get(e.src);
+    if (list !== undefined) return list[list.length - 1];
+    if (this.staticEndpoints.size > 0) {
+      const s = this.staticEndpoints.get(e.dst) ?? this.staticEndpoints.get(e.src);
+      if (s !== undefined) return s;
+    }
+    return this.byAddress.size > 0 ? (this.byAddress.get(e.dstAddr) ?? this.byAddress.get(e.srcAddr)) : undefined;
   }
 
   /** Sends one packet of interest (ip: the IP packet, kept by the ring: the caller must not reuse it). */
@@ -85,19 +94,19 @@ export class DeploymentRouter {
       slot.firstTs = ts;
       slot.firstWall = Date.now();
     }
-    slot.ring.push(ts, ip);
-    let d = slot.dest;
+    const kept = slot.ring.push(ts, ip);
+    const d = slot.dest;
     if (d < 0 || !this.usable(slot, d)) {
       const next = this.choose(slot);
       if (next < 0) {
         this.counts.noRecorder++;
         return;
       }
-      if (this.shouldHold(slot, next, ts)) return; // it is in the ring: sent with the rest once the choice is made
-      this.moveTo(slot, next);
-      return; // the ring (this packet included) went to the new recorder
+      if (kept && this.shouldHold(slot, next, ts)) return; // in the ring: sent with the rest once the choice is made
+      this.moveTo(slot, next); // the ring, this packet included when it was kept
+      if (kept) return;
     }
-    if (this.links[d]!.send(ts, ip)) this.counts.forwarded++;
+    if (this.links[slot.dest]!.send(ts, ip)) this.counts.forwarded++;
   }
 
   /** A packet for every recorder up (TURN control at the Edge: not a call's yet). */
@@ -149,7 +158,9 @@ export class DeploymentRouter {
       const k = endpointKeyOf(text);
       if (k === undefined || s.endpoints.has(k)) continue;
       s.endpoints.add(k);
-      this.byEndpoint.set(k, s);
+      const list = this.byEndpoint.get(k);
+      if (list === undefined) this.byEndpoint.set(k, [s]);
+      else list.push(s);
     }
   }
 
@@ -165,7 +176,13 @@ export class DeploymentRouter {
     if (s.fixed || s.ranks.some((r) => r !== undefined)) return;
     // No recorder wants it any more: forget it.
     this.calls.delete(s.key);
-    for (const k of s.endpoints) if (this.byEndpoint.get(k) === s) this.byEndpoint.delete(k);
+    for (const k of s.endpoints) {
+      const list = this.byEndpoint.get(k);
+      if (list === undefined) continue;
+      const rest = list.filter((x) => x !== s);
+      if (rest.length === 0) this.byEndpoint.delete(k);
+      else this.byEndpoint.set(k, rest);
+    }
     s.ring.clear();
   }
 
@@ -176,7 +193,7 @@ export class DeploymentRouter {
   private *allSlots(): Iterable<CallSlot> {
     yield* this.calls.values();
     for (const s of this.byAddress.values()) yield s;
-    for (const s of this.byEndpoint.values()) if (s.fixed) yield s;
+    yield* this.staticEndpoints.values();
   }
 
   private usable(s: CallSlot, i: number): boolean {

@@ -5,6 +5,7 @@
  * An IPv4 end is one number, address × 65536 + port (48 bits, exact in a double), so lookups hash no strings;
  * IPv6 ends are "[addr]:port" strings (rare on the networks this serves).
  */
+import { normalizeIp } from '../../core/media/associator-index';
 import { LinkType } from '../../core/net/types';
 
 export interface PacketEnds {
@@ -46,7 +47,7 @@ export function ipv4Number(ip: string): number | undefined {
 /** The key of "ip:port" / "[v6]:port" as PacketEnds writes it, or undefined. */
 export function endpointKeyOf(text: string): number | string | undefined {
   const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(text);
-  if (v6 !== null) return `[${v6[1]!.toLowerCase()}]:${Number(v6[2])}`;
+  if (v6 !== null) return `[${normalizeIp(v6[1]!)}]:${Number(v6[2])}`;
   const m = /^([\d.]+):(\d+)$/.exec(text);
   if (m === null) return undefined;
   const n = ipv4Number(m[1]!);
@@ -56,7 +57,7 @@ export function endpointKeyOf(text: string): number | string | undefined {
 
 /** The address-only key of an "ip". */
 export function addressKeyOf(ip: string): number | string | undefined {
-  if (ip.includes(':')) return `[${ip.toLowerCase()}]`;
+  if (ip.includes(':')) return `[${normalizeIp(ip)}]`;
   return ipv4Number(ip);
 }
 

@@ -173,6 +173,8 @@ export class RecorderLink {
     if (this.closed) return;
     const sock = net.connect({ host: this.opts.host, port: this.opts.controlPort });
     this.ctl = sock;
+    // A connect or a hello that is never answered counts as silence too (beat() gives up on it after deadAfterMs).
+    this.lastHeard = Date.now();
     sock.setNoDelay(true);
     const nonce = newNonce();
     let authed = false;
@@ -233,7 +235,7 @@ export class RecorderLink {
     const now = Date.now();
     this.encoder.heartbeat(now * 1000);
     if (this.opts.controlPort === 0 || this.ctl === undefined) return;
-    if (this.up && now - this.lastHeard > this.t.deadAfterMs) {
+    if (now - this.lastHeard > this.t.deadAfterMs) {
       const s = this.ctl;
       this.ctl = undefined;
       s.destroy();

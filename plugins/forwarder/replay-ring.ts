@@ -27,16 +27,18 @@ export class ReplayRing {
     return this.pkts.length - this.head;
   }
 
-  push(ts: number, pkt: Buffer): void {
-    if (this.keepUs <= 0) return;
+  /** Keeps a packet; false when it could not (no replay, or the budget is spent): the caller sends it itself. */
+  push(ts: number, pkt: Buffer): boolean {
+    if (this.keepUs <= 0) return false;
     this.trim(ts);
     if (this.budget.bytes + pkt.length > this.budget.max || this.size >= MAX_PACKETS) {
       this.budget.refused++;
-      return;
+      return false;
     }
     this.ts.push(ts);
     this.pkts.push(pkt);
     this.budget.bytes += pkt.length;
+    return true;
   }
 
   /** Every packet kept, oldest first. */

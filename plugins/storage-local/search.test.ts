@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { Catalogue, foldText } from './catalogue';
 import { REVIEW_DOWNGRADE } from './test-fixtures';
 import { removeRecording } from './integrity';
+import { searchRecordings } from './library-search';
 
 const NAMES: Array<[string, string | undefined]> = [
   ['sip:alice@contoso.com', 'Alice Liddell'],
@@ -111,6 +112,26 @@ describe('storage-local: participant search from the trigram index', () => {
       assert.ok(before.length > 0);
     } finally {
       up.close();
+    }
+  });
+});
+
+describe('storage-local: the parts of one call (library search by Call-ID)', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapline-parts-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('finds exactly the recordings with that Call-ID, in start order', () => {
+    const cat = Catalogue.open(path.join(dir, 'catalogue.sqlite'));
+    try {
+      fill(cat, 50);
+      // A second part of call c7 (another recorder took it over), later in the call.
+      cat.insert({ id: 'r7-part2', callId: 'c7@x', start: new Date(Date.UTC(2026, 0, 1) + 7 * 60_000 + 5000).toISOString(), fromUri: NAMES[7 % NAMES.length]![0], toUri: NAMES[3]![0], disposition: 'answered', status: 'complete', dir: '/tmp/none/p2', metadata: '/tmp/none/p2/metadata.json', participants: [] });
+      const page = searchRecordings(cat, { callId: 'c7@x', sort: 'start', order: 'asc' });
+      assert.deepEqual(page.items.map((r) => r.id), ['r0007', 'r7-part2']);
+      assert.deepEqual(searchRecordings(cat, { callId: 'c7@' }).items, [], 'the Call-ID is matched whole, not as a substring');
+    } finally {
+      cat.close();
     }
   });
 });
