@@ -176,6 +176,20 @@ export class InterfaceCapture {
     }
   }
 
+  /**
+   * Replaces the kernel filter while capturing (never from inside onFrame). False when this addon build cannot;
+   * throws a TaplineError (CAPTURE_FILTER) when libpcap refuses the filter.
+   */
+  setFilter(filter: string): boolean {
+    if (this.handle === undefined || this.addon.setFilter === undefined) return false;
+    try {
+      this.addon.setFilter(this.handle, filter);
+    } catch (e) {
+      throw openError(e, { ...this.options, filter });
+    }
+    return true;
+  }
+
   /** Cumulative counters (32-bit wrap-around of libpcap's counters undone); the last values once closed. */
   stats(): CaptureStats {
     if (this.handle !== undefined) {

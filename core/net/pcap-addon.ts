@@ -42,6 +42,8 @@ export interface PcapAddon {
   tstampNano(handle: CaptureHandle): boolean;
   /** Interfaces libpcap can open (pcap_findalldevs), including 'any'. */
   devices(): string[];
+  /** Replaces an open capture's kernel filter; throws (code PCAP_FILTER) when libpcap refuses it. Optional: an addon built before it lacks it. */
+  setFilter?(handle: CaptureHandle, filter: string): void;
   /** Compiles a BPF filter for a link type without opening anything: undefined, or libpcap's message. */
   checkFilter(filter: string, linkType: number, snaplen: number): string | undefined;
   libVersion(): string;

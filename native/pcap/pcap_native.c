@@ -399,6 +399,27 @@ static napi_value close_capture(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * setFilter(handle, filter): replaces the kernel filter of an open capture (the forwarder turns its recorders'
+ * interest into one). Not from inside onBatch (libpcap is in pcap_dispatch then). Packets already in the ring are
+ * filtered by libpcap in user space until it drains, so none slips through under the old filter.
+ */
+static napi_value set_filter(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  capture *c = unwrap(env, info, argv, 2);
+  if (c == NULL) return throw_arg(env, "setFilter(handle, filter)");
+  if (c->pcap == NULL || c->closing) return throw_code(env, "PCAP_ERROR", "capture is closed");
+  if (c->dispatching) return throw_code(env, "PCAP_ERROR", "setFilter inside onBatch");
+  char filter[8192];
+  if (!get_string(env, argv[1], filter, sizeof filter)) return throw_arg(env, "filter must be a string of at most 8191 bytes");
+  struct bpf_program prog;
+  if (pcap_compile(c->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) return throw_code(env, "PCAP_FILTER", pcap_geterr(c->pcap));
+  int rc = pcap_setfilter(c->pcap, &prog);
+  pcap_freecode(&prog);
+  if (rc != 0) return throw_code(env, "PCAP_FILTER", pcap_geterr(c->pcap));
+  return NULL;
+}
+
 /* stats(handle) -> [ps_recv, ps_drop, ps_ifdrop] (32-bit counters that wrap) or throws PCAP_ERROR. */
 static napi_value stats_capture(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -490,6 +511,7 @@ NAPI_MODULE_INIT() {
       {"tstampNano", NULL, tstamp_nano, NULL, NULL, NULL, napi_default, NULL},
       {"devices", NULL, devices, NULL, NULL, NULL, napi_default, NULL},
       {"checkFilter", NULL, check_filter, NULL, NULL, NULL, napi_default, NULL},
+      {"setFilter", NULL, set_filter, NULL, NULL, NULL, napi_default, NULL},
       {"libVersion", NULL, lib_version, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

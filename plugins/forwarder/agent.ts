@@ -15,6 +15,7 @@ import { RecorderLink } from './recorder-link';
 import type { ReplayBudget } from './replay-ring';
 import type { ResolvedForwarder } from './options';
 import { SipCarrier } from './sip-carrier';
+import { InterestFilter } from './interest-filter';
 
 /** Data-carrying TURN messages: RFC 5766 Send/Data indications, MS-TURN Send request and Data Indication. */
 const TURN_DATA = new Set([0x0016, 0x0017, 0x0004, 0x0115]);
@@ -64,6 +65,7 @@ export class ForwarderAgent {
   private readonly metrics = new PromMetrics();
   private ops: OpsServer | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
+  private interestFilter: InterestFilter | undefined;
   private failed: Error | undefined;
   private stopping = false;
 
@@ -123,6 +125,13 @@ export class ForwarderAgent {
       this.captures.push(cap);
       this.log.info(`capturing on ${name} (${this.cfg.mode} mode), filter: ${filter || '(none)'}`);
     });
+    if (this.cfg.interestFilter) {
+      const ports = [...(this.cfg.sip.sniff ? this.cfg.sip.ports : []), ...(this.cfg.mode === 'atedge' ? this.cfg.turnPorts : [])];
+      const hosts = this.cfg.local !== undefined ? [...this.cfg.local] : [];
+      // Endpoint mode: this PC's own addresses are the whole of it; elsewhere the hosts the recorders named.
+      this.interestFilter = new InterestFilter(filter, this.captures, this.cfg.local !== undefined ? [] : this.routers, { ports, hosts }, this.log);
+      this.interestFilter.apply();
+    }
     this.statsTimer = setInterval(() => {
       const drops = this.kernelDrops();
       for (const l of this.links) l.sensorDrops = drops;
@@ -149,6 +158,7 @@ export class ForwarderAgent {
     if (this.stopping) return;
     this.stopping = true;
     if (this.statsTimer !== undefined) clearInterval(this.statsTimer);
+    this.interestFilter?.close();
     for (const c of this.captures) c.close();
     this.sip.close();
     for (const l of this.links) l.close();
@@ -162,6 +172,7 @@ export class ForwarderAgent {
       turnControl: this.counts.turnControl,
       filtered: this.counts.filtered,
       kernelDrops: this.kernelDrops(),
+      kernelFilterUpdates: this.interestFilter?.updates ?? 0,
       deployments: this.routers.map((r) => ({
         id: r.id,
         ...r.counts,

@@ -49,6 +49,8 @@ export class DeploymentRouter {
   /** Static interest, looked at after the calls' (a call that names a static end does not replace it). */
   private readonly staticEndpoints = new Map<number | string, CallSlot>();
   private readonly byAddress = new Map<number | string, CallSlot>();
+  /** Told when the set of ends of interest may have changed (the kernel filter follows it). */
+  onChange: () => void = () => undefined;
   /** Calls each link asked for (to forget them when it goes down or sends its interest whole). */
   private readonly asked: Array<Set<string>>;
 
@@ -71,6 +73,11 @@ export class DeploymentRouter {
       const k = endpointKeyOf(e);
       if (k !== undefined) this.staticEndpoints.set(k, this.slot(`static:${e}`, ranks, true));
     }
+  }
+
+  /** Every end of interest now (calls' and static), as keys; static addresses (any port) as address keys. */
+  ends(): { endpoints: Iterable<number | string>; addresses: Iterable<number | string> } {
+    return { endpoints: [...this.byEndpoint.keys(), ...this.staticEndpoints.keys()], addresses: this.byAddress.keys() };
   }
 
   get interestCalls(): number {
@@ -158,6 +165,7 @@ export class DeploymentRouter {
       const k = endpointKeyOf(text);
       if (k === undefined || s.endpoints.has(k)) continue;
       s.endpoints.add(k);
+      this.onChange();
       const list = this.byEndpoint.get(k);
       if (list === undefined) this.byEndpoint.set(k, [s]);
       else list.push(s);
@@ -176,6 +184,7 @@ export class DeploymentRouter {
     if (s.fixed || s.ranks.some((r) => r !== undefined)) return;
     // No recorder wants it any more: forget it.
     this.calls.delete(s.key);
+    if (s.endpoints.size > 0) this.onChange();
     for (const k of s.endpoints) {
       const list = this.byEndpoint.get(k);
       if (list === undefined) continue;

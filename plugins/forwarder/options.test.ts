@@ -21,6 +21,7 @@ function options(o: Partial<ForwarderOptions> = {}): ForwarderOptions {
     promiscuous: true,
     sensorId: 1,
     turnPorts: [3478],
+    interestFilter: true,
     mtu: 1400,
     replaySeconds: 3,
     replayMaxBytes: 64 << 20,

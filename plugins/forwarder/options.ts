@@ -31,6 +31,7 @@ export interface ForwarderOptions {
   mode: ForwardMode;
   interfaces: string[];
   filter: string;
+  interestFilter: boolean;
   snaplen: number;
   bufferBytes: number;
   promiscuous: boolean;

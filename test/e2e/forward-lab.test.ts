@@ -184,14 +184,17 @@ describeLab(`tapline forward on the media path, to tapline serve on another host
     assert.ok(sent.packets.length > 400, `the call's media was forwarded (${sent.packets.length} packets)`);
     assert.equal(ofCall.length, sent.packets.length, `nothing but the call's media was sent: ${sent.packets.filter((p) => !ofCall.includes(p)).slice(0, 5).join(', ')}`);
     assert.equal(sent.packets.length, d.recorders[0]!.packets, 'the capture saw what the forwarder counted');
-    assert.ok(summary.filtered['not-of-interest']! >= 2000, `the junk flow was filtered out (${summary.filtered['not-of-interest']})`);
+    // The junk goes to the callee's host: once the call made that host of interest, the kernel filter lets it
+    // through and the agent leaves it out by port (before that, the kernel dropped it).
+    assert.ok(summary.filtered['not-of-interest']! >= 1000, `the junk flow was filtered out (${summary.filtered['not-of-interest']})`);
+    assert.ok(summary.kernelFilterUpdates >= 1, 'the kernel filter followed the interest');
     assert.ok(summary.sip.sniffed >= 6, 'the call control was carried to the feed');
     const res = await serve.stop('SIGTERM');
     serve = undefined;
     assert.equal(res.code, 0);
   });
 
-  it('endpoint mode: a collector on the agent PC forwards that PC\'s media only, though it sees another call too', async () => {
+  it('endpoint mode: a collector on the agent PC forwards that PC\'s media only, though another call crosses its NIC', async () => {
     lab?.destroy();
     const voices = makeVoices(dir);
     lab = createNetLab(['agent', 'peer', 'c', 'd', 'proxy', 'rec']);
@@ -225,6 +228,14 @@ describeLab(`tapline forward on the media path, to tapline serve on another host
     );
     fwd = collector;
     await collector.waitLog(/recorder 1 .* is up/, 10_000);
+    // A second collector beside it with the kernel filter off (its TFWD to a port nobody reads): the agent itself must
+    // then leave the other call out, packet by packet.
+    const unfiltered = await ForwarderProcess.start(
+      path.join(dir, 'collector2'),
+      { mode: 'endpoint', interfaces: ['eth0'], interestFilter: false, sensorId: 2, ops: { enabled: false }, deployments: [{ id: 1, keys: { '1': `hex:${SECRET}` }, recorders: [{ host: rec.addr, port: 9999, feedPort: 0 }] }] },
+      { netns: l.host('agent').ns, name: 'collector2' },
+    );
+    await unfiltered.waitLog(/recorder 1 .* is up/, 10_000);
     const pairs: BaresipPair[] = [];
     for (const [i, [a, b]] of ([['agent', 'peer'], ['c', 'd']] as const).entries()) {
       pairs.push(
@@ -246,8 +257,13 @@ describeLab(`tapline forward on the media path, to tapline serve on another host
       await Promise.all(pairs.map((p) => p.call(6)));
       const summary = await collector.stop();
       fwd = undefined;
+      const plain = await unfiltered.stop();
+      console.log(`      collector without the kernel filter: captured ${plain.captured}, forwarded ${plain.deployments[0]!.forwarded}, not this PC's ${plain.filtered['not-local']}`);
+      assert.ok(plain.filtered['not-local']! > 500, "it saw the other call and left it alone");
+      assert.ok(Math.abs(plain.deployments[0]!.forwarded - summary.deployments[0]!.forwarded) <= 5, 'both forwarded the same packets');
       const d = summary.deployments[0]!;
       console.log(`      collector: captured ${summary.captured}, forwarded ${d.forwarded}, not this PC's ${summary.filtered['not-local']}, of no interest ${summary.filtered['not-of-interest']}`);
+
       const store = new LocalStore({ root: recordings, catalogue: path.join(recordings, 'catalogue.sqlite'), layout: 'date' });
       try {
         let entries = store.list({});
@@ -267,7 +283,10 @@ describeLab(`tapline forward on the media path, to tapline serve on another host
       } finally {
         store.closeCatalogue();
       }
-      assert.ok(summary.filtered['not-local']! > 500, 'the other call was seen and left alone');
+      // The other call's ~600 packets crossed the PC's NIC; the kernel filter (this PC's addresses) left them out.
+      // (What else it captured is this PC's own: the second collector's datagrams, of no interest.)
+      assert.equal(summary.filtered['not-local'], 0, "the kernel never handed it another PC's packet");
+      assert.ok(summary.captured - summary.filtered['not-of-interest']! < 700, `captured ${summary.captured}`);
       assert.ok(d.forwarded >= 590 && d.forwarded <= 640, `only this PC's call (about 600 packets): ${d.forwarded}`);
     } finally {
       for (const p of pairs) await p.stop();

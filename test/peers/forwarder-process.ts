@@ -13,6 +13,7 @@ export interface ForwardSummary {
   turnControl: number;
   filtered: Record<string, number>;
   kernelDrops: number;
+  kernelFilterUpdates: number;
   deployments: Array<{
     id: number;
     forwarded: number;
