@@ -169,6 +169,32 @@ describeLab(`tapline forward fails over between two recorders${unavailable === u
     assert.equal(count(2, id), 0, 'recorder 2 did not');
   });
 
+  it('a recorder that freezes (SIGSTOP, its connection still open) is seen dead by its silence within a second; its calls move with no gap', async () => {
+    const pair = await startCallPair({ caller: { addr: lab.host('a').addr, ns: lab.host('a').ns }, callee: { addr: lab.host('b').addr, ns: lab.host('b').ns }, calls: 1, durationSec: 7, callIdPrefix: 'frozen', firstIndex: 4, dir: path.join(dir, 'drv-frozen') });
+    let manifest: CallManifest;
+    const rec1 = serves.get(1)!;
+    try {
+      await sleep(4000);
+      const downs = fwd!.logs().filter((r) => /recorder 1 .* is down/.test(r.msg ?? '')).length;
+      const t0 = Date.now();
+      rec1.child.kill('SIGSTOP');
+      await fwd!.waitLog(/recorder 1 .* is down/, 5000, downs + 1);
+      const seen = Date.now() - t0;
+      console.log(`      the forwarder saw the frozen recorder 1 as dead after ${seen} ms`);
+      assert.ok(seen < 1000, `frozen recorder seen in ${seen} ms`);
+      manifest = await pair.finished;
+    } finally {
+      rec1.child.kill('SIGCONT');
+      await pair.stop();
+    }
+    await fwd!.waitLog(/recorder 1 .* is up/, 5000, 3);
+    await sleep(1500);
+    await settled();
+    const audit = auditRecordings({ folders: [{ root: folders.get(1)!, label: 'shared' }], manifest, include: (id) => id.startsWith('frozen') });
+    console.log(formatAudit(audit).replace(/^/gm, '      '));
+    assertFailoverAudit(audit, { calls: 1, segments: 2, maxGapMs: 100 });
+  });
+
   it('20 calls while a recorder is killed and restarted every few seconds: no call is lost', async () => {
     const pair = await startCallPair({
       caller: { addr: lab.host('a').addr, ns: lab.host('a').ns },
