@@ -3,7 +3,7 @@
  * bench's memory does not show in the next one's RSS, and a stuck bench can be stopped), prints a table with
  * the project's targets beside the results, and writes everything to out/bench/results.json.
  *
- *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded|codecs|throughput|live|siprec|catalogue|shared|web ...] [--pcap FILE]
+ *   node dist/test/bench/run.js [sip|pcap|pipeline|recording|srtp|forwarded|codecs|throughput|live|forward|siprec|catalogue|shared|web ...] [--pcap FILE]
  *   npx tsx test/bench/run.ts pipeline
  *
  * A bench whose module is missing (or that throws BenchNotAvailable) is printed as "not available": the
@@ -42,6 +42,8 @@ const BENCHES: BenchSpec[] = [
   // ~10 s: G.729 and Opus decode speed through the Codec contract, ffmpeg's decoders as the reference.
   { id: 'codecs', module: 'codec-packages-bench', fn: 'benchCodecPackages', title: 'Packaged codecs: G.729 and Opus decode speed per core' },
   { id: 'live', module: 'live-bench', fn: 'benchLive', title: 'Live: forwarded RTP into serve over loopback, beside record', timeoutMs: 600_000 },
+  // ~1.5-2 min: tapline forward on a veth mirror port in a namespace of its own, its rate raised until it loses packets; tcpdump -w as the reference.
+  { id: 'forward', module: 'forward-bench', fn: 'benchForward', title: 'Forwarder agent (tapline forward): packets/s on one core with 0 loss, CPU per packet beside tcpdump -w', timeoutMs: 420_000 },
   // ~50 s: 22 s of the service idle (the reference), then 100 SIPREC sessions of 20 s from SIPp.
   { id: 'siprec', module: 'siprec-bench', fn: 'benchSiprec', title: 'SIPREC: 100 recording sessions at once from SIPp', timeoutMs: 300_000 },
   // ~1-2 min: 1,000,000 recordings into a SQLite catalogue, then searches.
