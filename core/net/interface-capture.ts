@@ -22,6 +22,11 @@ export interface InterfaceCaptureOptions {
   timeoutMs?: number;
   /** Packets read per event-loop wake-up before yielding (keeps timers and sockets served under load). */
   budget?: number;
+  /**
+   * false: each frame's data is a view of the batch buffer, valid only while onFrame runs (a caller that copies what
+   * it keeps saves an allocation per packet). Default true: a copy of its own.
+   */
+  copyFrames?: boolean;
 }
 
 /** libpcap's counters since open, unwrapped from 32 bits. */
@@ -103,6 +108,7 @@ export class InterfaceCapture {
   private readonly batch: Buffer;
   private last: [number, number, number] = [0, 0, 0];
   private readonly totals: CaptureStats = { received: 0, dropped: 0, ifDropped: 0 };
+  private readonly copy: boolean;
 
   private constructor(
     readonly options: InterfaceCaptureOptions,
@@ -111,6 +117,7 @@ export class InterfaceCapture {
     private readonly onWarning?: (message: string) => void,
   ) {
     this.addon = requireAddon();
+    this.copy = options.copyFrames !== false;
     // Room for many packets per call into JavaScript, and always for one of snaplen bytes.
     this.batch = Buffer.alloc(Math.max(1 << 20, RECORD_HEADER + options.snaplen));
     try {
@@ -167,9 +174,12 @@ export class InterfaceCapture {
       const frac = b.readUInt32LE(off + 16);
       const start = off + RECORD_HEADER;
       off = start + caplen;
-      // A copy: the batch is overwritten by the next wake-up, and the core may keep frames (reassembly, reordering).
-      const data = Buffer.allocUnsafe(caplen);
-      b.copy(data, 0, start, off);
+      // A copy by default: the batch is overwritten by the next wake-up, and the core may keep frames (reassembly, reordering).
+      let data: Buffer;
+      if (this.copy) {
+        data = Buffer.allocUnsafe(caplen);
+        b.copy(data, 0, start, off);
+      } else data = b.subarray(start, off);
       this.frames++;
       this.onFrame({ ts: sec * 1e6 + frac / scale, linkType: this.linkType, data, origLen, interfaceId: this.options.interfaceId, frameNo: this.frames });
       if (this.handle === undefined) return; // onFrame closed the capture

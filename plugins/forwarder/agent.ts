@@ -12,7 +12,7 @@ import { OpsServer } from '../../core/service/ops-server';
 import { DeploymentRouter } from './deployment-router';
 import { addressKeyOf, newEnds, readEnds, type SkipWhy } from './packet-ends';
 import { RecorderLink } from './recorder-link';
-import type { ReplayBudget } from './replay-ring';
+import { ReplayArena } from './replay-ring';
 import type { ResolvedForwarder } from './options';
 import { SipCarrier } from './sip-carrier';
 import { InterestFilter } from './interest-filter';
@@ -56,7 +56,7 @@ export class ForwarderAgent {
   readonly counts: AgentCounts = { captured: 0, turnControl: 0, filtered: { 'not-ip': 0, 'not-udp-tcp': 0, fragment: 0, truncated: 0, 'not-of-interest': 0, 'not-local': 0 } };
   readonly routers: DeploymentRouter[];
   readonly links: RecorderLink[] = [];
-  readonly budget: ReplayBudget;
+  readonly arena: ReplayArena;
   private readonly captures: InterfaceCapture[] = [];
   private readonly sip: SipCarrier;
   private readonly sipPorts: ReadonlySet<number>;
@@ -73,7 +73,7 @@ export class ForwarderAgent {
     private readonly cfg: ResolvedForwarder,
     private readonly log: Logger,
   ) {
-    this.budget = { bytes: 0, max: cfg.replayMaxBytes, refused: 0 };
+    this.arena = new ReplayArena(cfg.replaySeconds > 0 ? cfg.replayMaxBytes : 0);
     this.routers = cfg.deployments.map((d) => {
       const links = d.recorders.map(
         (r, i) =>
@@ -85,7 +85,7 @@ export class ForwarderAgent {
             end: (l, c) => router.end(l, c),
           }, log),
       );
-      const router: DeploymentRouter = new DeploymentRouter(d.id, links, d.staticAddresses, d.staticEndpoints, cfg.replaySeconds * 1e6, this.budget);
+      const router: DeploymentRouter = new DeploymentRouter(d.id, links, d.staticAddresses, d.staticEndpoints, cfg.replaySeconds * 1e6, this.arena);
       this.links.push(...links);
       return router;
     });
@@ -114,7 +114,8 @@ export class ForwarderAgent {
     const filter = captureFilter(this.cfg);
     this.cfg.interfaces.forEach((name, i) => {
       const cap = InterfaceCapture.open(
-        { interface: name, filter, snaplen: this.cfg.snaplen, bufferBytes: this.cfg.bufferBytes, promiscuous: this.cfg.promiscuous, interfaceId: i },
+        // Frames as views of the capture's batch: the agent copies what it keeps (replay arena, TFWD batch) itself.
+        { interface: name, filter, snaplen: this.cfg.snaplen, bufferBytes: this.cfg.bufferBytes, promiscuous: this.cfg.promiscuous, interfaceId: i, copyFrames: false },
         (f) => this.onFrame(f),
         (err) => {
           this.failed = err;
@@ -179,7 +180,7 @@ export class ForwarderAgent {
         recorders: r.links.map((l) => ({ number: l.number, up: l.up, packets: l.counts.packets, dropped: l.counts.dropped, sip: l.counts.sip })),
       })),
       sip: this.sip.counts,
-      replayRefused: this.budget.refused,
+      replayRefused: this.arena.refused,
     };
   }
 
@@ -220,7 +221,7 @@ export class ForwarderAgent {
       this.sip.sniffed(f.ts, e, f.data);
       return;
     }
-    // The frame is the capture's own copy: the IP packet is kept as a view of it (replay ring, TFWD batch).
+    // A view of the capture's batch, valid during this call only: the replay arena and the TFWD batch copy it.
     const ip = f.data.subarray(e.ipOff);
     let matched = false;
     for (const r of this.routers) {
@@ -292,6 +293,6 @@ export class ForwarderAgent {
     m.gauge('tapline_forward_interest_calls', 'Calls (and static entries) whose packets are of interest, by deployment', ['deployment'], (g) => {
       for (const r of this.routers) g.set(r.interestCalls, { deployment: r.id });
     });
-    m.gauge('tapline_forward_replay_bytes', 'Memory held for replay after a failover, all calls', [], (g) => g.set(this.budget.bytes));
+    m.gauge('tapline_forward_replay_bytes', 'Memory held for replay after a failover, all calls', [], (g) => g.set(this.arena.bytes));
   }
 }

@@ -12,7 +12,7 @@
 import type { InterestEntry } from '../../core/net/forward-control';
 import { addressKeyOf, endpointKeyOf, type PacketEnds } from './packet-ends';
 import type { RecorderLink } from './recorder-link';
-import { ReplayRing, type ReplayBudget } from './replay-ring';
+import { ReplayRing, type ReplayArena } from './replay-ring';
 
 /** A packet of a call whose better recorder has not spoken yet waits at most this long. */
 const HOLD_US = 500_000;
@@ -60,7 +60,7 @@ export class DeploymentRouter {
     staticAddresses: readonly string[],
     staticEndpoints: readonly string[],
     private readonly keepUs: number,
-    private readonly budget: ReplayBudget,
+    private readonly arena: ReplayArena,
   ) {
     this.asked = links.map(() => new Set<string>());
     // Static interest goes to the first recorder up, in the configured order.
@@ -95,7 +95,7 @@ export class DeploymentRouter {
     return this.byAddress.size > 0 ? (this.byAddress.get(e.dstAddr) ?? this.byAddress.get(e.srcAddr)) : undefined;
   }
 
-  /** Sends one packet of interest (ip: the IP packet, kept by the ring: the caller must not reuse it). */
+  /** Sends one packet of interest (ip: the IP packet; copied by the ring and the TFWD batch, never kept). */
   route(slot: CallSlot, ts: number, ip: Buffer): void {
     if (slot.firstTs === 0) {
       slot.firstTs = ts;
@@ -196,7 +196,7 @@ export class DeploymentRouter {
   }
 
   private slot(key: string, ranks: Array<number | undefined>, fixed: boolean): CallSlot {
-    return { key, ranks: [...ranks], endpoints: new Set(), dest: -1, firstTs: 0, firstWall: 0, ring: new ReplayRing(this.keepUs, this.budget), fixed };
+    return { key, ranks: [...ranks], endpoints: new Set(), dest: -1, firstTs: 0, firstWall: 0, ring: new ReplayRing(this.keepUs, this.arena), fixed };
   }
 
   private *allSlots(): Iterable<CallSlot> {

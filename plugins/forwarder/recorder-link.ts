@@ -75,6 +75,7 @@ export class RecorderLink {
   private feedQueued = 0;
   private feedRetry: NodeJS.Timeout | undefined;
   private closed = false;
+  private closeWhenSent: (() => void) | undefined;
 
   constructor(
     readonly deployment: number,
@@ -159,13 +160,27 @@ export class RecorderLink {
     this.ctl?.destroy();
     this.feed?.end();
     setTimeout(() => this.feed?.destroy(), 500).unref();
-    this.udp.close();
+    // The last datagrams handed to the socket are sent before it closes (closing at once cancels them).
+    if (this.inFlight === 0) this.udp.close();
+    else {
+      this.closeWhenSent = () => this.udp.close();
+      setTimeout(() => {
+        const c = this.closeWhenSent;
+        this.closeWhenSent = undefined;
+        c?.();
+      }, 500).unref();
+    }
   }
 
   private emit(d: Buffer, _packets: number): void {
     this.inFlight++;
     this.udp.send(d, this.opts.port, this.opts.host, () => {
       this.inFlight--;
+      if (this.inFlight === 0 && this.closeWhenSent !== undefined) {
+        const c = this.closeWhenSent;
+        this.closeWhenSent = undefined;
+        c();
+      }
     });
   }
 
