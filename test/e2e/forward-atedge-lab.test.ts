@@ -21,7 +21,7 @@ import { onPath, sleep } from '../peers/proc';
 import { ForwarderProcess } from '../peers/forwarder-process';
 import { CLI, startServe, type ServeProcess } from '../serve-process';
 import { assertChannelsMatch, fmtMatch, matchChannels } from '../channel-match';
-import { LocalStore } from '../../plugins/storage-local/store';
+import { storeWithComplete } from '../recordings-wait';
 
 const unavailable =
   (fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)') ??
@@ -134,13 +134,8 @@ describeLab(`a forwarder on the Edge's two NICs feeding tapline serve in mode at
     assert.ok(forwarded >= 2 * (internal.sent + external.sent), `forwarded ${forwarded}`);
     assert.ok(forwarded <= 2 * (internal.sent + external.sent) + 10, `forwarded ${forwarded}: nothing but the call's media`);
 
-    const store = new LocalStore({ root: recordings, catalogue: path.join(recordings, 'catalogue.sqlite'), layout: 'date' });
+    const { store, entries } = await storeWithComplete(recordings, 1);
     try {
-      let entries = store.list({});
-      for (let i = 0; i < 100 && !entries.some((e) => e.status === 'complete'); i++) {
-        await sleep(100);
-        entries = store.list({});
-      }
       assert.equal(entries.length, 1, JSON.stringify(entries));
       const e = entries[0]!;
       assert.equal(e.status, 'complete');

@@ -10,14 +10,13 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalStore } from '../../plugins/storage-local/store';
+import { storeWithComplete } from '../recordings-wait';
 import { assertChannelsMatch, fmtMatch, matchChannels } from '../channel-match';
 import { baresipPortsFrom, baresipUnavailable, startBaresipPair, type BaresipPair } from '../peers/baresip';
 import { ForwarderProcess } from '../peers/forwarder-process';
 import { kamailioUnavailable, startKamailio, type KamailioProxy } from '../peers/kamailio';
 import { createNetLab, netnsUnavailable, type NetLab } from '../peers/netns';
 import { nsGet } from '../peers/ns-http';
-import { sleep } from '../peers/proc';
 import { sumSamples } from '../prom-text';
 import { CLI, startServe, type ServeProcess } from '../serve-process';
 import { makeVoices } from '../voices';
@@ -129,13 +128,8 @@ describeLab(`two deployments through one tapline forward${unavailable === undefi
     const rogueSummary = await rogue.stop();
     const summary = await fwd.stop();
     const recorded = async (root: string): Promise<Array<{ id: string; audio: string; from: string }>> => {
-      const store = new LocalStore({ root, catalogue: path.join(root, 'catalogue.sqlite'), layout: 'date' });
+      const { store, entries } = await storeWithComplete(root, 1);
       try {
-        let entries = store.list({});
-        for (let i = 0; i < 100 && entries.filter((e) => e.status === 'complete').length < 1; i++) {
-          await sleep(100);
-          entries = store.list({});
-        }
         return entries.map((e) => ({ id: e.id, audio: e.audio!, from: store.get(e.id)!.metadata.call.from.uri }));
       } finally {
         store.closeCatalogue();

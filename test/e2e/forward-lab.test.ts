@@ -15,7 +15,7 @@ import { readCapture } from '../../core/net/capture-reader';
 import { decodeFrame, isSkipReason } from '../../core/net/decode';
 import { decodeTfwd, TfwdKey } from '../../core/net/tfwd';
 import { LinkType } from '../../core/net/types';
-import { LocalStore } from '../../plugins/storage-local/store';
+import { storeWithComplete } from '../recordings-wait';
 import { assertChannelsMatch, fmtMatch, matchChannels } from '../channel-match';
 import { baresipPortsFrom, baresipUnavailable, startBaresipPair, type BaresipPair } from '../peers/baresip';
 import { ForwarderProcess } from '../peers/forwarder-process';
@@ -144,14 +144,9 @@ describeLab(`tapline forward on the media path, to tapline serve on another host
     const junk = startProc('junk', 'python3', ['-c', `import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range(2000):\n  s.sendto(b'x'*160,('${lab.host('callee').addr}',40000))\n  time.sleep(0.002)`], path.join(dir, 'junk.log'), { netns: lab.host('caller').ns });
     await pair.call(6);
     await junk.stop(10_000, 'SIGTERM').catch(() => undefined);
-    const store = new LocalStore({ root: recordings, catalogue: path.join(recordings, 'catalogue.sqlite'), layout: 'date' });
+    const { store, entries } = await storeWithComplete(recordings, 1);
     let endpoints: Set<string>;
     try {
-      let entries = store.list({});
-      for (let i = 0; i < 100 && !entries.some((e) => e.status === 'complete'); i++) {
-        await sleep(100);
-        entries = store.list({});
-      }
       assert.equal(entries.length, 1, JSON.stringify(entries));
       const e = entries[0]!;
       assert.equal(e.status, 'complete');
@@ -264,13 +259,8 @@ describeLab(`tapline forward on the media path, to tapline serve on another host
       const d = summary.deployments[0]!;
       console.log(`      collector: captured ${summary.captured}, forwarded ${d.forwarded}, not this PC's ${summary.filtered['not-local']}, of no interest ${summary.filtered['not-of-interest']}`);
 
-      const store = new LocalStore({ root: recordings, catalogue: path.join(recordings, 'catalogue.sqlite'), layout: 'date' });
+      const { store, entries } = await storeWithComplete(recordings, 2);
       try {
-        let entries = store.list({});
-        for (let i = 0; i < 100 && entries.filter((e) => e.status === 'complete').length < 2; i++) {
-          await sleep(100);
-          entries = store.list({});
-        }
         assert.equal(entries.length, 2, JSON.stringify(entries));
         const mine = entries.find((e) => store.get(e.id)!.metadata.call.from.uri.includes(l.host('agent').addr))!;
         const other = entries.find((e) => e !== mine)!;

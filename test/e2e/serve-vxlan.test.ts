@@ -12,11 +12,10 @@ import * as path from 'node:path';
 import { baresipPortsFrom, baresipUnavailable, startBaresipPair, type BaresipPair } from '../peers/baresip';
 import { kamailioUnavailable, startKamailio, type KamailioProxy } from '../peers/kamailio';
 import { createNetLab, netnsUnavailable, type NetLab } from '../peers/netns';
-import { sleep } from '../peers/proc';
 import { CLI, startServe, type ServeProcess } from '../serve-process';
 import { makeVoices } from '../voices';
 import { assertChannelsMatch, fmtMatch, matchChannels } from '../channel-match';
-import { LocalStore } from '../../plugins/storage-local/store';
+import { storeWithComplete } from '../recordings-wait';
 
 const unavailable = (fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)') ?? netnsUnavailable() ?? kamailioUnavailable() ?? baresipUnavailable();
 if (unavailable !== undefined) console.warn(`\n  [tapline] serve VXLAN acceptance test skipped: ${unavailable}\n`);
@@ -77,13 +76,8 @@ describeLab(`tapline serve on its own host, fed by a proxy's SIP copies and a VX
       calleeNetns: lab.host('callee').ns,
     });
     await pair.call(6);
-    const store = new LocalStore({ root: recordings, catalogue: path.join(recordings, 'catalogue.sqlite'), layout: 'date' });
+    const { store, entries } = await storeWithComplete(recordings, 1);
     try {
-      let entries = store.list({});
-      for (let i = 0; i < 100 && !entries.some((e) => e.status === 'complete'); i++) {
-        await sleep(100);
-        entries = store.list({});
-      }
       assert.equal(entries.length, 1, JSON.stringify(entries));
       const e = entries[0]!;
       assert.equal(e.status, 'complete');
