@@ -96,7 +96,7 @@ const { Worker } = require('node:worker_threads');
 const fs = require('node:fs');
 const rings = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes('socket:')).length;
 const w = new Worker(\`
-  const { InterfaceCapture } = require(\${JSON.stringify(${JSON.stringify(path.join(__dirname, 'interface-capture.js'))})});
+  const { InterfaceCapture } = require(\${JSON.stringify(${JSON.stringify(path.join(__dirname, '..', '..', 'core', 'net', 'interface-capture.js'))})});
   InterfaceCapture.open({ interface: 'lo', filter: 'udp port 9', snaplen: 65535, bufferBytes: 1 << 20, promiscuous: false, interfaceId: 0 }, () => {}, () => {});
   require('node:worker_threads').parentPort.postMessage('open');
 \`, { eval: true });

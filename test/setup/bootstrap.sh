@@ -9,7 +9,7 @@ job="${1:-test}"
 
 # Debian packages: python3/make/g++ (native addons: better-sqlite3 builds from source when no prebuilt binary can
 # be fetched), libpcap-dev (live capture addon), tshark/tcpdump (independent decoders the tests compare against),
-# sox and espeak-ng (independent codec and speech audio in tests), baresip (a real SIP client to record),
+# sox and espeak-ng (independent codec and speech audio in tests), sip-tester (SIPp: SIPREC sessions and load), baresip (a real SIP client to record),
 # python3-pylibsrtp (libsrtp2: an independent SRTP encryptor), ffmpeg (an independent G.722 codec), kamailio (a
 # real SIP proxy whose siptrace sends HEPv3), sngrep (decodes HEP: Debian 12's tshark cannot), iproute2 (network
 # namespaces, veth, VXLAN and tc for the multi-host peer tests), libbcg729-dev and libopus-dev (the G.729 and Opus
@@ -17,7 +17,7 @@ job="${1:-test}"
 # Swift (a real PostgreSQL server and a real S3-compatible object store, s3api, that the shared-storage tests start
 # in temporary folders on loopback; they never use the system's /etc/swift or a system PostgreSQL cluster),
 # chromium (the review page's browser tests drive it with playwright-core; its own browser download is blocked).
-debs=(python3 make g++ libpcap-dev libbcg729-dev libopus-dev tshark tcpdump sox baresip espeak-ng python3-pylibsrtp ffmpeg kamailio sngrep iproute2 openssl postgresql swift swift-proxy swift-account swift-container swift-object chromium)
+debs=(python3 make g++ sip-tester libpcap-dev libbcg729-dev libopus-dev tshark tcpdump sox baresip espeak-ng python3-pylibsrtp ffmpeg kamailio sngrep iproute2 openssl postgresql swift swift-proxy swift-account swift-container swift-object chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
