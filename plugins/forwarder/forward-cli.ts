@@ -34,6 +34,11 @@ export const forwardCommands: readonly CommandSpec[] = [
     run: async (_a, o) => {
       const cfg = await forwarderConfig(o.config as string | undefined);
       if (o.check === true) {
+        // The interfaces must exist here (libpcap's list; nothing is opened, so no privilege is needed).
+        const { captureInterfaces } = require('../../core/net/interface-capture') as typeof import('../../core/net/interface-capture');
+        const known = captureInterfaces();
+        const missing = cfg.interfaces.filter((i) => known.length > 0 && !known.includes(i));
+        if (missing.length > 0) throw new TaplineError(ErrorCodes.CAPTURE_NO_INTERFACE, `interface ${missing.map((m) => `"${m}"`).join(', ')} not found; interfaces here: ${known.join(', ')}`, { interfaces: known });
         process.stdout.write(`forwarder config is valid: ${cfg.mode} mode on ${cfg.interfaces.join(', ')}, ${cfg.deployments.length} deployment(s), ${cfg.deployments.reduce((n, d) => n + d.recorders.length, 0)} recorder(s)\n`);
         return;
       }
