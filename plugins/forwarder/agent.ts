@@ -4,7 +4,7 @@
  * for that call, failing over between up to three recorders (DeploymentRouter, RecorderLink). Capture never
  * waits: a full send queue drops and counts. Metrics on its own ops port.
  */
-import type { GaugeMetric, Logger } from '../../core/contract';
+import type { Logger } from '../../core/contract';
 import { InterfaceCapture } from '../../core/net/interface-capture';
 import type { RawFrame } from '../../core/net/types';
 import { PromMetrics } from '../../core/metrics';
@@ -243,53 +243,50 @@ export class ForwarderAgent {
 
   private defineMetrics(): void {
     const m = this.metrics;
-    // Registered before the counters (a scrape reads metrics in that order): it moves the hot path's plain numbers
-    // into them first.
-    m.gauge('tapline_forward_recorder_up', 'Whether each recorder is up (its control connection authenticated and heard from)', ['deployment', 'recorder'], (g) => collect(g));
-    const c = {
-      captured: m.counter('tapline_forward_captured_total', 'Packets the agent captured (after the kernel filter)'),
-      filtered: m.counter('tapline_forward_filtered_total', 'Captured packets not forwarded because they are of no interest, by reason', ['reason']),
-      packets: m.counter('tapline_forward_packets_total', 'IP packets forwarded, by deployment and recorder (1-3)', ['deployment', 'recorder']),
-      bytes: m.counter('tapline_forward_bytes_total', 'Bytes of IP packets forwarded', ['deployment', 'recorder']),
-      dropped: m.counter('tapline_forward_dropped_total', 'Packets of interest not forwarded, by reason (queue: the send queue was full; recorder-down; no-recorder: none up; sip-feed: call control while a feed was down)', ['deployment', 'recorder', 'reason']),
-      failovers: m.counter('tapline_forward_failovers_total', 'Calls moved to another recorder because theirs went down', ['deployment']),
-      replayed: m.counter('tapline_forward_replayed_total', 'Packets sent again to the recorder a call moved to', ['deployment']),
-      sip: m.counter('tapline_forward_sip_total', 'Call control messages carried to recorders, by how they came (sniffed, hep)', ['how']),
-      sipRefused: m.counter('tapline_forward_sip_refused_total', 'HEP datagrams refused (not-allowed, malformed)', ['reason']),
-      kernel: m.counter('tapline_forward_kernel_drops_total', 'Packets the kernel dropped because the capture buffer was full'),
-      turn: m.counter('tapline_forward_turn_control_total', 'TURN control messages (atedge: Allocate and the like) sent to every recorder up'),
+    type Report = (total: number, labels?: Record<string, string | number>) => void;
+    // The hot path keeps plain numbers; each counter reads its totals at scrape time.
+    const counter = (name: string, help: string, labels: readonly string[], read: (report: Report) => void): void => m.collectedCounter(name, help, labels, read);
+    const perLink = (read: (l: RecorderLink, report: Report, lab: { deployment: number; recorder: number }) => void) => (report: Report) => {
+      for (const r of this.routers) for (const l of r.links) read(l, report, { deployment: r.id, recorder: l.number });
     };
-    const last = new Map<string, number>();
-    const sync = (name: string, counter: { inc(labels?: Record<string, string | number>, by?: number): void }, value: number, labels?: Record<string, string | number>): void => {
-      const k = `${name}|${JSON.stringify(labels ?? {})}`;
-      const d = value - (last.get(k) ?? 0);
-      if (d > 0) counter.inc(labels, d);
-      last.set(k, value);
-    };
-    const collect = (g: GaugeMetric): void => {
-      sync('captured', c.captured, this.counts.captured);
-      for (const [why, n] of Object.entries(this.counts.filtered)) sync('filtered', c.filtered, n, { reason: why });
-      sync('kernel', c.kernel, this.kernelDrops());
-      for (const r of this.routers) {
-        sync('failovers', c.failovers, r.counts.failovers, { deployment: r.id });
-        sync('replayed', c.replayed, r.counts.replayed, { deployment: r.id });
-        sync('dropped', c.dropped, r.counts.noRecorder, { deployment: r.id, recorder: 'none', reason: 'no-recorder' });
-        for (const l of r.links) {
-          const lab = { deployment: r.id, recorder: l.number };
-          g.set(l.up ? 1 : 0, lab);
-          sync('packets', c.packets, l.counts.packets, lab);
-          sync('bytes', c.bytes, l.counts.bytes, lab);
-          sync('dropped', c.dropped, l.counts.dropped.queue, { ...lab, reason: 'queue' });
-          sync('dropped', c.dropped, l.counts.dropped.down, { ...lab, reason: 'recorder-down' });
-          sync('dropped', c.dropped, l.counts.dropped.feed, { ...lab, reason: 'sip-feed' });
-        }
-      }
-      sync('sip', c.sip, this.sip.counts.sniffed, { how: 'sniffed' });
-      sync('sip', c.sip, this.sip.counts.relayed, { how: 'hep' });
-      sync('sipRefused', c.sipRefused, this.sip.counts.refused.notAllowed, { reason: 'not-allowed' });
-      sync('sipRefused', c.sipRefused, this.sip.counts.refused.malformed, { reason: 'malformed' });
-      sync('turn', c.turn, this.counts.turnControl);
-    };
+    counter('tapline_forward_captured_total', 'Packets the agent captured (after the kernel filter)', [], (report) => report(this.counts.captured));
+    counter('tapline_forward_filtered_total', 'Captured packets not forwarded because they are of no interest, by reason', ['reason'], (report) => {
+      for (const [why, n] of Object.entries(this.counts.filtered)) report(n, { reason: why });
+    });
+    counter('tapline_forward_packets_total', 'IP packets forwarded, by deployment and recorder (1-3)', ['deployment', 'recorder'], perLink((l, report, lab) => report(l.counts.packets, lab)));
+    counter('tapline_forward_bytes_total', 'Bytes of IP packets forwarded', ['deployment', 'recorder'], perLink((l, report, lab) => report(l.counts.bytes, lab)));
+    counter(
+      'tapline_forward_dropped_total',
+      'Packets of interest not forwarded, by reason (queue: the send queue was full; recorder-down; no-recorder: none up; sip-feed: call control while a feed was down)',
+      ['deployment', 'recorder', 'reason'],
+      (report) => {
+        for (const r of this.routers) report(r.counts.noRecorder, { deployment: r.id, recorder: 'none', reason: 'no-recorder' });
+        perLink((l, rep, lab) => {
+          rep(l.counts.dropped.queue, { ...lab, reason: 'queue' });
+          rep(l.counts.dropped.down, { ...lab, reason: 'recorder-down' });
+          rep(l.counts.dropped.feed, { ...lab, reason: 'sip-feed' });
+        })(report);
+      },
+    );
+    counter('tapline_forward_failovers_total', 'Calls moved to another recorder because theirs went down', ['deployment'], (report) => {
+      for (const r of this.routers) report(r.counts.failovers, { deployment: r.id });
+    });
+    counter('tapline_forward_replayed_total', 'Packets sent again to the recorder a call moved to', ['deployment'], (report) => {
+      for (const r of this.routers) report(r.counts.replayed, { deployment: r.id });
+    });
+    counter('tapline_forward_sip_total', 'Call control messages carried to recorders, by how they came (sniffed, hep)', ['how'], (report) => {
+      report(this.sip.counts.sniffed, { how: 'sniffed' });
+      report(this.sip.counts.relayed, { how: 'hep' });
+    });
+    counter('tapline_forward_sip_refused_total', 'HEP datagrams refused (not-allowed, malformed)', ['reason'], (report) => {
+      report(this.sip.counts.refused.notAllowed, { reason: 'not-allowed' });
+      report(this.sip.counts.refused.malformed, { reason: 'malformed' });
+    });
+    counter('tapline_forward_kernel_drops_total', 'Packets the kernel dropped because the capture buffer was full', [], (report) => report(this.kernelDrops()));
+    counter('tapline_forward_turn_control_total', 'TURN control messages (atedge: Allocate and the like) sent to every recorder up', [], (report) => report(this.counts.turnControl));
+    m.gauge('tapline_forward_recorder_up', 'Whether each recorder is up (its control connection authenticated and heard from)', ['deployment', 'recorder'], (g) => {
+      for (const r of this.routers) for (const l of r.links) g.set(l.up ? 1 : 0, { deployment: r.id, recorder: l.number });
+    });
     m.gauge('tapline_forward_interest_calls', 'Calls (and static entries) whose packets are of interest, by deployment', ['deployment'], (g) => {
       for (const r of this.routers) g.set(r.interestCalls, { deployment: r.id });
     });
