@@ -78,7 +78,8 @@ export class ForwarderAgent {
       const links = d.recorders.map(
         (r, i) =>
           new RecorderLink(d.id, i, r, d.key, cfg.sensorId, { heartbeatMs: cfg.heartbeatMs, deadAfterMs: cfg.deadAfterMs, reconnectMs: cfg.reconnectMs, queueDatagrams: cfg.queueDatagrams, mtu: cfg.mtu }, {
-            up: (l) => router.linkUp(l),
+            // A recorder coming up moves nothing (calls stick); new calls may choose it.
+            up: () => undefined,
             down: (l) => router.linkDown(l),
             interest: (l, calls) => router.interest(l, calls),
             call: (l, e) => router.call(l, e),

@@ -128,7 +128,6 @@ describe('DeploymentRouter', () => {
     // Recorder 1 comes back (after the call began) and announces the call as its own.
     l0.up = true;
     l0.upSince = Date.now() + 1000;
-    r.linkUp(asLink(l0));
     r.call(asLink(l0), entry('c1', 0));
     for (let i = 1; i < 5; i++) packet(T0 + i * 20_000, pkt(i));
     assert.deepEqual([l0.sent.length, l1.sent.length], [0, 5], 'c1 stays where it is');
@@ -295,7 +294,6 @@ describe('DeploymentRouter', () => {
     assert.equal(r.counts.noRecorder, 3);
     assert.equal(r.counts.forwarded, 0);
     links[1]!.up = true;
-    r.linkUp(asLink(links[1]!));
     packet(T0 + 60_000, v4('10.0.0.2', 1, '10.9.9.9', 2, 3));
     assert.equal(links[1]!.sent.length, 4);
   });

@@ -121,9 +121,6 @@ export class DeploymentRouter {
     for (const l of this.links) if (l.up && l.send(ts, ip)) this.counts.forwarded++;
   }
 
-  /** A link came up: nothing moves (calls stick); new calls may choose it. */
-  linkUp(_link: RecorderLink): void {}
-
   /** A link went down: what it asked for is forgotten and its calls move to the next recorder now. */
   linkDown(link: RecorderLink): void {
     const i = this.links.indexOf(link);
