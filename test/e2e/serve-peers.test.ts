@@ -261,7 +261,13 @@ describePeers(`tapline serve with real peers on loopback${unavailable === undefi
   it('kill -9 during a call, then a restart: the partial recording is repaired and catalogued; the call still running is recorded again from its next re-INVITE', async () => {
     const r = await rig('kill9', { encap: 'hep', transport: 'tcp' });
     const call = await r.pair.dial();
-    await sleep(3000);
+    // Killed once two seconds of audio are in the file (a fixed sleep left 0.77 s on a loaded CI machine: the
+    // recorder gathers a second before each write); what was on disk at the kill is what recovery must keep.
+    const BYTES_PER_SEC = 8000 * 2 * 2;
+    const onDisk = await until('two seconds of audio are in the recording file', () => {
+      const size = audioFiles(r.recordings).reduce((m, f) => Math.max(m, fs.statSync(f).size), 0);
+      return size >= 44 + 2 * BYTES_PER_SEC ? size : undefined;
+    });
     const killed = await r.serve.stop('SIGKILL');
     assert.equal(killed.signal, 'SIGKILL');
     // The same config, the same ports: a supervisor (systemd) restarting it.
@@ -271,7 +277,8 @@ describePeers(`tapline serve with real peers on loopback${unavailable === undefi
     const recovered = catalogue(r.recordings).entries.find((e) => e.status === 'recovered');
     assert.ok(recovered !== undefined, 'the killed recording is catalogued as recovered');
     const w = readWav(recovered.audio!);
-    assert.ok(w.samples.length / 2 / 8000 > 1.5, `the partial recording holds ${(w.samples.length / 2 / 8000).toFixed(2)} s of audio`);
+    const kept = w.samples.length / 2 / 8000;
+    assert.ok(kept >= (onDisk - 44) / BYTES_PER_SEC - 0.01, `the partial recording holds ${kept.toFixed(2)} s of audio; ${((onDisk - 44) / BYTES_PER_SEC).toFixed(2)} s were in the file before the kill`);
     assert.ok(catalogue(r.recordings).meta(recovered.id)?.flags.some((f) => /recovered after an unclean shutdown/.test(f)));
     // The call goes on; the caller sends a re-INVITE (a session refresh with SDP): the new process joins the call.
     // Kamailio reconnects its trace connection when it next has something to send; under load its first attempts
@@ -330,3 +337,9 @@ function findPids(name: string, dirPart: string): number[] {
   return out;
 }
 
+
+/** Every audio.wav under `dir` (recordings in progress included). */
+function audioFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => path.basename(f) === 'audio.wav').map((f) => path.join(dir, f));
+}
