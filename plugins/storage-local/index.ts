@@ -17,9 +17,13 @@ import { retentionCommands } from './retention-cli';
 import { encryptionCommands } from './encryption-cli';
 import { catalogueCommands } from './catalogue-cli';
 import { LocalLibrary, localLibraryProvider } from './library';
-import { SharedLibrary } from './shared-library';
 import { StaticKeyProvider } from './key-provider';
 import type { AudioEncoderProvider } from '../../core/contract';
+
+/** The shared library, loaded when a shared catalogue is opened: it brings the PostgreSQL and S3 clients. */
+function sharedLibrary(): typeof import('./shared-library').SharedLibrary {
+  return (require('./shared-library') as typeof import('./shared-library')).SharedLibrary;
+}
 
 export const STORAGE_LOCAL = 'storage-local';
 
@@ -136,7 +140,7 @@ export const storageLocalManifest = definePlugin<StorageLocalOptions>({
       useValue:
         shared === undefined
           ? localLibraryProvider(local)
-          : { describe: `${shared.s3.bucket} + PostgreSQL`, open: async () => new SharedLibrary({ postgresUrl: shared.postgresUrl, s3: shared.s3, local: new LocalLibrary(local), encoders, ...(keys !== undefined ? { keys } : {}) }) },
+          : { describe: `${shared.s3.bucket} + PostgreSQL`, open: async () => new (sharedLibrary())({ postgresUrl: shared.postgresUrl, s3: shared.s3, local: new LocalLibrary(local), encoders, ...(keys !== undefined ? { keys } : {}) }) },
     });
     // Files are opened in start(), not register() (the plugin contract); recover() is the core's to call.
     return {

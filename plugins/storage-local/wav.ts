@@ -71,7 +71,7 @@ const BUFFER_BYTES = 24 * 1024;
  * (at most this much shorter than its data; recovery then makes it exact), and each write is one thread-pool job,
  * not two.
  */
-const HEADER_EVERY_SEC = 2;
+const HEADER_EVERY_SEC = 8;
 
 /**
  * A WAV file written asynchronously (the storage queue awaits each call; nothing blocks the capture thread).
@@ -137,8 +137,10 @@ export class WavFileWriter {
       bytes = bytes.subarray(Math.min(bytes.length, this.dataBytes - at));
     }
     if (bytes.length === 0) return;
-    if (this.pendingLen === 0 && bytes.length >= BUFFER_BYTES / 2) {
-      // A large chunk (the core gathers a second) goes to the file as it is: no copy into the buffer.
+    if (bytes.length >= BUFFER_BYTES / 2) {
+      // A large chunk (the core gathers a second) goes to the file as it is, after what is buffered, in one
+      // pwritev: no copy into the buffer, and a short write before it (a metadata refresh flushes the core's
+      // partial second) does not leave every later chunk going through the buffer.
       await this.writeAt(bytes);
       this.dataBytes += bytes.length;
       if (this.fileBytes - this.headerBytes >= this.headerLag) await this.writeHeader();
@@ -153,8 +155,7 @@ export class WavFileWriter {
       this.dataBytes += n;
       off += n;
       if (this.pendingLen === BUFFER_BYTES) {
-        await this.writeAt(pending.subarray(0, this.pendingLen));
-        this.pendingLen = 0;
+        await this.writePending();
         if (this.fileBytes - this.headerBytes >= this.headerLag) await this.writeHeader();
       }
     }
@@ -181,21 +182,48 @@ export class WavFileWriter {
 
   /** Buffered samples to the file, then the header's sizes for what is in it. */
   async flush(): Promise<void> {
-    if (this.pendingLen > 0 && this.pending !== undefined) {
-      await this.writeAt(this.pending.subarray(0, this.pendingLen));
-      this.pendingLen = 0;
-    }
+    await this.writePending();
     await this.writeHeader();
   }
 
-  /** Bytes at the end of what is in the file (positional: independent of the header rewrites). */
+  /**
+   * Bytes at the end of what is in the file, after whatever is buffered (positional: independent of the header
+   * rewrites). Buffered bytes and a large chunk go in one pwritev.
+   */
   private async writeAt(bytes: Buffer): Promise<void> {
-    let done = 0;
+    const at = this.headerLen + this.fileBytes;
+    if (this.pendingLen > 0 && this.pending !== undefined) {
+      const head = this.pending.subarray(0, this.pendingLen);
+      const total = head.length + bytes.length;
+      const r = await this.fh.writev([head, bytes], at);
+      // A short write (rare: a full disk, a signal) finishes from where it stopped.
+      if (r.bytesWritten < total) await this.rest(Buffer.concat([head, bytes]), r.bytesWritten, at);
+      this.pendingLen = 0;
+      this.fileBytes += total;
+      // The buffer served a short write before a large chunk (a metadata refresh's partial second): the core's
+      // whole seconds need none, so it is not kept (24 KiB a call at thousands of calls).
+      this.pending = undefined;
+      return;
+    }
+    await this.rest(bytes, 0, at);
+    this.fileBytes += bytes.length;
+  }
+
+  /** The buffered bytes to the file. */
+  private async writePending(): Promise<void> {
+    if (this.pendingLen === 0 || this.pending === undefined) return;
+    const n = this.pendingLen;
+    await this.rest(this.pending.subarray(0, n), 0, this.headerLen + this.fileBytes);
+    this.pendingLen = 0;
+    this.fileBytes += n;
+  }
+
+  private async rest(bytes: Buffer, from: number, at: number): Promise<void> {
+    let done = from;
     while (done < bytes.length) {
-      const r = await this.fh.write(bytes, done, bytes.length - done, this.headerLen + this.fileBytes + done);
+      const r = await this.fh.write(bytes, done, bytes.length - done, at + done);
       done += r.bytesWritten;
     }
-    this.fileBytes += bytes.length;
   }
 
   private async writeHeader(): Promise<void> {
