@@ -84,7 +84,8 @@ export class RecordingOutput {
   flushAudio(): void {
     const buf = this.gather;
     if (buf === undefined || this.gathered === 0 || this.queue === undefined || this.format === undefined) return;
-    // The queue keeps the array: a full buffer is handed over (a fresh one is made on the next write), a partial one copied.
+    // The queue keeps the array: a full buffer is handed over (the next write takes another, from the pool once
+    // storage has given one back), a partial one copied.
     const chunk = this.gathered === buf.length ? buf : buf.slice(0, this.gathered);
     this.gathered = 0;
     if (chunk !== buf) {

@@ -131,6 +131,31 @@ describe('storage-local: catalogue queries', () => {
     assert.throws(() => Catalogue.open(future), usage(/newer than this Tapline understands/));
   });
 
+  it('grouped writes share one commit, seen by other connections once it is made; a failing one undoes only itself', async () => {
+    const file = path.join(tmp, 'grouped.sqlite');
+    const cat = Catalogue.open(file);
+    const other = Catalogue.open(file, { readonly: true });
+    try {
+      const row = (n: number) => ({ id: `g${n}`, callId: `c${n}`, fromUri: 'sip:a@x', toUri: 'sip:b@x', start: '2026-01-01T00:00:00.000Z', disposition: '', status: 'recording' as const, dir: tmp, metadata: tmp, participants: [{ uri: 'sip:a@x', role: 'caller' }] });
+      const writes = [0, 1, 2].map((n) => cat.grouped(() => cat.insert(row(n))));
+      const failing = cat.grouped(() => {
+        cat.insert(row(3));
+        throw new Error('half-way');
+      });
+      assert.equal(other.list({}).length, 0, 'nothing committed before the loop turns');
+      await assert.rejects(failing, /half-way/);
+      await Promise.all(writes);
+      assert.deepEqual(other.list({}).map((e) => e.id).sort(), ['g0', 'g1', 'g2'], 'the group, without the failed write');
+      // A later write opens a new group; close() commits one still open.
+      void cat.grouped(() => cat.insert(row(4)));
+      cat.close();
+      assert.equal(other.list({}).length, 4);
+    } finally {
+      other.close();
+      cat.close();
+    }
+  });
+
   it('reopening a current catalogue keeps its rows (no re-migration)', async () => {
     const again = Catalogue.open(path.join(tmp, 'catalogue.sqlite'));
     try {

@@ -266,6 +266,11 @@ export interface OpenOptions {
   readonly?: boolean;
 }
 
+/** Grouped writes waiting for their shared commit (Catalogue.grouped). */
+interface WriteGroup {
+  waiters: Array<{ done: () => void; fail: (e: Error) => void }>;
+}
+
 export class Catalogue {
   private readonly stmts = new Map<string, Database.Statement<Params[], unknown>>();
   /** Folder relative paths are resolved against. */
@@ -340,6 +345,8 @@ export class Catalogue {
   }
 
   close(): void {
+    // Grouped writes not yet committed are committed first.
+    if (this.group !== undefined) this.commitGroup(this.group);
     if (this.db.open) this.db.close();
   }
 
@@ -368,6 +375,51 @@ export class Catalogue {
   /** Runs fn in one transaction. */
   tx<T>(fn: () => T): T {
     return this.db.transaction(fn)();
+  }
+
+  /** The write transaction this turn of the event loop's grouped writes share, and who waits for its commit. */
+  private group: WriteGroup | undefined;
+
+  /**
+   * Runs `fn` in a write transaction shared with the other grouped writes made before the event loop turns (group
+   * commit), and resolves once that transaction is committed; rejects if the commit fails (then none of the group's
+   * writes were kept). A commit writes the WAL (~0.3 ms of system calls here); a recording made four of them, and
+   * serve at 75 calls a second spent a tenth of its main thread committing. `fn` failing undoes only its own part (a
+   * savepoint). Other writes made meanwhile join the group; readers on other connections see the group's writes at
+   * its commit, a turn of the loop later.
+   */
+  grouped<T>(fn: () => T): Promise<T> {
+    let g = this.group;
+    let result: T;
+    try {
+      // Called inside someone's transaction: part of it (a savepoint), committed with it.
+      if (g === undefined && this.db.inTransaction) return Promise.resolve(this.db.transaction(fn)());
+      if (g === undefined) {
+        this.db.exec('BEGIN IMMEDIATE'); // waits for another recorder's write lock like any transaction
+        const fresh: WriteGroup = { waiters: [] };
+        this.group = g = fresh;
+        setImmediate(() => this.commitGroup(fresh));
+      }
+      result = this.db.transaction(fn)();
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    const waiters = g.waiters;
+    return new Promise<T>((resolve, reject) => waiters.push({ done: () => resolve(result), fail: reject }));
+  }
+
+  private commitGroup(g: WriteGroup): void {
+    if (this.group !== g) return;
+    this.group = undefined;
+    try {
+      if (this.db.inTransaction) this.db.exec('COMMIT');
+    } catch (e) {
+      if (this.db.open && this.db.inTransaction) this.db.exec('ROLLBACK');
+      const err = e instanceof Error ? e : new Error(String(e));
+      for (const w of g.waiters) w.fail(err);
+      return;
+    }
+    for (const w of g.waiters) w.done();
   }
 
   /** True when the table exists (a read-only open of an older catalogue may lack the newer ones). */

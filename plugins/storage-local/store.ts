@@ -164,7 +164,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     const files = this.filesOf(start);
     await fs.promises.mkdir(files.dir, { recursive: true });
     // The entry is the record of a running call: what a crash recovery starts from.
-    cat.insert({
+    await cat.grouped(() => cat.insert({
       id: start.id,
       callId: start.callId,
       start: new Date(Math.floor(start.start / 1000)).toISOString(),
@@ -180,7 +180,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
         { uri: start.from, role: 'caller' },
         { uri: start.to, role: 'callee' },
       ],
-    });
+    }));
     this.active.set(start.id, { files });
     this.opts.counters?.inc('begun');
   }
@@ -284,7 +284,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     const cat = this.openCatalogue();
     const now = new Date().toISOString();
     const key = callKey(meta);
-    const older = cat.tx(() => {
+    const older = await cat.grouped(() => {
       saveObjects(cat, meta.id, objects, now);
       setCallKey(cat, meta.id, key);
       return sameCall(cat, key, meta.id);
@@ -354,7 +354,7 @@ export class LocalStore implements RecordingSink, TranscriptStore {
     await writeJsonAtomicAsync(files.metadata, final, done);
     // No audio file once done without one (no media seen); while running, the file the audio will go to.
     const update = updateFromMetadata(final, final.audio?.file ?? (done || a?.wav === undefined ? undefined : (a.stored?.file ?? files.audio)));
-    if (!cat.update(meta.id, update)) throw new Error(`storage-local: recording ${meta.id} is not in the catalogue ${cat.file}`);
+    if (!(await cat.grouped(() => cat.update(meta.id, update)))) throw new Error(`storage-local: recording ${meta.id} is not in the catalogue ${cat.file}`);
     if (done && this.active.delete(meta.id)) this.opts.counters?.inc('completed');
   }
 
