@@ -50,8 +50,7 @@ export interface RecordingSink {
   openAudio(id: string, format: AudioFormat): Promise<void>;
   /**
    * Interleaved 16-bit PCM starting at frame `atFrame` of the audio (frames are samples per channel). Frames before
-   * it that were never written are silence (what the queue had to drop). `pcm` is the sink's until the returned
-   * promise settles; the core then uses the buffer again, so a sink that needs samples later copies them.
+   * it that were never written are silence (what the queue had to drop). The sink owns `pcm` from now on.
    */
   writeAudio(id: string, atFrame: number, pcm: Int16Array): Promise<void>;
   /** A file beside the recording ('sip.txt', 'media.pcap', 'sdp.txt'), appended to or replaced. */

@@ -18,7 +18,6 @@ import { parseRtp, SequenceTracker, tsDelta } from './rtp';
 import { effectiveRtpMap, STATIC_PAYLOAD_TYPES } from '../sdp/index';
 import { CallSrtpKeys, DEFAULT_SRTP_KEY_OPTIONS, type SideProtection, type SrtpKey, type SrtpKeyOptions, type StreamKeyState } from './srtp-keys';
 import { RAW_MEDIA_FILE, RAW_SDP_FILE, renderSdps } from './raw-keeper';
-import { AudioChunkPool } from './audio-chunk-pool';
 import { RecordingOutput } from './recording-output';
 import type { RecordingPort } from './recording-port';
 import { NOT_RECORDABLE, type RecordedUser } from '../policy/recording-policy';
@@ -209,8 +208,6 @@ export class CallRecorder {
   private readonly ending = new Map<string, Recording>();
   private nextTick = 0;
   private readonly srtpOpts: SrtpKeyOptions;
-  /** Gathering buffers of this thread's recordings, used again once storage has written them. */
-  private readonly chunkPool = new AudioChunkPool();
   private readonly placed: PlacedAudio = { streamId: '', rtpTimestamp: 0, clockRate: 8000, captureTs: 0, seq: 0, pcm: new Int16Array(0), pcmRate: 8000 };
 
   constructor(
@@ -264,7 +261,7 @@ export class CallRecorder {
     const id = info.start.id;
     // Metadata follows the catalogue entry at the first refresh (media.metadataEverySec) or the end; a crash
     // before then is recovered from the entry and the audio.
-    const out = new RecordingOutput(this.port, info.start, info.location, this.chunkPool);
+    const out = new RecordingOutput(this.port, info.start, info.location);
     const rec: Recording = {
       call,
       id,

@@ -7,7 +7,6 @@ import { SinkQueue } from '../storage/sink-queue';
 import { RecordingDesk } from '../storage/recording-desk';
 import type { Call } from '../dialog/types';
 import { RecordingOutput } from './recording-output';
-import { AudioChunkPool } from './audio-chunk-pool';
 
 /** Keeps the audio a recording's writes describe, as frames at their offsets (gaps stay zero). */
 class AudioSink implements RecordingSink {
@@ -66,33 +65,6 @@ describe('RecordingOutput: gathering audio for the storage queue', () => {
     assert.equal(out.frames, 20 * 1234);
     assert.deepEqual([...sink.audio], expected);
     assert.equal(sink.writes, Math.ceil((20 * 1234) / 8000), 'one write per 8,000 frames (1 s at 8 kHz), the rest at close');
-  });
-
-  it('with a pool, a written second\'s buffer gathers a later second (of any recording); the audio stays right', async () => {
-    const sink = new AudioSink();
-    const seen = new Set<ArrayBufferLike>();
-    const write = sink.writeAudio.bind(sink);
-    sink.writeAudio = async (id, at, pcm) => {
-      seen.add(pcm.buffer);
-      await write(id, at, pcm);
-    };
-    const q = new SinkQueue(sink, { maxBytes: 1 << 24, log: memoryLogger().log, counters: new CounterSet() });
-    const pool = new AudioChunkPool();
-    const out = new RecordingOutput(deskOver(q), START, sink.locate(START), pool);
-    out.openAudio({ sampleRate: 8000, channels: 2 });
-    const expected: number[] = [];
-    for (let k = 0; k < 6; k++) {
-      const second = new Int16Array(16_000).map((_, i) => (k * 131 + i) & 0x7fff);
-      out.writeAudio(second);
-      expected.push(...second);
-      await q.drain(); // written: its buffer is free again
-    }
-    out.close({ id: 'r1', flags: [] } as unknown as RecordingMetadata);
-    await q.drain();
-    assert.deepEqual([...sink.audio], expected);
-    assert.equal(sink.writes, 6);
-    assert.equal(seen.size, 1, 'six seconds written from one buffer');
-    assert.equal(pool.bytes, 32_000, 'back in the pool after the last write');
   });
 
   it('a chunk the full queue drops is silence of its length, and the desk says so in the metadata', async () => {

@@ -8,7 +8,6 @@ import type { AudioFormat, RecordingLocation, RecordingStart } from '../contract
 import type { RecordingMetadata } from './metadata';
 import type { RecordingPort } from './recording-port';
 import { RAW_MEDIA_FILE, RawMediaKeeper } from './raw-keeper';
-import type { AudioChunkPool } from './audio-chunk-pool';
 
 /**
  * Audio gathered per recording before it is queued: one queue operation (and one copy) a second instead of one per
@@ -33,8 +32,6 @@ export class RecordingOutput {
     private readonly port: RecordingPort,
     readonly start: RecordingStart,
     readonly location: RecordingLocation | undefined,
-    /** Gathering buffers shared by the thread's recordings (none: a fresh one each second). */
-    private readonly pool?: AudioChunkPool,
   ) {
     this.queue = port.stored ? port : undefined;
   }
@@ -67,8 +64,7 @@ export class RecordingOutput {
       let off = 0;
       while (off < pcm.length) {
         // A full buffer is handed to the queue by flushAudio(): take a fresh one then.
-        const samples = Math.ceil(format.sampleRate * GATHER_SEC) * format.channels;
-        const buf = (this.gather ??= this.pool?.take(samples) ?? new Int16Array(samples));
+        const buf = (this.gather ??= new Int16Array(Math.ceil(format.sampleRate * GATHER_SEC) * format.channels));
         if (this.gathered === 0) this.gatherAt = this.frames + off / format.channels;
         const take = Math.min(buf.length - this.gathered, pcm.length - off);
         buf.set(pcm.subarray(off, off + take), this.gathered);
@@ -84,18 +80,11 @@ export class RecordingOutput {
   flushAudio(): void {
     const buf = this.gather;
     if (buf === undefined || this.gathered === 0 || this.queue === undefined || this.format === undefined) return;
-    // The queue keeps the array: a full buffer is handed over (the next write takes another, from the pool once
-    // storage has given one back), a partial one copied.
+    // The queue keeps the array: a full buffer is handed over (a fresh one is made on the next write), a partial one copied.
     const chunk = this.gathered === buf.length ? buf : buf.slice(0, this.gathered);
+    if (chunk === buf) this.gather = undefined;
+    this.queue.audio(this.start.id, this.gatherAt, chunk);
     this.gathered = 0;
-    if (chunk !== buf) {
-      this.queue.audio(this.start.id, this.gatherAt, chunk);
-      return;
-    }
-    this.gather = undefined;
-    const pool = this.pool;
-    if (pool === undefined) this.queue.audio(this.start.id, this.gatherAt, chunk);
-    else this.queue.audio(this.start.id, this.gatherAt, chunk, (b) => pool.give(b));
   }
 
   /** One undecodable RTP packet, kept losslessly in media.pcap. */
@@ -123,9 +112,6 @@ export class RecordingOutput {
 
   close(meta: RecordingMetadata): void {
     this.flushAudio();
-    // A partial last second was copied out: its buffer serves another recording.
-    if (this.gather !== undefined) this.pool?.give(this.gather);
-    this.gather = undefined;
     this.raw?.flush();
     this.port.close(meta, this.frames);
   }

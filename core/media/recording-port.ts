@@ -11,12 +11,8 @@ export interface RecordingPort {
   /** A storage plugin is enabled (undecoded media is kept only then). */
   readonly stored: boolean;
   openAudio(id: string, format: AudioFormat): void;
-  /**
-   * Interleaved PCM starting at frame `atFrame`; the port keeps `pcm` (pass a buffer you no longer write). `done`,
-   * if given, is called once storage has finished with `pcm` (written, failed or dropped), so it can be used again;
-   * a port that moves `pcm` elsewhere (a call worker's) never calls it.
-   */
-  audio(id: string, atFrame: number, pcm: Int16Array, done?: (pcm: Int16Array) => void): void;
+  /** Interleaved PCM starting at frame `atFrame`; the port keeps `pcm` (pass a buffer you no longer write). */
+  audio(id: string, atFrame: number, pcm: Int16Array): void;
   attachment(id: string, name: string, data: Buffer, mode: 'append' | 'replace'): void;
   /** A running recording's metadata, or a finished one's again (a transfer link added later). */
   update(meta: RecordingMetadata): void;

@@ -66,12 +66,8 @@ export class RecordingDesk implements RecordingPort {
     this.queue?.openAudio(id, format);
   }
 
-  audio(id: string, atFrame: number, pcm: Int16Array, done?: (pcm: Int16Array) => void): void {
-    if (this.queue === undefined) {
-      done?.(pcm);
-      return;
-    }
-    if (this.queue.audio(id, atFrame, pcm, done)) return;
+  audio(id: string, atFrame: number, pcm: Int16Array): void {
+    if (this.queue === undefined || this.queue.audio(id, atFrame, pcm)) return;
     const r = this.live.get(id);
     if (r !== undefined) r.droppedFrames += pcm.length / (r.format?.channels ?? 1);
   }

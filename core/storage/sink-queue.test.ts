@@ -132,31 +132,6 @@ describe('SinkQueue: the bounded queue in front of storage', () => {
     assert.equal(sink.calls[sink.calls.length - 1], 'close a');
   });
 
-  it("gives an audio buffer back once the sink's write has settled (written or failed), and at once when it is dropped", async () => {
-    const sink = new ScriptedSink();
-    sink.delayMs = 10;
-    const { q } = queue(sink, 8000);
-    const back: Array<{ pcm: Int16Array; callsThen: number }> = [];
-    const done = (pcm: Int16Array): void => void back.push({ pcm, callsThen: sink.calls.length });
-    q.open(start('a'));
-    q.openAudio('a', { sampleRate: 8000, channels: 2 });
-    const kept = new Int16Array(3000);
-    const dropped = new Int16Array(3000);
-    assert.equal(q.audio('a', 0, kept, done), true);
-    assert.equal(q.audio('a', 1000, dropped, done), false, 'beyond the 8000-byte budget');
-    assert.equal(back.length, 1);
-    assert.equal(back[0]!.pcm, dropped, 'a dropped buffer comes back at once');
-    await q.drain();
-    assert.equal(back.length, 2);
-    assert.equal(back[1]!.pcm, kept);
-    assert.ok(sink.calls.indexOf('audio a @0 x3000') < back[1]!.callsThen, 'only after the sink had it');
-    sink.failOn = 'audio';
-    const failed = new Int16Array(2);
-    q.audio('a', 5000, failed, done);
-    await q.drain();
-    assert.equal(back[2]?.pcm, failed, 'a failed write gives it back too');
-  });
-
   it('writable() is a promise while more than half full (at most 8 MiB queued), resolved once below half of that', async () => {
     const sink = new ScriptedSink();
     sink.delayMs = 2;

@@ -41,8 +41,6 @@ interface Op {
   id: string;
   bytes: number;
   run: () => Promise<void>;
-  /** Called once the operation has settled (the audio buffer it holds may be used again). */
-  after?: () => void;
 }
 
 export class SinkQueue {
@@ -104,19 +102,11 @@ export class SinkQueue {
     this.push({ kind: 'openAudio', id, bytes: 0, run: () => this.sink.openAudio(id, format) });
   }
 
-  /**
-   * Enqueues audio (the queue keeps `pcm`: pass a copy); false when it was dropped (the queue is full). `done` is
-   * called once the sink's write has settled, or at once when dropped: `pcm` may then be used again.
-   */
-  audio(id: string, atFrame: number, pcm: Int16Array, done?: (pcm: Int16Array) => void): boolean {
+  /** Enqueues audio (the queue keeps `pcm`: pass a copy); false when it was dropped (the queue is full). */
+  audio(id: string, atFrame: number, pcm: Int16Array): boolean {
     const bytes = pcm.byteLength;
-    if (!this.fits(bytes, 'audio')) {
-      done?.(pcm);
-      return false;
-    }
-    const op: Op = { kind: 'audio', id, bytes, run: () => this.sink.writeAudio(id, atFrame, pcm) };
-    if (done !== undefined) op.after = () => done(pcm);
-    this.push(op);
+    if (!this.fits(bytes, 'audio')) return false;
+    this.push({ kind: 'audio', id, bytes, run: () => this.sink.writeAudio(id, atFrame, pcm) });
     return true;
   }
 
@@ -241,7 +231,6 @@ export class SinkQueue {
       this.opts.onError?.(op.id, op.kind, err);
     }
     this.latency?.observe((performance.now() - t0) / 1000, { op: op.kind });
-    op.after?.();
     this.bytes -= op.bytes;
     this.busy.delete(op.id);
     this.inFlight--;

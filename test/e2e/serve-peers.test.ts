@@ -265,7 +265,8 @@ describePeers(`tapline serve with real peers on loopback${unavailable === undefi
     // recorder gathers a second before each write); what was on disk at the kill is what recovery must keep.
     const BYTES_PER_SEC = 8000 * 2 * 2;
     const onDisk = await until('two seconds of audio are in the recording file', () => {
-      const size = audioFiles(r.recordings).reduce((m, f) => Math.max(m, fs.statSync(f).size), 0);
+      const audio = catalogue(r.recordings).entries[0]?.audio;
+      const size = audio !== undefined && fs.existsSync(audio) ? fs.statSync(audio).size : 0;
       return size >= 44 + 2 * BYTES_PER_SEC ? size : undefined;
     });
     const killed = await r.serve.stop('SIGKILL');
@@ -335,11 +336,4 @@ function findPids(name: string, dirPart: string): number[] {
     }
   }
   return out;
-}
-
-
-/** Every audio.wav under `dir` (recordings in progress included). */
-function audioFiles(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => path.basename(f) === 'audio.wav').map((f) => path.join(dir, f));
 }
